@@ -1,0 +1,12 @@
+#!/usr/bin/env node
+// `tv`: runs the bundled command line (built by `npm ci` through the prepare script).
+import { existsSync } from 'node:fs';
+
+const entry = new URL('../out/cli/tv.mjs', import.meta.url);
+if (!existsSync(entry)) {
+  process.stderr.write(
+    'tv: the command line is not built yet: run `npm run build:node` in the TensorVault folder\n',
+  );
+  process.exit(1);
+}
+await import(entry.href);

@@ -1,0 +1,84 @@
+import { join } from 'node:path';
+import { app, BrowserWindow, ipcMain, session, shell, type IpcMainInvokeEvent } from 'electron';
+import { channelOf, methods, parseArgs, type Method } from '../../shared/contract';
+import { Service } from '../engine/service';
+import { CONTENT_SECURITY_POLICY } from '../server/csp';
+
+const service = new Service({ repository: 'default (user data directory)', mode: 'desktop' });
+let mainWindow: BrowserWindow | undefined;
+
+/** Only our own window's top frame may call the API. */
+function checkSender(event: IpcMainInvokeEvent): void {
+  const frame = event.senderFrame;
+  if (
+    !mainWindow ||
+    event.sender !== mainWindow.webContents ||
+    !frame ||
+    frame !== mainWindow.webContents.mainFrame
+  ) {
+    throw new Error('refused: IPC call from an unknown frame');
+  }
+}
+
+/** Wires every contract entry onto the service, with sender check and argument validation. */
+export function registerApi(): void {
+  for (const method of methods) {
+    ipcMain.handle(channelOf(method), async (event, ...raw: unknown[]) => {
+      checkSender(event);
+      const args = parseArgs(method, raw);
+      const fn = service[method as Method] as (...a: unknown[]) => Promise<unknown>;
+      return fn.apply(service, args as unknown[]);
+    });
+  }
+}
+
+function createWindow(): void {
+  mainWindow = new BrowserWindow({
+    width: 1280,
+    height: 800,
+    minWidth: 960,
+    minHeight: 600,
+    title: 'TensorVault',
+    show: false,
+    webPreferences: {
+      preload: join(import.meta.dirname, '../preload/index.cjs'),
+      contextIsolation: true,
+      sandbox: true,
+      nodeIntegration: false,
+      webviewTag: false,
+    },
+  });
+  mainWindow.once('ready-to-show', () => mainWindow?.show());
+  // No navigation away from the app, no new windows; external links open in the browser.
+  mainWindow.webContents.on('will-navigate', (event) => event.preventDefault());
+  mainWindow.webContents.setWindowOpenHandler(({ url }) => {
+    if (url.startsWith('https://')) void shell.openExternal(url);
+    return { action: 'deny' };
+  });
+  const devUrl = process.env['ELECTRON_RENDERER_URL'];
+  if (devUrl) void mainWindow.loadURL(devUrl);
+  else void mainWindow.loadFile(join(import.meta.dirname, '../renderer/index.html'));
+}
+
+void app.whenReady().then(() => {
+  session.defaultSession.webRequest.onHeadersReceived((details, callback) => {
+    callback({
+      responseHeaders: {
+        ...details.responseHeaders,
+        'Content-Security-Policy': [CONTENT_SECURITY_POLICY],
+      },
+    });
+  });
+  session.defaultSession.setPermissionRequestHandler((_wc, _permission, callback) =>
+    callback(false),
+  );
+  registerApi();
+  createWindow();
+  app.on('activate', () => {
+    if (BrowserWindow.getAllWindows().length === 0) createWindow();
+  });
+});
+
+app.on('window-all-closed', () => {
+  if (process.platform !== 'darwin') app.quit();
+});

@@ -1,0 +1,17 @@
+#!/usr/bin/env node
+// Bundles the Node-only entry points (the `tv` command line and its worker threads) with esbuild.
+// Dependencies stay in node_modules; nothing here loads Electron or React.
+import { build } from 'esbuild';
+
+await build({
+  entryPoints: { 'cli/tv': 'electron/cli/index.ts' },
+  outdir: 'out',
+  outExtension: { '.js': '.mjs' },
+  bundle: true,
+  platform: 'node',
+  format: 'esm',
+  target: 'node20',
+  packages: 'external',
+  sourcemap: true,
+  logLevel: 'warning',
+});

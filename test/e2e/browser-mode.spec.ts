@@ -1,0 +1,84 @@
+import { expect, test } from '@playwright/test';
+import { WebSocket as NodeWebSocket } from 'ws';
+import { startServe, type ServeProcess } from './serve';
+
+let serve: ServeProcess;
+test.beforeAll(async () => {
+  serve = await startServe();
+});
+test.afterAll(async () => {
+  await serve?.stop();
+});
+
+test('the app opens in a browser through the printed URL and talks to the API', async ({
+  page,
+}) => {
+  await page.goto(serve.url);
+  await expect(page.getByRole('heading', { name: 'TensorVault' })).toBeVisible();
+  await expect(page.getByTestId('app-version')).toContainText('browser');
+  await expect(page.getByTestId('repository')).toBeVisible();
+  // The token moved into a cookie: it is not left in the address bar.
+  expect(page.url()).not.toContain('token=');
+  await page.screenshot({ path: 'test-results/screens/shell.png' });
+});
+
+test('a request without the token is refused', async ({ request }) => {
+  const response = await request.get(`${serve.origin}/`);
+  expect(response.status()).toBe(401);
+  expect(await response.text()).toContain('token');
+});
+
+test('a WebSocket without the token, or from another origin, is refused', async ({ page }) => {
+  await page.goto(serve.url);
+  const results = await page.evaluate(async (origin) => {
+    const attempt = (url: string) =>
+      new Promise<string>((resolve) => {
+        const ws = new WebSocket(url);
+        ws.onopen = () => resolve('open');
+        ws.onerror = () => resolve('refused');
+      });
+    // Same origin with the cookie: allowed. A wrong path is refused.
+    return [
+      await attempt(`${origin.replace('http', 'ws')}/api`),
+      await attempt(`${origin.replace('http', 'ws')}/other`),
+    ];
+  }, serve.origin);
+  expect(results).toEqual(['open', 'refused']);
+  // The right token from a foreign page (another Origin) is still refused.
+  const token = new URL(serve.url).searchParams.get('token') ?? '';
+  const open = (origin: string) =>
+    new Promise<string>((resolve) => {
+      const ws = new NodeWebSocket(`${serve.origin.replace('http', 'ws')}/api?token=${token}`, {
+        origin,
+      });
+      ws.on('open', () => {
+        ws.close();
+        resolve('open');
+      });
+      ws.on('error', () => resolve('refused'));
+    });
+  expect(await open('http://evil.example')).toBe('refused');
+  expect(await open(serve.origin)).toBe('open');
+});
+
+test('a malformed API argument gets a clear error, not a crash', async ({ page }) => {
+  await page.goto(serve.url);
+  const reply = await page.evaluate(async (origin) => {
+    const ws = new WebSocket(`${origin.replace('http', 'ws')}/api`);
+    await new Promise((r) => (ws.onopen = r));
+    const next = () => new Promise<string>((r) => (ws.onmessage = (m) => r(String(m.data))));
+    ws.send(JSON.stringify({ id: 7, method: 'appInfo', args: ['unexpected'] }));
+    const bad = await next();
+    ws.send('not json');
+    const garbage = await next();
+    ws.send(JSON.stringify({ id: 8, method: 'appInfo', args: [] }));
+    const good = await next();
+    return { bad, garbage, good };
+  }, serve.origin);
+  expect(JSON.parse(reply.bad)).toEqual({
+    id: 7,
+    error: expect.stringContaining('appInfo: arguments'),
+  });
+  expect(JSON.parse(reply.garbage)).toEqual({ id: -1, error: 'malformed request: not JSON' });
+  expect(JSON.parse(reply.good)).toMatchObject({ id: 8, result: { product: 'TensorVault' } });
+});
