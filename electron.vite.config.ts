@@ -8,7 +8,12 @@ export default defineConfig({
   main: {
     build: {
       outDir: 'out/main',
-      rollupOptions: { input: { index: resolve('electron/main/index.ts') } },
+      rollupOptions: {
+        input: {
+          index: resolve('electron/main/index.ts'),
+          'chunk-hash-worker': resolve('electron/engine/workers/chunk-hash-worker.ts'),
+        },
+      },
     },
   },
   preload: {

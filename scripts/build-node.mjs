@@ -4,7 +4,11 @@
 import { build } from 'esbuild';
 
 await build({
-  entryPoints: { 'cli/tv': 'electron/cli/index.ts' },
+  entryPoints: {
+    'cli/tv': 'electron/cli/index.ts',
+    // Worker threads load from a file beside the bundle that starts them.
+    'cli/chunk-hash-worker': 'electron/engine/workers/chunk-hash-worker.ts',
+  },
   outdir: 'out',
   outExtension: { '.js': '.mjs' },
   bundle: true,

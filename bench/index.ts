@@ -1,0 +1,39 @@
+// `npm run bench [SCENARIO...] [--quick] [--json]`: every figure measured side by side in one run.
+import { parseArgs } from 'node:util';
+import { printTable, type BenchContext, type Row, type ScenarioResult } from './report';
+import { chunker } from './scenarios/chunker';
+import { hash } from './scenarios/hash';
+
+process.env['AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED'] ??= 'true';
+
+const SCENARIOS: Record<string, (ctx: BenchContext) => Promise<ScenarioResult>> = {
+  chunker,
+  hash,
+};
+
+const { values, positionals } = parseArgs({
+  allowPositionals: true,
+  options: {
+    quick: { type: 'boolean', default: false },
+    json: { type: 'boolean', default: false },
+  },
+});
+const unknown = positionals.filter((name) => !(name in SCENARIOS));
+if (unknown.length > 0) {
+  console.error(
+    `bench: unknown scenario ${unknown.join(', ')} (known: ${Object.keys(SCENARIOS).join(', ')})`,
+  );
+  process.exit(2);
+}
+const selected = positionals.length > 0 ? positionals : Object.keys(SCENARIOS);
+const ctx: BenchContext = { quick: values.quick ?? false, log: (m) => console.error(m) };
+const json: Record<string, unknown> = { date: new Date().toISOString(), quick: ctx.quick };
+const rows: Row[] = [];
+for (const name of selected) {
+  const result = await SCENARIOS[name]!(ctx);
+  Object.assign(json, result.json);
+  rows.push(...result.rows);
+}
+if (values.json) process.stdout.write(JSON.stringify(json) + '\n');
+else printTable(rows);
+process.exit(0);

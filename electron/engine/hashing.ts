@@ -1,0 +1,35 @@
+import { createHash } from 'node:crypto';
+import { createBLAKE3 } from 'hash-wasm';
+
+/**
+ * Content addresses. sha256 runs on node:crypto (hardware SHA extensions where the CPU has them;
+ * it doubles as S3's ChecksumSHA256); blake3 on hash-wasm, the better choice where SHA
+ * extensions are absent. Chosen per repository at init and recorded in its config.
+ */
+export const HASH_ALGORITHMS = ['sha256', 'blake3'] as const;
+export type HashAlgorithm = (typeof HASH_ALGORITHMS)[number];
+
+/** Hashes one buffer to lowercase hex. Synchronous: call it off the main thread for big work. */
+export type HashFn = (data: Uint8Array) => string;
+
+export function isHashAlgorithm(value: unknown): value is HashAlgorithm {
+  return typeof value === 'string' && (HASH_ALGORITHMS as readonly string[]).includes(value);
+}
+
+export async function createHasher(algorithm: HashAlgorithm): Promise<HashFn> {
+  switch (algorithm) {
+    case 'sha256':
+      return (data) => createHash('sha256').update(data).digest('hex');
+    case 'blake3': {
+      const blake3 = await createBLAKE3();
+      return (data) => blake3.init().update(data).digest('hex');
+    }
+  }
+}
+
+const HEX64 = /^[0-9a-f]{64}$/;
+
+/** Both algorithms give 256-bit digests: 64 lowercase hex characters. */
+export function isHashHex(value: unknown): value is string {
+  return typeof value === 'string' && HEX64.test(value);
+}

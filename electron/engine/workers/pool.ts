@@ -1,0 +1,162 @@
+import { availableParallelism } from 'node:os';
+import { MessageChannel, Worker } from 'node:worker_threads';
+import type { ChunkingParams } from '../chunking/params';
+import { bytesOf, type ByteSource } from '../chunking/stream';
+import type { HashAlgorithm } from '../hashing';
+import type { FromWorker, HashedChunk, JobStart, ToWorker } from './protocol';
+
+export interface ChunkHashJob {
+  params: ChunkingParams;
+  algorithm: HashAlgorithm;
+  /** Read this file in the worker... */
+  path?: string;
+  /** ...or forward these bytes to it. */
+  source?: ByteSource;
+  /** Return each chunk's bytes (to upload it). */
+  withData?: boolean;
+  signal?: AbortSignal;
+}
+
+export class WorkerJobError extends Error {
+  override name = 'WorkerJobError';
+  constructor(
+    message: string,
+    readonly code?: string,
+  ) {
+    super(message);
+  }
+}
+
+/**
+ * Starts the worker script that sits beside this module: `.mjs`/`.js` when bundled (the CLI, the
+ * app); `.ts` when running from source (tests, dev), through tsx's loader registered in the worker.
+ */
+function spawnWorker(): Worker {
+  const here = import.meta.url;
+  const ext = here.endsWith('.ts') ? '.ts' : here.endsWith('.mjs') ? '.mjs' : '.js';
+  const url = new URL(`./chunk-hash-worker${ext}`, here);
+  if (ext !== '.ts') return new Worker(url);
+  const bootstrap = `import('tsx/esm/api').then((tsx) => { tsx.register(); return import(${JSON.stringify(url.href)}); });`;
+  return new Worker(bootstrap, { eval: true });
+}
+
+/**
+ * A pool of worker threads (one per core by default) that chunk and hash byte sources. Each job
+ * runs on one worker; jobs beyond the pool's size wait their turn. Results stream back in order
+ * with flow control, so a slow consumer bounds the memory a fast worker can fill.
+ */
+export class ChunkHashPool {
+  private readonly idle: Worker[] = [];
+  private readonly waiting: ((worker: Worker) => void)[] = [];
+  private created = 0;
+  private closed = false;
+
+  constructor(readonly size = Math.max(1, availableParallelism())) {}
+
+  private acquire(): Promise<Worker> {
+    const worker = this.idle.pop();
+    if (worker) return Promise.resolve(worker);
+    if (this.created < this.size) {
+      this.created++;
+      const fresh = spawnWorker();
+      fresh.unref();
+      return Promise.resolve(fresh);
+    }
+    return new Promise((resolve) => this.waiting.push(resolve));
+  }
+
+  private release(worker: Worker, healthy: boolean): void {
+    if (!healthy || this.closed) {
+      void worker.terminate();
+      this.created--;
+      const next = this.waiting.shift();
+      if (next && !this.closed) void this.acquire().then(next);
+      return;
+    }
+    const next = this.waiting.shift();
+    if (next) next(worker);
+    else this.idle.push(worker);
+  }
+
+  async *run(job: ChunkHashJob): AsyncGenerator<HashedChunk> {
+    if (this.closed) throw new Error('the chunk-and-hash pool is closed');
+    job.signal?.throwIfAborted();
+    const worker = await this.acquire();
+    const { port1, port2 } = new MessageChannel();
+    const queue: FromWorker[] = [];
+    let wake: (() => void) | undefined;
+    let failure: Error | undefined;
+    const onMessage = (message: FromWorker) => {
+      queue.push(message);
+      wake?.();
+    };
+    const onError = (err: Error) => {
+      failure = err;
+      wake?.();
+    };
+    const onAbort = () => wake?.();
+    port1.on('message', onMessage);
+    worker.on('error', onError);
+    job.signal?.addEventListener('abort', onAbort);
+    const start: JobStart = {
+      type: 'start',
+      params: job.params,
+      algorithm: job.algorithm,
+      withData: job.withData ?? false,
+    };
+    if (job.path) start.path = job.path;
+    worker.postMessage({ job: start, port: port2 }, [port2]);
+    const send = (message: ToWorker, transfer: ArrayBuffer[] = []) =>
+      port1.postMessage(message, transfer);
+    const sourceIterator = job.source ? bytesOf(job.source) : undefined;
+    let finished = false;
+    try {
+      for (;;) {
+        if (failure) throw failure;
+        job.signal?.throwIfAborted();
+        const message = queue.shift();
+        if (!message) {
+          await new Promise<void>((resolve) => (wake = resolve));
+          wake = undefined;
+          continue;
+        }
+        if (message.type === 'needData') {
+          const next = await sourceIterator?.next();
+          if (!next || next.done) send({ type: 'end' });
+          else {
+            // The source may own its buffer; the worker gets its own copy.
+            const bytes = new Uint8Array(next.value);
+            send({ type: 'data', bytes }, [bytes.buffer as ArrayBuffer]);
+          }
+        } else if (message.type === 'chunks') {
+          for (const chunk of message.chunks) {
+            job.signal?.throwIfAborted();
+            yield chunk;
+          }
+          const credit = message.chunks.reduce((n, c) => n + (c.data ? c.length : 0), 0);
+          if (credit > 0) send({ type: 'credit', bytes: credit });
+        } else if (message.type === 'error') {
+          finished = true;
+          throw new WorkerJobError(message.message, message.code);
+        } else {
+          finished = true;
+          return;
+        }
+      }
+    } finally {
+      port1.off('message', onMessage);
+      worker.off('error', onError);
+      job.signal?.removeEventListener('abort', onAbort);
+      port1.close();
+      void sourceIterator?.return(undefined);
+      // A job left early (cancelled, consumer stopped) may still be running: end that worker.
+      this.release(worker, finished && !failure);
+    }
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+    const workers = this.idle.splice(0);
+    await Promise.all(workers.map((w) => w.terminate()));
+  }
+}

@@ -1,0 +1,164 @@
+import { createHash } from 'node:crypto';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { DEFAULT_PROFILE, SMALL_PROFILE } from '../../electron/engine/chunking/params';
+import { cutPoints } from '../../electron/engine/chunking/stream';
+import { createHasher, isHashHex } from '../../electron/engine/hashing';
+import { ChunkHashPool, WorkerJobError } from '../../electron/engine/workers/pool';
+import { seededBytes } from './prng';
+
+describe('hashing', () => {
+  it('sha256 and blake3 give their published digests of "abc"', async () => {
+    const abc = new TextEncoder().encode('abc');
+    expect((await createHasher('sha256'))(abc)).toBe(
+      'ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad',
+    );
+    expect((await createHasher('blake3'))(abc)).toBe(
+      '6437b3ac38465133ffb63b75273a8db548c558465d79db03fd359c6cd5bd9d85',
+    );
+    expect(isHashHex('ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad')).toBe(
+      true,
+    );
+    expect(isHashHex('BA78')).toBe(false);
+  });
+
+  it('a blake3 hasher can be reused for many buffers', async () => {
+    const blake3 = await createHasher('blake3');
+    const a = blake3(new Uint8Array([1]));
+    blake3(new Uint8Array(100_000));
+    expect(blake3(new Uint8Array([1]))).toBe(a);
+  });
+});
+
+describe('chunk-and-hash worker pool', () => {
+  let dir: string;
+  let pool: ChunkHashPool;
+  const data = seededBytes(5, 3_000_000);
+  beforeAll(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'tv-pool-'));
+    await writeFile(join(dir, 'model.bin'), data);
+    pool = new ChunkHashPool(2);
+  });
+  afterAll(async () => {
+    await pool.close();
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  const expected = (algorithm: 'sha256') =>
+    cutPoints(data, SMALL_PROFILE).map((end, i, all) => {
+      const start = all[i - 1] ?? 0;
+      return {
+        offset: start,
+        length: end - start,
+        hash: createHash(algorithm).update(data.subarray(start, end)).digest('hex'),
+      };
+    });
+
+  it('chunks and hashes a file in a worker, in order', async () => {
+    const got = [];
+    for await (const c of pool.run({
+      path: join(dir, 'model.bin'),
+      params: SMALL_PROFILE,
+      algorithm: 'sha256',
+    }))
+      got.push(c);
+    expect(got).toEqual(expected('sha256'));
+  });
+
+  it('chunks a byte stream forwarded from the main thread and returns the chunk bytes', async () => {
+    async function* source() {
+      for (let at = 0; at < data.length; at += 100_003) yield data.subarray(at, at + 100_003);
+    }
+    const got = [];
+    for await (const c of pool.run({
+      source: source(),
+      params: SMALL_PROFILE,
+      algorithm: 'sha256',
+      withData: true,
+    })) {
+      expect(
+        Buffer.from(c.data!).equals(Buffer.from(data.subarray(c.offset, c.offset + c.length))),
+      ).toBe(true);
+      got.push({ offset: c.offset, length: c.length, hash: c.hash });
+    }
+    expect(got).toEqual(expected('sha256'));
+  });
+
+  it('runs more jobs than workers, each to completion', async () => {
+    const runs = Array.from({ length: 5 }, async () => {
+      let n = 0;
+      for await (const _ of pool.run({
+        path: join(dir, 'model.bin'),
+        params: DEFAULT_PROFILE,
+        algorithm: 'blake3',
+      }))
+        n++;
+      return n;
+    });
+    const counts = await Promise.all(runs);
+    expect(new Set(counts).size).toBe(1);
+    expect(counts[0]).toBe(cutPoints(data, DEFAULT_PROFILE).length);
+  });
+
+  it('stops promptly when cancelled, and the pool keeps working', async () => {
+    const controller = new AbortController();
+    let seen = 0;
+    await expect(
+      (async () => {
+        for await (const _ of pool.run({
+          path: join(dir, 'model.bin'),
+          params: SMALL_PROFILE,
+          algorithm: 'sha256',
+          signal: controller.signal,
+        })) {
+          if (++seen === 3) controller.abort();
+        }
+      })(),
+    ).rejects.toThrow(/abort/i);
+    expect(seen).toBe(3);
+    let n = 0;
+    for await (const _ of pool.run({
+      path: join(dir, 'model.bin'),
+      params: SMALL_PROFILE,
+      algorithm: 'sha256',
+    }))
+      n++;
+    expect(n).toBe(expected('sha256').length);
+  });
+
+  it('reports an unreadable file with its error code', async () => {
+    const run = async () => {
+      for await (const _ of pool.run({
+        path: join(dir, 'missing.bin'),
+        params: SMALL_PROFILE,
+        algorithm: 'sha256',
+      }))
+        void _;
+    };
+    await expect(run()).rejects.toMatchObject({ name: 'WorkerJobError', code: 'ENOENT' });
+    await expect(run()).rejects.toBeInstanceOf(WorkerJobError);
+  });
+
+  it('keeps the main event loop responsive while a big file is chunked and hashed', async () => {
+    const big = join(dir, 'big.bin');
+    const buf = Buffer.alloc(256 * 1024 * 1024);
+    for (let i = 0; i < buf.length; i += data.length) Buffer.from(data).copy(buf, i);
+    await writeFile(big, buf);
+    let worstGap = 0;
+    let last = performance.now();
+    const timer = setInterval(() => {
+      const now = performance.now();
+      worstGap = Math.max(worstGap, now - last);
+      last = now;
+    }, 5);
+    let bytes = 0;
+    for await (const c of pool.run({ path: big, params: DEFAULT_PROFILE, algorithm: 'sha256' }))
+      bytes += c.length;
+    clearInterval(timer);
+    expect(bytes).toBe(buf.length);
+    // The work happens in the worker: the main loop never waits long for its turn.
+    expect(worstGap).toBeLessThan(250);
+  });
+});
