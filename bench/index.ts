@@ -2,6 +2,7 @@
 import { parseArgs } from 'node:util';
 import { printTable, type BenchContext, type Row, type ScenarioResult } from './report';
 import { chunker } from './scenarios/chunker';
+import { dedupCheck } from './scenarios/dedup-check';
 import { hash } from './scenarios/hash';
 
 process.env['AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED'] ??= 'true';
@@ -9,6 +10,7 @@ process.env['AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED'] ??= 'true';
 const SCENARIOS: Record<string, (ctx: BenchContext) => Promise<ScenarioResult>> = {
   chunker,
   hash,
+  'dedup-check': dedupCheck,
 };
 
 const { values, positionals } = parseArgs({

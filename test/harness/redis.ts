@@ -74,7 +74,17 @@ export class RedisServer {
     return this.signal('SIGTERM');
   }
 
+  /** Freezes the server (SIGSTOP): connections stay open and nothing answers, as a hung Redis. */
+  pause(): void {
+    this.process?.kill('SIGSTOP');
+  }
+
+  resume(): void {
+    this.process?.kill('SIGCONT');
+  }
+
   async dispose(): Promise<void> {
+    this.resume();
     await this.kill();
     await rm(this.dir, { recursive: true, force: true });
   }

@@ -1,0 +1,309 @@
+import { Agent as HttpAgent } from 'node:http';
+import { Agent as HttpsAgent } from 'node:https';
+import { isIP } from 'node:net';
+import type { Readable } from 'node:stream';
+import {
+  DeleteObjectCommand,
+  GetObjectCommand,
+  HeadBucketCommand,
+  HeadObjectCommand,
+  ListObjectsV2Command,
+  PutObjectCommand,
+  S3Client,
+  type S3ClientConfig,
+} from '@aws-sdk/client-s3';
+import { NodeHttpHandler } from '@smithy/node-http-handler';
+import { mapLimit, Semaphore } from '../concurrency';
+import {
+  ObjectNotFoundError,
+  StoreError,
+  validateKey,
+  type ListEntry,
+  type PutOptions,
+  type Store,
+} from './store';
+
+export interface S3Location {
+  bucket: string;
+  /** Key prefix inside the bucket ("" or "team/models"), without leading or trailing slash. */
+  prefix: string;
+}
+
+export interface S3Options {
+  /** Overrides AWS_ENDPOINT_URL_S3 / AWS_ENDPOINT_URL (an S3-compatible server). */
+  endpoint?: string;
+  /** Overrides AWS_REGION / AWS_DEFAULT_REGION. */
+  region?: string;
+  /** Explicit credentials; otherwise the SDK's default chain (env, profile, SSO, instance role). */
+  credentials?: S3ClientConfig['credentials'];
+  /** Requests in flight at once (default 64). */
+  concurrency?: number;
+  /** Tries per request, for 5xx and SlowDown (default 5). */
+  maxAttempts?: number;
+}
+
+/** Parses "s3://bucket/some/prefix". */
+export function parseS3Url(url: string): S3Location {
+  const match = /^s3:\/\/([a-z0-9][a-z0-9.-]{1,61}[a-z0-9])(?:\/(.*))?$/.exec(url);
+  if (!match) {
+    throw new StoreError(
+      `cannot read the S3 location "${url}": expected s3://bucket or s3://bucket/prefix`,
+      'BAD_LOCATION',
+    );
+  }
+  return { bucket: match[1] as string, prefix: (match[2] ?? '').replace(/^\/+|\/+$/g, '') };
+}
+
+/** The endpoint the SDK would use, read the way it reads it. */
+export function configuredEndpoint(explicit?: string): string | undefined {
+  return (
+    explicit ?? process.env['AWS_ENDPOINT_URL_S3'] ?? process.env['AWS_ENDPOINT_URL'] ?? undefined
+  );
+}
+
+/** IP and localhost endpoints cannot carry the bucket in the host name: path-style for them. */
+export function needsPathStyle(endpoint: string | undefined): boolean {
+  if (!endpoint) return false;
+  try {
+    const host = new URL(endpoint).hostname.replace(/^\[|\]$/g, '');
+    return isIP(host) !== 0 || host === 'localhost' || host.endsWith('.localhost');
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * A Store in an S3 bucket (or any S3-protocol server): HEAD, PUT, GET, DELETE, ListObjectsV2 on
+ * keep-alive sockets, bounded concurrency, the SDK's retries for 5xx and SlowDown, and
+ * ChecksumSHA256 on uploads whose sha256 is known, so the bucket verifies what it stores.
+ */
+export class S3Store implements Store {
+  readonly location: string;
+  private readonly client: S3Client;
+  private readonly limit: Semaphore;
+  private readonly endpoint: string | undefined;
+
+  constructor(
+    private readonly where: S3Location,
+    options: S3Options = {},
+  ) {
+    this.location = `s3://${where.bucket}${where.prefix ? `/${where.prefix}` : ''}`;
+    this.endpoint = configuredEndpoint(options.endpoint);
+    const concurrency = options.concurrency ?? 64;
+    const agentOptions = { keepAlive: true, maxSockets: concurrency + 16 };
+    const region = options.region ?? process.env['AWS_REGION'] ?? process.env['AWS_DEFAULT_REGION'];
+    this.client = new S3Client({
+      ...(this.endpoint ? { endpoint: this.endpoint } : {}),
+      region: region ?? (this.endpoint ? 'us-east-1' : undefined),
+      forcePathStyle: needsPathStyle(this.endpoint),
+      ...(options.credentials ? { credentials: options.credentials } : {}),
+      maxAttempts: options.maxAttempts ?? 5,
+      requestChecksumCalculation: 'WHEN_REQUIRED',
+      responseChecksumValidation: 'WHEN_REQUIRED',
+      requestHandler: new NodeHttpHandler({
+        httpAgent: new HttpAgent(agentOptions),
+        httpsAgent: new HttpsAgent(agentOptions),
+        connectionTimeout: 3_000,
+        requestTimeout: 30_000,
+      }),
+    });
+    this.limit = new Semaphore(concurrency);
+  }
+
+  private key(key: string): string {
+    validateKey(key);
+    return this.where.prefix ? `${this.where.prefix}/${key}` : key;
+  }
+
+  /** Checks the bucket exists and the credentials are accepted: one clear error otherwise. */
+  async check(): Promise<void> {
+    try {
+      await this.limit.with(() =>
+        this.client.send(new HeadBucketCommand({ Bucket: this.where.bucket })),
+      );
+    } catch (err) {
+      throw this.describe(err, 'open', undefined);
+    }
+  }
+
+  async has(key: string): Promise<boolean> {
+    const Key = this.key(key);
+    try {
+      await this.limit.with(() =>
+        this.client.send(new HeadObjectCommand({ Bucket: this.where.bucket, Key })),
+      );
+      return true;
+    } catch (err) {
+      if (isNotFound(err)) return false;
+      throw this.describe(err, 'check', key);
+    }
+  }
+
+  hasMany(keys: readonly string[]): Promise<boolean[]> {
+    return mapLimit(keys, 256, (key) => this.has(key));
+  }
+
+  async put(key: string, data: Uint8Array, options: PutOptions = {}): Promise<void> {
+    const Key = this.key(key);
+    try {
+      await this.limit.with(() =>
+        this.client.send(
+          new PutObjectCommand({
+            Bucket: this.where.bucket,
+            Key,
+            Body: data,
+            ContentLength: data.length,
+            ...(options.sha256
+              ? { ChecksumSHA256: Buffer.from(options.sha256, 'hex').toString('base64') }
+              : {}),
+          }),
+        ),
+      );
+    } catch (err) {
+      throw this.describe(err, 'upload', key);
+    }
+  }
+
+  async get(key: string): Promise<Readable> {
+    const Key = this.key(key);
+    try {
+      const response = await this.limit.with(() =>
+        this.client.send(new GetObjectCommand({ Bucket: this.where.bucket, Key })),
+      );
+      return response.Body as Readable;
+    } catch (err) {
+      if (isNotFound(err)) throw new ObjectNotFoundError(key, this.location);
+      throw this.describe(err, 'download', key);
+    }
+  }
+
+  async delete(key: string): Promise<void> {
+    const Key = this.key(key);
+    try {
+      await this.limit.with(() =>
+        this.client.send(new DeleteObjectCommand({ Bucket: this.where.bucket, Key })),
+      );
+    } catch (err) {
+      if (isNotFound(err)) return;
+      throw this.describe(err, 'delete', key);
+    }
+  }
+
+  async *list(prefix: string): AsyncIterable<ListEntry> {
+    const full = this.where.prefix ? `${this.where.prefix}/${prefix}` : prefix;
+    const strip = this.where.prefix ? this.where.prefix.length + 1 : 0;
+    let ContinuationToken: string | undefined;
+    do {
+      let page;
+      try {
+        page = await this.limit.with(() =>
+          this.client.send(
+            new ListObjectsV2Command({
+              Bucket: this.where.bucket,
+              Prefix: full,
+              ContinuationToken,
+            }),
+          ),
+        );
+      } catch (err) {
+        throw this.describe(err, 'list', prefix);
+      }
+      for (const object of page.Contents ?? []) {
+        if (!object.Key) continue;
+        yield {
+          key: object.Key.slice(strip),
+          size: object.Size ?? 0,
+          ...(object.LastModified ? { modified: object.LastModified } : {}),
+        };
+      }
+      ContinuationToken = page.IsTruncated ? page.NextContinuationToken : undefined;
+    } while (ContinuationToken);
+  }
+
+  async flush(): Promise<void> {
+    // S3 acknowledges a PUT only once the object is durably stored.
+  }
+
+  async close(): Promise<void> {
+    this.client.destroy();
+  }
+
+  /** One clear sentence for an S3 failure: what failed, on which object, and what to do. */
+  private describe(err: unknown, action: string, key: string | undefined): StoreError {
+    const e = err as {
+      name?: string;
+      code?: string;
+      message?: string;
+      $metadata?: { httpStatusCode?: number };
+    };
+    const status = e.$metadata?.httpStatusCode;
+    const what = key ? `${action} ${key} in ${this.location}` : `${action} ${this.location}`;
+    const at = this.endpoint ? ` at ${this.endpoint}` : '';
+    const name = e.name ?? e.code ?? 'Error';
+    if (name === 'NoSuchBucket' || (action === 'open' && status === 404)) {
+      return new StoreError(
+        `cannot ${what}: the bucket "${this.where.bucket}" does not exist${at}: create it or check the repository URL`,
+        'NO_BUCKET',
+        { cause: err },
+      );
+    }
+    if (
+      [
+        'InvalidAccessKeyId',
+        'SignatureDoesNotMatch',
+        'AccessDenied',
+        'InvalidToken',
+        'ExpiredToken',
+      ].includes(name) ||
+      status === 403
+    ) {
+      return new StoreError(
+        `cannot ${what}: S3 refused the credentials (${name === 'Error' || name === 'Unknown' || name === '403' ? `HTTP ${status}` : name}): check AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY or AWS_PROFILE`,
+        'ACCESS_DENIED',
+        { cause: err },
+      );
+    }
+    if (name === 'CredentialsProviderError') {
+      return new StoreError(
+        `cannot ${what}: no AWS credentials found: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or AWS_PROFILE`,
+        'NO_CREDENTIALS',
+        { cause: err },
+      );
+    }
+    if (/Region is missing/i.test(e.message ?? '')) {
+      return new StoreError(`cannot ${what}: no AWS region: set AWS_REGION`, 'NO_REGION', {
+        cause: err,
+      });
+    }
+    const network = [
+      'ECONNREFUSED',
+      'ENOTFOUND',
+      'ETIMEDOUT',
+      'ECONNRESET',
+      'EHOSTUNREACH',
+      'TimeoutError',
+      'EAI_AGAIN',
+    ];
+    if (network.includes(e.code ?? '') || network.includes(name)) {
+      return new StoreError(
+        `cannot ${what}: cannot reach S3${at} (${e.code ?? name}): check AWS_ENDPOINT_URL_S3 and the network`,
+        'UNREACHABLE',
+        { cause: err },
+      );
+    }
+    return new StoreError(
+      `cannot ${what}: ${name}${status ? ` (HTTP ${status})` : ''}: ${e.message ?? ''}`.trim(),
+      name,
+      { cause: err },
+    );
+  }
+}
+
+function isNotFound(err: unknown): boolean {
+  const e = err as { name?: string; $metadata?: { httpStatusCode?: number } };
+  return (
+    e.name === 'NotFound' ||
+    e.name === 'NoSuchKey' ||
+    (e.$metadata?.httpStatusCode === 404 && e.name !== 'NoSuchBucket')
+  );
+}

@@ -1,0 +1,106 @@
+import type { Readable } from 'node:stream';
+import { isHashHex } from '../hashing';
+
+/**
+ * The storage interface every backend and decorator implements. Keys are relative paths:
+ * content-addressed objects live at `objects/<first two hex>/<hash>` (see objectKey); other
+ * keys (the repository config, refs) are plain paths of safe segments.
+ */
+export interface Store {
+  /** For messages: where this store keeps its objects ("/data/repo", "s3://bucket/prefix"). */
+  readonly location: string;
+  has(key: string): Promise<boolean>;
+  /** Existence of many keys, answers in the same order: batched where the backend allows. */
+  hasMany(keys: readonly string[]): Promise<boolean[]>;
+  /** Stores the bytes under the key; never leaves a half-written object. */
+  put(key: string, data: Uint8Array, options?: PutOptions): Promise<void>;
+  /** The object's bytes as a stream; ObjectNotFoundError when absent. */
+  get(key: string): Promise<Readable>;
+  /** Removes the object; removing an absent object is not an error. */
+  delete(key: string): Promise<void>;
+  /** Every object whose key starts with the prefix, in no particular order. */
+  list(prefix: string): AsyncIterable<ListEntry>;
+  /**
+   * Makes every put so far durable (fsync on disk). The repository calls it before it writes
+   * the ref that makes a version visible. Backends that acknowledge durably do nothing.
+   */
+  flush(): Promise<void>;
+  /** Releases sockets and connections. */
+  close(): Promise<void>;
+}
+
+export interface PutOptions {
+  /** The data's sha256 (hex), when known: lets the backend verify the upload (S3 ChecksumSHA256). */
+  sha256?: string;
+}
+
+export interface ListEntry {
+  key: string;
+  size: number;
+  /** Last modification, where the backend knows it. */
+  modified?: Date;
+}
+
+export class StoreError extends Error {
+  override name = 'StoreError';
+  constructor(
+    message: string,
+    readonly code: string,
+    options?: { cause?: unknown },
+  ) {
+    super(message, options);
+  }
+}
+
+export class ObjectNotFoundError extends StoreError {
+  override name = 'ObjectNotFoundError';
+  constructor(
+    readonly key: string,
+    location: string,
+  ) {
+    super(`object ${key} is not in ${location}`, 'NOT_FOUND');
+  }
+}
+
+export const OBJECTS_PREFIX = 'objects/';
+
+/** The key of a content-addressed object; throws a clear error for a malformed hash. */
+export function objectKey(hash: string): string {
+  if (!isHashHex(hash)) {
+    const text = String(hash);
+    throw new StoreError(
+      `malformed object hash "${text.length > 80 ? `${text.slice(0, 80)}…` : text}": expected 64 lowercase hex characters`,
+      'BAD_HASH',
+    );
+  }
+  return `${OBJECTS_PREFIX}${hash.slice(0, 2)}/${hash}`;
+}
+
+/** The hash of an object key, or undefined for keys that are not content-addressed objects. */
+export function hashOfKey(key: string): string | undefined {
+  if (!key.startsWith(OBJECTS_PREFIX)) return undefined;
+  const hash = key.slice(key.lastIndexOf('/') + 1);
+  return isHashHex(hash) && key === `${OBJECTS_PREFIX}${hash.slice(0, 2)}/${hash}`
+    ? hash
+    : undefined;
+}
+
+const SEGMENT = /^[\p{L}\p{N}._@+=,-]+$/u;
+
+/** Checks a key is a relative path of safe segments: no empty, ".", ".." or absolute parts. */
+export function validateKey(key: string): string {
+  const segments = key.split('/');
+  const ok =
+    key.length > 0 &&
+    key.length <= 900 &&
+    segments.every((s) => s.length > 0 && s !== '.' && s !== '..' && SEGMENT.test(s));
+  if (!ok) throw new StoreError(`invalid storage key "${key}"`, 'BAD_KEY');
+  return key;
+}
+
+/** Reads a whole object into memory (for small objects: manifests, versions, config). */
+export async function readAll(store: Store, key: string): Promise<Buffer> {
+  const parts: Buffer[] = [];
+  for await (const part of await store.get(key)) parts.push(part as Buffer);
+  return Buffer.concat(parts);
+}

@@ -1,0 +1,59 @@
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { CachedStore, type CachedStoreOptions } from '../../electron/engine/storage/cached';
+import { DiskStore } from '../../electron/engine/storage/disk';
+import { createRedisClient, waitReady } from '../../electron/engine/storage/redis';
+import { S3Store, type S3Options } from '../../electron/engine/storage/s3';
+import type { Store } from '../../electron/engine/storage/store';
+import { S3Server, TEST_CREDENTIALS, TEST_REGION } from '../harness/s3';
+
+/** S3Store options for the harness's server (through its counting proxy). */
+export function s3Options(s3: S3Server, extra: S3Options = {}): S3Options {
+  return {
+    endpoint: s3.endpoint,
+    region: TEST_REGION,
+    credentials: TEST_CREDENTIALS,
+    maxAttempts: 5,
+    ...extra,
+  };
+}
+
+export async function tempDir(
+  prefix = 'tv-test-',
+): Promise<{ path: string; remove(): Promise<void> }> {
+  const path = await mkdtemp(join(tmpdir(), prefix));
+  return { path, remove: () => rm(path, { recursive: true, force: true }) };
+}
+
+export async function diskStore(): Promise<{ store: DiskStore; dispose(): Promise<void> }> {
+  const dir = await tempDir('tv-disk-');
+  return { store: new DiskStore(dir.path), dispose: dir.remove };
+}
+
+export function s3Store(s3: S3Server, prefix: string, extra: S3Options = {}): S3Store {
+  return new S3Store({ bucket: s3.bucket, prefix }, s3Options(s3, extra));
+}
+
+/** A CachedStore over a backend with a fresh Redis client; fast probe for tests. */
+export async function cachedStore(
+  backend: Store,
+  redisUrl: string,
+  options: Partial<CachedStoreOptions> = {},
+): Promise<{ store: CachedStore; dispose(): Promise<void> }> {
+  const redis = createRedisClient(redisUrl);
+  await waitReady(redis, 2_000);
+  const store = new CachedStore(backend, redis, {
+    namespace: 'repo-a',
+    probeIntervalMs: 50,
+    degradedWindowMs: 300,
+    ...options,
+  });
+  return {
+    store,
+    dispose: async () => {
+      await store.close();
+      redis.disconnect();
+    },
+  };
+}
