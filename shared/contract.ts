@@ -13,7 +13,7 @@ export interface AppInfo {
   /** Where the repository lives, for display (never a credential). */
   repository: string;
   /** Where this UI runs: the desktop app or a browser connected to `tv serve`. */
-  mode: 'desktop' | 'browser';
+  mode: 'desktop' | 'browser' | 'cli';
 }
 
 /** A request: validated arguments in, a typed result out. */

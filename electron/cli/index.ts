@@ -1,10 +1,18 @@
-import { Command, InvalidArgumentError } from 'commander';
+import { Command, InvalidArgumentError, Option } from 'commander';
+import type { PushProgress, RestoreProgress } from '../../shared/types';
 import { PRODUCT, VERSION } from '../engine/version';
-import { packageRoot } from './paths';
 
 // The AWS SDK warns about the Node version on stderr once per process; a CLI keeps stderr for
 // its own messages.
 process.env['AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED'] ??= 'true';
+// File I/O runs on libuv's thread pool (4 threads by default): a push keeps dozens of object
+// writes in flight. Set before the first file operation, which creates the pool.
+process.env['UV_THREADPOOL_SIZE'] ??= '16';
+
+interface GlobalOptions {
+  repo?: string;
+  redis?: string;
+}
 
 function portNumber(value: string): number {
   const port = Number(value);
@@ -17,24 +25,299 @@ function portNumber(value: string): number {
 const program = new Command('tv')
   .description(`${PRODUCT}: model versioning with chunk-level deduplication`)
   .version(VERSION, '-V, --version')
+  .option(
+    '--repo <location>',
+    'repository: a folder, file:// URL or s3://bucket/prefix (env TV_REPO; default: your data folder)',
+  )
+  .option(
+    '--redis <url>',
+    'Redis existence cache, redis://host:port (env TV_REDIS_URL; default: none)',
+  )
   .showHelpAfterError('(run tv --help for usage)');
+
+/** Runs a command against the service; prints errors as one line (or one JSON object). */
+async function withService<T>(
+  json: boolean | undefined,
+  mode: 'cli' | 'browser',
+  action: (service: import('../engine/service').Service) => Promise<T>,
+): Promise<T | undefined> {
+  const [{ Service }, { resolveConfig }, { createCliLogger }] = await Promise.all([
+    import('../engine/service'),
+    import('../engine/config'),
+    import('../engine/log'),
+  ]);
+  const flags = program.opts<GlobalOptions>();
+  const service = new Service({ ...resolveConfig(flags), mode, logger: createCliLogger() });
+  try {
+    return await action(service);
+  } catch (err) {
+    const message = err instanceof Error ? err.message : String(err);
+    if (json) process.stdout.write(JSON.stringify({ error: message }) + '\n');
+    process.stderr.write(`tv: ${message}\n`);
+    process.exitCode = err instanceof Error && err.name === 'PushCancelledError' ? 130 : 1;
+    return undefined;
+  } finally {
+    await service.close();
+  }
+}
+
+function emit(json: boolean | undefined, value: unknown, human: () => string): void {
+  process.stdout.write(json ? JSON.stringify(value) + '\n' : human() + '\n');
+}
+
+/** A progress bar on stderr, only at a terminal. */
+async function progressBar(label: string) {
+  if (!process.stderr.isTTY) return undefined;
+  const { SingleBar } = await import('cli-progress');
+  const { formatBytes } = await import('./format');
+  const bar = new SingleBar({
+    stream: process.stderr,
+    format: `${label} |{bar}| {percentage}% | {done} of {total_h} | {rate} MB/s | ETA {eta_h}{extra}`,
+    hideCursor: true,
+    clearOnComplete: true,
+    barsize: 24,
+  });
+  let started = false;
+  return {
+    update(done: number, total: number, rate: number, eta: number | null, extra = '') {
+      const payload = {
+        done: formatBytes(done),
+        total_h: formatBytes(total),
+        rate,
+        eta_h: eta === null ? '-' : `${eta}s`,
+        extra,
+      };
+      if (!started) {
+        bar.start(Math.max(total, 1), done, payload);
+        started = true;
+      } else bar.update(done, payload);
+    },
+    stop() {
+      if (started) bar.stop();
+    },
+  };
+}
+
+program
+  .command('init')
+  .description('create a repository at --repo (or the default location)')
+  .option(
+    '--chunk-size <size>',
+    'average chunk size, a power of two (min = size/4, max = size*4)',
+    '64KiB',
+  )
+  .addOption(
+    new Option('--hash <algorithm>', 'content hash')
+      .choices(['sha256', 'blake3'])
+      .default('sha256'),
+  )
+  .option('--json', 'print one JSON object')
+  .action(async (opts: { chunkSize: string; hash: 'sha256' | 'blake3'; json?: boolean }) => {
+    await withService(opts.json, 'cli', async (service) => {
+      const { parseSize, profileForAverage } = await import('../engine/chunking/params');
+      const { formatBytes } = await import('./format');
+      const info = await service.init({
+        hash: opts.hash,
+        chunking: profileForAverage(parseSize(opts.chunkSize)),
+      });
+      emit(opts.json, info, () => {
+        const c = info.chunking;
+        return `Created a repository at ${info.location}\n  id ${info.repositoryId}, hash ${info.hash}, chunks ${formatBytes(c.minSize)} / ${formatBytes(c.avgSize)} / ${formatBytes(c.maxSize)}`;
+      });
+    });
+  });
+
+program
+  .command('push')
+  .description('make a new version of MODEL from files and folders')
+  .argument('<model>', 'model name')
+  .argument('<paths...>', "files and folders (a folder's files are stored relative to it)")
+  .option('-m, --message <message>', 'what changed in this version', '')
+  .option('--json', 'print one JSON object')
+  .action(async (model: string, paths: string[], opts: { message: string; json?: boolean }) => {
+    await withService(opts.json, 'cli', async (service) => {
+      const { formatBytes, formatRatio, formatSeconds } = await import('./format');
+      const bar = await progressBar('pushing');
+      const controller = new AbortController();
+      const onSigint = () => controller.abort();
+      process.once('SIGINT', onSigint);
+      try {
+        const result = await service.push({
+          model,
+          paths,
+          message: opts.message,
+          signal: controller.signal,
+          onProgress: (p: PushProgress) => {
+            const dedup =
+              p.bytesHashed > 0 ? Math.round((p.bytesDeduplicated / p.bytesHashed) * 100) : 0;
+            bar?.update(
+              p.bytesHashed,
+              p.totalBytes,
+              p.mbps,
+              p.etaSeconds,
+              ` | ${dedup}% deduplicated`,
+            );
+          },
+        });
+        bar?.stop();
+        if (result.createdRepository && !opts.json)
+          process.stderr.write(
+            `tv: created a new repository at ${(await service.repositoryInfo()).location}\n`,
+          );
+        for (const s of result.skipped)
+          process.stderr.write(`tv: skipped ${s.path}: ${s.reason}\n`);
+        emit(opts.json, result, () =>
+          [
+            `${result.model} ${result.version} (${result.shortId}): ${result.files} file${result.files === 1 ? '' : 's'}, ${formatBytes(result.logicalBytes)}`,
+            `  new ${formatBytes(result.newBytes)} in ${result.newChunks} of ${result.chunks} chunks, reused ${formatBytes(result.reusedBytes)} (${formatBytes(result.reusedFromParentBytes)} from the previous version)`,
+            `  dedup ${formatRatio(result.dedupRatio)}, ${formatSeconds(result.seconds)}`,
+          ].join('\n'),
+        );
+      } finally {
+        bar?.stop();
+        process.off('SIGINT', onSigint);
+      }
+    });
+  });
+
+program
+  .command('log')
+  .description("list a model's versions, oldest first")
+  .argument('<model>', 'model name')
+  .option('--json', 'print one JSON array')
+  .action(async (model: string, opts: { json?: boolean }) => {
+    await withService(opts.json, 'cli', async (service) => {
+      const { formatBytes, formatRatio, table } = await import('./format');
+      const versions = await service.log(model);
+      emit(opts.json, versions, () =>
+        versions.length === 0
+          ? `${model} has no versions`
+          : table(
+              ['version', 'id', 'created', 'size', 'new', 'dedup', 'files', 'message'],
+              versions.map((v) => [
+                v.label,
+                v.shortId,
+                v.createdAt.replace('T', ' ').slice(0, 19),
+                formatBytes(v.stats.logicalBytes),
+                formatBytes(v.stats.newBytes),
+                formatRatio(v.dedupRatio),
+                String(v.files),
+                v.message,
+              ]),
+              [3, 4, 5, 6],
+            ),
+      );
+    });
+  });
+
+program
+  .command('models')
+  .description('list the models in the repository')
+  .option('--json', 'print one JSON array')
+  .action(async (opts: { json?: boolean }) => {
+    await withService(opts.json, 'cli', async (service) => {
+      const { formatBytes, table } = await import('./format');
+      const models = await service.models();
+      emit(opts.json, models, () =>
+        models.length === 0
+          ? 'no models yet: tv push MODEL PATH'
+          : table(
+              ['model', 'versions', 'latest', 'size', 'created'],
+              models.map((m) => [
+                m.name,
+                String(m.versions),
+                m.latest?.label ?? '-',
+                m.latest ? formatBytes(m.latest.stats.logicalBytes) : '-',
+                m.latest?.createdAt.replace('T', ' ').slice(0, 19) ?? '-',
+              ]),
+              [1, 3],
+            ),
+      );
+    });
+  });
+
+program
+  .command('pull')
+  .description("write a version's files into DEST (an empty or new folder)")
+  .argument('<selector>', 'MODEL, MODEL@vN, MODEL@latest or MODEL@<id prefix>')
+  .argument('<dest>', 'destination folder')
+  .option('--json', 'print one JSON object')
+  .action(async (selector: string, dest: string, opts: { json?: boolean }) => {
+    await withService(opts.json, 'cli', async (service) => {
+      const { formatBytes, formatSeconds } = await import('./format');
+      const bar = await progressBar('pulling');
+      try {
+        const result = await service.pull(selector, dest, {
+          onProgress: (p: RestoreProgress) =>
+            bar?.update(p.bytesWritten, p.totalBytes, p.mbps, p.etaSeconds),
+        });
+        bar?.stop();
+        emit(
+          opts.json,
+          result,
+          () =>
+            `${result.model} ${result.version}: ${result.files} files, ${formatBytes(result.bytes)} written to ${result.destination} in ${formatSeconds(result.seconds)}`,
+        );
+      } finally {
+        bar?.stop();
+      }
+    });
+  });
+
+const cache = program.command('cache').description('the Redis existence cache');
+cache
+  .command('status')
+  .description('cache state, latency and counters')
+  .option('--json', 'print one JSON object')
+  .action(async (opts: { json?: boolean }) => {
+    await withService(opts.json, 'cli', async (service) => {
+      const status = await service.cacheStatus();
+      emit(opts.json, status, () =>
+        status.state === 'disabled'
+          ? 'cache: disabled (no Redis configured: --redis or TV_REDIS_URL)'
+          : [
+              `cache: ${status.state} (${status.redis})`,
+              `  latency p50 ${status.latencyMs?.p50 ?? '-'} ms, p99 ${status.latencyMs?.p99 ?? '-'} ms`,
+              `  hits ${status.hits}, misses ${status.misses}, backfills ${status.backfills}, fallbacks ${status.fallbacks}, backend calls avoided ${status.backendCallsAvoided}`,
+              ...(status.lastError ? [`  last error: ${status.lastError}`] : []),
+            ].join('\n'),
+      );
+    });
+  });
 
 program
   .command('serve')
   .description('browser mode: serve the app and its API on 127.0.0.1 with a one-time token')
   .option('-p, --port <port>', 'port to listen on (0 picks a free one)', portNumber, 0)
   .action(async (opts: { port: number }) => {
-    const { join } = await import('node:path');
-    const { startServer } = await import('../server/index');
-    const { Service } = await import('../engine/service');
-    const service = new Service({ repository: 'default (user data directory)', mode: 'browser' });
+    const [
+      { join },
+      { startServer },
+      { Service },
+      { resolveConfig },
+      { createCliLogger },
+      { packageRoot },
+    ] = await Promise.all([
+      import('node:path'),
+      import('../server/index'),
+      import('../engine/service'),
+      import('../engine/config'),
+      import('../engine/log'),
+      import('./paths'),
+    ]);
+    const service = new Service({
+      ...resolveConfig(program.opts<GlobalOptions>()),
+      mode: 'browser',
+      logger: createCliLogger(),
+    });
     const server = await startServer({
       service,
       staticDir: join(packageRoot(), 'out', 'renderer'),
       port: opts.port,
     });
     process.stdout.write(`${PRODUCT} is serving on ${server.url}\n`);
-    const stop = () => void server.close().then(() => process.exit(0));
+    const stop = () =>
+      void Promise.all([server.close(), service.close()]).then(() => process.exit(0));
     process.once('SIGINT', stop);
     process.once('SIGTERM', stop);
   });

@@ -1,15 +1,58 @@
 import type { Api, AppInfo } from '../../shared/contract';
+import type {
+  CacheStatus,
+  ModelSummary,
+  PushProgress,
+  PushResult,
+  RepositoryInfo,
+  RestoreProgress,
+  RestoreResult,
+  VersionSummary,
+} from '../../shared/types';
+import { DEFAULT_PROFILE, type ChunkingParams } from './chunking/params';
+import type { EngineConfig } from './config';
+import type { HashAlgorithm } from './hashing';
+import { push } from './ingest/push';
+import { collectFiles, type FileSource } from './ingest/sources';
+import { redactUrl, silentLogger, type Logger } from './log';
+import { validateModelName } from './repository/format';
+import { Repository, type OpenOptions } from './repository/repository';
+import { restore } from './restore/restore';
+import type { S3Options } from './storage/s3';
 import { PRODUCT, VERSION } from './version';
+import { ChunkHashPool } from './workers/pool';
 
-export interface ServiceOptions {
-  /** Repository location as given by the configuration, for display. */
-  repository: string;
+export interface ServiceOptions extends EngineConfig {
   mode: AppInfo['mode'];
+  logger?: Logger;
+  s3?: S3Options;
+  /** Worker threads for chunking and hashing (default: one per core). */
+  workers?: number;
 }
 
-/** The engine's front door: every front end (Electron IPC, `tv`, browser mode) calls this. */
+export interface PushRequest {
+  model: string;
+  /** Files and folders on this machine... */
+  paths?: string[];
+  /** ...or files given as streams (browser uploads). */
+  files?: FileSource[];
+  message?: string;
+  signal?: AbortSignal;
+  onProgress?: (progress: PushProgress) => void;
+}
+
+/**
+ * The engine's front door: every front end (the desktop app over IPC, `tv`, browser mode) calls
+ * this. It opens the repository lazily, once, and owns the worker pool.
+ */
 export class Service implements Api {
-  constructor(private readonly options: ServiceOptions) {}
+  private opened: Promise<Repository> | undefined;
+  private pool: ChunkHashPool | undefined;
+  private readonly logger: Logger;
+
+  constructor(private readonly options: ServiceOptions) {
+    this.logger = options.logger ?? silentLogger;
+  }
 
   async appInfo(): Promise<AppInfo> {
     return {
@@ -18,5 +61,131 @@ export class Service implements Api {
       repository: this.options.repository,
       mode: this.options.mode,
     };
+  }
+
+  private openOptions(): OpenOptions {
+    return {
+      repository: this.options.repository,
+      redisUrl: this.options.redisUrl,
+      logger: this.logger,
+      ...(this.options.s3 ? { s3: this.options.s3 } : {}),
+    };
+  }
+
+  /** The repository, opened on first use; with `create`, made with defaults when missing. */
+  async repository(create = false): Promise<Repository> {
+    if (!this.opened) {
+      const opening = Repository.open({
+        ...this.openOptions(),
+        ...(create ? { createIfMissing: {} } : {}),
+      });
+      this.opened = opening;
+      opening.catch(() => {
+        if (this.opened === opening) this.opened = undefined;
+      });
+    }
+    return this.opened;
+  }
+
+  private workers(): ChunkHashPool {
+    this.pool ??= new ChunkHashPool(this.options.workers);
+    return this.pool;
+  }
+
+  async init(
+    options: { hash?: HashAlgorithm; chunking?: ChunkingParams } = {},
+  ): Promise<RepositoryInfo> {
+    const repo = await Repository.init({
+      ...this.openOptions(),
+      hash: options.hash ?? 'sha256',
+      chunking: options.chunking ?? DEFAULT_PROFILE,
+    });
+    this.opened = Promise.resolve(repo);
+    return repo.info();
+  }
+
+  async repositoryInfo(): Promise<RepositoryInfo> {
+    return (await this.repository()).info();
+  }
+
+  async push(request: PushRequest): Promise<PushResult> {
+    // Bad input is refused before anything is opened or created.
+    validateModelName(request.model);
+    let files = request.files;
+    let skipped: PushResult['skipped'] = [];
+    if (!files) {
+      const collected = await collectFiles(request.paths ?? []);
+      files = collected.files;
+      skipped = collected.skipped;
+    }
+    const repo = await this.repository(true);
+    return push(repo, {
+      model: request.model,
+      files,
+      pool: this.workers(),
+      skipped,
+      ...(request.message !== undefined ? { message: request.message } : {}),
+      ...(request.signal ? { signal: request.signal } : {}),
+      ...(request.onProgress ? { onProgress: request.onProgress } : {}),
+    });
+  }
+
+  async models(): Promise<ModelSummary[]> {
+    const repo = await this.repository();
+    const names = await repo.modelNames();
+    return Promise.all(
+      names.map(async (name) => {
+        const versions = await repo.versions(name);
+        const latest = versions.at(-1);
+        return { name, versions: versions.length, latest: latest ? repo.summarize(latest) : null };
+      }),
+    );
+  }
+
+  async log(model: string): Promise<VersionSummary[]> {
+    const repo = await this.repository();
+    return (await repo.versions(model)).map((v) => repo.summarize(v));
+  }
+
+  async pull(
+    selector: string,
+    destination: string,
+    options: { signal?: AbortSignal; onProgress?: (p: RestoreProgress) => void } = {},
+  ): Promise<RestoreResult> {
+    const repo = await this.repository();
+    return restore(repo, await repo.resolve(selector), destination, options);
+  }
+
+  async cacheStatus(): Promise<CacheStatus> {
+    const redis = this.options.redisUrl ? redactUrl(this.options.redisUrl) : null;
+    const repo = await this.repository();
+    const cache = repo.stack.cache;
+    if (!cache) {
+      return {
+        state: 'disabled',
+        redis,
+        latencyMs: null,
+        recentLatencyMs: [],
+        hits: 0,
+        misses: 0,
+        hitRate: null,
+        backfills: 0,
+        fallbacks: 0,
+        backendCallsAvoided: 0,
+        errors: 0,
+        lastError: null,
+        since: null,
+      };
+    }
+    const h = cache.health();
+    const asked = h.hits + h.misses;
+    return { ...h, redis, hitRate: asked > 0 ? Math.round((h.hits / asked) * 1000) / 1000 : null };
+  }
+
+  async close(): Promise<void> {
+    await this.pool?.close();
+    const opened = this.opened;
+    this.opened = undefined;
+    if (opened) await (await opened.catch(() => undefined))?.close();
   }
 }

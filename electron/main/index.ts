@@ -1,10 +1,11 @@
 import { join } from 'node:path';
 import { app, BrowserWindow, ipcMain, session, shell, type IpcMainInvokeEvent } from 'electron';
 import { channelOf, methods, parseArgs, type Method } from '../../shared/contract';
+import { resolveConfig } from '../engine/config';
 import { Service } from '../engine/service';
 import { CONTENT_SECURITY_POLICY } from '../server/csp';
 
-const service = new Service({ repository: 'default (user data directory)', mode: 'desktop' });
+const service = new Service({ ...resolveConfig({}), mode: 'desktop' });
 let mainWindow: BrowserWindow | undefined;
 
 /** Only our own window's top frame may call the API. */

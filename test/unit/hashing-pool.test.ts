@@ -6,7 +6,11 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DEFAULT_PROFILE, SMALL_PROFILE } from '../../electron/engine/chunking/params';
 import { cutPoints } from '../../electron/engine/chunking/stream';
 import { createHasher, isHashHex } from '../../electron/engine/hashing';
-import { ChunkHashPool, WorkerJobError } from '../../electron/engine/workers/pool';
+import {
+  ChunkHashPool,
+  WorkerJobError,
+  type ChunkHashJob,
+} from '../../electron/engine/workers/pool';
 import { seededBytes } from './prng';
 
 describe('hashing', () => {
@@ -32,6 +36,16 @@ describe('hashing', () => {
   });
 });
 
+/** Every chunk of a job, with its bytes when asked for (taken from the worker batch by batch). */
+async function collect(pool: ChunkHashPool, job: ChunkHashJob, withData = false) {
+  const out: { offset: number; length: number; hash: string; data?: Uint8Array }[] = [];
+  for await (const batch of pool.run(job)) {
+    const data = await batch.take(withData ? batch.chunks.map((_, i) => i) : []);
+    batch.chunks.forEach((c, i) => out.push(withData ? { ...c, data: data[i] } : { ...c }));
+  }
+  return out;
+}
+
 describe('chunk-and-hash worker pool', () => {
   let dir: string;
   let pool: ChunkHashPool;
@@ -46,58 +60,67 @@ describe('chunk-and-hash worker pool', () => {
     await rm(dir, { recursive: true, force: true });
   });
 
-  const expected = (algorithm: 'sha256') =>
+  const expected = () =>
     cutPoints(data, SMALL_PROFILE).map((end, i, all) => {
       const start = all[i - 1] ?? 0;
       return {
         offset: start,
         length: end - start,
-        hash: createHash(algorithm).update(data.subarray(start, end)).digest('hex'),
+        hash: createHash('sha256').update(data.subarray(start, end)).digest('hex'),
       };
     });
-
-  it('chunks and hashes a file in a worker, in order', async () => {
-    const got = [];
-    for await (const c of pool.run({
-      path: join(dir, 'model.bin'),
-      params: SMALL_PROFILE,
-      algorithm: 'sha256',
-    }))
-      got.push(c);
-    expect(got).toEqual(expected('sha256'));
+  const file = () => ({
+    path: join(dir, 'model.bin'),
+    params: SMALL_PROFILE,
+    algorithm: 'sha256' as const,
   });
 
-  it('chunks a byte stream forwarded from the main thread and returns the chunk bytes', async () => {
+  it('chunks and hashes a file in a worker, in order', async () => {
+    expect(await collect(pool, file())).toEqual(expected());
+  });
+
+  it('chunks a byte stream forwarded from the main thread and gives the chunk bytes', async () => {
     async function* source() {
       for (let at = 0; at < data.length; at += 100_003) yield data.subarray(at, at + 100_003);
     }
-    const got = [];
-    for await (const c of pool.run({
-      source: source(),
-      params: SMALL_PROFILE,
-      algorithm: 'sha256',
-      withData: true,
-    })) {
+    const got = await collect(
+      pool,
+      { source: source(), params: SMALL_PROFILE, algorithm: 'sha256' },
+      true,
+    );
+    for (const c of got)
       expect(
         Buffer.from(c.data!).equals(Buffer.from(data.subarray(c.offset, c.offset + c.length))),
       ).toBe(true);
-      got.push({ offset: c.offset, length: c.length, hash: c.hash });
+    expect(got.map(({ offset, length, hash }) => ({ offset, length, hash }))).toEqual(expected());
+  });
+
+  it('sends the bytes of only the chunks asked for, each matching its hash', async () => {
+    let chunks = 0;
+    let taken = 0;
+    for await (const batch of pool.run(file())) {
+      const wanted = batch.chunks.map((_, i) => i).filter((i) => (chunks + i) % 3 === 0);
+      const bytes = await batch.take(wanted);
+      expect(bytes).toHaveLength(wanted.length);
+      wanted.forEach((i, k) =>
+        expect(createHash('sha256').update(bytes[k]!).digest('hex')).toBe(batch.chunks[i]!.hash),
+      );
+      await expect(batch.take([])).rejects.toThrow(/already taken/);
+      chunks += batch.chunks.length;
+      taken += wanted.length;
     }
-    expect(got).toEqual(expected('sha256'));
+    expect(chunks).toBe(expected().length);
+    expect(taken).toBe(Math.ceil(chunks / 3));
   });
 
   it('runs more jobs than workers, each to completion', async () => {
-    const runs = Array.from({ length: 5 }, async () => {
-      let n = 0;
-      for await (const _ of pool.run({
-        path: join(dir, 'model.bin'),
-        params: DEFAULT_PROFILE,
-        algorithm: 'blake3',
-      }))
-        n++;
-      return n;
-    });
-    const counts = await Promise.all(runs);
+    const counts = await Promise.all(
+      Array.from(
+        { length: 5 },
+        async () =>
+          (await collect(pool, { ...file(), params: DEFAULT_PROFILE, algorithm: 'blake3' })).length,
+      ),
+    );
     expect(new Set(counts).size).toBe(1);
     expect(counts[0]).toBe(cutPoints(data, DEFAULT_PROFILE).length);
   });
@@ -107,36 +130,22 @@ describe('chunk-and-hash worker pool', () => {
     let seen = 0;
     await expect(
       (async () => {
-        for await (const _ of pool.run({
-          path: join(dir, 'model.bin'),
-          params: SMALL_PROFILE,
-          algorithm: 'sha256',
+        for await (const batch of pool.run({
+          ...file(),
+          params: { minSize: 64, avgSize: 256, maxSize: 1024 },
           signal: controller.signal,
         })) {
-          if (++seen === 3) controller.abort();
+          if (++seen === 2) controller.abort();
+          await batch.take([]);
         }
       })(),
     ).rejects.toThrow(/abort/i);
-    expect(seen).toBe(3);
-    let n = 0;
-    for await (const _ of pool.run({
-      path: join(dir, 'model.bin'),
-      params: SMALL_PROFILE,
-      algorithm: 'sha256',
-    }))
-      n++;
-    expect(n).toBe(expected('sha256').length);
+    expect(seen).toBe(2);
+    expect(await collect(pool, file())).toHaveLength(expected().length);
   });
 
   it('reports an unreadable file with its error code', async () => {
-    const run = async () => {
-      for await (const _ of pool.run({
-        path: join(dir, 'missing.bin'),
-        params: SMALL_PROFILE,
-        algorithm: 'sha256',
-      }))
-        void _;
-    };
+    const run = () => collect(pool, { ...file(), path: join(dir, 'missing.bin') });
     await expect(run()).rejects.toMatchObject({ name: 'WorkerJobError', code: 'ENOENT' });
     await expect(run()).rejects.toBeInstanceOf(WorkerJobError);
   });
@@ -154,7 +163,11 @@ describe('chunk-and-hash worker pool', () => {
       last = now;
     }, 5);
     let bytes = 0;
-    for await (const c of pool.run({ path: big, params: DEFAULT_PROFILE, algorithm: 'sha256' }))
+    for (const c of await collect(pool, {
+      path: big,
+      params: DEFAULT_PROFILE,
+      algorithm: 'sha256',
+    }))
       bytes += c.length;
     clearInterval(timer);
     expect(bytes).toBe(buf.length);

@@ -1,27 +1,22 @@
 import { randomBytes } from 'node:crypto';
-import { mkdir, open, opendir, rename, rm, stat, unlink } from 'node:fs/promises';
+import { mkdir, open, opendir, rename, rm, stat, unlink, writeFile } from 'node:fs/promises';
 import { dirname, join, sep } from 'node:path';
 import type { Readable } from 'node:stream';
 import { mapLimit } from '../concurrency';
-import {
-  hashOfKey,
-  ObjectNotFoundError,
-  StoreError,
-  validateKey,
-  type ListEntry,
-  type Store,
-} from './store';
+import { ObjectNotFoundError, StoreError, validateKey, type ListEntry, type Store } from './store';
 
 const TEMP_SUFFIX = '.tmp';
 
 /**
  * A Store in a local folder. Objects are written to a temp file in their own directory and
  * renamed into place, so a crash never leaves a half-written object under its real name.
- * Content-addressed objects are immutable: putting one that exists is a no-op.
+ * Putting an object again is harmless (same bytes, atomic rename).
  */
 export class DiskStore implements Store {
   /** Files written since the last flush, to fsync before a version is made visible. */
   private unsynced = new Set<string>();
+  /** Folders known to exist: a put into a known shard skips its mkdir. */
+  private readonly folders = new Set<string>();
 
   constructor(readonly root: string) {}
 
@@ -48,16 +43,16 @@ export class DiskStore implements Store {
 
   async put(key: string, data: Uint8Array): Promise<void> {
     const target = this.path(key);
-    if (hashOfKey(key) && (await this.has(key))) return;
+    // Content-addressed objects are immutable; other keys (config, refs) are written once. A
+    // put of an existing object rewrites identical bytes: the rename keeps it atomic either way.
     const temp = `${target}.${randomBytes(6).toString('hex')}${TEMP_SUFFIX}`;
     try {
-      await mkdir(dirname(target), { recursive: true });
-      const handle = await open(temp, 'wx');
-      try {
-        await handle.writeFile(data);
-      } finally {
-        await handle.close();
+      const folder = dirname(target);
+      if (!this.folders.has(folder)) {
+        await mkdir(folder, { recursive: true });
+        this.folders.add(folder);
       }
+      await writeFile(temp, data, { flag: 'wx' });
       await rename(temp, target);
       this.unsynced.add(target);
     } catch (err) {

@@ -1,15 +1,18 @@
 // A worker thread that chunks a byte source and hashes each chunk, so the main thread (the UI's
-// event loop, or the CLI's progress) never stalls on a big file.
+// event loop, or the CLI's progress) never stalls on a big file. It sends chunk hashes in batches
+// and holds each batch's bytes until the main thread says which chunks it needs (the ones the
+// repository does not hold yet): a warm push moves almost no bytes between threads, and the
+// bytes uploaded are exactly the bytes that were hashed.
 import { createReadStream } from 'node:fs';
 import { parentPort, type MessagePort } from 'node:worker_threads';
 import { chunkStream } from '../chunking/stream';
 import { createHasher } from '../hashing';
-import type { FromWorker, HashedChunk, JobStart, ToWorker } from './protocol';
+import type { ChunkInfo, FromWorker, JobStart, ToWorker } from './protocol';
 
-/** Bytes of chunk data in flight to the main thread before the worker waits for credit. */
-const BUDGET = 32 * 1024 * 1024;
 const BATCH_BYTES = 4 * 1024 * 1024;
 const BATCH_CHUNKS = 512;
+/** Batches whose bytes the worker holds, waiting for the main thread's answer. */
+const MAX_HELD = 4;
 
 if (!parentPort) throw new Error('chunk-hash-worker must run as a worker thread');
 parentPort.on('message', (message: { job: JobStart; port: MessagePort }) => {
@@ -19,19 +22,27 @@ parentPort.on('message', (message: { job: JobStart; port: MessagePort }) => {
 async function runJob(job: JobStart, port: MessagePort): Promise<void> {
   const send = (message: FromWorker, transfer: ArrayBuffer[] = []) =>
     port.postMessage(message, transfer);
-  let outstanding = 0;
+  const held = new Map<number, Uint8Array[]>();
   let cancelled = false;
-  let wakeCredit: (() => void) | undefined;
+  let wakeHeld: (() => void) | undefined;
   let wakeData: ((m: ToWorker) => void) | undefined;
   const inbox: ToWorker[] = [];
 
   port.on('message', (message: ToWorker) => {
-    if (message.type === 'credit') {
-      outstanding -= message.bytes;
-      wakeCredit?.();
+    if (message.type === 'take') {
+      const bytes = held.get(message.batch) ?? [];
+      held.delete(message.batch);
+      // Own copies: a chunk may be a view into a shared read buffer (Buffer#slice would only
+      // make another view of it).
+      const data = message.indexes.map((i) => new Uint8Array(bytes[i] as Uint8Array));
+      send(
+        { type: 'taken', batch: message.batch, data },
+        data.map((d) => d.buffer as ArrayBuffer),
+      );
+      wakeHeld?.();
     } else if (message.type === 'cancel') {
       cancelled = true;
-      wakeCredit?.();
+      wakeHeld?.();
       wakeData?.({ type: 'end' });
     } else if (wakeData) {
       const wake = wakeData;
@@ -55,38 +66,34 @@ async function runJob(job: JobStart, port: MessagePort): Promise<void> {
     const source = job.path
       ? createReadStream(job.path, { highWaterMark: 1024 * 1024 })
       : streamed();
-    let batch: HashedChunk[] = [];
+    let chunks: ChunkInfo[] = [];
+    let bytes: Uint8Array[] = [];
     let batchBytes = 0;
     let bytesRead = 0;
+    let nextBatch = 0;
     const flush = async () => {
-      if (batch.length === 0) return;
-      const transfer = job.withData
-        ? batch.map((c) => (c.data as Uint8Array).buffer as ArrayBuffer)
-        : [];
-      const credit = job.withData ? batchBytes : 0;
-      outstanding += credit;
-      send({ type: 'chunks', chunks: batch, bytesRead }, transfer);
-      batch = [];
+      if (chunks.length === 0) return;
+      const id = nextBatch++;
+      held.set(id, bytes);
+      send({ type: 'batch', batch: id, chunks, bytesRead });
+      chunks = [];
+      bytes = [];
       batchBytes = 0;
-      while (outstanding > BUDGET && !cancelled)
-        await new Promise<void>((resolve) => (wakeCredit = resolve));
+      while (held.size >= MAX_HELD && !cancelled)
+        await new Promise<void>((resolve) => (wakeHeld = resolve));
     };
     for await (const chunk of chunkStream(source, job.params)) {
       if (cancelled) break;
       bytesRead = chunk.offset + chunk.length;
-      const item: HashedChunk = {
-        offset: chunk.offset,
-        length: chunk.length,
-        hash: hash(chunk.data),
-      };
-      // A copy the main thread can own: the chunk may be a view into a shared read buffer.
-      if (job.withData) item.data = chunk.data.slice();
-      batch.push(item);
+      chunks.push({ offset: chunk.offset, length: chunk.length, hash: hash(chunk.data) });
+      bytes.push(chunk.data);
       batchBytes += chunk.length;
-      if (batchBytes >= BATCH_BYTES || batch.length >= BATCH_CHUNKS) await flush();
+      if (batchBytes >= BATCH_BYTES || chunks.length >= BATCH_CHUNKS) await flush();
     }
     if ('destroy' in source) source.destroy();
     await flush();
+    // Answer the last takes before saying done.
+    while (held.size > 0 && !cancelled) await new Promise<void>((resolve) => (wakeHeld = resolve));
     send({ type: 'done', bytesRead });
   } catch (err) {
     const e = err as NodeJS.ErrnoException;

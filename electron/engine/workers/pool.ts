@@ -3,7 +3,7 @@ import { MessageChannel, Worker } from 'node:worker_threads';
 import type { ChunkingParams } from '../chunking/params';
 import { bytesOf, type ByteSource } from '../chunking/stream';
 import type { HashAlgorithm } from '../hashing';
-import type { FromWorker, HashedChunk, JobStart, ToWorker } from './protocol';
+import type { ChunkInfo, FromWorker, JobStart, ToWorker } from './protocol';
 
 export interface ChunkHashJob {
   params: ChunkingParams;
@@ -12,9 +12,19 @@ export interface ChunkHashJob {
   path?: string;
   /** ...or forward these bytes to it. */
   source?: ByteSource;
-  /** Return each chunk's bytes (to upload it). */
-  withData?: boolean;
   signal?: AbortSignal;
+}
+
+/** A batch of hashed chunks, in stream order. Its bytes stay in the worker until taken. */
+export interface ChunkBatch {
+  chunks: ChunkInfo[];
+  /** How far the worker has read the source. */
+  bytesRead: number;
+  /**
+   * The bytes of the chunks at these indexes (in that order); the rest are dropped. Call it once
+   * per batch, with [] when no bytes are needed: the worker holds a few batches at most.
+   */
+  take(indexes: number[]): Promise<Uint8Array[]>;
 }
 
 export class WorkerJobError extends Error {
@@ -78,32 +88,39 @@ export class ChunkHashPool {
     else this.idle.push(worker);
   }
 
-  async *run(job: ChunkHashJob): AsyncGenerator<HashedChunk> {
+  async *run(job: ChunkHashJob): AsyncGenerator<ChunkBatch> {
     if (this.closed) throw new Error('the chunk-and-hash pool is closed');
     job.signal?.throwIfAborted();
     const worker = await this.acquire();
     const { port1, port2 } = new MessageChannel();
     const queue: FromWorker[] = [];
+    const takes = new Map<
+      number,
+      { resolve: (data: Uint8Array[]) => void; reject: (err: Error) => void }
+    >();
     let wake: (() => void) | undefined;
     let failure: Error | undefined;
+    const fail = (err: Error) => {
+      failure ??= err;
+      for (const t of takes.values()) t.reject(err);
+      takes.clear();
+      wake?.();
+    };
     const onMessage = (message: FromWorker) => {
+      if (message.type === 'taken') {
+        takes.get(message.batch)?.resolve(message.data);
+        takes.delete(message.batch);
+        return;
+      }
       queue.push(message);
       wake?.();
     };
-    const onError = (err: Error) => {
-      failure = err;
-      wake?.();
-    };
-    const onAbort = () => wake?.();
+    const onAbort = () =>
+      fail(job.signal?.reason instanceof Error ? job.signal.reason : new Error('aborted'));
     port1.on('message', onMessage);
-    worker.on('error', onError);
+    worker.on('error', fail);
     job.signal?.addEventListener('abort', onAbort);
-    const start: JobStart = {
-      type: 'start',
-      params: job.params,
-      algorithm: job.algorithm,
-      withData: job.withData ?? false,
-    };
+    const start: JobStart = { type: 'start', params: job.params, algorithm: job.algorithm };
     if (job.path) start.path = job.path;
     worker.postMessage({ job: start, port: port2 }, [port2]);
     const send = (message: ToWorker, transfer: ArrayBuffer[] = []) =>
@@ -128,13 +145,22 @@ export class ChunkHashPool {
             const bytes = new Uint8Array(next.value);
             send({ type: 'data', bytes }, [bytes.buffer as ArrayBuffer]);
           }
-        } else if (message.type === 'chunks') {
-          for (const chunk of message.chunks) {
-            job.signal?.throwIfAborted();
-            yield chunk;
-          }
-          const credit = message.chunks.reduce((n, c) => n + (c.data ? c.length : 0), 0);
-          if (credit > 0) send({ type: 'credit', bytes: credit });
+        } else if (message.type === 'batch') {
+          const id = message.batch;
+          let taken = false;
+          yield {
+            chunks: message.chunks,
+            bytesRead: message.bytesRead,
+            take: (indexes: number[]) => {
+              if (taken) return Promise.reject(new Error(`batch ${id} was already taken`));
+              taken = true;
+              if (failure) return Promise.reject(failure);
+              return new Promise<Uint8Array[]>((resolve, reject) => {
+                takes.set(id, { resolve, reject });
+                send({ type: 'take', batch: id, indexes });
+              });
+            },
+          };
         } else if (message.type === 'error') {
           finished = true;
           throw new WorkerJobError(message.message, message.code);
@@ -145,7 +171,7 @@ export class ChunkHashPool {
       }
     } finally {
       port1.off('message', onMessage);
-      worker.off('error', onError);
+      worker.off('error', fail);
       job.signal?.removeEventListener('abort', onAbort);
       port1.close();
       void sourceIterator?.return(undefined);

@@ -8,28 +8,26 @@ export interface JobStart {
   algorithm: HashAlgorithm;
   /** A file to read in the worker, or bytes the main thread will send as 'data' messages. */
   path?: string;
-  /** Whether to send each chunk's bytes back (needed to upload; not to only hash). */
-  withData: boolean;
 }
 
 /** Main -> worker on the job's port. */
 export type ToWorker =
   | { type: 'data'; bytes: Uint8Array }
   | { type: 'end' }
-  | { type: 'credit'; bytes: number }
+  /** Send the bytes of these chunks of a held batch, then forget the batch. */
+  | { type: 'take'; batch: number; indexes: number[] }
   | { type: 'cancel' };
 
-export interface HashedChunk {
+export interface ChunkInfo {
   offset: number;
   length: number;
   hash: string;
-  /** Present when the job asked for data: the chunk's bytes, transferred. */
-  data?: Uint8Array;
 }
 
 /** Worker -> main on the job's port. */
 export type FromWorker =
-  | { type: 'chunks'; chunks: HashedChunk[]; bytesRead: number }
+  | { type: 'batch'; batch: number; chunks: ChunkInfo[]; bytesRead: number }
+  | { type: 'taken'; batch: number; data: Uint8Array[] }
   | { type: 'needData' }
   | { type: 'done'; bytesRead: number }
   | { type: 'error'; message: string; code?: string };

@@ -1,0 +1,37 @@
+import { homedir } from 'node:os';
+import { join } from 'node:path';
+
+/** Where the engine keeps its data and which services it uses. */
+export interface EngineConfig {
+  /** A path, file:// URL or s3://bucket/prefix. */
+  repository: string;
+  /** redis://...; undefined means no cache. */
+  redisUrl: string | undefined;
+}
+
+/** The per-user data folder, the ecosystem's way on each platform. */
+export function userDataDir(
+  env: NodeJS.ProcessEnv = process.env,
+  platform = process.platform,
+): string {
+  if (platform === 'win32')
+    return join(env['APPDATA'] ?? join(homedir(), 'AppData', 'Roaming'), 'TensorVault');
+  if (platform === 'darwin')
+    return join(homedir(), 'Library', 'Application Support', 'TensorVault');
+  return join(env['XDG_DATA_HOME'] || join(homedir(), '.local', 'share'), 'tensorvault');
+}
+
+/** The embedded default: a local repository in the user's data folder. */
+export function defaultRepository(env: NodeJS.ProcessEnv = process.env): string {
+  return join(userDataDir(env), 'repository');
+}
+
+/** Flags first, then TV_REPO / TV_REDIS_URL, then the embedded default (no cache). */
+export function resolveConfig(
+  flags: { repo?: string | undefined; redis?: string | undefined },
+  env: NodeJS.ProcessEnv = process.env,
+): EngineConfig {
+  const repository = flags.repo || env['TV_REPO'] || defaultRepository(env);
+  const redisUrl = flags.redis || env['TV_REDIS_URL'] || undefined;
+  return { repository, redisUrl };
+}

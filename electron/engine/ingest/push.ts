@@ -1,0 +1,262 @@
+import type { PushProgress, PushResult } from '../../../shared/types';
+import { Semaphore } from '../concurrency';
+import {
+  encodeManifest,
+  validateModelName,
+  type Manifest,
+  type VersionRecord,
+} from '../repository/format';
+import { dedupRatio, defaultAuthor, type Repository } from '../repository/repository';
+import { objectKey } from '../storage/store';
+import type { ChunkBatch, ChunkHashPool } from '../workers/pool';
+import type { ChunkInfo } from '../workers/protocol';
+import type { FileSource } from './sources';
+
+export interface PushOptions {
+  model: string;
+  files: FileSource[];
+  message?: string;
+  author?: string;
+  pool: ChunkHashPool;
+  signal?: AbortSignal;
+  onProgress?: (progress: PushProgress) => void;
+  /** Uploads in flight at once (default 32). */
+  uploadConcurrency?: number;
+  skipped?: PushResult['skipped'];
+}
+
+export class PushCancelledError extends Error {
+  override name = 'PushCancelledError';
+  constructor() {
+    super('push cancelled: no version was written');
+  }
+}
+
+const PROGRESS_INTERVAL_MS = 100;
+
+/**
+ * Makes a new version of a model from files: each file is chunked and hashed in a worker; chunks
+ * the parent version names are known stored; the others are checked in batches and only the
+ * missing ones uploaded; then manifests, the version record, and last its ref.
+ */
+export async function push(repo: Repository, options: PushOptions): Promise<PushResult> {
+  const started = performance.now();
+  const model = validateModelName(options.model);
+  const { signal } = options;
+  const store = repo.store;
+  const versions = await repo.versions(model);
+  const parent = versions.at(-1);
+
+  // Chunks the parent version names are stored already: no existence check needed for them.
+  const fromParent = new Set<string>();
+  if (parent) {
+    for (const file of parent.record.files) {
+      for (const chunk of (await repo.readManifest(file.manifest)).chunks)
+        fromParent.add(chunk.hash);
+    }
+  }
+
+  const totalBytes = options.files.reduce((n, f) => n + f.size, 0);
+  const progress: PushProgress = {
+    phase: 'chunking',
+    files: options.files.length,
+    filesDone: 0,
+    currentFile: null,
+    totalBytes,
+    bytesRead: 0,
+    bytesHashed: 0,
+    bytesDeduplicated: 0,
+    bytesUploaded: 0,
+    chunks: 0,
+    newChunks: 0,
+    mbps: 0,
+    etaSeconds: null,
+  };
+  let lastEmit = 0;
+  const emit = (force = false) => {
+    const now = performance.now();
+    if (!options.onProgress || (!force && now - lastEmit < PROGRESS_INTERVAL_MS)) return;
+    lastEmit = now;
+    const seconds = (now - started) / 1000;
+    progress.mbps = seconds > 0 ? Math.round(progress.bytesHashed / 1e6 / seconds) : 0;
+    progress.etaSeconds =
+      progress.bytesHashed > 0
+        ? Math.round(((totalBytes - progress.bytesHashed) / progress.bytesHashed) * seconds)
+        : null;
+    options.onProgress({ ...progress });
+  };
+
+  // What this push has decided about each chunk hash: stored already, or uploaded by us.
+  const seen = new Set<string>();
+  let reusedFromParentBytes = 0;
+  let newBytes = 0;
+  const uploads = new Semaphore(options.uploadConcurrency ?? 32);
+  const inFlight = new Set<Promise<void>>();
+  let uploadError: unknown;
+
+  const upload = async (chunk: ChunkInfo, data: Uint8Array) => {
+    await uploads.acquire();
+    const task = store
+      .put(objectKey(chunk.hash), data, repo.putOptions(chunk.hash))
+      .then(
+        () => {
+          progress.bytesUploaded += chunk.length;
+          emit();
+        },
+        (err: unknown) => {
+          uploadError ??= err;
+        },
+      )
+      .finally(() => {
+        uploads.release();
+        inFlight.delete(task);
+      });
+    inFlight.add(task);
+  };
+
+  /** Decides each chunk of a batch: known, stored already, or new; takes and uploads the new ones. */
+  const settle = async (batch: ChunkBatch) => {
+    const unknown: number[] = [];
+    batch.chunks.forEach((chunk, i) => {
+      if (fromParent.has(chunk.hash)) {
+        reusedFromParentBytes += chunk.length;
+        progress.bytesDeduplicated += chunk.length;
+      } else if (seen.has(chunk.hash)) {
+        progress.bytesDeduplicated += chunk.length;
+      } else {
+        seen.add(chunk.hash);
+        unknown.push(i);
+      }
+    });
+    const exists =
+      unknown.length > 0
+        ? await store.hasMany(unknown.map((i) => objectKey((batch.chunks[i] as ChunkInfo).hash)))
+        : [];
+    const missing: number[] = [];
+    unknown.forEach((i, k) => {
+      if (exists[k]) progress.bytesDeduplicated += (batch.chunks[i] as ChunkInfo).length;
+      else missing.push(i);
+    });
+    const data = await batch.take(missing);
+    for (const [k, i] of missing.entries()) {
+      const chunk = batch.chunks[i] as ChunkInfo;
+      newBytes += chunk.length;
+      progress.newChunks++;
+      if (uploadError) throw uploadError;
+      await upload(chunk, data[k] as Uint8Array);
+    }
+  };
+
+  const ingestFile = async (source: FileSource): Promise<Manifest> => {
+    const chunks: Manifest['chunks'] = [];
+    progress.currentFile = source.path;
+    const job = {
+      params: repo.chunking,
+      algorithm: repo.config.hash,
+      ...(signal ? { signal } : {}),
+      ...(source.file
+        ? { path: source.file }
+        : { source: (source.stream as NonNullable<FileSource['stream']>)() }),
+    };
+    let read = 0;
+    for await (const batch of options.pool.run(job)) {
+      progress.bytesRead += batch.bytesRead - read;
+      read = batch.bytesRead;
+      for (const chunk of batch.chunks) {
+        chunks.push({ hash: chunk.hash, length: chunk.length });
+        progress.bytesHashed += chunk.length;
+      }
+      progress.chunks += batch.chunks.length;
+      await settle(batch);
+      emit();
+    }
+    const size = chunks.reduce((n, c) => n + c.length, 0);
+    if (source.file && size !== source.size) {
+      throw new Error(
+        `${source.path} changed while it was being pushed (${source.size} bytes when listed, ${size} read): push again`,
+      );
+    }
+    progress.filesDone++;
+    emit();
+    const digests = Buffer.concat(chunks.map((c) => Buffer.from(c.hash, 'hex')));
+    return { size, fileHash: repo.hash(digests), chunks };
+  };
+
+  const manifests: Manifest[] = new Array(options.files.length);
+  try {
+    // Files one after another; each file's chunking and hashing runs in a worker while this
+    // thread checks and uploads the previous batches.
+    const concurrentFiles = Math.max(1, options.pool.size);
+    let next = 0;
+    await Promise.all(
+      Array.from({ length: Math.min(concurrentFiles, options.files.length) }, async () => {
+        while (next < options.files.length) {
+          const index = next++;
+          manifests[index] = await ingestFile(options.files[index] as FileSource);
+        }
+      }),
+    );
+    while (inFlight.size > 0) await Promise.all([...inFlight]);
+    if (uploadError) throw uploadError;
+  } catch (err) {
+    while (inFlight.size > 0) await Promise.allSettled([...inFlight]);
+    if (signal?.aborted) throw new PushCancelledError();
+    throw err;
+  }
+  if (signal?.aborted) throw new PushCancelledError();
+
+  progress.phase = 'finishing';
+  progress.currentFile = null;
+  emit(true);
+  const files: VersionRecord['files'] = [];
+  let metadataBytes = 0;
+  for (const [i, manifest] of manifests.entries()) {
+    const bytes = encodeManifest(manifest, repo.config.hash);
+    metadataBytes += bytes.length;
+    const hash = repo.hash(bytes);
+    await store.put(objectKey(hash), bytes, repo.putOptions(hash));
+    files.push({
+      path: (options.files[i] as FileSource).path,
+      size: manifest.size,
+      manifest: hash,
+    });
+  }
+  const logicalBytes = manifests.reduce((n, m) => n + m.size, 0);
+  const seconds = Math.round((performance.now() - started) / 10) / 100;
+  const record: VersionRecord = {
+    format: 1,
+    kind: 'version',
+    model,
+    parent: parent?.id ?? null,
+    createdAt: new Date().toISOString(),
+    author: options.author ?? defaultAuthor(),
+    message: options.message ?? '',
+    files,
+    stats: {
+      logicalBytes,
+      newBytes,
+      reusedBytes: logicalBytes - newBytes,
+      reusedFromParentBytes,
+      chunks: progress.chunks,
+      newChunks: progress.newChunks,
+      metadataBytes,
+      seconds,
+    },
+  };
+  if (signal?.aborted) throw new PushCancelledError();
+  const entry = await repo.publish(record);
+  progress.phase = 'done';
+  emit(true);
+  return {
+    model,
+    version: `v${entry.number}`,
+    number: entry.number,
+    id: entry.id,
+    shortId: entry.id.slice(0, 12),
+    files: files.length,
+    ...record.stats,
+    dedupRatio: dedupRatio(logicalBytes, newBytes + metadataBytes),
+    createdRepository: repo.created,
+    skipped: options.skipped ?? [],
+  };
+}

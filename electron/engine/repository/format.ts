@@ -1,0 +1,216 @@
+import { randomBytes } from 'node:crypto';
+import { z } from 'zod';
+import { HASH_ALGORITHMS, type HashAlgorithm } from '../hashing';
+import { validateParams } from '../chunking/params';
+
+/** Repository format 1 (docs/format.md). */
+export const FORMAT = 1;
+export const CHUNKING_ALGORITHM = 'tv-fastcdc-1';
+export const CONFIG_KEY = 'config';
+export const REFS_PREFIX = 'refs/';
+
+export class FormatError extends Error {
+  override name = 'FormatError';
+}
+
+// --- repository config ------------------------------------------------------------------------
+
+const ConfigSchema = z.object({
+  format: z.number().int(),
+  repositoryId: z.string().regex(/^[0-9a-f]{16,64}$/),
+  hash: z.enum(HASH_ALGORITHMS),
+  chunking: z.object({
+    algorithm: z.string(),
+    minSize: z.number().int(),
+    avgSize: z.number().int(),
+    maxSize: z.number().int(),
+  }),
+  createdAt: z.string(),
+});
+export type RepositoryConfig = z.infer<typeof ConfigSchema>;
+
+export function newConfig(
+  hash: HashAlgorithm,
+  chunking: { minSize: number; avgSize: number; maxSize: number },
+): RepositoryConfig {
+  validateParams(chunking);
+  return {
+    format: FORMAT,
+    repositoryId: randomBytes(8).toString('hex'),
+    hash,
+    chunking: { algorithm: CHUNKING_ALGORITHM, ...chunking },
+    createdAt: new Date().toISOString(),
+  };
+}
+
+/** Reads the config object, refusing formats and chunkers this client does not know. */
+export function parseConfig(bytes: Uint8Array, location: string): RepositoryConfig {
+  let raw: unknown;
+  try {
+    raw = JSON.parse(Buffer.from(bytes).toString('utf8'));
+  } catch {
+    throw new FormatError(
+      `the repository config at ${location} is not valid JSON: is this a TensorVault repository?`,
+    );
+  }
+  const format = (raw as { format?: unknown })?.format;
+  if (typeof format === 'number' && format !== FORMAT) {
+    throw new FormatError(
+      `the repository at ${location} uses format ${format}, which this version of TensorVault does not know (it reads format ${FORMAT}): upgrade TensorVault`,
+    );
+  }
+  const parsed = ConfigSchema.safeParse(raw);
+  if (!parsed.success) {
+    throw new FormatError(
+      `the repository config at ${location} is damaged (${parsed.error.issues[0]?.path.join('.')}: ${parsed.error.issues[0]?.message})`,
+    );
+  }
+  if (parsed.data.chunking.algorithm !== CHUNKING_ALGORITHM) {
+    throw new FormatError(
+      `the repository at ${location} chunks with "${parsed.data.chunking.algorithm}", which this version does not know: upgrade TensorVault`,
+    );
+  }
+  validateParams(parsed.data.chunking);
+  return parsed.data;
+}
+
+// --- model names and refs ---------------------------------------------------------------------
+
+const MODEL_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$/;
+
+export function validateModelName(name: string): string {
+  if (!MODEL_NAME.test(name) || name.includes('..')) {
+    throw new FormatError(
+      `invalid model name "${name.length > 60 ? `${name.slice(0, 60)}…` : name}": use 1-100 letters, digits, ".", "_" or "-", starting with a letter or digit (no "/" or "..")`,
+    );
+  }
+  return name;
+}
+
+/** A ref: `refs/<model>/<13-digit ms time>-<version id>`, written once, never overwritten. */
+export function refKey(model: string, createdAtMs: number, versionId: string): string {
+  return `${REFS_PREFIX}${model}/${String(createdAtMs).padStart(13, '0')}-${versionId}`;
+}
+
+export const TOMBSTONE_SUFFIX = '.removed';
+
+export interface ParsedRef {
+  model: string;
+  key: string;
+  /** The ref key without any tombstone suffix: sorts in creation order. */
+  base: string;
+  createdAtMs: number;
+  versionId: string;
+  tombstone: boolean;
+}
+
+export function parseRefKey(key: string): ParsedRef | undefined {
+  const match = /^refs\/([^/]+)\/(\d{13})-([0-9a-f]{64})(\.removed)?$/.exec(key);
+  if (!match) return undefined;
+  return {
+    model: match[1] as string,
+    key,
+    base: key.replace(/\.removed$/, ''),
+    createdAtMs: Number(match[2]),
+    versionId: match[3] as string,
+    tombstone: match[4] !== undefined,
+  };
+}
+
+// --- version records --------------------------------------------------------------------------
+
+const VersionSchema = z.object({
+  format: z.literal(FORMAT),
+  kind: z.literal('version'),
+  model: z.string(),
+  parent: z.string().nullable(),
+  createdAt: z.string(),
+  author: z.string(),
+  message: z.string(),
+  files: z.array(
+    z.object({ path: z.string(), size: z.number().int().nonnegative(), manifest: z.string() }),
+  ),
+  stats: z.object({
+    logicalBytes: z.number(),
+    newBytes: z.number(),
+    reusedBytes: z.number(),
+    reusedFromParentBytes: z.number(),
+    chunks: z.number(),
+    newChunks: z.number(),
+    metadataBytes: z.number(),
+    seconds: z.number(),
+  }),
+});
+export type VersionRecord = z.infer<typeof VersionSchema>;
+
+export function encodeVersion(record: VersionRecord): Buffer {
+  return Buffer.from(JSON.stringify(record), 'utf8');
+}
+
+export function parseVersion(bytes: Uint8Array, id: string): VersionRecord {
+  let raw: unknown;
+  try {
+    raw = JSON.parse(Buffer.from(bytes).toString('utf8'));
+  } catch {
+    throw new FormatError(`version record ${id} is not valid JSON (damaged object)`);
+  }
+  const parsed = VersionSchema.safeParse(raw);
+  if (!parsed.success)
+    throw new FormatError(`version record ${id} is damaged (${parsed.error.issues[0]?.message})`);
+  return parsed.data;
+}
+
+// --- file manifests ---------------------------------------------------------------------------
+
+/**
+ * Binary, 36 bytes per chunk: "TVMF", format u8, hash algorithm u8, 2 reserved bytes; file size
+ * u64 LE; file hash (32 bytes); chunk count u32 LE; then per chunk its digest (32 bytes) and
+ * length (u32 LE).
+ */
+export interface Manifest {
+  size: number;
+  /** The file's tree hash: the hash of its chunks' digests, concatenated. */
+  fileHash: string;
+  chunks: { hash: string; length: number }[];
+}
+
+const MAGIC = Buffer.from('TVMF');
+const HEADER = 4 + 1 + 1 + 2 + 8 + 32 + 4;
+const PER_CHUNK = 36;
+const ALGORITHM_CODE: Record<HashAlgorithm, number> = { sha256: 0, blake3: 1 };
+
+export function encodeManifest(manifest: Manifest, algorithm: HashAlgorithm): Buffer {
+  const out = Buffer.alloc(HEADER + PER_CHUNK * manifest.chunks.length);
+  MAGIC.copy(out, 0);
+  out.writeUInt8(FORMAT, 4);
+  out.writeUInt8(ALGORITHM_CODE[algorithm], 5);
+  out.writeBigUInt64LE(BigInt(manifest.size), 8);
+  out.write(manifest.fileHash, 16, 'hex');
+  out.writeUInt32LE(manifest.chunks.length, 48);
+  let at = HEADER;
+  for (const chunk of manifest.chunks) {
+    out.write(chunk.hash, at, 'hex');
+    out.writeUInt32LE(chunk.length, at + 32);
+    at += PER_CHUNK;
+  }
+  return out;
+}
+
+export function decodeManifest(bytes: Uint8Array, hash: string): Manifest {
+  const buf = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  const damaged = (why: string) => new FormatError(`file manifest ${hash} is damaged: ${why}`);
+  if (buf.length < HEADER || !buf.subarray(0, 4).equals(MAGIC)) throw damaged('not a manifest');
+  if (buf.readUInt8(4) !== FORMAT) throw damaged(`unknown manifest format ${buf.readUInt8(4)}`);
+  const count = buf.readUInt32LE(48);
+  if (buf.length !== HEADER + PER_CHUNK * count) throw damaged('wrong length');
+  const chunks = new Array<{ hash: string; length: number }>(count);
+  let total = 0;
+  for (let i = 0, at = HEADER; i < count; i++, at += PER_CHUNK) {
+    const length = buf.readUInt32LE(at + 32);
+    chunks[i] = { hash: buf.toString('hex', at, at + 32), length };
+    total += length;
+  }
+  const size = Number(buf.readBigUInt64LE(8));
+  if (size !== total) throw damaged(`chunk lengths add up to ${total}, not ${size}`);
+  return { size, fileHash: buf.toString('hex', 16, 48), chunks };
+}

@@ -1,0 +1,337 @@
+import { hostname, userInfo } from 'node:os';
+import type { RepositoryInfo, VersionSummary } from '../../../shared/types';
+import { DEFAULT_PROFILE, type ChunkingParams } from '../chunking/params';
+import { createHasher, type HashAlgorithm, type HashFn } from '../hashing';
+import { silentLogger, type Logger } from '../log';
+import { composeStack, openBackend, type StorageStack } from '../storage/compose';
+import type { CachedStoreOptions } from '../storage/cached';
+import type { S3Options } from '../storage/s3';
+import { ObjectNotFoundError, objectKey, readAll, type Store } from '../storage/store';
+import {
+  CONFIG_KEY,
+  decodeManifest,
+  encodeVersion,
+  FormatError,
+  newConfig,
+  parseConfig,
+  parseRefKey,
+  parseVersion,
+  REFS_PREFIX,
+  refKey,
+  validateModelName,
+  type Manifest,
+  type ParsedRef,
+  type RepositoryConfig,
+  type VersionRecord,
+} from './format';
+
+export interface OpenOptions {
+  /** A path, file:// URL or s3://bucket/prefix. */
+  repository: string;
+  redisUrl?: string | undefined;
+  s3?: S3Options;
+  cache?: Omit<CachedStoreOptions, 'namespace' | 'logger'>;
+  logger?: Logger;
+  /** Create the repository with these settings when the location holds none. */
+  createIfMissing?: InitOptions;
+}
+
+export interface InitOptions {
+  hash?: HashAlgorithm;
+  chunking?: ChunkingParams;
+}
+
+export class RepositoryError extends Error {
+  override name = 'RepositoryError';
+}
+
+/** A version as listed: its record plus where it stands among the model's versions. */
+export interface VersionEntry {
+  model: string;
+  number: number;
+  id: string;
+  ref: ParsedRef;
+  record: VersionRecord;
+}
+
+export class Repository {
+  readonly hash: HashFn;
+  private readonly records = new Map<string, VersionRecord>();
+
+  private constructor(
+    readonly stack: StorageStack,
+    readonly config: RepositoryConfig,
+    readonly location: string,
+    hash: HashFn,
+    /** True when this open created the repository. */
+    readonly created: boolean,
+  ) {
+    this.hash = hash;
+  }
+
+  /** Opens the repository at a location (creating it when asked), with the cache if configured. */
+  static async open(options: OpenOptions): Promise<Repository> {
+    const backend = await openBackend(options.repository, options.s3);
+    try {
+      let created = false;
+      let config = await readConfig(backend);
+      if (!config) {
+        if (!options.createIfMissing) {
+          throw new RepositoryError(
+            `no TensorVault repository at ${backend.location}: run \`tv init\` there first (or push, which creates one)`,
+          );
+        }
+        config = await writeNewConfig(backend, options.createIfMissing);
+        created = true;
+      }
+      const stack = await composeStack(
+        backend,
+        {
+          repository: options.repository,
+          redisUrl: options.redisUrl,
+          ...(options.cache ? { cache: options.cache } : {}),
+          logger: options.logger ?? silentLogger,
+        },
+        config.repositoryId,
+      );
+      return new Repository(
+        stack,
+        config,
+        backend.location,
+        await createHasher(config.hash),
+        created,
+      );
+    } catch (err) {
+      await backend.close();
+      throw err;
+    }
+  }
+
+  /** Creates a repository; refuses a location that already holds one. */
+  static async init(options: OpenOptions & InitOptions): Promise<Repository> {
+    const backend = await openBackend(options.repository, options.s3);
+    try {
+      if (await readConfig(backend)) {
+        throw new RepositoryError(
+          `${backend.location} already holds a TensorVault repository: nothing to do`,
+        );
+      }
+    } finally {
+      await backend.close();
+    }
+    return Repository.open({
+      ...options,
+      createIfMissing: {
+        hash: options.hash ?? 'sha256',
+        chunking: options.chunking ?? DEFAULT_PROFILE,
+      },
+    });
+  }
+
+  get store(): Store {
+    return this.stack.store;
+  }
+
+  get chunking(): ChunkingParams {
+    const { minSize, avgSize, maxSize } = this.config.chunking;
+    return { minSize, avgSize, maxSize };
+  }
+
+  info(): RepositoryInfo {
+    return {
+      location: this.location,
+      repositoryId: this.config.repositoryId,
+      format: this.config.format,
+      hash: this.config.hash,
+      chunking: this.chunking,
+      createdAt: this.config.createdAt,
+    };
+  }
+
+  async close(): Promise<void> {
+    await this.stack.close();
+  }
+
+  // --- refs and versions ------------------------------------------------------------------------
+
+  /** Every ref of every model (or of one), tombstones included, in creation order. */
+  async refs(model?: string): Promise<ParsedRef[]> {
+    const refs: ParsedRef[] = [];
+    for await (const entry of this.store.list(model ? `${REFS_PREFIX}${model}/` : REFS_PREFIX)) {
+      const ref = parseRefKey(entry.key);
+      if (ref) refs.push(ref);
+    }
+    return refs.sort((a, b) =>
+      a.base < b.base ? -1 : a.base > b.base ? 1 : Number(a.tombstone) - Number(b.tombstone),
+    );
+  }
+
+  async modelNames(): Promise<string[]> {
+    const refs = await this.refs();
+    const live = new Set<string>();
+    const removed = new Set(refs.filter((r) => r.tombstone).map((r) => r.base));
+    for (const ref of refs) if (!ref.tombstone && !removed.has(ref.base)) live.add(ref.model);
+    return [...live].sort();
+  }
+
+  /** A model's live versions, numbered by creation order (removed versions keep their numbers). */
+  async versions(model: string): Promise<VersionEntry[]> {
+    validateModelName(model);
+    const refs = await this.refs(model);
+    const removed = new Set(refs.filter((r) => r.tombstone).map((r) => r.base));
+    const numbered = refs.filter((r) => !r.tombstone).map((ref, i) => ({ ref, number: i + 1 }));
+    const live = numbered.filter(({ ref }) => !removed.has(ref.base));
+    const records = await Promise.all(live.map(({ ref }) => this.readVersion(ref.versionId)));
+    return live.map(({ ref, number }, i) => ({
+      model,
+      number,
+      id: ref.versionId,
+      ref,
+      record: records[i] as VersionRecord,
+    }));
+  }
+
+  /** Resolves `MODEL`, `MODEL@vN`, `MODEL@latest` or `MODEL@<id prefix>` to a version. */
+  async resolve(selector: string): Promise<VersionEntry> {
+    const at = selector.indexOf('@');
+    const model = validateModelName(at < 0 ? selector : selector.slice(0, at));
+    const which = at < 0 ? 'latest' : selector.slice(at + 1);
+    const versions = await this.versions(model);
+    if (versions.length === 0)
+      throw new RepositoryError(
+        `model "${model}" has no versions in ${this.location} (see \`tv models\`)`,
+      );
+    if (which === 'latest' || which === '') return versions[versions.length - 1] as VersionEntry;
+    const numbered = /^v(\d+)$/.exec(which);
+    if (numbered) {
+      const found = versions.find((v) => v.number === Number(numbered[1]));
+      if (!found)
+        throw new RepositoryError(
+          `model "${model}" has no version ${which} (it has v1 to v${versions.at(-1)?.number}; see \`tv log ${model}\`)`,
+        );
+      return found;
+    }
+    if (/^[0-9a-f]{4,64}$/.test(which)) {
+      const matches = versions.filter((v) => v.id.startsWith(which));
+      if (matches.length === 1) return matches[0] as VersionEntry;
+      if (matches.length > 1)
+        throw new RepositoryError(
+          `version id prefix "${which}" of "${model}" is ambiguous: give more characters`,
+        );
+    }
+    throw new RepositoryError(
+      `model "${model}" has no version "${which}": use vN, latest, or an id prefix (see \`tv log ${model}\`)`,
+    );
+  }
+
+  async readVersion(id: string): Promise<VersionRecord> {
+    const cached = this.records.get(id);
+    if (cached) return cached;
+    const record = parseVersion(await this.readObject(id, 'version record'), id);
+    this.records.set(id, record);
+    return record;
+  }
+
+  async readManifest(hash: string): Promise<Manifest> {
+    return decodeManifest(await this.readObject(hash, 'file manifest'), hash);
+  }
+
+  private async readObject(hash: string, what: string): Promise<Buffer> {
+    try {
+      const bytes = await readAll(this.store, objectKey(hash));
+      const actual = this.hash(bytes);
+      if (actual !== hash)
+        throw new FormatError(
+          `${what} ${hash} is corrupt: its content hashes to ${actual} (run \`tv verify\`)`,
+        );
+      return bytes;
+    } catch (err) {
+      if (err instanceof ObjectNotFoundError) {
+        throw new RepositoryError(
+          `${what} ${hash} is missing from ${this.location} (run \`tv verify\`)`,
+        );
+      }
+      throw err;
+    }
+  }
+
+  /**
+   * Publishes a version whose chunks and manifests are stored: makes them durable, stores the
+   * record, then writes the ref, the one step that makes the version visible.
+   */
+  async publish(record: VersionRecord): Promise<VersionEntry> {
+    validateModelName(record.model);
+    const bytes = encodeVersion(record);
+    const id = this.hash(bytes);
+    await this.store.flush();
+    await this.store.put(objectKey(id), bytes, this.putOptions(id));
+    await this.store.flush();
+    const key = refKey(record.model, Date.now(), id);
+    await this.store.put(key, Buffer.from(id));
+    await this.store.flush();
+    this.records.set(id, record);
+    const entry = (await this.versions(record.model)).find((v) => v.ref.key === key);
+    if (!entry)
+      throw new RepositoryError(
+        `version ${id} of ${record.model} was written but is not listed: the store did not keep its ref`,
+      );
+    return entry;
+  }
+
+  /** Options for storing an object whose content address is `hash`. */
+  putOptions(hash: string): { sha256?: string } {
+    return this.config.hash === 'sha256' ? { sha256: hash } : {};
+  }
+
+  summarize(entry: VersionEntry): VersionSummary {
+    const { record } = entry;
+    return {
+      model: entry.model,
+      number: entry.number,
+      label: `v${entry.number}`,
+      id: entry.id,
+      shortId: entry.id.slice(0, 12),
+      parent: record.parent,
+      createdAt: record.createdAt,
+      author: record.author,
+      message: record.message,
+      files: record.files.length,
+      stats: record.stats,
+      dedupRatio: dedupRatio(
+        record.stats.logicalBytes,
+        record.stats.newBytes + record.stats.metadataBytes,
+      ),
+    };
+  }
+}
+
+/** Logical bytes per byte stored (new chunks plus manifests): 1 means nothing was deduplicated. */
+export function dedupRatio(logical: number, stored: number): number {
+  if (logical === 0) return 1;
+  return Math.round((logical / Math.max(stored, 1)) * 100) / 100;
+}
+
+export function defaultAuthor(): string {
+  try {
+    return `${userInfo().username}@${hostname()}`;
+  } catch {
+    return `unknown@${hostname()}`;
+  }
+}
+
+async function readConfig(backend: Store): Promise<RepositoryConfig | undefined> {
+  try {
+    return parseConfig(await readAll(backend, CONFIG_KEY), backend.location);
+  } catch (err) {
+    if (err instanceof ObjectNotFoundError) return undefined;
+    throw err;
+  }
+}
+
+async function writeNewConfig(backend: Store, options: InitOptions): Promise<RepositoryConfig> {
+  const config = newConfig(options.hash ?? 'sha256', options.chunking ?? DEFAULT_PROFILE);
+  await backend.put(CONFIG_KEY, Buffer.from(JSON.stringify(config, null, 2)));
+  await backend.flush();
+  // Two clients creating the same repository at once: the one whose config landed wins for both.
+  return (await readConfig(backend)) ?? config;
+}

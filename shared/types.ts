@@ -1,0 +1,124 @@
+/** Domain types every front end sees (results of the service, events). No runtime code. */
+
+export type HashAlgorithmName = 'sha256' | 'blake3';
+export type CacheStateName = 'up' | 'degraded' | 'down' | 'disabled';
+
+export interface RepositoryInfo {
+  /** Where the repository lives, for display (never a credential). */
+  location: string;
+  repositoryId: string;
+  format: number;
+  hash: HashAlgorithmName;
+  chunking: { minSize: number; avgSize: number; maxSize: number };
+  createdAt: string;
+}
+
+export interface ModelSummary {
+  name: string;
+  versions: number;
+  latest: VersionSummary | null;
+}
+
+export interface VersionStats {
+  logicalBytes: number;
+  newBytes: number;
+  reusedBytes: number;
+  reusedFromParentBytes: number;
+  chunks: number;
+  newChunks: number;
+  /** Bytes of file manifests this version stores (its chunk lists). */
+  metadataBytes: number;
+  seconds: number;
+}
+
+export interface VersionSummary {
+  model: string;
+  /** 1-based, in order of creation. */
+  number: number;
+  /** "v3" */
+  label: string;
+  id: string;
+  shortId: string;
+  parent: string | null;
+  createdAt: string;
+  author: string;
+  message: string;
+  files: number;
+  stats: VersionStats;
+  dedupRatio: number;
+}
+
+export interface PushResult {
+  model: string;
+  version: string;
+  number: number;
+  id: string;
+  shortId: string;
+  files: number;
+  logicalBytes: number;
+  newBytes: number;
+  reusedBytes: number;
+  reusedFromParentBytes: number;
+  chunks: number;
+  newChunks: number;
+  metadataBytes: number;
+  /** Logical bytes per byte stored (new chunks plus manifests). */
+  dedupRatio: number;
+  seconds: number;
+  /** True when this push created the repository. */
+  createdRepository: boolean;
+  skipped: { path: string; reason: string }[];
+}
+
+export interface PushProgress {
+  phase: 'scanning' | 'chunking' | 'finishing' | 'done';
+  files: number;
+  filesDone: number;
+  currentFile: string | null;
+  totalBytes: number;
+  bytesRead: number;
+  bytesHashed: number;
+  bytesDeduplicated: number;
+  bytesUploaded: number;
+  chunks: number;
+  newChunks: number;
+  mbps: number;
+  etaSeconds: number | null;
+}
+
+export interface RestoreProgress {
+  files: number;
+  filesDone: number;
+  totalBytes: number;
+  bytesWritten: number;
+  mbps: number;
+  etaSeconds: number | null;
+}
+
+export interface RestoreResult {
+  model: string;
+  version: string;
+  id: string;
+  destination: string;
+  files: number;
+  bytes: number;
+  chunks: number;
+  seconds: number;
+}
+
+export interface CacheStatus {
+  state: CacheStateName;
+  /** The Redis URL with any password removed; null when no cache is configured. */
+  redis: string | null;
+  latencyMs: { p50: number; p99: number } | null;
+  recentLatencyMs: number[];
+  hits: number;
+  misses: number;
+  hitRate: number | null;
+  backfills: number;
+  fallbacks: number;
+  backendCallsAvoided: number;
+  errors: number;
+  lastError: string | null;
+  since: string | null;
+}

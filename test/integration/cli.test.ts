@@ -1,0 +1,173 @@
+import { spawn } from 'node:child_process';
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { RedisServer } from '../harness/redis';
+import { S3Server, TEST_CREDENTIALS, TEST_REGION } from '../harness/s3';
+import { seededBytes } from '../unit/prng';
+import { tempDir } from './stores';
+
+let work: { path: string; remove(): Promise<void> };
+let redis: RedisServer;
+let s3: S3Server;
+let src: string;
+beforeAll(async () => {
+  [work, redis, s3] = await Promise.all([
+    tempDir('tv-cli-'),
+    RedisServer.start(),
+    S3Server.start(),
+  ]);
+  src = join(work.path, 'model');
+  await mkdir(join(src, 'tokenizer'), { recursive: true });
+  await writeFile(join(src, 'model.safetensors'), seededBytes(3, 2_000_000));
+  await writeFile(join(src, 'tokenizer/tokenizer.json'), '{"vocab": {}}');
+});
+afterAll(async () => {
+  await Promise.all([work?.remove(), redis?.dispose(), s3?.stop()]);
+});
+
+/**
+ * Runs the built `tv`. Asynchronously: the S3-protocol server runs in this process, and a
+ * blocking spawn would keep it from answering.
+ */
+function tv(
+  args: string[],
+  env: NodeJS.ProcessEnv = {},
+): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, ['bin/tv.mjs', ...args], {
+      env: { ...process.env, TV_REPO: '', TV_REDIS_URL: '', ...env },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+    const timer = setTimeout(() => {
+      child.kill('SIGKILL');
+      reject(new Error(`tv ${args.join(' ')} did not finish within 60 s: ${stderr}`));
+    }, 60_000);
+    child.once('close', (code) => {
+      clearTimeout(timer);
+      resolve({ code, stdout, stderr });
+    });
+  });
+}
+
+/** --json output: exactly one JSON value on stdout, nothing else. */
+function json(out: string): unknown {
+  const lines = out.trim().split('\n');
+  expect(lines).toHaveLength(1);
+  return JSON.parse(lines[0] as string);
+}
+
+describe('tv command line', () => {
+  it('shows help without touching a repository', async () => {
+    const help = await tv(['--help']);
+    expect(help.code).toBe(0);
+    for (const command of ['init', 'push', 'log', 'models', 'pull', 'cache', 'serve'])
+      expect(help.stdout).toContain(command);
+  });
+
+  it('init, push, log, models, pull with --json: one JSON object each, files identical', async () => {
+    const repo = join(work.path, 'repo-json');
+    const env = { TV_REPO: repo };
+    const init = await tv(['init', '--chunk-size', '8KiB', '--hash', 'blake3', '--json'], env);
+    expect(init.code).toBe(0);
+    expect(json(init.stdout)).toMatchObject({
+      hash: 'blake3',
+      chunking: { minSize: 2048, avgSize: 8192, maxSize: 32768 },
+    });
+    const again = await tv(['init'], env);
+    expect(again.code).toBe(1);
+    expect(again.stderr.trim()).toBe(
+      `tv: ${repo} already holds a TensorVault repository: nothing to do`,
+    );
+
+    const pushed = await tv(['push', 'bert', src, '-m', 'first', '--json'], env);
+    expect(pushed.code).toBe(0);
+    const result = json(pushed.stdout) as Record<string, unknown>;
+    for (const key of [
+      'model',
+      'version',
+      'id',
+      'files',
+      'logicalBytes',
+      'newBytes',
+      'reusedBytes',
+      'chunks',
+      'newChunks',
+      'dedupRatio',
+      'seconds',
+    ]) {
+      expect(result, key).toHaveProperty(key);
+    }
+    expect(result).toMatchObject({ model: 'bert', version: 'v1', files: 2 });
+    expect(pushed.stderr).toBe('');
+
+    const log = json((await tv(['log', 'bert', '--json'], env)).stdout) as {
+      label: string;
+      message: string;
+    }[];
+    expect(log.map((v) => [v.label, v.message])).toEqual([['v1', 'first']]);
+    expect(json((await tv(['models', '--json'], env)).stdout)).toMatchObject([
+      { name: 'bert', versions: 1 },
+    ]);
+
+    const dest = join(work.path, 'out-json');
+    const pulled = await tv(['pull', 'bert@v1', dest, '--json'], env);
+    expect(pulled.code).toBe(0);
+    expect(json(pulled.stdout)).toMatchObject({ files: 2, version: 'v1' });
+    expect(
+      (await readFile(join(dest, 'model.safetensors'))).equals(
+        await readFile(join(src, 'model.safetensors')),
+      ),
+    ).toBe(true);
+  });
+
+  it('fails with one line on stderr, a JSON error on stdout, and a non-zero exit; bad input creates nothing', async () => {
+    const env = { TV_REPO: join(work.path, 'repo-errors') };
+    const bad = await tv(['push', 'bad/name', src, '--json'], env);
+    expect(bad.code).toBe(1);
+    expect(json(bad.stdout)).toEqual({
+      error: expect.stringContaining('invalid model name "bad/name"'),
+    });
+    expect(bad.stderr.trim().split('\n')).toHaveLength(1);
+    const missing = await tv(['log', 'bert'], env);
+    expect(missing.code).toBe(1);
+    expect(missing.stderr.trim()).toMatch(
+      /^tv: no TensorVault repository at .*: run `tv init` there first/,
+    );
+    expect((await tv(['push', 'x', join(work.path, 'nowhere')], env)).stderr.trim()).toBe(
+      `tv: no such file or folder: ${join(work.path, 'nowhere')}`,
+    );
+  });
+
+  it('pushes to S3 configured the AWS way, with the Redis cache, and keeps stderr clean', async () => {
+    const env = {
+      TV_REPO: `s3://${s3.bucket}/team`,
+      TV_REDIS_URL: redis.url,
+      AWS_ENDPOINT_URL_S3: s3.endpoint,
+      AWS_REGION: TEST_REGION,
+      AWS_ACCESS_KEY_ID: TEST_CREDENTIALS.accessKeyId,
+      AWS_SECRET_ACCESS_KEY: TEST_CREDENTIALS.secretAccessKey,
+    };
+    const first = await tv(['push', 'team-model', src, '--json'], env);
+    expect(first.stderr).toBe('');
+    expect(first.code).toBe(0);
+    expect(json(first.stdout)).toMatchObject({ version: 'v1', createdRepository: true });
+    const second = await tv(['push', 'team-model', src, '--json'], env);
+    expect(json(second.stdout)).toMatchObject({ version: 'v2', newBytes: 0 });
+    const status = await tv(['cache', 'status', '--json'], env);
+    expect(json(status.stdout)).toMatchObject({ state: 'up', redis: redis.url });
+    // The local server checks the access key id (not the signature): a wrong id is refused.
+    const wrong = await tv(['models'], {
+      ...env,
+      AWS_ACCESS_KEY_ID: 'NOT-A-KEY',
+      AWS_SECRET_ACCESS_KEY: 'very-secret-value',
+    });
+    expect(wrong.code).toBe(1);
+    expect(wrong.stderr.trim()).toMatch(/^tv: cannot open s3:\/\/.*: S3 refused the credentials/);
+    expect(wrong.stderr + wrong.stdout).not.toContain('very-secret-value');
+  });
+});

@@ -1,0 +1,281 @@
+import { createHash } from 'node:crypto';
+import { mkdir, open, readdir, readFile, stat, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { Service } from '../../electron/engine/service';
+import { objectKey } from '../../electron/engine/storage/store';
+import { DiskStore } from '../../electron/engine/storage/disk';
+import { RedisServer } from '../harness/redis';
+import { S3Server } from '../harness/s3';
+import { checkpointSpec, fineTune, tensorBytes, writeSafetensors } from '../fixtures/safetensors';
+import { seededBytes } from '../unit/prng';
+import { s3Options, tempDir } from './stores';
+
+let redis: RedisServer;
+let s3: S3Server;
+let work: { path: string; remove(): Promise<void> };
+beforeAll(async () => {
+  [redis, s3, work] = await Promise.all([
+    RedisServer.start(),
+    S3Server.start(),
+    tempDir('tv-push-'),
+  ]);
+});
+afterAll(async () => {
+  await Promise.all([redis?.dispose(), s3?.stop(), work?.remove()]);
+});
+
+let n = 0;
+const fresh = (name: string) => join(work.path, `${name}-${++n}`);
+
+type Backend = 'local' | 's3+redis';
+function service(backend: Backend): Service {
+  return backend === 'local'
+    ? new Service({ repository: fresh('repo'), redisUrl: undefined, mode: 'cli', workers: 2 })
+    : new Service({
+        repository: `s3://${s3.bucket}/repo-${++n}`,
+        redisUrl: redis.url,
+        s3: s3Options(s3),
+        mode: 'cli',
+        workers: 2,
+      });
+}
+
+async function sameTree(a: string, b: string): Promise<void> {
+  const list = async (root: string, dir = root): Promise<string[]> => {
+    const out: string[] = [];
+    for (const e of await readdir(dir, { withFileTypes: true })) {
+      const full = join(dir, e.name);
+      if (e.isDirectory()) out.push(...(await list(root, full)));
+      else out.push(full.slice(root.length + 1));
+    }
+    return out.sort();
+  };
+  const [left, right] = await Promise.all([list(a), list(b)]);
+  expect(right).toEqual(left);
+  for (const file of left) {
+    const [x, y] = await Promise.all([readFile(join(a, file)), readFile(join(b, file))]);
+    expect(y.equals(x), file).toBe(true);
+  }
+}
+
+for (const backend of ['local', 's3+redis'] as Backend[]) {
+  describe(`push then pull (${backend})`, () => {
+    it('is byte-identical for edge sizes, unicode and spaced names, nested folders', async () => {
+      const src = fresh('src');
+      await mkdir(join(src, 'nested/deeper/ünï côdé'), { recursive: true });
+      const files: Record<string, Uint8Array> = {
+        empty: new Uint8Array(0),
+        'one byte': seededBytes(1, 1),
+        'min.bin': seededBytes(2, 16 * 1024),
+        'avg.bin': seededBytes(3, 64 * 1024),
+        'max.bin': seededBytes(4, 256 * 1024),
+        'max+1.bin': seededBytes(5, 256 * 1024 + 1),
+        'nested/deeper/ünï côdé/模型 weights.safetensors': seededBytes(6, 3_000_000),
+        'nested/config.json': new TextEncoder().encode('{"hidden": 4096}\n'),
+      };
+      for (const [path, data] of Object.entries(files)) await writeFile(join(src, path), data);
+      const svc = service(backend);
+      try {
+        const pushed = await svc.push({ model: 'edge', paths: [src], message: 'edge cases' });
+        expect(pushed).toMatchObject({
+          model: 'edge',
+          version: 'v1',
+          files: 8,
+          createdRepository: true,
+        });
+        expect(pushed.newBytes + pushed.reusedBytes).toBe(pushed.logicalBytes);
+        const dest = fresh('dest');
+        const pulled = await svc.pull('edge@v1', dest);
+        expect(pulled.files).toBe(8);
+        await sameTree(src, dest);
+        const log = await svc.log('edge');
+        expect(log.map((v) => [v.label, v.message])).toEqual([['v1', 'edge cases']]);
+      } finally {
+        await svc.close();
+      }
+    });
+
+    it('a fine-tuned checkpoint with a rewritten header stores little more than the changed tensors', async () => {
+      const src = fresh('ckpt');
+      await mkdir(src);
+      const base = checkpointSpec(4, 512);
+      await writeSafetensors(join(src, 'model.safetensors'), base);
+      await writeFile(join(src, 'config.json'), '{"layers": 4}');
+      const svc = service(backend);
+      try {
+        const v1 = await svc.push({ model: 'ckpt', paths: [src] });
+        const changed = [
+          'model.layers.1.self_attn.q_proj.weight',
+          'model.layers.3.mlp.up_proj.weight',
+        ];
+        const tuned = fineTune(base, changed);
+        await writeSafetensors(join(src, 'model.safetensors'), tuned, {
+          step: '1000',
+          note: 'header rewritten',
+        });
+        const v2 = await svc.push({ model: 'ckpt', paths: [src], message: 'fine-tune' });
+        const changedBytes = tuned
+          .filter((t) => changed.includes(t.name))
+          .reduce((s, t) => s + tensorBytes(t), 0);
+        expect(v2.newBytes + v2.reusedBytes).toBe(v2.logicalBytes);
+        // Each changed region (two tensors, the header) costs at most a chunk on either side.
+        expect(v2.newBytes).toBeGreaterThanOrEqual(changedBytes);
+        expect(v2.newBytes).toBeLessThanOrEqual(changedBytes + 3 * 2 * 256 * 1024);
+        expect(v2.reusedFromParentBytes).toBe(v2.reusedBytes);
+        expect(v2.logicalBytes / v2.newBytes).toBeGreaterThan(3);
+        expect(v1.version).toBe('v1');
+        expect(v2.version).toBe('v2');
+        const dest = fresh('ckpt-out');
+        await svc.pull(`ckpt@${v1.shortId}`, dest);
+        expect((await readFile(join(dest, 'model.safetensors'))).length).toBe(v1.logicalBytes - 13);
+      } finally {
+        await svc.close();
+      }
+    });
+  });
+}
+
+describe('large files', () => {
+  it('a 5 GiB sparse file with data beyond 4 GiB pushes and pulls byte-identical', async () => {
+    const src = fresh('big');
+    await mkdir(src);
+    const file = join(src, 'huge.bin');
+    const handle = await open(file, 'w');
+    const marks = [0, 2 ** 32 - 100_000, 2 ** 32 + 12_345, 5 * 2 ** 30 - 70_000];
+    for (const [i, at] of marks.entries())
+      await handle.write(seededBytes(i + 50, 65_000), 0, 65_000, at);
+    await handle.truncate(5 * 2 ** 30);
+    await handle.close();
+    const svc = service('local');
+    try {
+      const pushed = await svc.push({ model: 'huge', paths: [src] });
+      expect(pushed.logicalBytes).toBe(5 * 2 ** 30);
+      expect(pushed.newBytes).toBeLessThan(10 * 2 ** 20); // the zeros deduplicate to a chunk
+      const dest = fresh('huge-out');
+      await svc.pull('huge', dest);
+      const digest = async (path: string) => {
+        const h = createHash('sha256');
+        for await (const part of (await open(path)).createReadStream({ highWaterMark: 4 << 20 }))
+          h.update(part as Buffer);
+        return h.digest('hex');
+      };
+      expect((await stat(join(dest, 'huge.bin'))).size).toBe(5 * 2 ** 30);
+      expect(await digest(join(dest, 'huge.bin'))).toBe(await digest(file));
+    } finally {
+      await svc.close();
+    }
+  }, 240_000);
+});
+
+describe('bad input: one clear error, nothing written where it should not be', () => {
+  let svc: Service;
+  let src: string;
+  let repoPath: string;
+  beforeAll(async () => {
+    repoPath = fresh('repo-bad');
+    svc = new Service({ repository: repoPath, redisUrl: undefined, mode: 'cli', workers: 2 });
+    src = fresh('bad-src');
+    await mkdir(join(src, 'd'), { recursive: true });
+    await writeFile(join(src, 'd/a.bin'), seededBytes(9, 500_000));
+    await writeFile(join(src, 'b.txt'), 'hello');
+    await svc.push({ model: 'ok', paths: [src] });
+  });
+  afterAll(() => svc.close());
+
+  it('a missing path', async () => {
+    await expect(svc.push({ model: 'ok', paths: [join(src, 'nope')] })).rejects.toThrow(
+      `no such file or folder: ${join(src, 'nope')}`,
+    );
+  });
+
+  it('a bad model name', async () => {
+    await expect(svc.push({ model: '../etc', paths: [src] })).rejects.toThrow(
+      /invalid model name "..\/etc"/,
+    );
+  });
+
+  it('an unknown model or version', async () => {
+    await expect(svc.pull('ok@v7', fresh('x'))).rejects.toThrow(
+      'model "ok" has no version v7 (it has v1 to v1; see `tv log ok`)',
+    );
+    await expect(svc.pull('missing', fresh('x'))).rejects.toThrow(
+      /model "missing" has no versions/,
+    );
+    await expect(svc.pull('ok@zzz', fresh('x'))).rejects.toThrow(/has no version "zzz"/);
+  });
+
+  it('a non-empty or unusable destination', async () => {
+    const full = fresh('full');
+    await mkdir(full);
+    await writeFile(join(full, 'keep.txt'), 'mine');
+    await expect(svc.pull('ok', full)).rejects.toThrow(
+      `${full} is not empty: choose an empty or new folder`,
+    );
+    expect(await readdir(full)).toEqual(['keep.txt']);
+    const underFile = join(src, 'b.txt', 'sub');
+    await expect(svc.pull('ok', underFile)).rejects.toThrow(/cannot (create|use)/);
+  });
+
+  it('a corrupt chunk fails naming the file and the chunk, and leaves no partial file', async () => {
+    const repo = await svc.repository();
+    const version = await repo.resolve('ok');
+    const file = version.record.files.find((f) => f.path === 'd/a.bin')!;
+    const chunk = (await repo.readManifest(file.manifest)).chunks[1]!;
+    const disk = new DiskStore(repoPath);
+    const path = join(repoPath, ...objectKey(chunk.hash).split('/'));
+    const original = await readFile(path);
+    await writeFile(path, Buffer.from(original).fill(7, 0, 10));
+    const dest = fresh('corrupt-out');
+    try {
+      await expect(svc.pull('ok', dest)).rejects.toThrow(
+        new RegExp(`cannot restore d/a.bin: chunk ${chunk.hash} \\(bytes \\d+-\\d+\\) is corrupt`),
+      );
+      await expect(stat(dest)).rejects.toMatchObject({ code: 'ENOENT' });
+      await disk.delete(objectKey(chunk.hash));
+      await expect(svc.pull('ok', dest)).rejects.toThrow(
+        new RegExp(`cannot restore d/a.bin: chunk ${chunk.hash} .* is missing`),
+      );
+      await expect(stat(dest)).rejects.toMatchObject({ code: 'ENOENT' });
+    } finally {
+      await writeFile(path, original);
+    }
+    await svc.pull('ok', dest);
+    expect(
+      (await readFile(join(dest, 'd/a.bin'))).equals(Buffer.from(seededBytes(9, 500_000))),
+    ).toBe(true);
+  });
+
+  it('a version whose paths would escape the destination is refused whole', async () => {
+    const repo = await svc.repository();
+    const good = await repo.resolve('ok');
+    await repo.publish({
+      ...good.record,
+      model: 'evil',
+      files: [...good.record.files, { ...good.record.files[0]!, path: '../escaped.txt' }],
+    });
+    const dest = fresh('evil-out');
+    await expect(svc.pull('evil', dest)).rejects.toThrow(
+      'the version holds a path that would land outside the destination ("../escaped.txt"): refusing to restore it',
+    );
+    await expect(stat(join(dest, '..', 'escaped.txt'))).rejects.toMatchObject({ code: 'ENOENT' });
+    await expect(stat(dest)).rejects.toMatchObject({ code: 'ENOENT' });
+  });
+
+  it('a cancelled push stops promptly and leaves no version', async () => {
+    const big = fresh('cancel-src');
+    await mkdir(big);
+    await writeFile(join(big, 'w.bin'), seededBytes(10, 64 << 20));
+    const controller = new AbortController();
+    const pushing = svc.push({
+      model: 'cancelled',
+      paths: [big],
+      signal: controller.signal,
+      onProgress: (p) => {
+        if (p.bytesHashed > 4 << 20) controller.abort();
+      },
+    });
+    await expect(pushing).rejects.toThrow('push cancelled: no version was written');
+    expect(await svc.log('cancelled')).toEqual([]);
+  });
+});

@@ -1,0 +1,110 @@
+import { describe, expect, it } from 'vitest';
+import {
+  decodeManifest,
+  encodeManifest,
+  FormatError,
+  newConfig,
+  parseConfig,
+  parseRefKey,
+  refKey,
+  validateModelName,
+} from '../../electron/engine/repository/format';
+import { safeJoin } from '../../electron/engine/restore/restore';
+
+const h = (c: string) => c.repeat(64);
+
+describe('repository format 1', () => {
+  it('encodes a manifest in 36 bytes per chunk and reads it back', () => {
+    const manifest = {
+      size: 300,
+      fileHash: h('f'),
+      chunks: [
+        { hash: h('a'), length: 100 },
+        { hash: h('b'), length: 200 },
+      ],
+    };
+    const bytes = encodeManifest(manifest, 'sha256');
+    expect(bytes.length).toBe(52 + 2 * 36);
+    expect(decodeManifest(bytes, 'x')).toEqual(manifest);
+    expect(
+      decodeManifest(encodeManifest({ size: 0, fileHash: h('e'), chunks: [] }, 'blake3'), 'x')
+        .chunks,
+    ).toEqual([]);
+  });
+
+  it('refuses a damaged manifest with an error naming it', () => {
+    const bytes = encodeManifest(
+      { size: 100, fileHash: h('f'), chunks: [{ hash: h('a'), length: 100 }] },
+      'sha256',
+    );
+    expect(() => decodeManifest(bytes.subarray(0, bytes.length - 1), 'abc')).toThrow(
+      'file manifest abc is damaged: wrong length',
+    );
+    const wrongSize = Buffer.from(bytes);
+    wrongSize.writeBigUInt64LE(99n, 8);
+    expect(() => decodeManifest(wrongSize, 'abc')).toThrow(/add up to 100, not 99/);
+    expect(() =>
+      decodeManifest(Buffer.from('hello world, this is not a manifest at all.........'), 'abc'),
+    ).toThrow(/not a manifest/);
+  });
+
+  it('refuses a repository of an unknown format, or a damaged config, clearly', () => {
+    const config = newConfig('sha256', { minSize: 16384, avgSize: 65536, maxSize: 262144 });
+    expect(parseConfig(Buffer.from(JSON.stringify(config)), 'here')).toEqual(config);
+    expect(() =>
+      parseConfig(Buffer.from(JSON.stringify({ ...config, format: 2 })), 'here'),
+    ).toThrow(
+      'the repository at here uses format 2, which this version of TensorVault does not know (it reads format 1): upgrade TensorVault',
+    );
+    expect(() => parseConfig(Buffer.from('{not json'), 'here')).toThrow(/not valid JSON/);
+    expect(() =>
+      parseConfig(
+        Buffer.from(
+          JSON.stringify({ ...config, chunking: { ...config.chunking, algorithm: 'other' } }),
+        ),
+        'here',
+      ),
+    ).toThrow(/chunks with "other"/);
+  });
+
+  it('validates model names', () => {
+    for (const ok of ['llama-3-8b', 'bert.base', 'A_1', 'x'])
+      expect(validateModelName(ok)).toBe(ok);
+    for (const bad of [
+      '',
+      'a/b',
+      '..',
+      'a..b',
+      '-lead',
+      '.hidden',
+      'x'.repeat(101),
+      'with space',
+      'ünï',
+    ]) {
+      expect(() => validateModelName(bad), bad).toThrow(FormatError);
+    }
+  });
+
+  it('makes refs that sort in creation order and parse back', () => {
+    const key = refKey('m', 1700000000123, h('c'));
+    expect(key).toBe(`refs/m/1700000000123-${h('c')}`);
+    expect(parseRefKey(key)).toMatchObject({
+      model: 'm',
+      createdAtMs: 1700000000123,
+      versionId: h('c'),
+      tombstone: false,
+    });
+    expect(parseRefKey(`${key}.removed`)).toMatchObject({ tombstone: true, base: key });
+    expect(parseRefKey('refs/m/garbage')).toBeUndefined();
+  });
+});
+
+describe('restore paths', () => {
+  it('keep files inside the destination and refuse any path that would leave it', () => {
+    expect(safeJoin('/dest', 'a/b.bin')).toBe('/dest/a/b.bin');
+    expect(safeJoin('/dest', 'ünï côdé/spaced name.txt')).toBe('/dest/ünï côdé/spaced name.txt');
+    for (const bad of ['../x', 'a/../../x', '/etc/passwd', 'a//b', './a', 'C:/x', 'a\\..\\x', '']) {
+      expect(() => safeJoin('/dest', bad), bad).toThrow(/would land outside the destination/);
+    }
+  });
+});
