@@ -122,3 +122,69 @@ export interface CacheStatus {
   lastError: string | null;
   since: string | null;
 }
+
+export type ChunkSource = 'new' | 'parent' | 'elsewhere';
+
+/** A stretch of a file whose chunks all came from the same place. */
+export interface ChunkRun {
+  offset: number;
+  length: number;
+  source: ChunkSource;
+}
+
+export type ChangeStatus = 'unchanged' | 'modified' | 'added' | 'removed';
+
+export interface TensorChange {
+  name: string;
+  status: ChangeStatus;
+  dtype: string;
+  shape: number[];
+  bytes: number;
+}
+
+export interface FileReport {
+  path: string;
+  size: number;
+  newBytes: number;
+  reusedFromParentBytes: number;
+  reusedElsewhereBytes: number;
+  chunks: number;
+  newChunks: number;
+  runs: ChunkRun[];
+  /** For safetensors files: each tensor compared with the parent version's file. */
+  tensors?: TensorChange[];
+  note?: string;
+}
+
+export interface VersionReport {
+  version: VersionSummary;
+  logicalBytes: number;
+  newBytes: number;
+  reusedBytes: number;
+  reusedFromParentBytes: number;
+  reusedElsewhereBytes: number;
+  chunks: number;
+  newChunks: number;
+  dedupRatio: number;
+  seconds: number;
+  mbps: number;
+  files: FileReport[];
+}
+
+export interface FileDiff {
+  path: string;
+  status: ChangeStatus;
+  /** Bytes of the newer file not found in the older one (the whole file when added or removed). */
+  bytesChanged: number;
+  sizeBefore: number | null;
+  sizeAfter: number | null;
+  tensors?: TensorChange[];
+  note?: string;
+}
+
+export interface VersionDiff {
+  from: VersionSummary;
+  to: VersionSummary;
+  files: FileDiff[];
+  bytesChanged: number;
+}

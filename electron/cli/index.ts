@@ -264,6 +264,99 @@ program
     });
   });
 
+program
+  .command('report')
+  .description(
+    'where the bytes of a version came from: new, from the previous version, from elsewhere',
+  )
+  .argument('<selector>', 'MODEL, MODEL@vN or MODEL@<id prefix>')
+  .option('--json', 'print one JSON object')
+  .action(async (selector: string, opts: { json?: boolean }) => {
+    await withService(opts.json, 'cli', async (service) => {
+      const { formatBytes, formatRatio, formatSeconds, table } = await import('./format');
+      const r = await service.report(selector);
+      emit(opts.json, r, () => {
+        const v = r.version;
+        const lines = [
+          `${v.model} ${v.label} (${v.shortId}): ${formatBytes(r.logicalBytes)} in ${r.files.length} files, dedup ${formatRatio(r.dedupRatio)}`,
+          `  new ${formatBytes(r.newBytes)} (${r.newChunks} of ${r.chunks} chunks), from the previous version ${formatBytes(r.reusedFromParentBytes)}, from elsewhere ${formatBytes(r.reusedElsewhereBytes)}`,
+          `  pushed in ${formatSeconds(r.seconds)} (${r.mbps} MB/s)`,
+          '',
+          table(
+            ['file', 'size', 'new', 'previous', 'elsewhere', 'tensors changed'],
+            [...r.files]
+              .sort((a, b) => b.newBytes - a.newBytes || b.size - a.size)
+              .map((f) => [
+                f.path,
+                formatBytes(f.size),
+                formatBytes(f.newBytes),
+                formatBytes(f.reusedFromParentBytes),
+                formatBytes(f.reusedElsewhereBytes),
+                f.tensors
+                  ? `${f.tensors.filter((t) => t.status !== 'unchanged').length} of ${f.tensors.length}`
+                  : (f.note ?? ''),
+              ]),
+            [1, 2, 3, 4],
+          ),
+        ];
+        return lines.join('\n');
+      });
+    });
+  });
+
+program
+  .command('diff')
+  .description('what changed between two versions, file by file and tensor by tensor')
+  .argument('<from>', 'MODEL@VERSION (the older one)')
+  .argument('<to>', 'MODEL@VERSION (the newer one)')
+  .option('--json', 'print one JSON object')
+  .action(async (from: string, to: string, opts: { json?: boolean }) => {
+    await withService(opts.json, 'cli', async (service) => {
+      const { formatBytes, table } = await import('./format');
+      const d = await service.diff(from, to);
+      emit(opts.json, d, () => {
+        const lines = [
+          `${d.from.model} ${d.from.label} -> ${d.to.model} ${d.to.label}: ${formatBytes(d.bytesChanged)} changed`,
+          '',
+          table(
+            ['file', 'status', 'changed', 'size'],
+            d.files.map((f) => [
+              f.path,
+              f.status,
+              formatBytes(f.bytesChanged),
+              formatBytes(f.sizeAfter ?? f.sizeBefore ?? 0),
+            ]),
+            [2, 3],
+          ),
+        ];
+        for (const f of d.files) {
+          if (f.note) lines.push('', `${f.path}: ${f.note}`);
+          const changed = (f.tensors ?? [])
+            .filter((t) => t.status !== 'unchanged')
+            .sort((a, b) => b.bytes - a.bytes);
+          if (!f.tensors) continue;
+          lines.push('', `${f.path}: ${changed.length} of ${f.tensors.length} tensors changed`);
+          if (changed.length > 0) {
+            lines.push(
+              table(
+                ['tensor', 'status', 'dtype', 'shape', 'bytes'],
+                changed.map((t) => [
+                  t.name,
+                  t.status,
+                  t.dtype,
+                  `[${t.shape.join(', ')}]`,
+                  formatBytes(t.bytes),
+                ]),
+                [4],
+              ),
+            );
+          }
+        }
+        return lines.join('\n');
+      });
+    });
+  });
+
 const cache = program.command('cache').description('the Redis existence cache');
 cache
   .command('status')

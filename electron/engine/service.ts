@@ -7,6 +7,8 @@ import type {
   RepositoryInfo,
   RestoreProgress,
   RestoreResult,
+  VersionDiff,
+  VersionReport,
   VersionSummary,
 } from '../../shared/types';
 import { DEFAULT_PROFILE, type ChunkingParams } from './chunking/params';
@@ -17,6 +19,7 @@ import { collectFiles, type FileSource } from './ingest/sources';
 import { redactUrl, silentLogger, type Logger } from './log';
 import { validateModelName } from './repository/format';
 import { Repository, type OpenOptions } from './repository/repository';
+import { diffVersions, versionReport } from './report/report';
 import { restore } from './restore/restore';
 import type { S3Options } from './storage/s3';
 import { PRODUCT, VERSION } from './version';
@@ -154,6 +157,17 @@ export class Service implements Api {
   ): Promise<RestoreResult> {
     const repo = await this.repository();
     return restore(repo, await repo.resolve(selector), destination, options);
+  }
+
+  async report(selector: string): Promise<VersionReport> {
+    const repo = await this.repository();
+    return versionReport(repo, await repo.resolve(selector));
+  }
+
+  async diff(from: string, to: string): Promise<VersionDiff> {
+    const repo = await this.repository();
+    const [a, b] = await Promise.all([repo.resolve(from), repo.resolve(to)]);
+    return diffVersions(repo, a, b);
   }
 
   async cacheStatus(): Promise<CacheStatus> {

@@ -57,6 +57,8 @@ export interface VersionEntry {
 export class Repository {
   readonly hash: HashFn;
   private readonly records = new Map<string, VersionRecord>();
+  /** Recently read manifests (immutable, so never stale). */
+  private readonly manifests = new Map<string, Manifest>();
 
   private constructor(
     readonly stack: StorageStack,
@@ -233,7 +235,13 @@ export class Repository {
   }
 
   async readManifest(hash: string): Promise<Manifest> {
-    return decodeManifest(await this.readObject(hash, 'file manifest'), hash);
+    const cached = this.manifests.get(hash);
+    if (cached) return cached;
+    const manifest = decodeManifest(await this.readObject(hash, 'file manifest'), hash);
+    if (this.manifests.size >= 256)
+      this.manifests.delete(this.manifests.keys().next().value as string);
+    this.manifests.set(hash, manifest);
+    return manifest;
   }
 
   private async readObject(hash: string, what: string): Promise<Buffer> {

@@ -1,0 +1,63 @@
+import type { Manifest } from '../repository/format';
+import type { Repository } from '../repository/repository';
+import { objectKey, readAll } from '../storage/store';
+
+/**
+ * Reads byte ranges of one file of a version through its manifest, fetching only the chunks
+ * that cover the range (and each at most once).
+ */
+export class FileReader {
+  /** Start offset of each chunk. */
+  readonly starts: number[];
+  private readonly fetched = new Map<number, Buffer>();
+
+  constructor(
+    private readonly repo: Repository,
+    readonly manifest: Manifest,
+  ) {
+    this.starts = new Array<number>(manifest.chunks.length);
+    let at = 0;
+    manifest.chunks.forEach((c, i) => {
+      this.starts[i] = at;
+      at += c.length;
+    });
+  }
+
+  /** Index of the chunk holding byte `offset`. */
+  private chunkAt(offset: number): number {
+    let lo = 0;
+    let hi = this.starts.length - 1;
+    while (lo < hi) {
+      const mid = (lo + hi + 1) >>> 1;
+      if ((this.starts[mid] as number) <= offset) lo = mid;
+      else hi = mid - 1;
+    }
+    return lo;
+  }
+
+  async read(start: number, end: number): Promise<Buffer> {
+    if (end <= start) return Buffer.alloc(0);
+    const parts: Buffer[] = [];
+    for (
+      let i = this.chunkAt(start);
+      i < this.starts.length && (this.starts[i] as number) < end;
+      i++
+    ) {
+      const data = await this.chunk(i);
+      const from = this.starts[i] as number;
+      parts.push(data.subarray(Math.max(0, start - from), Math.min(data.length, end - from)));
+    }
+    return Buffer.concat(parts);
+  }
+
+  private async chunk(i: number): Promise<Buffer> {
+    const cached = this.fetched.get(i);
+    if (cached) return cached;
+    const hash = (this.manifest.chunks[i] as { hash: string }).hash;
+    const data = await readAll(this.repo.store, objectKey(hash));
+    if (this.repo.hash(data) !== hash)
+      throw new Error(`chunk ${hash} is corrupt (run \`tv verify\`)`);
+    this.fetched.set(i, data);
+    return data;
+  }
+}
