@@ -188,3 +188,44 @@ export interface VersionDiff {
   files: FileDiff[];
   bytesChanged: number;
 }
+
+export interface DamagedObject {
+  hash: string;
+  kind: 'chunk' | 'manifest' | 'version';
+  problem: 'missing' | 'corrupt';
+  /** Where it is needed: "model vN" and the file path, when a chunk or manifest. */
+  neededBy: { version: string; file?: string }[];
+}
+
+export interface VerifyResult {
+  ok: boolean;
+  versionsChecked: number;
+  objectsChecked: number;
+  /** "list" when the backend's listing was cheaper than one existence check per object. */
+  method: 'list' | 'head';
+  full: boolean;
+  damaged: DamagedObject[];
+  damagedVersions: { model: string; version: string; id: string; files: string[] }[];
+  staleCacheKeysRemoved: number;
+  seconds: number;
+}
+
+export interface RemoveResult {
+  model: string;
+  removed: { version: string; id: string }[];
+}
+
+export interface GcResult {
+  dryRun: boolean;
+  liveVersions: number;
+  reachableObjects: number;
+  unreachableObjects: number;
+  /** Objects deleted (or that would be, with dryRun). */
+  sweptObjects: number;
+  sweptBytes: number;
+  /** Unreachable objects kept for now: too recent, or not yet unreachable for a whole grace period. */
+  deferredObjects: number;
+  deferredBytes: number;
+  graceSeconds: number;
+  seconds: number;
+}

@@ -357,6 +357,103 @@ program
     });
   });
 
+function duration(value: string): number {
+  const match = /^(\d+)\s*(s|m|h|d)?$/.exec(value.trim());
+  if (!match)
+    throw new InvalidArgumentError('a duration is a number with s, m, h or d (e.g. 24h, 30m, 0)');
+  return (
+    Number(match[1]) *
+    { s: 1, m: 60, h: 3600, d: 86400 }[(match[2] ?? 's') as 's' | 'm' | 'h' | 'd']
+  );
+}
+
+program
+  .command('verify')
+  .description(
+    'check that every object the versions need is in the storage backend (never trusting the cache)',
+  )
+  .argument('[selector]', 'MODEL or MODEL@VERSION (default: every model)')
+  .option('--full', 'also download every object and check its hash')
+  .option('--json', 'print one JSON object')
+  .action(async (selector: string | undefined, opts: { full?: boolean; json?: boolean }) => {
+    await withService(opts.json, 'cli', async (service) => {
+      const r = await service.verify({
+        ...(selector ? { selector } : {}),
+        full: opts.full ?? false,
+      });
+      emit(opts.json, r, () => {
+        const lines = [
+          r.ok
+            ? `ok: ${r.versionsChecked} versions, ${r.objectsChecked} objects present${r.full ? ' and intact' : ''} (${r.method === 'list' ? 'listed' : 'checked one by one'}, ${r.seconds} s)`
+            : `DAMAGED: ${r.damaged.length} of ${r.objectsChecked} objects missing or corrupt, in ${r.damagedVersions.length} versions`,
+        ];
+        for (const v of r.damagedVersions)
+          lines.push(
+            `  ${v.model} ${v.version} (${v.id.slice(0, 12)}): ${v.files.length > 0 ? v.files.join(', ') : 'version record'}`,
+          );
+        for (const d of r.damaged.slice(0, 50))
+          lines.push(
+            `  ${d.problem} ${d.kind} ${d.hash}${d.neededBy[0]?.file ? ` (${d.neededBy[0].file})` : ''}`,
+          );
+        if (r.damaged.length > 50)
+          lines.push(`  ... and ${r.damaged.length - 50} more (--json lists all)`);
+        if (r.staleCacheKeysRemoved > 0)
+          lines.push(
+            `  removed ${r.staleCacheKeysRemoved} cache keys that claimed missing objects`,
+          );
+        return lines.join('\n');
+      });
+      if (!r.ok) process.exitCode = 1;
+    });
+  });
+
+program
+  .command('rm')
+  .description('remove a version (MODEL@VERSION) or a whole model (MODEL); the data stays until gc')
+  .argument('<selector>', 'MODEL@VERSION or MODEL')
+  .option('--json', 'print one JSON object')
+  .action(async (selector: string, opts: { json?: boolean }) => {
+    await withService(opts.json, 'cli', async (service) => {
+      const r = await service.remove(selector);
+      emit(
+        opts.json,
+        r,
+        () =>
+          `removed ${r.model} ${r.removed.map((v) => v.version).join(', ')} (run tv gc to reclaim space)`,
+      );
+    });
+  });
+
+program
+  .command('gc')
+  .description(
+    'reclaim objects no version needs (an object must stay unreachable for the grace period)',
+  )
+  .option('--dry-run', 'report what would be reclaimed, delete nothing')
+  .option(
+    '--grace <duration>',
+    'how long an object must be unreachable and unwritten first',
+    duration,
+    86400,
+  )
+  .option('--json', 'print one JSON object')
+  .action(async (opts: { dryRun?: boolean; grace: number; json?: boolean }) => {
+    await withService(opts.json, 'cli', async (service) => {
+      const { formatBytes } = await import('./format');
+      const r = await service.gc({ dryRun: opts.dryRun ?? false, graceSeconds: opts.grace });
+      emit(opts.json, r, () =>
+        [
+          `${r.dryRun ? 'would reclaim' : 'reclaimed'} ${r.sweptObjects} objects, ${formatBytes(r.sweptBytes)}; ${r.liveVersions} live versions need ${r.reachableObjects} objects`,
+          ...(r.deferredObjects > 0
+            ? [
+                `  ${r.deferredObjects} unreachable objects (${formatBytes(r.deferredBytes)}) wait out the ${r.graceSeconds} s grace period: run gc again after it`,
+              ]
+            : []),
+        ].join('\n'),
+      );
+    });
+  });
+
 const cache = program.command('cache').description('the Redis existence cache');
 cache
   .command('status')

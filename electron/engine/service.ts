@@ -1,12 +1,15 @@
 import type { Api, AppInfo } from '../../shared/contract';
 import type {
   CacheStatus,
+  GcResult,
   ModelSummary,
   PushProgress,
   PushResult,
+  RemoveResult,
   RepositoryInfo,
   RestoreProgress,
   RestoreResult,
+  VerifyResult,
   VersionDiff,
   VersionReport,
   VersionSummary,
@@ -14,6 +17,8 @@ import type {
 import { DEFAULT_PROFILE, type ChunkingParams } from './chunking/params';
 import type { EngineConfig } from './config';
 import type { HashAlgorithm } from './hashing';
+import { gc } from './integrity/gc';
+import { verify } from './integrity/verify';
 import { push } from './ingest/push';
 import { collectFiles, type FileSource } from './ingest/sources';
 import { redactUrl, silentLogger, type Logger } from './log';
@@ -168,6 +173,23 @@ export class Service implements Api {
     const repo = await this.repository();
     const [a, b] = await Promise.all([repo.resolve(from), repo.resolve(to)]);
     return diffVersions(repo, a, b);
+  }
+
+  async verify(options: { selector?: string; full?: boolean } = {}): Promise<VerifyResult> {
+    return verify(await this.repository(), options);
+  }
+
+  async remove(selector: string): Promise<RemoveResult> {
+    const repo = await this.repository();
+    const removed = await repo.remove(selector);
+    return {
+      model: removed[0]?.model ?? selector,
+      removed: removed.map((v) => ({ version: `v${v.number}`, id: v.id })),
+    };
+  }
+
+  async gc(options: { dryRun?: boolean; graceSeconds?: number } = {}): Promise<GcResult> {
+    return gc(await this.repository(), options);
   }
 
   async cacheStatus(): Promise<CacheStatus> {

@@ -72,6 +72,7 @@ describe('a push killed at any point (SIGKILL)', () => {
       });
       try {
         expect(await service.log('crash')).toEqual([]);
+        expect((await service.verify()).ok).toBe(true);
         const present = await objectsIn(repo);
         const stillMissing = new Set(chunkHashes.filter((h) => !present.has(h)));
         const result = await service.push({ model: 'crash', paths: [src] });
@@ -81,6 +82,7 @@ describe('a push killed at any point (SIGKILL)', () => {
         // The finished version names only objects that exist.
         const after = await objectsIn(repo);
         expect(chunkHashes.every((h) => after.has(h))).toBe(true);
+        expect((await service.verify({ full: true })).ok).toBe(true);
       } finally {
         await service.close();
       }

@@ -18,6 +18,7 @@ import {
   parseVersion,
   REFS_PREFIX,
   refKey,
+  TOMBSTONE_SUFFIX,
   validateModelName,
   type Manifest,
   type ParsedRef,
@@ -176,13 +177,20 @@ export class Repository {
     return [...live].sort();
   }
 
-  /** A model's live versions, numbered by creation order (removed versions keep their numbers). */
-  async versions(model: string): Promise<VersionEntry[]> {
+  /** A model's live refs with their numbers (creation order; removed versions keep theirs). */
+  async liveRefs(model: string): Promise<{ model: string; number: number; ref: ParsedRef }[]> {
     validateModelName(model);
     const refs = await this.refs(model);
     const removed = new Set(refs.filter((r) => r.tombstone).map((r) => r.base));
-    const numbered = refs.filter((r) => !r.tombstone).map((ref, i) => ({ ref, number: i + 1 }));
-    const live = numbered.filter(({ ref }) => !removed.has(ref.base));
+    const numbered = refs
+      .filter((r) => !r.tombstone)
+      .map((ref, i) => ({ model, ref, number: i + 1 }));
+    return numbered.filter(({ ref }) => !removed.has(ref.base));
+  }
+
+  /** A model's live versions, numbered by creation order. */
+  async versions(model: string): Promise<VersionEntry[]> {
+    const live = await this.liveRefs(model);
     const records = await Promise.all(live.map(({ ref }) => this.readVersion(ref.versionId)));
     return live.map(({ ref, number }, i) => ({
       model,
@@ -191,6 +199,22 @@ export class Repository {
       ref,
       record: records[i] as VersionRecord,
     }));
+  }
+
+  /**
+   * Removes a version (`MODEL@VERSION`) or every version of a model (`MODEL`) by writing
+   * tombstone refs: nothing is overwritten or deleted; gc reclaims the data later.
+   */
+  async remove(selector: string): Promise<VersionEntry[]> {
+    const targets = selector.includes('@')
+      ? [await this.resolve(selector)]
+      : await this.versions(validateModelName(selector));
+    if (targets.length === 0)
+      throw new RepositoryError(`model "${selector}" has no versions in ${this.location}`);
+    for (const v of targets)
+      await this.store.put(`${v.ref.base}${TOMBSTONE_SUFFIX}`, Buffer.from(v.id));
+    await this.store.flush();
+    return targets;
   }
 
   /** Resolves `MODEL`, `MODEL@vN`, `MODEL@latest` or `MODEL@<id prefix>` to a version. */

@@ -242,6 +242,20 @@ export class CachedStore extends EventEmitter implements Store {
     return out;
   }
 
+  /** Every object hash this repository's cache keys claim (SCAN, in pages). */
+  async *claimedHashes(): AsyncIterable<string[]> {
+    const prefix = `tv:obj:${this.options.namespace}:`;
+    let cursor = '0';
+    do {
+      const reply = await this.ask(() =>
+        this.redis.scan(cursor, 'MATCH', `${prefix}*`, 'COUNT', 1000),
+      );
+      if (reply === NO_ANSWER) return;
+      cursor = reply[0];
+      yield reply[1].map((key) => key.slice(prefix.length));
+    } while (cursor !== '0');
+  }
+
   /** Resolves once every background backfill has finished. */
   async idle(): Promise<void> {
     while (this.pending.size > 0) await Promise.allSettled([...this.pending]);
