@@ -4,6 +4,10 @@ import { printTable, type BenchContext, type Row, type ScenarioResult } from './
 import { chunker } from './scenarios/chunker';
 import { dedupCheck } from './scenarios/dedup-check';
 import { hash } from './scenarios/hash';
+import { ingestLocal } from './scenarios/ingest-local';
+import { memory } from './scenarios/memory';
+import { report } from './scenarios/report';
+import { s3 } from './scenarios/s3';
 
 process.env['AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED'] ??= 'true';
 
@@ -11,6 +15,11 @@ const SCENARIOS: Record<string, (ctx: BenchContext) => Promise<ScenarioResult>> 
   chunker,
   hash,
   'dedup-check': dedupCheck,
+  'ingest-local': ingestLocal,
+  s3,
+  restore: s3,
+  memory,
+  report,
 };
 
 const { values, positionals } = parseArgs({
@@ -27,7 +36,14 @@ if (unknown.length > 0) {
   );
   process.exit(2);
 }
-const selected = positionals.length > 0 ? positionals : Object.keys(SCENARIOS);
+// `restore` is measured by the s3 scenario (it needs the same repositories): run that once.
+const selected = [
+  ...new Set(
+    (positionals.length > 0 ? positionals : Object.keys(SCENARIOS)).map((n) =>
+      n === 'restore' ? 's3' : n,
+    ),
+  ),
+];
 const ctx: BenchContext = { quick: values.quick ?? false, log: (m) => console.error(m) };
 const json: Record<string, unknown> = { date: new Date().toISOString(), quick: ctx.quick };
 const rows: Row[] = [];

@@ -6,13 +6,28 @@
  * the service.
  */
 import { z } from 'zod';
+import type {
+  CacheStatus,
+  GcResult,
+  ModelSummary,
+  PushProgress,
+  PushResult,
+  RemoveResult,
+  RepositoryInfo,
+  RestoreProgress,
+  RestoreResult,
+  VerifyResult,
+  VersionDiff,
+  VersionReport,
+  VersionSummary,
+} from './types';
 
 export interface AppInfo {
   product: string;
   version: string;
   /** Where the repository lives, for display (never a credential). */
   repository: string;
-  /** Where this UI runs: the desktop app or a browser connected to `tv serve`. */
+  /** Where this UI runs: the desktop app, a browser connected to `tv serve`, or the CLI. */
   mode: 'desktop' | 'browser' | 'cli';
 }
 
@@ -27,9 +42,67 @@ function entry<Result>() {
   return <Args extends z.ZodTuple>(args: Args): Entry<Args, Result> => ({ args });
 }
 
+const modelName = z.string().min(1).max(100);
+const selector = z.string().min(1).max(200);
+const message = z.string().max(10_000);
+const localPaths = z.array(z.string().min(1).max(4096)).min(1).max(10_000);
+const folder = z.string().min(1).max(4096);
+/** A push started by the UI: an id to cancel it and to tell its progress events apart. */
+const pushId = z.string().regex(/^[\w-]{1,64}$/);
+
 export const contract = {
   appInfo: entry<AppInfo>()(z.tuple([])),
+  repositoryInfo: entry<RepositoryInfo>()(z.tuple([])),
+  models: entry<ModelSummary[]>()(z.tuple([])),
+  log: entry<VersionSummary[]>()(z.tuple([modelName])),
+  report: entry<VersionReport>()(z.tuple([selector])),
+  diff: entry<VersionDiff>()(z.tuple([selector, selector])),
+  /** Push files and folders on this machine (the desktop app: paths from a drop or a picker). */
+  pushPaths: entry<PushResult>()(z.tuple([pushId, modelName, localPaths, message])),
+  /**
+   * Browser mode: push files whose bytes the page then sends, in order, as
+   * `PUT /api/upload/<pushId>/<index>`; resolves when the version is written.
+   */
+  uploadPush: entry<PushResult>()(
+    z.tuple([
+      pushId,
+      modelName,
+      message,
+      z
+        .array(
+          z.object({ path: z.string().min(1).max(1024), size: z.number().int().min(0) }).strict(),
+        )
+        .min(1)
+        .max(10_000),
+    ]),
+  ),
+  cancelPush: entry<boolean>()(z.tuple([pushId])),
+  pull: entry<RestoreResult>()(z.tuple([selector, folder])),
+  verify: entry<VerifyResult>()(
+    z.tuple([z.object({ selector: selector.optional(), full: z.boolean().optional() }).strict()]),
+  ),
+  remove: entry<RemoveResult>()(z.tuple([selector])),
+  gc: entry<GcResult>()(
+    z.tuple([
+      z
+        .object({
+          dryRun: z.boolean().optional(),
+          graceSeconds: z.number().int().min(0).optional(),
+        })
+        .strict(),
+    ]),
+  ),
+  cacheStatus: entry<CacheStatus>()(z.tuple([])),
 } as const;
+
+/** Events the service sends to every connected front end. */
+export interface Events {
+  pushProgress: { pushId: string; progress: PushProgress };
+  restoreProgress: { selector: string; progress: RestoreProgress };
+  cacheStatus: CacheStatus;
+}
+export type EventName = keyof Events;
+export const eventNames: EventName[] = ['pushProgress', 'restoreProgress', 'cacheStatus'];
 
 export type Contract = typeof contract;
 export type Method = keyof Contract;
@@ -41,8 +114,9 @@ export type Api = { [M in Method]: (...args: ArgsOf<M>) => Promise<ResultOf<M>> 
 
 export const methods = Object.keys(contract) as Method[];
 
-/** The IPC channel of a contract entry. */
+/** The IPC channel of a contract entry, and of an event. */
 export const channelOf = (method: Method): string => `tv:${method}`;
+export const eventChannelOf = (event: EventName): string => `tv:event:${event}`;
 
 /**
  * Validates raw arguments from outside the process against the contract. Throws an error whose

@@ -1,3 +1,5 @@
+import type { EventName, Events } from './contract';
+
 /** Messages of the browser-mode WebSocket transport (the same contract as Electron IPC). */
 export interface WireRequest {
   id: number;
@@ -6,3 +8,15 @@ export interface WireRequest {
 }
 
 export type WireResponse = { id: number; result: unknown } | { id: number; error: string };
+
+export interface WireEvent<E extends EventName = EventName> {
+  event: E;
+  payload: Events[E];
+}
+
+/** What the page sees besides the calls: events, and (desktop only) the path of a dropped file. */
+export interface Bridge {
+  on<E extends EventName>(event: E, listener: (payload: Events[E]) => void): () => void;
+  /** The local path of a dropped or picked file; desktop only. */
+  pathForFile?(file: File): string;
+}

@@ -1,4 +1,5 @@
-import type { Api, AppInfo } from '../../shared/contract';
+import { EventEmitter } from 'node:events';
+import type { Api, AppInfo, EventName, Events } from '../../shared/contract';
 import type {
   CacheStatus,
   GcResult,
@@ -25,7 +26,8 @@ import { redactUrl, silentLogger, type Logger } from './log';
 import { validateModelName } from './repository/format';
 import { Repository, type OpenOptions } from './repository/repository';
 import { diffVersions, versionReport } from './report/report';
-import { restore } from './restore/restore';
+import { restore, safeJoin } from './restore/restore';
+import { UploadSession } from './ingest/upload';
 import type { S3Options } from './storage/s3';
 import { PRODUCT, VERSION } from './version';
 import { ChunkHashPool } from './workers/pool';
@@ -47,6 +49,8 @@ export interface PushRequest {
   message?: string;
   signal?: AbortSignal;
   onProgress?: (progress: PushProgress) => void;
+  /** For the benchmark: the original one-check-per-chunk path. */
+  existenceChecks?: 'batched' | 'per-chunk';
 }
 
 /**
@@ -57,9 +61,118 @@ export class Service implements Api {
   private opened: Promise<Repository> | undefined;
   private pool: ChunkHashPool | undefined;
   private readonly logger: Logger;
+  private readonly events = new EventEmitter();
+  private readonly running = new Map<string, AbortController>();
+  private readonly uploads = new Map<string, UploadSession>();
+  private ticker: NodeJS.Timeout | undefined;
 
   constructor(private readonly options: ServiceOptions) {
     this.logger = options.logger ?? silentLogger;
+  }
+
+  /** Subscribes to service events; while anyone listens, cache health is sent every second. */
+  on<E extends EventName>(event: E, listener: (payload: Events[E]) => void): () => void {
+    this.events.on(event, listener);
+    if (!this.ticker) {
+      this.ticker = setInterval(() => void this.tick(), 1000);
+      this.ticker.unref();
+    }
+    return () => this.events.off(event, listener);
+  }
+
+  private async tick(): Promise<void> {
+    if (!this.opened || this.events.listenerCount('cacheStatus') === 0) return;
+    const status = await this.cacheStatus().catch(() => undefined);
+    if (status) this.events.emit('cacheStatus', status);
+  }
+
+  /** Desktop: push files and folders on this machine, with progress events tagged by pushId. */
+  async pushPaths(
+    pushId: string,
+    model: string,
+    paths: string[],
+    message: string,
+  ): Promise<PushResult> {
+    return this.tracked(pushId, (signal) =>
+      this.push({
+        model,
+        paths,
+        message,
+        signal,
+        onProgress: (progress) => this.events.emit('pushProgress', { pushId, progress }),
+      }),
+    );
+  }
+
+  /**
+   * Browser mode: a push whose files arrive as byte streams (see acceptUpload), each read as the
+   * pipeline reaches it.
+   */
+  async uploadPush(
+    pushId: string,
+    model: string,
+    message: string,
+    files: { path: string; size: number }[],
+  ): Promise<PushResult> {
+    validateModelName(model);
+    for (const f of files) safeJoin('/', f.path); // refuses paths that could escape a destination
+    const session = new UploadSession(files.length);
+    this.uploads.set(pushId, session);
+    try {
+      return await this.tracked(pushId, (signal) =>
+        this.push({
+          model,
+          message,
+          signal,
+          files: files.map((f, i) => ({
+            path: f.path,
+            size: f.size,
+            stream: () => session.stream(i, signal),
+          })),
+          onProgress: (progress) => this.events.emit('pushProgress', { pushId, progress }),
+        }),
+      );
+    } finally {
+      session.close();
+      this.uploads.delete(pushId);
+    }
+  }
+
+  /**
+   * Hands the bytes of file `index` of upload `pushId` to its push; resolves when they are read.
+   * The page sends the bytes right after the call that starts the upload, on another connection:
+   * a request that arrives first waits a little for it.
+   */
+  async acceptUpload(
+    pushId: string,
+    index: number,
+    body: AsyncIterable<Uint8Array>,
+  ): Promise<void> {
+    const deadline = Date.now() + 10_000;
+    let session = this.uploads.get(pushId);
+    while (!session && Date.now() < deadline) {
+      await new Promise((resolve) => setTimeout(resolve, 20));
+      session = this.uploads.get(pushId);
+    }
+    if (!session) throw new Error(`no upload ${pushId} is waiting for files`);
+    return session.accept(index, body);
+  }
+
+  async cancelPush(pushId: string): Promise<boolean> {
+    const controller = this.running.get(pushId);
+    controller?.abort();
+    return controller !== undefined;
+  }
+
+  private async tracked<T>(pushId: string, run: (signal: AbortSignal) => Promise<T>): Promise<T> {
+    if (this.running.has(pushId)) throw new Error(`a push with id ${pushId} is already running`);
+    const controller = new AbortController();
+    this.running.set(pushId, controller);
+    try {
+      return await run(controller.signal);
+    } finally {
+      this.running.delete(pushId);
+    }
   }
 
   async appInfo(): Promise<AppInfo> {
@@ -135,6 +248,7 @@ export class Service implements Api {
       ...(request.message !== undefined ? { message: request.message } : {}),
       ...(request.signal ? { signal: request.signal } : {}),
       ...(request.onProgress ? { onProgress: request.onProgress } : {}),
+      ...(request.existenceChecks ? { existenceChecks: request.existenceChecks } : {}),
     });
   }
 
@@ -219,6 +333,8 @@ export class Service implements Api {
   }
 
   async close(): Promise<void> {
+    if (this.ticker) clearInterval(this.ticker);
+    for (const controller of this.running.values()) controller.abort();
     await this.pool?.close();
     const opened = this.opened;
     this.opened = undefined;

@@ -1,6 +1,13 @@
 import { join } from 'node:path';
 import { app, BrowserWindow, ipcMain, session, shell, type IpcMainInvokeEvent } from 'electron';
-import { channelOf, methods, parseArgs, type Method } from '../../shared/contract';
+import {
+  channelOf,
+  eventChannelOf,
+  eventNames,
+  methods,
+  parseArgs,
+  type Method,
+} from '../../shared/contract';
 import { resolveConfig } from '../engine/config';
 import { Service } from '../engine/service';
 import { CONTENT_SECURITY_POLICY } from '../server/csp';
@@ -18,6 +25,16 @@ function checkSender(event: IpcMainInvokeEvent): void {
     frame !== mainWindow.webContents.mainFrame
   ) {
     throw new Error('refused: IPC call from an unknown frame');
+  }
+}
+
+/** Sends every service event to the window. */
+function forwardEvents(): void {
+  for (const event of eventNames) {
+    service.on(event, (payload) => {
+      if (mainWindow && !mainWindow.isDestroyed())
+        mainWindow.webContents.send(eventChannelOf(event), payload);
+    });
   }
 }
 
@@ -74,6 +91,7 @@ void app.whenReady().then(() => {
     callback(false),
   );
   registerApi();
+  forwardEvents();
   createWindow();
   app.on('activate', () => {
     if (BrowserWindow.getAllWindows().length === 0) createWindow();

@@ -1,8 +1,17 @@
-import { contextBridge, ipcRenderer } from 'electron';
-import { channelOf, methods, type Api } from '../../shared/contract';
+import { contextBridge, ipcRenderer, webUtils } from 'electron';
+import {
+  channelOf,
+  eventChannelOf,
+  eventNames,
+  methods,
+  type Api,
+  type EventName,
+  type Events,
+} from '../../shared/contract';
+import type { Bridge } from '../../shared/wire';
 
-// Exposes exactly the contract, each call a typed invoke on its channel; nothing else of Node or
-// Electron reaches the page.
+// Exposes exactly the contract (each call a typed invoke on its channel), its events, and the
+// local path of a dropped or picked file; nothing else of Node or Electron reaches the page.
 const api = Object.fromEntries(
   methods.map((method) => [
     method,
@@ -10,4 +19,15 @@ const api = Object.fromEntries(
   ]),
 ) as Api;
 
+const bridge: Bridge = {
+  on<E extends EventName>(event: E, listener: (payload: Events[E]) => void) {
+    if (!eventNames.includes(event)) throw new Error(`unknown event "${String(event)}"`);
+    const handler = (_: unknown, payload: Events[E]) => listener(payload);
+    ipcRenderer.on(eventChannelOf(event), handler);
+    return () => void ipcRenderer.off(eventChannelOf(event), handler);
+  },
+  pathForFile: (file: File) => webUtils.getPathForFile(file),
+};
+
 contextBridge.exposeInMainWorld('tensorvault', api);
+contextBridge.exposeInMainWorld('tensorvaultBridge', bridge);

@@ -4,8 +4,15 @@ import { stat } from 'node:fs/promises';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import { extname, join, normalize, sep } from 'node:path';
 import { WebSocketServer, type WebSocket } from 'ws';
-import { isMethod, parseArgs, type Api } from '../../shared/contract';
-import type { WireRequest, WireResponse } from '../../shared/wire';
+import {
+  eventNames,
+  isMethod,
+  parseArgs,
+  type Api,
+  type EventName,
+  type Events,
+} from '../../shared/contract';
+import type { WireEvent, WireRequest, WireResponse } from '../../shared/wire';
 import { CONTENT_SECURITY_POLICY } from './csp';
 
 const COOKIE = 'tv_token';
@@ -20,8 +27,14 @@ const CONTENT_TYPES: Record<string, string> = {
   '.woff2': 'font/woff2',
 };
 
+/** What the server needs of the service: the API, its events, and upload intake. */
+export type ServedService = Api & {
+  on<E extends EventName>(event: E, listener: (payload: Events[E]) => void): () => void;
+  acceptUpload(pushId: string, index: number, body: AsyncIterable<Uint8Array>): Promise<void>;
+};
+
 export interface ServerOptions {
-  service: Api;
+  service: ServedService;
   /** The built renderer (out/renderer). */
   staticDir: string;
   /** 0 picks a free port. */
@@ -76,6 +89,20 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
       });
       return void res.end();
     }
+    const upload = /^\/api\/upload\/([\w-]{1,64})\/(\d{1,6})$/.exec(url.pathname);
+    if (upload && req.method === 'PUT') {
+      // A page on another origin cannot send the cookie with a PUT (SameSite), and must not try.
+      if (req.headers.origin !== `http://${req.headers.host}`)
+        return deny(res, 403, 'unexpected Origin');
+      try {
+        await options.service.acceptUpload(upload[1] as string, Number(upload[2]), req);
+        res.writeHead(204);
+        return void res.end();
+      } catch (err) {
+        req.resume();
+        return deny(res, 400, err instanceof Error ? err.message : String(err));
+      }
+    }
     if (req.method !== 'GET' && req.method !== 'HEAD') return deny(res, 405, 'method not allowed');
     await serveStatic(options.staticDir, url.pathname, res);
   }
@@ -115,7 +142,14 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
   };
 }
 
-function serveApi(ws: WebSocket, service: Api): void {
+function serveApi(ws: WebSocket, service: ServedService): void {
+  const unsubscribe = eventNames.map((event) =>
+    service.on(event, (payload: Events[EventName]) => {
+      if (ws.readyState === ws.OPEN)
+        ws.send(JSON.stringify({ event, payload } satisfies WireEvent));
+    }),
+  );
+  ws.on('close', () => unsubscribe.forEach((off) => off()));
   ws.on('message', (data) => {
     let request: WireRequest;
     try {

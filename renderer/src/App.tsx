@@ -1,8 +1,13 @@
 import { useEffect } from 'react';
-import { useAppStore } from './store';
+import { useApp } from './store';
+import { CacheHealth, CacheLight } from './views/CacheHealth';
+import { DiffView } from './views/DiffView';
+import { ModelView } from './views/ModelView';
+import { ReportView } from './views/ReportView';
+import { Sidebar } from './views/Sidebar';
 
 export function App() {
-  const { info, error, load } = useAppStore();
+  const { info, error, load, view, show, cache, notices, dismiss } = useApp();
   useEffect(() => {
     void load();
   }, [load]);
@@ -16,20 +21,54 @@ export function App() {
             v{info.version} · {info.mode}
           </span>
         )}
-      </header>
-      <main className="content">
-        {error && (
-          <p role="alert" className="error">
-            {error}
-          </p>
-        )}
-        {!info && !error && <p className="muted">Connecting…</p>}
         {info && (
-          <p data-testid="repository">
-            Repository: <code>{info.repository}</code>
-          </p>
+          <span className="muted repo" data-testid="repository" title={info.repository}>
+            {info.repository}
+          </span>
         )}
-      </main>
+        <button type="button" className="plain" onClick={() => show({ kind: 'cache' })}>
+          <CacheLight status={cache} />
+        </button>
+      </header>
+      <div className="body">
+        <Sidebar />
+        <main className="content">
+          {error && (
+            <p role="alert" className="error">
+              {error}
+            </p>
+          )}
+          {!info && !error && <p className="muted">Connecting…</p>}
+          {info && view.kind !== 'model' && (
+            <button type="button" className="link back" onClick={() => show({ kind: 'model' })}>
+              ← back to the model
+            </button>
+          )}
+          {info && view.kind === 'model' && <ModelView />}
+          {info && view.kind === 'report' && <ReportView selector={view.selector} />}
+          {info && view.kind === 'diff' && <DiffView from={view.from} to={view.to} />}
+          {info && view.kind === 'cache' && <CacheHealth />}
+        </main>
+      </div>
+      <div className="notices" aria-live="polite">
+        {notices.map((n) => (
+          <div
+            key={n.id}
+            className={`notice ${n.kind}`}
+            role={n.kind === 'error' ? 'alert' : 'status'}
+          >
+            {n.text}
+            <button
+              type="button"
+              className="plain"
+              aria-label="Dismiss"
+              onClick={() => dismiss(n.id)}
+            >
+              ×
+            </button>
+          </div>
+        ))}
+      </div>
     </div>
   );
 }

@@ -1,5 +1,6 @@
 import type { PushProgress, PushResult } from '../../../shared/types';
 import { Semaphore } from '../concurrency';
+import { throttledProgress } from '../progress';
 import {
   encodeManifest,
   validateModelName,
@@ -20,8 +21,13 @@ export interface PushOptions {
   pool: ChunkHashPool;
   signal?: AbortSignal;
   onProgress?: (progress: PushProgress) => void;
-  /** Uploads in flight at once (default 32). */
+  /** Uploads in flight at once (default 64: uploads are latency-bound on S3). */
   uploadConcurrency?: number;
+  /**
+   * "per-chunk": one awaited existence check per chunk, without the parent shortcut or batching:
+   * the original path, kept so the benchmark can compare against it.
+   */
+  existenceChecks?: 'batched' | 'per-chunk';
   skipped?: PushResult['skipped'];
 }
 
@@ -72,25 +78,19 @@ export async function push(repo: Repository, options: PushOptions): Promise<Push
     mbps: 0,
     etaSeconds: null,
   };
-  let lastEmit = 0;
-  const emit = (force = false) => {
-    const now = performance.now();
-    if (!options.onProgress || (!force && now - lastEmit < PROGRESS_INTERVAL_MS)) return;
-    lastEmit = now;
-    const seconds = (now - started) / 1000;
-    progress.mbps = seconds > 0 ? Math.round(progress.bytesHashed / 1e6 / seconds) : 0;
-    progress.etaSeconds =
-      progress.bytesHashed > 0
-        ? Math.round(((totalBytes - progress.bytesHashed) / progress.bytesHashed) * seconds)
-        : null;
-    options.onProgress({ ...progress });
-  };
+  const emit = throttledProgress(
+    progress,
+    totalBytes,
+    (p) => p.bytesHashed,
+    options.onProgress,
+    PROGRESS_INTERVAL_MS,
+  );
 
   // What this push has decided about each chunk hash: stored already, or uploaded by us.
   const seen = new Set<string>();
   let reusedFromParentBytes = 0;
   let newBytes = 0;
-  const uploads = new Semaphore(options.uploadConcurrency ?? 32);
+  const uploads = new Semaphore(options.uploadConcurrency ?? 64);
   const inFlight = new Set<Promise<void>>();
   let uploadError: unknown;
 
@@ -115,7 +115,33 @@ export async function push(repo: Repository, options: PushOptions): Promise<Push
   };
 
   /** Decides each chunk of a batch: known, stored already, or new; takes and uploads the new ones. */
+  /** Takes the bytes of the chunks no one holds yet from the worker, and uploads them. */
+  const uploadMissing = async (batch: ChunkBatch, missing: number[]) => {
+    const data = await batch.take(missing);
+    for (const [k, i] of missing.entries()) {
+      const chunk = batch.chunks[i] as ChunkInfo;
+      newBytes += chunk.length;
+      progress.newChunks++;
+      if (uploadError) throw uploadError;
+      await upload(chunk, data[k] as Uint8Array);
+    }
+  };
+
+  const perChunk = options.existenceChecks === 'per-chunk';
+  /**
+   * With a healthy Redis cache, ADR-012's put flow: what the cache claims is stored; a miss is
+   * uploaded without asking the backend first (a HEAD then a PUT would cost two requests for
+   * every new chunk; a chunk that exists but fell out of the cache costs one PUT instead of one
+   * HEAD, and rewriting identical bytes is harmless). Without Redis, batched backend checks.
+   */
+  const cache = repo.stack.cache;
+  const existence = async (hashes: string[]): Promise<boolean[]> => {
+    const claimed =
+      cache && cache.state !== 'down' ? await cache.claims(hashes, { count: true }) : undefined;
+    return claimed ?? store.hasMany(hashes.map(objectKey));
+  };
   const settle = async (batch: ChunkBatch) => {
+    if (perChunk) return settleOneByOne(batch);
     const unknown: number[] = [];
     batch.chunks.forEach((chunk, i) => {
       if (fromParent.has(chunk.hash)) {
@@ -130,21 +156,25 @@ export async function push(repo: Repository, options: PushOptions): Promise<Push
     });
     const exists =
       unknown.length > 0
-        ? await store.hasMany(unknown.map((i) => objectKey((batch.chunks[i] as ChunkInfo).hash)))
+        ? await existence(unknown.map((i) => (batch.chunks[i] as ChunkInfo).hash))
         : [];
     const missing: number[] = [];
     unknown.forEach((i, k) => {
       if (exists[k]) progress.bytesDeduplicated += (batch.chunks[i] as ChunkInfo).length;
       else missing.push(i);
     });
-    const data = await batch.take(missing);
-    for (const [k, i] of missing.entries()) {
-      const chunk = batch.chunks[i] as ChunkInfo;
-      newBytes += chunk.length;
-      progress.newChunks++;
-      if (uploadError) throw uploadError;
-      await upload(chunk, data[k] as Uint8Array);
+    await uploadMissing(batch, missing);
+  };
+
+  const settleOneByOne = async (batch: ChunkBatch) => {
+    const missing: number[] = [];
+    for (const [i, chunk] of batch.chunks.entries()) {
+      if (!seen.has(chunk.hash) && !(await store.has(objectKey(chunk.hash)))) missing.push(i);
+      else progress.bytesDeduplicated += chunk.length;
+      if (fromParent.has(chunk.hash)) reusedFromParentBytes += chunk.length;
+      seen.add(chunk.hash);
     }
+    await uploadMissing(batch, missing);
   };
 
   const ingestFile = async (source: FileSource): Promise<Manifest> => {

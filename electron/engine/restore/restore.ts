@@ -3,6 +3,7 @@ import { mkdir, open, readdir, rename, rm, rmdir, stat } from 'node:fs/promises'
 import { dirname, isAbsolute, join, relative, resolve } from 'node:path';
 import type { RestoreProgress, RestoreResult } from '../../../shared/types';
 import { mapLimit } from '../concurrency';
+import { throttledProgress } from '../progress';
 import type { VersionEntry, Repository } from '../repository/repository';
 import { ObjectNotFoundError, objectKey, readAll } from '../storage/store';
 
@@ -84,19 +85,7 @@ export async function restore(
     mbps: 0,
     etaSeconds: null,
   };
-  let lastEmit = 0;
-  const emit = (force = false) => {
-    const now = performance.now();
-    if (!options.onProgress || (!force && now - lastEmit < 100)) return;
-    lastEmit = now;
-    const seconds = (now - started) / 1000;
-    progress.mbps = seconds > 0 ? Math.round(progress.bytesWritten / 1e6 / seconds) : 0;
-    progress.etaSeconds =
-      progress.bytesWritten > 0
-        ? Math.round(((totalBytes - progress.bytesWritten) / progress.bytesWritten) * seconds)
-        : null;
-    options.onProgress({ ...progress });
-  };
+  const emit = throttledProgress(progress, totalBytes, (p) => p.bytesWritten, options.onProgress);
 
   let chunkCount = 0;
   const temps = new Set<string>();

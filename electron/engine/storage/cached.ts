@@ -230,14 +230,27 @@ export class CachedStore extends EventEmitter implements Store {
     if (result === NO_ANSWER) throw refuse(this.lastError ?? 'no answer');
   }
 
-  /** Which of these objects the cache claims to hold (for verify: claims checked against the backend). */
-  async claims(hashes: readonly string[]): Promise<boolean[] | undefined> {
+  /**
+   * Which of these objects the cache claims to hold, from Redis alone (undefined when Redis does
+   * not answer). Verify checks these claims against the backend; a push uploads what the cache
+   * does not claim (ADR-012's put: a miss is uploaded, not checked), counted as hits and misses.
+   */
+  async claims(
+    hashes: readonly string[],
+    options: { count?: boolean } = {},
+  ): Promise<boolean[] | undefined> {
     const out: boolean[] = [];
     for (let start = 0; start < hashes.length; start += this.batchSize) {
       const batch = hashes.slice(start, start + this.batchSize);
       const values = await this.ask(() => this.redis.mget(batch.map((h) => this.cacheKey(h))));
       if (values === NO_ANSWER) return undefined;
       out.push(...values.map((v) => v === '1'));
+    }
+    if (options.count) {
+      const hits = out.filter(Boolean).length;
+      this.counters.hits += hits;
+      this.counters.backendCallsAvoided += hits;
+      this.counters.misses += out.length - hits;
     }
     return out;
   }
@@ -324,16 +337,22 @@ export class CachedStore extends EventEmitter implements Store {
     this.report();
   }
 
+  /**
+   * Runs every probe interval. With the circuit open, a PING that answers closes it. With it
+   * closed, a PING keeps the health current when no other command is running: a Redis that died
+   * while idle shows as down at once, not at the next push.
+   */
   private async probe(): Promise<void> {
-    if (!this.circuitOpen) return;
     try {
       const started = performance.now();
       await this.redis.ping();
       this.recordLatency(performance.now() - started);
     } catch (err) {
-      this.lastError = err instanceof Error ? err.message : String(err);
+      if (this.circuitOpen) this.lastError = err instanceof Error ? err.message : String(err);
+      else this.trip(err);
       return;
     }
+    if (!this.circuitOpen) return;
     this.circuitOpen = false;
     this.recoveredAt = Date.now();
     this.logger.warn('Redis cache answers again: caching resumes');

@@ -1,0 +1,20 @@
+// The S3-protocol server and its proxy in a process of their own, so the server's work never
+// competes with the push being measured. Commands on stdin: "counts", "reset", "latency N".
+import { createInterface } from 'node:readline';
+import { S3Server } from '../test/harness/s3';
+
+const s3 = await S3Server.start({ bucket: 'bench' });
+process.stdout.write(JSON.stringify({ endpoint: s3.endpoint, bucket: s3.bucket }) + '\n');
+for await (const line of createInterface({ input: process.stdin })) {
+  const [command, arg] = line.trim().split(' ');
+  if (command === 'counts')
+    process.stdout.write(JSON.stringify(Object.fromEntries(s3.counts)) + '\n');
+  else if (command === 'reset') {
+    s3.resetCounts();
+    process.stdout.write('{}\n');
+  } else if (command === 'latency') {
+    s3.faults.latencyMs = Number(arg);
+    process.stdout.write('{}\n');
+  }
+}
+await s3.stop();

@@ -1,0 +1,52 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { createInterface } from 'node:readline';
+import { RedisServer } from '../test/harness/redis';
+import { TEST_CREDENTIALS, TEST_REGION } from '../test/harness/s3';
+import { Service } from '../electron/engine/service';
+
+/** The S3-protocol server in its own process, driven over stdin/stdout. */
+export class S3Child {
+  private readonly lines: AsyncIterator<string>;
+  private constructor(
+    private readonly child: ChildProcess,
+    readonly endpoint: string,
+    readonly bucket: string,
+    lines: AsyncIterator<string>,
+  ) {
+    this.lines = lines;
+  }
+
+  static async start(): Promise<S3Child> {
+    const child = spawn(process.execPath, ['--import', 'tsx', 'bench/s3-child.ts'], {
+      stdio: ['pipe', 'pipe', 'inherit'],
+    });
+    const lines = createInterface({ input: child.stdout! })[Symbol.asyncIterator]();
+    const first = await lines.next();
+    const { endpoint, bucket } = JSON.parse(String(first.value)) as {
+      endpoint: string;
+      bucket: string;
+    };
+    return new S3Child(child, endpoint, bucket, lines);
+  }
+
+  async command(line: string): Promise<Record<string, number>> {
+    this.child.stdin!.write(line + '\n');
+    return JSON.parse(String((await this.lines.next()).value)) as Record<string, number>;
+  }
+
+  stop(): void {
+    this.child.stdin!.end();
+    this.child.kill();
+  }
+}
+
+export function s3Service(s3: S3Child, prefix: string, redisUrl: string | undefined): Service {
+  return new Service({
+    repository: `s3://${s3.bucket}/${prefix}`,
+    redisUrl,
+    s3: { endpoint: s3.endpoint, region: TEST_REGION, credentials: TEST_CREDENTIALS },
+    mode: 'cli',
+  });
+}
+
+export { RedisServer };

@@ -1,0 +1,79 @@
+import type { CacheStatus } from '../../../shared/types';
+import { useApp } from '../store';
+
+/** S3 standard GET/HEAD price per request (USD), to show what the cache saves. */
+const PRICE_PER_REQUEST = 0.0004 / 1000;
+
+export function CacheLight({ status }: { status: CacheStatus | undefined }) {
+  // Unknown until the repository is open (a new installation has none before its first push).
+  const state = status?.state ?? 'unknown';
+  return (
+    <span className={`light ${state}`} data-testid="cache-light" title={`Redis cache: ${state}`}>
+      <i /> cache {state}
+    </span>
+  );
+}
+
+function Sparkline({ values }: { values: number[] }) {
+  if (values.length < 2) return <span className="muted">no samples yet</span>;
+  const max = Math.max(...values, 0.001);
+  const points = values
+    .map((v, i) => `${(i / (values.length - 1)) * 200},${40 - (v / max) * 38}`)
+    .join(' ');
+  return (
+    <svg width="200" height="40" role="img" aria-label="Redis latency, recent commands">
+      <polyline points={points} fill="none" stroke="currentColor" strokeWidth="1.5" />
+    </svg>
+  );
+}
+
+export function CacheHealth() {
+  const { cache, info } = useApp();
+  if (!cache) return <p className="muted pad">Reading cache health…</p>;
+  const asked = cache.hits + cache.misses;
+  return (
+    <div className="cache" data-testid="cache-health">
+      <h2>
+        Cache health <CacheLight status={cache} />
+      </h2>
+      {cache.state === 'disabled' ? (
+        <p className="muted">
+          No Redis configured: every existence check goes to the storage backend. Set TV_REDIS_URL
+          (or --redis) to share a cache with your team.
+        </p>
+      ) : (
+        <dl className="figures-grid">
+          <dt>Redis</dt>
+          <dd>{cache.redis}</dd>
+          <dt>Latency</dt>
+          <dd>
+            {cache.latencyMs
+              ? `p50 ${cache.latencyMs.p50} ms · p99 ${cache.latencyMs.p99} ms`
+              : '-'}{' '}
+            <Sparkline values={cache.recentLatencyMs} />
+          </dd>
+          <dt>Hit rate</dt>
+          <dd>
+            {asked > 0
+              ? `${Math.round((100 * cache.hits) / asked)}% (${cache.hits} of ${asked})`
+              : '-'}
+          </dd>
+          <dt>Backend calls avoided</dt>
+          <dd>
+            {cache.backendCallsAvoided} (about $
+            {(cache.backendCallsAvoided * PRICE_PER_REQUEST).toFixed(4)} in S3 requests)
+          </dd>
+          <dt>Fallbacks to the backend</dt>
+          <dd>{cache.fallbacks}</dd>
+          <dt>Backfills</dt>
+          <dd>{cache.backfills}</dd>
+          <dt>Last error</dt>
+          <dd>{cache.lastError ?? 'none'}</dd>
+          <dt>Since</dt>
+          <dd>{cache.since ? new Date(cache.since).toLocaleTimeString() : '-'}</dd>
+        </dl>
+      )}
+      <p className="muted">Storage backend: {info?.repository}</p>
+    </div>
+  );
+}

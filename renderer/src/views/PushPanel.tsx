@@ -1,0 +1,128 @@
+import { useRef, useState } from 'react';
+import { bytes, percent } from '../format';
+import { useApp } from '../store';
+
+export function PushPanel({ model }: { model: string }) {
+  const { push, startPush, cancelPush } = useApp();
+  const [files, setFiles] = useState<File[]>([]);
+  const [message, setMessage] = useState('');
+  const [over, setOver] = useState(false);
+  const fileInput = useRef<HTMLInputElement>(null);
+  const folderInput = useRef<HTMLInputElement>(null);
+  const running = push?.status === 'running';
+  const p = push?.model === model ? push.progress : null;
+
+  const take = (list: FileList | null) => setFiles(list ? Array.from(list) : []);
+  const total = files.reduce((n, f) => n + f.size, 0);
+
+  return (
+    <section className="panel push" aria-label="Add a version">
+      <div
+        className={`dropzone${over ? ' over' : ''}`}
+        data-testid="dropzone"
+        onDragOver={(e) => {
+          e.preventDefault();
+          setOver(true);
+        }}
+        onDragLeave={() => setOver(false)}
+        onDrop={(e) => {
+          e.preventDefault();
+          setOver(false);
+          take(e.dataTransfer.files);
+        }}
+      >
+        <p>
+          Drop a model folder or files here, or{' '}
+          <button type="button" className="link" onClick={() => fileInput.current?.click()}>
+            choose files
+          </button>{' '}
+          /{' '}
+          <button type="button" className="link" onClick={() => folderInput.current?.click()}>
+            a folder
+          </button>
+        </p>
+        <input
+          ref={fileInput}
+          data-testid="file-input"
+          type="file"
+          multiple
+          hidden
+          onChange={(e) => take(e.target.files)}
+        />
+        <input
+          ref={folderInput}
+          type="file"
+          hidden
+          {...{ webkitdirectory: '' }}
+          onChange={(e) => take(e.target.files)}
+        />
+        {files.length > 0 && (
+          <p className="muted" data-testid="selected-files">
+            {files.length} files, {bytes(total)}:{' '}
+            {files
+              .slice(0, 4)
+              .map((f) => f.webkitRelativePath || f.name)
+              .join(', ')}
+            {files.length > 4 ? ', …' : ''}
+          </p>
+        )}
+      </div>
+      <form
+        className="push-form"
+        onSubmit={(e) => {
+          e.preventDefault();
+          if (files.length === 0 || running) return;
+          void startPush(model, files, message).then(() => {
+            setFiles([]);
+            setMessage('');
+          });
+        }}
+      >
+        <input
+          aria-label="Message"
+          placeholder="What changed in this version?"
+          value={message}
+          onChange={(e) => setMessage(e.target.value)}
+        />
+        <button type="submit" disabled={files.length === 0 || running}>
+          Push {model}
+        </button>
+      </form>
+      {push?.model === model && (push.status === 'running' || p) && (
+        <div className="progress" data-testid="push-progress" aria-live="polite">
+          <div className="bar">
+            <div style={{ width: p ? percent(p.bytesHashed, p.totalBytes) : '0%' }} />
+          </div>
+          <p>
+            {push.status === 'running'
+              ? p?.phase === 'finishing'
+                ? 'Writing the version…'
+                : 'Pushing…'
+              : `Push ${push.status}`}{' '}
+            {p && (
+              <>
+                {bytes(p.bytesHashed)} of {bytes(p.totalBytes)} · {p.chunks} chunks ·{' '}
+                {percent(p.bytesDeduplicated, p.bytesHashed)} deduplicated · {p.mbps} MB/s
+                {p.etaSeconds !== null && push.status === 'running'
+                  ? ` · ${p.etaSeconds}s left`
+                  : ''}
+              </>
+            )}
+          </p>
+          {running && (
+            <button type="button" onClick={() => void cancelPush()}>
+              Cancel
+            </button>
+          )}
+          {push.status === 'done' && push.result && (
+            <p data-testid="push-done">
+              {push.result.version} written: new {bytes(push.result.newBytes)}, reused{' '}
+              {bytes(push.result.reusedBytes)}
+            </p>
+          )}
+          {push.status === 'failed' && <p className="error">{push.error}</p>}
+        </div>
+      )}
+    </section>
+  );
+}

@@ -1,0 +1,90 @@
+import { useState } from 'react';
+import { useApp } from '../store';
+
+export function Sidebar() {
+  const { models, model, selectModel, show, view } = useApp();
+  const [query, setQuery] = useState('');
+  const [creating, setCreating] = useState(false);
+  const [name, setName] = useState('');
+  const valid = /^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$/.test(name) && !name.includes('..');
+  const shown = (models ?? []).filter((m) => m.name.toLowerCase().includes(query.toLowerCase()));
+
+  return (
+    <nav className="sidebar" aria-label="Models">
+      <div className="sidebar-head">
+        <input
+          aria-label="Search models"
+          placeholder="Search models"
+          value={query}
+          onChange={(e) => setQuery(e.target.value)}
+        />
+        <button type="button" onClick={() => setCreating(!creating)}>
+          New model
+        </button>
+      </div>
+      {creating && (
+        <form
+          className="new-model"
+          onSubmit={(e) => {
+            e.preventDefault();
+            if (!valid) return;
+            setCreating(false);
+            setName('');
+            void selectModel(name);
+          }}
+        >
+          <input
+            aria-label="Model name"
+            autoFocus
+            placeholder="model-name"
+            value={name}
+            onChange={(e) => setName(e.target.value)}
+          />
+          <button type="submit" disabled={!valid}>
+            Create
+          </button>
+          {name && !valid && (
+            <p className="hint error">
+              Letters, digits, ".", "_" or "-"; starting with a letter or digit.
+            </p>
+          )}
+        </form>
+      )}
+      {models === undefined && <p className="muted pad">Loading…</p>}
+      {models?.length === 0 && !creating && (
+        <p className="muted pad">No models yet. Create one and drop a model folder on it.</p>
+      )}
+      <ul>
+        {shown.map((m) => (
+          <li key={m.name}>
+            <button
+              type="button"
+              className={m.name === model && view.kind !== 'cache' ? 'active' : ''}
+              onClick={() => void selectModel(m.name)}
+            >
+              <span>{m.name}</span>
+              <span className="muted">{m.versions} versions</span>
+            </button>
+          </li>
+        ))}
+        {model && !models?.some((m) => m.name === model) && (
+          <li>
+            <button type="button" className="active">
+              <span>{model}</span>
+              <span className="muted">new</span>
+            </button>
+          </li>
+        )}
+      </ul>
+      <div className="sidebar-foot">
+        <button
+          type="button"
+          className={view.kind === 'cache' ? 'active' : ''}
+          onClick={() => show({ kind: 'cache' })}
+        >
+          Cache health
+        </button>
+      </div>
+    </nav>
+  );
+}

@@ -1,0 +1,122 @@
+import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { expect, test } from '@playwright/test';
+import { checkpointSpec, fineTune, writeSafetensors } from '../fixtures/safetensors';
+import { RedisServer } from '../harness/redis';
+import { S3Server, TEST_CREDENTIALS, TEST_REGION } from '../harness/s3';
+import { startServe, type ServeProcess } from './serve';
+
+const shots = 'test-results/screens';
+let redis: RedisServer;
+let s3: S3Server;
+let serve: ServeProcess;
+let dir: string;
+
+test.beforeAll(async () => {
+  [redis, s3] = await Promise.all([RedisServer.start(), S3Server.start()]);
+  dir = await mkdtemp(join(tmpdir(), 'tv-e2e-'));
+  serve = await startServe({
+    TV_REPO: `s3://${s3.bucket}/e2e`,
+    TV_REDIS_URL: redis.url,
+    AWS_ENDPOINT_URL_S3: s3.endpoint,
+    AWS_REGION: TEST_REGION,
+    AWS_ACCESS_KEY_ID: TEST_CREDENTIALS.accessKeyId,
+    AWS_SECRET_ACCESS_KEY: TEST_CREDENTIALS.secretAccessKey,
+  });
+});
+test.afterAll(async () => {
+  await serve?.stop();
+  await Promise.all([redis?.dispose(), s3?.stop()]);
+  if (dir) await rm(dir, { recursive: true, force: true });
+});
+
+test('push checkpoints through the page, read the report and the diff, watch the cache go down and back', async ({
+  page,
+}) => {
+  test.setTimeout(120_000);
+  const base = checkpointSpec(2, 256);
+  const changed = ['model.layers.1.self_attn.k_proj.weight'];
+  await mkdir(join(dir, 'v1'));
+  await writeSafetensors(join(dir, 'v1', 'model.safetensors'), base);
+  await writeFile(join(dir, 'v1', 'config.json'), '{"layers": 2}');
+
+  await page.goto(serve.url);
+  await page.getByRole('button', { name: 'New model' }).click();
+  await page.getByLabel('Model name').fill('llama-ft');
+  await page.getByRole('button', { name: 'Create' }).click();
+  await expect(page.getByRole('heading', { name: 'llama-ft' })).toBeVisible();
+  await page.screenshot({ path: `${shots}/empty-model.png` });
+
+  // v1 through the file input.
+  await page
+    .getByTestId('file-input')
+    .setInputFiles([join(dir, 'v1', 'model.safetensors'), join(dir, 'v1', 'config.json')]);
+  await expect(page.getByTestId('selected-files')).toContainText('2 files');
+  await page.getByLabel('Message').fill('base model');
+  await page.getByRole('button', { name: 'Push llama-ft' }).click();
+  await expect(page.getByTestId('push-done')).toContainText('v1 written', { timeout: 30_000 });
+  await expect(page.getByTestId('timeline')).toContainText('base model');
+  await expect(page.getByTestId('cache-light').first()).toContainText('up');
+
+  // v2, a fine-tune saved with a rewritten header, through a synthetic drop.
+  const tuned = await (async () => {
+    const path = join(dir, 'tuned.safetensors');
+    await writeSafetensors(path, fineTune(base, changed), { step: '500' });
+    return (await readFile(path)).toString('base64');
+  })();
+  await page.getByTestId('dropzone').evaluate((zone, b64) => {
+    const bytes = Uint8Array.from(atob(b64), (c) => c.charCodeAt(0));
+    const transfer = new DataTransfer();
+    transfer.items.add(new File([bytes], 'model.safetensors'));
+    transfer.items.add(new File(['{"layers": 2}'], 'config.json'));
+    zone.dispatchEvent(
+      new DragEvent('drop', { dataTransfer: transfer, bubbles: true, cancelable: true }),
+    );
+  }, tuned);
+  await expect(page.getByTestId('selected-files')).toContainText('2 files');
+  await page.getByLabel('Message').fill('fine-tune k_proj');
+  await page.getByRole('button', { name: 'Push llama-ft' }).click();
+  await expect(page.getByTestId('push-progress')).toBeVisible();
+  await expect(page.getByTestId('push-done')).toContainText('v2 written', { timeout: 30_000 });
+  await expect(page.getByTestId('timeline')).toContainText('fine-tune k_proj');
+  await page.screenshot({ path: `${shots}/model.png`, fullPage: true });
+
+  // The report of v2.
+  await page
+    .getByTestId('timeline')
+    .locator('li')
+    .first()
+    .getByRole('button', { name: 'Report' })
+    .click();
+  const report = page.getByTestId('report');
+  await expect(report.getByTestId('dedup-ratio')).toBeVisible();
+  await expect(report.getByTestId('file-bar').first()).toBeVisible();
+  await expect(report.getByTestId('chunk-map').first()).toBeVisible();
+  const tensorTable = report.getByTestId('tensor-table');
+  await expect(tensorTable.locator('tbody tr')).toHaveCount(1);
+  await expect(tensorTable).toContainText(changed[0]!);
+  await expect(tensorTable).toContainText('modified');
+  await page.screenshot({ path: `${shots}/report.png`, fullPage: true });
+
+  // The diff of v1 and v2.
+  await page.getByRole('button', { name: '← back to the model' }).click();
+  await page.getByRole('button', { name: 'Diff with v1' }).click();
+  const diff = page.getByTestId('diff-files');
+  await expect(diff).toContainText('model.safetensors');
+  await expect(diff.locator('tr.modified')).toHaveCount(1);
+  await expect(diff.locator('tr.unchanged')).toContainText('config.json');
+  await page.screenshot({ path: `${shots}/diff.png`, fullPage: true });
+
+  // Cache health: up, then down when Redis dies, then back.
+  await page.getByRole('button', { name: 'Cache health' }).click();
+  const health = page.getByTestId('cache-health');
+  await expect(health.getByTestId('cache-light')).toContainText('up');
+  await page.screenshot({ path: `${shots}/cache-up.png` });
+  await redis.kill();
+  await expect(health.getByTestId('cache-light')).toContainText('down', { timeout: 15_000 });
+  await page.screenshot({ path: `${shots}/cache-down.png` });
+  await redis.restart();
+  await expect(health.getByTestId('cache-light')).not.toContainText('down', { timeout: 20_000 });
+  await page.screenshot({ path: `${shots}/cache-back.png` });
+});
