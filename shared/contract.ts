@@ -8,6 +8,7 @@
 import { z } from 'zod';
 import type {
   CacheStatus,
+  ConnectionTest,
   GcResult,
   ModelSummary,
   PushProgress,
@@ -16,6 +17,7 @@ import type {
   RepositoryInfo,
   RestoreProgress,
   RestoreResult,
+  Settings,
   VerifyResult,
   VersionDiff,
   VersionReport,
@@ -47,6 +49,18 @@ const selector = z.string().min(1).max(200);
 const message = z.string().max(10_000);
 const localPaths = z.array(z.string().min(1).max(4096)).min(1).max(10_000);
 const folder = z.string().min(1).max(4096);
+const settingsInput = z
+  .object({
+    repository: z.string().max(4096),
+    s3Endpoint: z.string().max(2048),
+    s3Region: z.string().max(64),
+    s3AccessKeyId: z.string().max(256),
+    s3SecretAccessKey: z.string().max(1024).optional(),
+    redisUrl: z.string().max(2048),
+    redisPassword: z.string().max(1024).optional(),
+    uploadConcurrency: z.number().int().min(1).max(1024),
+  })
+  .strict();
 /** A push started by the UI: an id to cancel it and to tell its progress events apart. */
 const pushId = z.string().regex(/^[\w-]{1,64}$/);
 
@@ -93,6 +107,9 @@ export const contract = {
     ]),
   ),
   cacheStatus: entry<CacheStatus>()(z.tuple([])),
+  getSettings: entry<Settings>()(z.tuple([])),
+  saveSettings: entry<Settings>()(z.tuple([settingsInput])),
+  testConnection: entry<ConnectionTest>()(z.tuple([z.enum(['s3', 'redis']), settingsInput])),
 } as const;
 
 /** Events the service sends to every connected front end. */

@@ -229,3 +229,40 @@ export interface GcResult {
   graceSeconds: number;
   seconds: number;
 }
+
+/** Settings as the UI sees them: never a secret, only whether one is set. */
+export interface Settings {
+  /** A folder, file:// URL or s3://bucket/prefix; empty means the default local repository. */
+  repository: string;
+  s3Endpoint: string;
+  s3Region: string;
+  s3AccessKeyId: string;
+  s3SecretAccessKeySet: boolean;
+  /** redis://host:port (without password); empty means no cache. */
+  redisUrl: string;
+  redisPasswordSet: boolean;
+  /** Uploads in flight at once. */
+  uploadConcurrency: number;
+  /** False where settings come from the environment (browser mode, the command line). */
+  editable: boolean;
+}
+
+/** Settings to save or test: a secret left out keeps the one already saved; "" clears it. */
+export interface SettingsInput {
+  repository: string;
+  s3Endpoint: string;
+  s3Region: string;
+  s3AccessKeyId: string;
+  s3SecretAccessKey?: string;
+  redisUrl: string;
+  redisPassword?: string;
+  uploadConcurrency: number;
+}
+
+export interface ConnectionTest {
+  target: 's3' | 'redis';
+  ok: boolean;
+  /** What was reached, or exactly what failed. */
+  message: string;
+  latencyMs: number | null;
+}

@@ -2,6 +2,7 @@ import { EventEmitter } from 'node:events';
 import type { Api, AppInfo, EventName, Events } from '../../shared/contract';
 import type {
   CacheStatus,
+  ConnectionTest,
   GcResult,
   ModelSummary,
   PushProgress,
@@ -10,6 +11,8 @@ import type {
   RepositoryInfo,
   RestoreProgress,
   RestoreResult,
+  Settings,
+  SettingsInput,
   VerifyResult,
   VersionDiff,
   VersionReport,
@@ -24,6 +27,16 @@ import { push } from './ingest/push';
 import { collectFiles, type FileSource } from './ingest/sources';
 import { redactUrl, silentLogger, type Logger } from './log';
 import { validateModelName } from './repository/format';
+import {
+  engineOptions,
+  environmentSettings,
+  mergeSettings,
+  publicSettings,
+  type SettingsStore,
+  type StoredSettings,
+} from './settings';
+import { openBackend, parseLocation } from './storage/compose';
+import { createRedisClient, waitReady } from './storage/redis';
 import { Repository, type OpenOptions } from './repository/repository';
 import { diffVersions, versionReport } from './report/report';
 import { restore, safeJoin } from './restore/restore';
@@ -38,6 +51,8 @@ export interface ServiceOptions extends EngineConfig {
   s3?: S3Options;
   /** Worker threads for chunking and hashing (default: one per core). */
   workers?: number;
+  /** Where settings are kept; by default read-only, from the configuration above. */
+  settings?: SettingsStore;
 }
 
 export interface PushRequest {
@@ -66,8 +81,77 @@ export class Service implements Api {
   private readonly uploads = new Map<string, UploadSession>();
   private ticker: NodeJS.Timeout | undefined;
 
+  private readonly settings: SettingsStore;
+
   constructor(private readonly options: ServiceOptions) {
     this.logger = options.logger ?? silentLogger;
+    this.settings = options.settings ?? environmentSettings(options.repository, options.redisUrl);
+  }
+
+  async getSettings(): Promise<Settings> {
+    return publicSettings(await this.settings.load(), this.settings.editable);
+  }
+
+  /** Saves settings and reopens the repository with them on the next call. */
+  async saveSettings(input: SettingsInput): Promise<Settings> {
+    const merged = mergeSettings(await this.settings.load(), input);
+    if (merged.repository) parseLocation(merged.repository); // a clear error for a bad location
+    if (merged.redisUrl) createRedisClient(merged.redisUrl, { lazy: true }).disconnect();
+    await this.settings.save(merged); // where settings come from the environment, this says so
+    await this.reconfigure(merged);
+    return publicSettings(merged, true);
+  }
+
+  /** Applies stored settings: the next call opens the repository (and cache) they name. */
+  async reconfigure(stored: StoredSettings): Promise<void> {
+    const engine = engineOptions(stored);
+    const previous = this.opened;
+    this.opened = undefined;
+    this.options.repository = engine.repository;
+    this.options.redisUrl = engine.redisUrl;
+    this.options.s3 = engine.s3;
+    if (previous) await (await previous.catch(() => undefined))?.close();
+  }
+
+  /** Checks that S3 (the repository's bucket) or Redis answers with these settings, unsaved. */
+  async testConnection(target: 's3' | 'redis', input: SettingsInput): Promise<ConnectionTest> {
+    const engine = engineOptions(mergeSettings(await this.settings.load(), input));
+    const started = performance.now();
+    const result = (ok: boolean, message: string): ConnectionTest => ({
+      target,
+      ok,
+      message,
+      latencyMs: ok ? Math.round(performance.now() - started) : null,
+    });
+    try {
+      if (target === 's3') {
+        const location = parseLocation(engine.repository);
+        if (location.kind !== 's3')
+          return result(
+            false,
+            `the repository is ${engine.repository}, not an s3://bucket/prefix location`,
+          );
+        const store = await openBackend(location.url, engine.s3);
+        await store.close();
+        return result(
+          true,
+          `reached ${location.url}${engine.s3.endpoint ? ` at ${engine.s3.endpoint}` : ''}`,
+        );
+      }
+      if (!engine.redisUrl)
+        return result(false, 'no Redis URL is set: without one there is no cache');
+      const client = createRedisClient(engine.redisUrl, { commandTimeoutMs: 2_000 });
+      try {
+        if (!(await waitReady(client, 2_000)))
+          return result(false, `cannot reach Redis at ${redactUrl(engine.redisUrl)} within 2 s`);
+        await client.ping();
+        return result(true, `Redis at ${redactUrl(engine.redisUrl)} answers`);
+      } finally {
+        client.disconnect();
+      }
+    } catch (err) {
+      return result(false, err instanceof Error ? err.message : String(err));
+    }
   }
 
   /** Subscribes to service events; while anyone listens, cache health is sent every second. */
@@ -275,7 +359,13 @@ export class Service implements Api {
     options: { signal?: AbortSignal; onProgress?: (p: RestoreProgress) => void } = {},
   ): Promise<RestoreResult> {
     const repo = await this.repository();
-    return restore(repo, await repo.resolve(selector), destination, options);
+    return restore(repo, await repo.resolve(selector), destination, {
+      ...options,
+      onProgress: (progress) => {
+        options.onProgress?.(progress);
+        this.events.emit('restoreProgress', { selector, progress });
+      },
+    });
   }
 
   async report(selector: string): Promise<VersionReport> {

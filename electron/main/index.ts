@@ -1,5 +1,14 @@
 import { join } from 'node:path';
-import { app, BrowserWindow, ipcMain, session, shell, type IpcMainInvokeEvent } from 'electron';
+import {
+  app,
+  BrowserWindow,
+  ipcMain,
+  Menu,
+  session,
+  shell,
+  type IpcMainInvokeEvent,
+  type MenuItemConstructorOptions,
+} from 'electron';
 import {
   channelOf,
   eventChannelOf,
@@ -9,11 +18,28 @@ import {
   type Method,
 } from '../../shared/contract';
 import { resolveConfig } from '../engine/config';
+import { engineOptions } from '../engine/settings';
 import { Service } from '../engine/service';
 import { CONTENT_SECURITY_POLICY } from '../server/csp';
+import { DesktopSettings } from './settings';
 
-const service = new Service({ ...resolveConfig({}), mode: 'desktop' });
+let service: Service;
 let mainWindow: BrowserWindow | undefined;
+
+/** The service over the saved settings (the environment fills in what they leave empty). */
+async function createService(): Promise<Service> {
+  const settings = new DesktopSettings();
+  const stored = await settings.load();
+  const fallback = resolveConfig({});
+  const engine = engineOptions({ ...stored, repository: stored.repository || fallback.repository });
+  return new Service({
+    repository: engine.repository,
+    redisUrl: engine.redisUrl ?? fallback.redisUrl,
+    s3: engine.s3,
+    mode: 'desktop',
+    settings,
+  });
+}
 
 /** Only our own window's top frame may call the API. */
 function checkSender(event: IpcMainInvokeEvent): void {
@@ -78,7 +104,8 @@ function createWindow(): void {
   else void mainWindow.loadFile(join(import.meta.dirname, '../renderer/index.html'));
 }
 
-void app.whenReady().then(() => {
+void app.whenReady().then(async () => {
+  service = await createService();
   session.defaultSession.webRequest.onHeadersReceived((details, callback) => {
     callback({
       responseHeaders: {
@@ -92,11 +119,21 @@ void app.whenReady().then(() => {
   );
   registerApi();
   forwardEvents();
+  const menu: MenuItemConstructorOptions[] = [
+    ...(process.platform === 'darwin' ? [{ role: 'appMenu' as const }] : []),
+    { role: 'fileMenu' },
+    { role: 'editMenu' },
+    { role: 'viewMenu' },
+    { role: 'windowMenu' },
+  ];
+  Menu.setApplicationMenu(Menu.buildFromTemplate(menu));
   createWindow();
   app.on('activate', () => {
     if (BrowserWindow.getAllWindows().length === 0) createWindow();
   });
 });
+
+app.on('before-quit', () => void service?.close());
 
 app.on('window-all-closed', () => {
   if (process.platform !== 'darwin') app.quit();

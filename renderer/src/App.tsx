@@ -1,19 +1,33 @@
 import { useEffect } from 'react';
+import { fromDrop } from './drop';
 import { useApp } from './store';
 import { CacheHealth, CacheLight } from './views/CacheHealth';
 import { DiffView } from './views/DiffView';
 import { ModelView } from './views/ModelView';
 import { ReportView } from './views/ReportView';
+import { SettingsView } from './views/SettingsView';
 import { Sidebar } from './views/Sidebar';
 
 export function App() {
-  const { info, error, load, view, show, cache, notices, dismiss } = useApp();
+  const { info, error, load, view, show, cache, notices, dismiss, model, pick } = useApp();
   useEffect(() => {
     void load();
   }, [load]);
 
   return (
-    <div className="app">
+    <div
+      className="app"
+      onDragOver={(e) => e.preventDefault()}
+      onDrop={(e) => {
+        // Files dropped anywhere on the window go to the current model's push form.
+        e.preventDefault();
+        if (!model) return;
+        void fromDrop(e.dataTransfer).then((files) => {
+          pick(files);
+          show({ kind: 'model' });
+        });
+      }}
+    >
       <header className="titlebar">
         <h1>TensorVault</h1>
         {info && (
@@ -48,6 +62,7 @@ export function App() {
           {info && view.kind === 'report' && <ReportView selector={view.selector} />}
           {info && view.kind === 'diff' && <DiffView from={view.from} to={view.to} />}
           {info && view.kind === 'cache' && <CacheHealth />}
+          {info && view.kind === 'settings' && <SettingsView />}
         </main>
       </div>
       <div className="notices" aria-live="polite">

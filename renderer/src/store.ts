@@ -10,12 +10,14 @@ import type {
   VersionSummary,
 } from '../../shared/types';
 import { api, bridge, isDesktop, sendFiles } from './api';
+import type { Picked } from './drop';
 
 export type View =
   | { kind: 'model' }
   | { kind: 'report'; selector: string }
   | { kind: 'diff'; from: string; to: string }
-  | { kind: 'cache' };
+  | { kind: 'cache' }
+  | { kind: 'settings' };
 
 export interface PushState {
   id: string;
@@ -51,8 +53,12 @@ interface AppState {
   show(view: View): void;
   loadReport(selector: string): Promise<void>;
   loadDiff(from: string, to: string): Promise<void>;
-  startPush(model: string, files: File[], message: string): Promise<void>;
+  /** Files chosen for the next push (from a picker, or dropped anywhere on the window). */
+  picked: Picked[];
+  pick(files: Picked[]): void;
+  startPush(model: string, files: Picked[], message: string): Promise<void>;
   cancelPush(): Promise<void>;
+  removeVersion(selector: string): Promise<void>;
   notify(kind: Notice['kind'], text: string): void;
   dismiss(id: number): void;
 }
@@ -73,6 +79,11 @@ export const useApp = create<AppState>((set, get) => ({
   cache: undefined,
   cacheHistory: [],
   notices: [],
+  picked: [],
+
+  pick(files) {
+    set({ picked: files });
+  },
 
   async load() {
     try {
@@ -156,17 +167,23 @@ export const useApp = create<AppState>((set, get) => ({
       let result: PushResult;
       const paths =
         isDesktop && bridge.pathForFile
-          ? files.map((f) => bridge.pathForFile!(f)).filter(Boolean)
+          ? files.map((f) => bridge.pathForFile!(f.file)).filter(Boolean)
           : [];
       if (isDesktop && paths.length === files.length) {
         result = await api.pushPaths(id, model, paths, text);
       } else {
-        const entries = files.map((f) => ({ path: f.webkitRelativePath || f.name, size: f.size }));
+        const entries = files.map((f) => ({ path: f.path, size: f.file.size }));
         const pushing = api.uploadPush(id, model, text, entries);
-        await Promise.all([pushing, sendFiles(id, files)]);
+        await Promise.all([
+          pushing,
+          sendFiles(
+            id,
+            files.map((f) => f.file),
+          ),
+        ]);
         result = await pushing;
       }
-      set({ push: { ...get().push!, status: 'done', result } });
+      set({ push: { ...get().push!, status: 'done', result }, picked: [] });
       get().notify(
         'ok',
         `${model} ${result.version}: ${result.files} files, dedup ${result.dedupRatio.toFixed(2)}x`,
@@ -188,6 +205,24 @@ export const useApp = create<AppState>((set, get) => ({
   async cancelPush() {
     const push = get().push;
     if (push?.status === 'running') await api.cancelPush(push.id);
+  },
+
+  async removeVersion(selector) {
+    if (
+      !window.confirm(
+        `Remove ${selector}? Its files stay in the repository until gc reclaims them.`,
+      )
+    )
+      return;
+    try {
+      await api.remove(selector);
+      get().notify('ok', `Removed ${selector}`);
+      const model = get().model;
+      await get().refreshModels();
+      if (model) await get().selectModel(model);
+    } catch (err) {
+      get().notify('error', message(err));
+    }
   },
 
   notify(kind, text) {

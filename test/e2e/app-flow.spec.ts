@@ -108,6 +108,42 @@ test('push checkpoints through the page, read the report and the diff, watch the
   await expect(diff.locator('tr.unchanged')).toContainText('config.json');
   await page.screenshot({ path: `${shots}/diff.png`, fullPage: true });
 
+  // Restore v1 to a folder, and verify the model, from its page.
+  await page.getByRole('button', { name: '← back to the model' }).click();
+  await page.getByLabel('Version to restore').selectOption('v1');
+  await page.getByLabel('Destination folder').fill(join(dir, 'restored'));
+  await page.getByRole('button', { name: 'Restore', exact: true }).click();
+  await expect(page.getByTestId('restore-done')).toContainText('2 files');
+  expect(
+    (await readFile(join(dir, 'restored', 'model.safetensors'))).equals(
+      await readFile(join(dir, 'v1', 'model.safetensors')),
+    ),
+  ).toBe(true);
+  await page.getByRole('button', { name: 'Verify llama-ft' }).click();
+  await expect(page.getByTestId('verify-result')).toContainText('✓ 2 versions');
+  await page.screenshot({ path: `${shots}/maintenance.png`, fullPage: true });
+
+  // Settings: read-only in browser mode; the connection tests say what they reached.
+  await page.getByRole('button', { name: 'Settings' }).click();
+  await expect(page.getByTestId('settings-readonly')).toBeVisible();
+  await page.getByRole('button', { name: 'Test Redis connection' }).click();
+  await expect(page.getByTestId('test-redis')).toContainText('answers');
+  await page.getByRole('button', { name: 'Test S3 connection' }).click();
+  await expect(page.getByTestId('test-s3')).toContainText(`reached s3://${s3.bucket}/e2e`);
+  await page.screenshot({ path: `${shots}/settings.png`, fullPage: true });
+
+  // Remove v1, with a confirmation.
+  await page.getByRole('button', { name: 'llama-ft' }).click();
+  page.once('dialog', (dialog) => void dialog.accept());
+  await page
+    .getByTestId('timeline')
+    .locator('li')
+    .filter({ hasText: 'base model' })
+    .getByRole('button', { name: 'Remove' })
+    .click();
+  await expect(page.getByTestId('timeline')).not.toContainText('base model');
+  await expect(page.getByTestId('timeline')).toContainText('fine-tune k_proj');
+
   // Cache health: up, then down when Redis dies, then back.
   await page.getByRole('button', { name: 'Cache health' }).click();
   const health = page.getByTestId('cache-health');

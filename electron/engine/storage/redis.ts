@@ -3,7 +3,10 @@ import { redactUrl } from '../log';
 import { StoreError } from './store';
 
 /** Redis settings for an existence cache: fail fast, never queue, reconnect on its own. */
-export function createRedisClient(url: string, options: { commandTimeoutMs?: number } = {}): Redis {
+export function createRedisClient(
+  url: string,
+  options: { commandTimeoutMs?: number; lazy?: boolean } = {},
+): Redis {
   if (!/^rediss?:\/\//.test(url)) {
     throw new StoreError(
       `cannot read the Redis URL "${redactUrl(url)}": expected redis://host:port or rediss://host:port`,
@@ -19,7 +22,7 @@ export function createRedisClient(url: string, options: { commandTimeoutMs?: num
     maxRetriesPerRequest: 0,
     retryStrategy: (times) => Math.min(100 * times, 2_000),
     enableAutoPipelining: true,
-    lazyConnect: false,
+    lazyConnect: options.lazy ?? false,
   });
   // Connection errors surface through the commands that fail; the cache reports them once.
   client.on('error', () => {});

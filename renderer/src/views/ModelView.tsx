@@ -10,10 +10,11 @@ import {
 } from 'recharts';
 import { bytes, ratio, when } from '../format';
 import { useApp } from '../store';
+import { Maintenance } from './Maintenance';
 import { PushPanel } from './PushPanel';
 
 export function ModelView() {
-  const { model, versions, show } = useApp();
+  const { model, versions, show, removeVersion } = useApp();
   if (!model) return <p className="muted pad">Choose a model on the left, or create one.</p>;
   const chart = (versions ?? []).map((v) => ({
     name: v.label,
@@ -75,6 +76,9 @@ export function ModelView() {
                     >
                       Report
                     </button>
+                    <button type="button" onClick={() => void removeVersion(`${model}@${v.label}`)}>
+                      Remove
+                    </button>
                     {all[i + 1] && (
                       <button
                         type="button"
@@ -94,6 +98,7 @@ export function ModelView() {
               ))}
             </ol>
           </section>
+          <Maintenance model={model} versions={versions} />
         </>
       )}
     </div>

@@ -1,10 +1,10 @@
 import { useRef, useState } from 'react';
+import { fromDrop, fromInput } from '../drop';
 import { bytes, percent } from '../format';
 import { useApp } from '../store';
 
 export function PushPanel({ model }: { model: string }) {
-  const { push, startPush, cancelPush } = useApp();
-  const [files, setFiles] = useState<File[]>([]);
+  const { push, startPush, cancelPush, picked: files, pick } = useApp();
   const [message, setMessage] = useState('');
   const [over, setOver] = useState(false);
   const fileInput = useRef<HTMLInputElement>(null);
@@ -12,8 +12,7 @@ export function PushPanel({ model }: { model: string }) {
   const running = push?.status === 'running';
   const p = push?.model === model ? push.progress : null;
 
-  const take = (list: FileList | null) => setFiles(list ? Array.from(list) : []);
-  const total = files.reduce((n, f) => n + f.size, 0);
+  const total = files.reduce((n, f) => n + f.file.size, 0);
 
   return (
     <section className="panel push" aria-label="Add a version">
@@ -27,8 +26,9 @@ export function PushPanel({ model }: { model: string }) {
         onDragLeave={() => setOver(false)}
         onDrop={(e) => {
           e.preventDefault();
+          e.stopPropagation();
           setOver(false);
-          take(e.dataTransfer.files);
+          void fromDrop(e.dataTransfer).then(pick);
         }}
       >
         <p>
@@ -47,21 +47,21 @@ export function PushPanel({ model }: { model: string }) {
           type="file"
           multiple
           hidden
-          onChange={(e) => take(e.target.files)}
+          onChange={(e) => pick(fromInput(e.target.files))}
         />
         <input
           ref={folderInput}
           type="file"
           hidden
           {...{ webkitdirectory: '' }}
-          onChange={(e) => take(e.target.files)}
+          onChange={(e) => pick(fromInput(e.target.files))}
         />
         {files.length > 0 && (
           <p className="muted" data-testid="selected-files">
             {files.length} files, {bytes(total)}:{' '}
             {files
               .slice(0, 4)
-              .map((f) => f.webkitRelativePath || f.name)
+              .map((f) => f.path)
               .join(', ')}
             {files.length > 4 ? ', …' : ''}
           </p>
@@ -72,10 +72,7 @@ export function PushPanel({ model }: { model: string }) {
         onSubmit={(e) => {
           e.preventDefault();
           if (files.length === 0 || running) return;
-          void startPush(model, files, message).then(() => {
-            setFiles([]);
-            setMessage('');
-          });
+          void startPush(model, files, message).then(() => setMessage(''));
         }}
       >
         <input

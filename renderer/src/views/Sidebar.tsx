@@ -84,6 +84,13 @@ export function Sidebar() {
         >
           Cache health
         </button>
+        <button
+          type="button"
+          className={view.kind === 'settings' ? 'active' : ''}
+          onClick={() => show({ kind: 'settings' })}
+        >
+          Settings
+        </button>
       </div>
     </nav>
   );

@@ -1,0 +1,148 @@
+import { useEffect, useState } from 'react';
+import type { ConnectionTest, Settings, SettingsInput } from '../../../shared/types';
+import { api } from '../api';
+import { useApp } from '../store';
+
+const toInput = (s: Settings): SettingsInput => ({
+  repository: s.repository,
+  s3Endpoint: s.s3Endpoint,
+  s3Region: s.s3Region,
+  s3AccessKeyId: s.s3AccessKeyId,
+  redisUrl: s.redisUrl,
+  uploadConcurrency: s.uploadConcurrency,
+});
+
+export function SettingsView() {
+  const notify = useApp((s) => s.notify);
+  const [settings, setSettings] = useState<Settings>();
+  const [form, setForm] = useState<SettingsInput>();
+  const [error, setError] = useState<string>();
+  const [tests, setTests] = useState<Partial<Record<'s3' | 'redis', ConnectionTest | 'running'>>>(
+    {},
+  );
+
+  useEffect(() => {
+    api.getSettings().then(
+      (s) => {
+        setSettings(s);
+        setForm(toInput(s));
+      },
+      (e: unknown) => setError(e instanceof Error ? e.message : String(e)),
+    );
+  }, []);
+
+  if (error)
+    return (
+      <p role="alert" className="error pad">
+        {error}
+      </p>
+    );
+  if (!settings || !form) return <p className="muted pad">Loading settings…</p>;
+  const field = (key: keyof SettingsInput, label: string, props: Record<string, unknown> = {}) => (
+    <label>
+      <span>{label}</span>
+      <input
+        value={String(form[key] ?? '')}
+        disabled={!settings.editable}
+        onChange={(e) =>
+          setForm({
+            ...form,
+            [key]: key === 'uploadConcurrency' ? Number(e.target.value) : e.target.value,
+          })
+        }
+        {...props}
+      />
+    </label>
+  );
+  const test = async (target: 's3' | 'redis') => {
+    setTests({ ...tests, [target]: 'running' });
+    const result = await api.testConnection(target, form).catch((e: unknown): ConnectionTest => ({
+      target,
+      ok: false,
+      message: String(e),
+      latencyMs: null,
+    }));
+    setTests((t) => ({ ...t, [target]: result }));
+  };
+  const shown = (target: 's3' | 'redis') => {
+    const t = tests[target];
+    if (!t) return null;
+    if (t === 'running') return <span className="muted">testing…</span>;
+    return (
+      <span className={t.ok ? 'ok' : 'error'} data-testid={`test-${target}`}>
+        {t.ok ? `✓ ${t.message} (${t.latencyMs} ms)` : `✗ ${t.message}`}
+      </span>
+    );
+  };
+  return (
+    <form
+      className="settings"
+      onSubmit={(e) => {
+        e.preventDefault();
+        api.saveSettings(form).then(
+          (s) => {
+            setSettings(s);
+            notify('ok', 'Settings saved: the repository reopens with them');
+          },
+          (err: unknown) => notify('error', err instanceof Error ? err.message : String(err)),
+        );
+      }}
+    >
+      <h2>Settings</h2>
+      {!settings.editable && (
+        <p className="muted" data-testid="settings-readonly">
+          Settings come from the environment here (TV_REPO, TV_REDIS_URL, AWS_*). Change them there
+          and restart `tv serve`; the connection tests still work.
+        </p>
+      )}
+      <section className="panel">
+        <h3>Repository</h3>
+        {field('repository', 'Location (a folder or s3://bucket/prefix; empty: your data folder)')}
+        {field('s3Endpoint', 'S3 endpoint (empty: AWS)')}
+        {field('s3Region', 'S3 region')}
+        {field('s3AccessKeyId', 'Access key id')}
+        <label>
+          <span>
+            Secret access key {settings.s3SecretAccessKeySet ? '(set; leave empty to keep)' : ''}
+          </span>
+          <input
+            type="password"
+            autoComplete="off"
+            disabled={!settings.editable}
+            onChange={(e) => setForm({ ...form, s3SecretAccessKey: e.target.value || undefined })}
+          />
+        </label>
+        <p>
+          <button type="button" onClick={() => void test('s3')}>
+            Test S3 connection
+          </button>{' '}
+          {shown('s3')}
+        </p>
+      </section>
+      <section className="panel">
+        <h3>Redis cache</h3>
+        {field('redisUrl', 'Redis URL (redis://host:port; empty: no cache)')}
+        <label>
+          <span>Password {settings.redisPasswordSet ? '(set; leave empty to keep)' : ''}</span>
+          <input
+            type="password"
+            autoComplete="off"
+            disabled={!settings.editable}
+            onChange={(e) => setForm({ ...form, redisPassword: e.target.value || undefined })}
+          />
+        </label>
+        <p>
+          <button type="button" onClick={() => void test('redis')}>
+            Test Redis connection
+          </button>{' '}
+          {shown('redis')}
+        </p>
+      </section>
+      <section className="panel">
+        <h3>Performance</h3>
+        {field('uploadConcurrency', 'Uploads in flight', { type: 'number', min: 1, max: 1024 })}
+      </section>
+      {settings.editable && <button type="submit">Save settings</button>}
+    </form>
+  );
+}
