@@ -48,23 +48,16 @@ export interface VersionSummary {
   dedupRatio: number;
 }
 
-export interface PushResult {
+/** What a push made: the version's figures (see VersionStats) and where it stands. */
+export interface PushResult extends VersionStats {
   model: string;
   version: string;
   number: number;
   id: string;
   shortId: string;
   files: number;
-  logicalBytes: number;
-  newBytes: number;
-  reusedBytes: number;
-  reusedFromParentBytes: number;
-  chunks: number;
-  newChunks: number;
-  metadataBytes: number;
   /** Logical bytes per byte stored (new chunks plus manifests). */
   dedupRatio: number;
-  seconds: number;
   /** True when this push created the repository. */
   createdRepository: boolean;
   skipped: { path: string; reason: string }[];

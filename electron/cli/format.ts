@@ -1,23 +1,10 @@
 /** Human-readable figures for the terminal. */
-export function formatBytes(bytes: number): string {
-  const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
-  let value = bytes;
-  let unit = 0;
-  while (Math.abs(value) >= 1024 && unit < units.length - 1) {
-    value /= 1024;
-    unit++;
-  }
-  return unit === 0 ? `${value} B` : `${value.toFixed(value < 10 ? 2 : 1)} ${units[unit]}`;
-}
+export { formatBytes, formatRatio } from '../../shared/format';
 
 export function formatSeconds(seconds: number): string {
   if (seconds < 60) return `${seconds.toFixed(seconds < 10 ? 2 : 1)} s`;
   const m = Math.floor(seconds / 60);
   return `${m} min ${Math.round(seconds - m * 60)} s`;
-}
-
-export function formatRatio(ratio: number): string {
-  return `${ratio.toFixed(ratio >= 100 ? 0 : 2)}x`;
 }
 
 /** A plain table: columns padded to their widest cell; numbers aligned right. */

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { expect, test } from '@playwright/test';
 import { checkpointSpec, fineTune, writeSafetensors } from '../fixtures/safetensors';
 import { RedisServer } from '../harness/redis';
-import { S3Server, TEST_CREDENTIALS, TEST_REGION } from '../harness/s3';
+import { S3Server } from '../harness/s3';
 import { startServe, type ServeProcess } from './serve';
 
 const shots = 'test-results/screens';
@@ -19,10 +19,7 @@ test.beforeAll(async () => {
   serve = await startServe({
     TV_REPO: `s3://${s3.bucket}/e2e`,
     TV_REDIS_URL: redis.url,
-    AWS_ENDPOINT_URL_S3: s3.endpoint,
-    AWS_REGION: TEST_REGION,
-    AWS_ACCESS_KEY_ID: TEST_CREDENTIALS.accessKeyId,
-    AWS_SECRET_ACCESS_KEY: TEST_CREDENTIALS.secretAccessKey,
+    ...s3.awsEnv(),
   });
 });
 test.afterAll(async () => {

@@ -80,6 +80,16 @@ export class S3Server {
     return server;
   }
 
+  /** The environment that points the AWS SDK (and so `tv`) at this server, the AWS way. */
+  awsEnv(): Record<string, string> {
+    return {
+      AWS_ENDPOINT_URL_S3: this.endpoint,
+      AWS_REGION: TEST_REGION,
+      AWS_ACCESS_KEY_ID: TEST_CREDENTIALS.accessKeyId,
+      AWS_SECRET_ACCESS_KEY: TEST_CREDENTIALS.secretAccessKey,
+    };
+  }
+
   /** Requests seen by the proxy with this HTTP method (HEAD, PUT, GET, DELETE, POST). */
   count(method: string): number {
     return this.counts.get(method) ?? 0;

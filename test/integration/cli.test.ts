@@ -3,7 +3,7 @@ import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { RedisServer } from '../harness/redis';
-import { S3Server, TEST_CREDENTIALS, TEST_REGION } from '../harness/s3';
+import { S3Server } from '../harness/s3';
 import { seededBytes } from '../unit/prng';
 import { tempDir } from './stores';
 
@@ -147,10 +147,7 @@ describe('tv command line', () => {
     const env = {
       TV_REPO: `s3://${s3.bucket}/team`,
       TV_REDIS_URL: redis.url,
-      AWS_ENDPOINT_URL_S3: s3.endpoint,
-      AWS_REGION: TEST_REGION,
-      AWS_ACCESS_KEY_ID: TEST_CREDENTIALS.accessKeyId,
-      AWS_SECRET_ACCESS_KEY: TEST_CREDENTIALS.secretAccessKey,
+      ...s3.awsEnv(),
     };
     const first = await tv(['push', 'team-model', src, '--json'], env);
     expect(first.stderr).toBe('');

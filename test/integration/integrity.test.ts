@@ -7,7 +7,7 @@ import { reachable } from '../../electron/engine/integrity/reachable';
 import { Service } from '../../electron/engine/service';
 import { objectKey, readAll } from '../../electron/engine/storage/store';
 import { RedisServer } from '../harness/redis';
-import { S3Server, TEST_CREDENTIALS, TEST_REGION } from '../harness/s3';
+import { S3Server } from '../harness/s3';
 import { seededBytes } from '../unit/prng';
 import { s3Options, s3Store, tempDir } from './stores';
 
@@ -199,10 +199,7 @@ describe('team safety', () => {
       ...process.env,
       TV_REPO: `s3://${s3.bucket}/team`,
       TV_REDIS_URL: redis.url,
-      AWS_ENDPOINT_URL_S3: s3.endpoint,
-      AWS_REGION: TEST_REGION,
-      AWS_ACCESS_KEY_ID: TEST_CREDENTIALS.accessKeyId,
-      AWS_SECRET_ACCESS_KEY: TEST_CREDENTIALS.secretAccessKey,
+      ...s3.awsEnv(),
     };
     // Create the repository first, as a team would, then push from four processes at once.
     const init = teamService('team');

@@ -118,6 +118,32 @@ describe('Electron shell wiring (without the binary)', () => {
     ).rejects.toThrow(/pushPaths: argument 2/);
   });
 
+  it('keeps settings in the user-data folder with secrets encrypted, never in plain text', async () => {
+    const { mkdir, readFile } = await import('node:fs/promises');
+    const { DesktopSettings } = await import('../../electron/main/settings');
+    const { DEFAULT_SETTINGS } = await import('../../electron/engine/settings');
+    await mkdir(join(tmpdir(), `tv-wiring-${process.pid}`), { recursive: true });
+    const settings = new DesktopSettings();
+    await settings.save({
+      ...DEFAULT_SETTINGS,
+      repository: 's3://team/models',
+      s3SecretAccessKey: 'wJalrXUtnFEMI-secret',
+      redisPassword: 'hunter2',
+    });
+    const onDisk = await readFile(
+      join(tmpdir(), `tv-wiring-${process.pid}`, 'settings.json'),
+      'utf8',
+    );
+    expect(onDisk).toContain('s3://team/models');
+    expect(onDisk).not.toContain('wJalrXUtnFEMI-secret');
+    expect(onDisk).not.toContain('hunter2');
+    expect(await settings.load()).toMatchObject({
+      repository: 's3://team/models',
+      s3SecretAccessKey: 'wJalrXUtnFEMI-secret',
+      redisPassword: 'hunter2',
+    });
+  });
+
   it('the preload exposes exactly the contract, the events and dropped-file paths', async () => {
     await import('../../electron/preload/index');
     expect(Object.keys(state.exposed).sort()).toEqual(['tensorvault', 'tensorvaultBridge']);

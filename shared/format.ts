@@ -1,0 +1,16 @@
+/** Sizes for people: binary units (KiB, MiB, GiB), two or three significant digits. */
+export function formatBytes(bytes: number): string {
+  const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
+  let value = bytes;
+  let unit = 0;
+  while (Math.abs(value) >= 1024 && unit < units.length - 1) {
+    value /= 1024;
+    unit++;
+  }
+  return unit === 0 ? `${value} B` : `${value.toFixed(value < 10 ? 2 : 1)} ${units[unit]}`;
+}
+
+/** A dedup ratio: "10.96x", "2081x". */
+export function formatRatio(ratio: number): string {
+  return `${ratio.toFixed(ratio >= 100 ? 0 : 2)}x`;
+}
