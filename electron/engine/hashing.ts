@@ -12,10 +12,6 @@ export type HashAlgorithm = (typeof HASH_ALGORITHMS)[number];
 /** Hashes one buffer to lowercase hex. Synchronous: call it off the main thread for big work. */
 export type HashFn = (data: Uint8Array) => string;
 
-export function isHashAlgorithm(value: unknown): value is HashAlgorithm {
-  return typeof value === 'string' && (HASH_ALGORITHMS as readonly string[]).includes(value);
-}
-
 export async function createHasher(algorithm: HashAlgorithm): Promise<HashFn> {
   switch (algorithm) {
     case 'sha256':

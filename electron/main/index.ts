@@ -1,3 +1,4 @@
+import { createWriteStream, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import {
   app,
@@ -18,6 +19,7 @@ import {
   type Method,
 } from '../../shared/contract';
 import { resolveConfig } from '../engine/config';
+import { createJsonLogger } from '../engine/log';
 import { engineOptions } from '../engine/settings';
 import { Service } from '../engine/service';
 import { CONTENT_SECURITY_POLICY } from '../server/csp';
@@ -32,12 +34,19 @@ async function createService(): Promise<Service> {
   const stored = await settings.load();
   const fallback = resolveConfig({});
   const engine = engineOptions({ ...stored, repository: stored.repository || fallback.repository });
+  // The app's log: JSON lines in the user-data folder, credentials redacted.
+  const folder = app.getPath('userData');
+  mkdirSync(folder, { recursive: true });
+  const logger = createJsonLogger(
+    createWriteStream(join(folder, 'tensorvault.log'), { flags: 'a' }),
+  );
   return new Service({
     repository: engine.repository,
     redisUrl: engine.redisUrl ?? fallback.redisUrl,
     s3: engine.s3,
     mode: 'desktop',
     settings,
+    logger,
   });
 }
 
