@@ -12,6 +12,10 @@ await build({
   outdir: 'out',
   outExtension: { '.js': '.mjs' },
   bundle: true,
+  // Code splitting keeps lazily imported dependencies (the AWS SDK, ioredis) out of start-up.
+  // Chunks sit beside the worker, which the pool finds relative to its own module.
+  splitting: true,
+  chunkNames: 'cli/[name]-[hash]',
   platform: 'node',
   format: 'esm',
   target: 'node20',

@@ -36,7 +36,6 @@ import {
   type StoredSettings,
 } from './settings';
 import { openBackend, parseLocation } from './storage/compose';
-import { createRedisClient, waitReady } from './storage/redis';
 import { Repository, type OpenOptions } from './repository/repository';
 import { diffVersions, versionReport } from './report/report';
 import { restore, safeJoin } from './restore/restore';
@@ -96,7 +95,10 @@ export class Service implements Api {
   async saveSettings(input: SettingsInput): Promise<Settings> {
     const merged = mergeSettings(await this.settings.load(), input);
     if (merged.repository) parseLocation(merged.repository); // a clear error for a bad location
-    if (merged.redisUrl) createRedisClient(merged.redisUrl, { lazy: true }).disconnect();
+    if (merged.redisUrl)
+      (await import('./storage/redis'))
+        .createRedisClient(merged.redisUrl, { lazy: true })
+        .disconnect();
     await this.settings.save(merged); // where settings come from the environment, this says so
     await this.reconfigure(merged);
     return publicSettings(merged, true);
@@ -140,6 +142,7 @@ export class Service implements Api {
       }
       if (!engine.redisUrl)
         return result(false, 'no Redis URL is set: without one there is no cache');
+      const { createRedisClient, waitReady } = await import('./storage/redis');
       const client = createRedisClient(engine.redisUrl, { commandTimeoutMs: 2_000 });
       try {
         if (!(await waitReady(client, 2_000)))

@@ -5,8 +5,7 @@ import type { Redis } from 'ioredis';
 import { silentLogger, type Logger } from '../log';
 import { CachedStore, type CachedStoreOptions } from './cached';
 import { DiskStore } from './disk';
-import { createRedisClient, waitReady } from './redis';
-import { parseS3Url, S3Store, type S3Options } from './s3';
+import type { S3Options } from './s3';
 import { StoreError, type Store } from './store';
 
 export interface StorageConfig {
@@ -55,6 +54,8 @@ export function parseLocation(repository: string): RepositoryLocation {
 export async function openBackend(repository: string, s3?: S3Options): Promise<Store> {
   const location = parseLocation(repository);
   if (location.kind === 'disk') return new DiskStore(location.path);
+  // The AWS SDK loads only for S3 repositories: a local one starts faster without it.
+  const { parseS3Url, S3Store } = await import('./s3');
   const store = new S3Store(parseS3Url(location.url), s3);
   try {
     await store.check();
@@ -78,6 +79,8 @@ export async function composeStack(
     return { store: backend, backend, cache: undefined, close: () => backend.close() };
   }
   const logger = config.logger ?? silentLogger;
+  // ioredis loads only when a cache is configured.
+  const { createRedisClient, waitReady } = await import('./redis');
   const redis: Redis = createRedisClient(config.redisUrl);
   // A Redis that is not there yet costs nothing: without an offline queue the first command
   // fails at once, which opens the cache's circuit and logs the one warning.
