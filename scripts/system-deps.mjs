@@ -9,7 +9,8 @@ const REQUIRED = [
   { command: 'redis-server', aptPackage: 'redis-server', present: () => onPath('redis-server') },
   {
     command: 'chromium',
-    aptPackage: 'chromium',
+    // fonts-liberation is only recommended by chromium; pages need a font to lay text out.
+    aptPackage: 'chromium fonts-liberation',
     present: () => existsSync('/usr/bin/chromium') || onPath('chromium'),
   },
 ];
@@ -21,7 +22,7 @@ function onPath(command) {
 export function ensureSystemDeps() {
   const missing = REQUIRED.filter((dep) => !dep.present());
   if (missing.length === 0) return;
-  const packages = missing.map((dep) => dep.aptPackage);
+  const packages = missing.flatMap((dep) => dep.aptPackage.split(' '));
   const isDebian = existsSync('/etc/debian_version');
   const isRoot = typeof process.getuid === 'function' && process.getuid() === 0;
   if (isDebian && isRoot) {
