@@ -15,6 +15,7 @@ export interface Ran {
 
 /** Runs a command to completion, timing it and sampling its peak RSS (VmHWM). */
 export function run(command: string, args: string[], env: NodeJS.ProcessEnv = {}): Promise<Ran> {
+  settle();
   return new Promise((resolve, reject) => {
     const started = performance.now();
     const child = spawn(command, args, {
@@ -51,6 +52,14 @@ export function run(command: string, args: string[], env: NodeJS.ProcessEnv = {}
         });
     });
   });
+}
+
+/**
+ * Flushes dirty pages to disk before a timed step, so no step pays for the writeback of the one
+ * before it (the local S3 server and the repositories share one disk).
+ */
+export function settle(): void {
+  spawnSync('sync', { stdio: 'ignore' });
 }
 
 export function tv(args: string[], env: NodeJS.ProcessEnv = {}): Promise<Ran> {

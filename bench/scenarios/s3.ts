@@ -13,12 +13,14 @@ import { objectKey } from '../../electron/engine/storage/store';
 import { TEST_CREDENTIALS, TEST_REGION } from '../../test/harness/s3';
 import { versionPair } from '../data';
 import { round, type BenchContext, type ScenarioResult } from '../report';
+import { settle } from '../run';
 import { RedisServer, S3Child, s3Service } from '../s3-fixture';
 
 const LATENCY_MS = 30;
 const CONCURRENCY = 64;
 
 const timed = async <T>(fn: () => Promise<T>): Promise<[T, number]> => {
+  settle();
   const started = performance.now();
   const value = await fn();
   return [value, (performance.now() - started) / 1000];
