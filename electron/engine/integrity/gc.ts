@@ -38,10 +38,7 @@ export async function gc(repo: Repository, options: GcOptions = {}): Promise<GcR
   const now = options.now ?? Date.now();
   const grace = (options.graceSeconds ?? 24 * 3600) * 1000;
   const versions = await liveVersions(repo);
-  const marked = await reachable(repo, versions);
-  for (const v of versions) {
-    for (const f of v.record.files) await repo.readManifest(f.manifest); // unreadable: stop, sweep nothing
-  }
+  const marked = await reachable(repo, versions, { strict: true });
 
   const previous = await readPending(repo);
   const wasPending = new Set(previous && now - previous.markedAt >= grace ? previous.hashes : []);

@@ -12,8 +12,16 @@ export interface Reachable {
 
 const MAX_NAMED = 20;
 
-/** Marks every object reachable from these versions: records, manifests, chunks. */
-export async function reachable(repo: Repository, versions: VersionEntry[]): Promise<Reachable> {
+/**
+ * Marks every object reachable from these versions: records, manifests, chunks. A manifest that
+ * cannot be read is skipped (verify reports it by its own entry), or with `strict` stops the mark:
+ * gc must never sweep chunks it could not see were needed.
+ */
+export async function reachable(
+  repo: Repository,
+  versions: VersionEntry[],
+  options: { strict?: boolean } = {},
+): Promise<Reachable> {
   const objects: Reachable['objects'] = new Map();
   const need = (
     hash: string,
@@ -32,8 +40,9 @@ export async function reachable(repo: Repository, versions: VersionEntry[]): Pro
       let manifest;
       try {
         manifest = await repo.readManifest(file.manifest);
-      } catch {
-        continue; // a missing or corrupt manifest is reported by its own entry
+      } catch (err) {
+        if (options.strict) throw err;
+        continue;
       }
       for (const c of manifest.chunks) need(c.hash, 'chunk', { version: label, file: file.path });
     }

@@ -43,7 +43,7 @@ export async function verify(repo: Repository, options: VerifyOptions = {}): Pro
         ref: r.ref,
         record: await repo.readVersion(r.ref.versionId),
       });
-    } catch (err) {
+    } catch {
       const missing = !(await backend.has(objectKey(r.ref.versionId)));
       damaged.push({
         hash: r.ref.versionId,
@@ -51,7 +51,6 @@ export async function verify(repo: Repository, options: VerifyOptions = {}): Pro
         problem: missing ? 'missing' : 'corrupt',
         neededBy: [{ version: `${r.model} v${r.number}` }],
       });
-      void err;
     }
   }
   const needed = await reachable(repo, versions);

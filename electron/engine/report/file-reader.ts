@@ -1,4 +1,4 @@
-import type { Manifest } from '../repository/format';
+import { chunkOffsets, type Manifest } from '../repository/format';
 import type { Repository } from '../repository/repository';
 import { objectKey, readAll } from '../storage/store';
 
@@ -15,12 +15,7 @@ export class FileReader {
     private readonly repo: Repository,
     readonly manifest: Manifest,
   ) {
-    this.starts = new Array<number>(manifest.chunks.length);
-    let at = 0;
-    manifest.chunks.forEach((c, i) => {
-      this.starts[i] = at;
-      at += c.length;
-    });
+    this.starts = chunkOffsets(manifest);
   }
 
   /** Index of the chunk holding byte `offset`. */

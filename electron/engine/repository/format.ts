@@ -174,6 +174,17 @@ export interface Manifest {
   chunks: { hash: string; length: number }[];
 }
 
+/** Where each chunk of a manifest starts in its file. */
+export function chunkOffsets(manifest: Manifest): number[] {
+  const starts = new Array<number>(manifest.chunks.length);
+  let at = 0;
+  manifest.chunks.forEach((chunk, i) => {
+    starts[i] = at;
+    at += chunk.length;
+  });
+  return starts;
+}
+
 const MAGIC = Buffer.from('TVMF');
 const HEADER = 4 + 1 + 1 + 2 + 8 + 32 + 4;
 const PER_CHUNK = 36;

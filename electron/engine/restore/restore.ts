@@ -4,6 +4,7 @@ import { dirname, isAbsolute, join, relative, resolve } from 'node:path';
 import type { RestoreProgress, RestoreResult } from '../../../shared/types';
 import { mapLimit } from '../concurrency';
 import { throttledProgress } from '../progress';
+import { chunkOffsets } from '../repository/format';
 import type { VersionEntry, Repository } from '../repository/repository';
 import { ObjectNotFoundError, objectKey, readAll } from '../storage/store';
 
@@ -99,12 +100,7 @@ export async function restore(
       temps.add(temp);
       const handle = await open(temp, 'wx');
       try {
-        const offsets: number[] = [];
-        let at = 0;
-        for (const chunk of manifest.chunks) {
-          offsets.push(at);
-          at += chunk.length;
-        }
+        const offsets = chunkOffsets(manifest);
         await mapLimit(manifest.chunks, options.concurrency ?? 32, async (chunk, k) => {
           options.signal?.throwIfAborted();
           const data = await fetchChunk(
