@@ -38,7 +38,6 @@ const program = new Command('tv')
 /** Runs a command against the service; prints errors as one line (or one JSON object). */
 async function withService<T>(
   json: boolean | undefined,
-  mode: 'cli' | 'browser',
   action: (service: import('../engine/service').Service) => Promise<T>,
 ): Promise<T | undefined> {
   const [{ Service }, { resolveConfig }, { createCliLogger }] = await Promise.all([
@@ -47,7 +46,7 @@ async function withService<T>(
     import('../engine/log'),
   ]);
   const flags = program.opts<GlobalOptions>();
-  const service = new Service({ ...resolveConfig(flags), mode, logger: createCliLogger() });
+  const service = new Service({ ...resolveConfig(flags), mode: 'cli', logger: createCliLogger() });
   try {
     return await action(service);
   } catch (err) {
@@ -113,7 +112,7 @@ program
   )
   .option('--json', 'print one JSON object')
   .action(async (opts: { chunkSize: string; hash: 'sha256' | 'blake3'; json?: boolean }) => {
-    await withService(opts.json, 'cli', async (service) => {
+    await withService(opts.json, async (service) => {
       const { parseSize, profileForAverage } = await import('../engine/chunking/params');
       const { formatBytes } = await import('./format');
       const info = await service.init({
@@ -135,7 +134,7 @@ program
   .option('-m, --message <message>', 'what changed in this version', '')
   .option('--json', 'print one JSON object')
   .action(async (model: string, paths: string[], opts: { message: string; json?: boolean }) => {
-    await withService(opts.json, 'cli', async (service) => {
+    await withService(opts.json, async (service) => {
       const { formatBytes, formatRatio, formatSeconds } = await import('./format');
       const bar = await progressBar('pushing');
       const controller = new AbortController();
@@ -186,7 +185,7 @@ program
   .argument('<model>', 'model name')
   .option('--json', 'print one JSON array')
   .action(async (model: string, opts: { json?: boolean }) => {
-    await withService(opts.json, 'cli', async (service) => {
+    await withService(opts.json, async (service) => {
       const { formatBytes, formatRatio, table } = await import('./format');
       const versions = await service.log(model);
       emit(opts.json, versions, () =>
@@ -215,7 +214,7 @@ program
   .description('list the models in the repository')
   .option('--json', 'print one JSON array')
   .action(async (opts: { json?: boolean }) => {
-    await withService(opts.json, 'cli', async (service) => {
+    await withService(opts.json, async (service) => {
       const { formatBytes, table } = await import('./format');
       const models = await service.models();
       emit(opts.json, models, () =>
@@ -243,7 +242,7 @@ program
   .argument('<dest>', 'destination folder')
   .option('--json', 'print one JSON object')
   .action(async (selector: string, dest: string, opts: { json?: boolean }) => {
-    await withService(opts.json, 'cli', async (service) => {
+    await withService(opts.json, async (service) => {
       const { formatBytes, formatSeconds } = await import('./format');
       const bar = await progressBar('pulling');
       try {
@@ -272,7 +271,7 @@ program
   .argument('<selector>', 'MODEL, MODEL@vN or MODEL@<id prefix>')
   .option('--json', 'print one JSON object')
   .action(async (selector: string, opts: { json?: boolean }) => {
-    await withService(opts.json, 'cli', async (service) => {
+    await withService(opts.json, async (service) => {
       const { formatBytes, formatRatio, formatSeconds, table } = await import('./format');
       const r = await service.report(selector);
       emit(opts.json, r, () => {
@@ -311,7 +310,7 @@ program
   .argument('<to>', 'MODEL@VERSION (the newer one)')
   .option('--json', 'print one JSON object')
   .action(async (from: string, to: string, opts: { json?: boolean }) => {
-    await withService(opts.json, 'cli', async (service) => {
+    await withService(opts.json, async (service) => {
       const { formatBytes, table } = await import('./format');
       const d = await service.diff(from, to);
       emit(opts.json, d, () => {
@@ -376,7 +375,7 @@ program
   .option('--full', 'also download every object and check its hash')
   .option('--json', 'print one JSON object')
   .action(async (selector: string | undefined, opts: { full?: boolean; json?: boolean }) => {
-    await withService(opts.json, 'cli', async (service) => {
+    await withService(opts.json, async (service) => {
       const r = await service.verify({
         ...(selector ? { selector } : {}),
         full: opts.full ?? false,
@@ -413,7 +412,7 @@ program
   .argument('<selector>', 'MODEL@VERSION or MODEL')
   .option('--json', 'print one JSON object')
   .action(async (selector: string, opts: { json?: boolean }) => {
-    await withService(opts.json, 'cli', async (service) => {
+    await withService(opts.json, async (service) => {
       const r = await service.remove(selector);
       emit(
         opts.json,
@@ -438,7 +437,7 @@ program
   )
   .option('--json', 'print one JSON object')
   .action(async (opts: { dryRun?: boolean; grace: number; json?: boolean }) => {
-    await withService(opts.json, 'cli', async (service) => {
+    await withService(opts.json, async (service) => {
       const { formatBytes } = await import('./format');
       const r = await service.gc({ dryRun: opts.dryRun ?? false, graceSeconds: opts.grace });
       emit(opts.json, r, () =>
@@ -460,7 +459,7 @@ cache
   .description('cache state, latency and counters')
   .option('--json', 'print one JSON object')
   .action(async (opts: { json?: boolean }) => {
-    await withService(opts.json, 'cli', async (service) => {
+    await withService(opts.json, async (service) => {
       const status = await service.cacheStatus();
       emit(opts.json, status, () =>
         status.state === 'disabled'

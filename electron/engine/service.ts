@@ -78,6 +78,8 @@ export class Service implements Api {
   private readonly events = new EventEmitter();
   private readonly running = new Map<string, AbortController>();
   private readonly uploads = new Map<string, UploadSession>();
+  /** Requests whose bytes arrived before the call that opens their upload, by push id. */
+  private readonly uploadWaiters = new Map<string, ((session: UploadSession) => void)[]>();
   private ticker: NodeJS.Timeout | undefined;
 
   private readonly settings: SettingsStore;
@@ -205,6 +207,8 @@ export class Service implements Api {
     for (const f of files) safeJoin('/', f.path); // refuses paths that could escape a destination
     const session = new UploadSession(files.length);
     this.uploads.set(pushId, session);
+    for (const wake of this.uploadWaiters.get(pushId) ?? []) wake(session);
+    this.uploadWaiters.delete(pushId);
     try {
       return await this.tracked(pushId, (signal) =>
         this.push({
@@ -228,21 +232,35 @@ export class Service implements Api {
   /**
    * Hands the bytes of file `index` of upload `pushId` to its push; resolves when they are read.
    * The page sends the bytes right after the call that starts the upload, on another connection:
-   * a request that arrives first waits a little for it.
+   * a request that arrives first waits (up to 10 s) for that call to open the upload.
    */
   async acceptUpload(
     pushId: string,
     index: number,
     body: AsyncIterable<Uint8Array>,
   ): Promise<void> {
-    const deadline = Date.now() + 10_000;
-    let session = this.uploads.get(pushId);
-    while (!session && Date.now() < deadline) {
-      await new Promise((resolve) => setTimeout(resolve, 20));
-      session = this.uploads.get(pushId);
-    }
+    const session = this.uploads.get(pushId) ?? (await this.waitForUpload(pushId, 10_000));
     if (!session) throw new Error(`no upload ${pushId} is waiting for files`);
     return session.accept(index, body);
+  }
+
+  /** The upload `pushId` once its call opens it, or undefined after `ms`. */
+  private waitForUpload(pushId: string, ms: number): Promise<UploadSession | undefined> {
+    return new Promise((resolve) => {
+      const waiters = this.uploadWaiters.get(pushId) ?? [];
+      const wake = (session: UploadSession | undefined) => {
+        clearTimeout(timer);
+        resolve(session);
+      };
+      const timer = setTimeout(() => {
+        const left = (this.uploadWaiters.get(pushId) ?? []).filter((w) => w !== wake);
+        if (left.length > 0) this.uploadWaiters.set(pushId, left);
+        else this.uploadWaiters.delete(pushId);
+        wake(undefined);
+      }, ms);
+      waiters.push(wake);
+      this.uploadWaiters.set(pushId, waiters);
+    });
   }
 
   async cancelPush(pushId: string): Promise<boolean> {
