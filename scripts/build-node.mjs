@@ -1,7 +1,12 @@
 #!/usr/bin/env node
 // Bundles the Node-only entry points (the `tv` command line and its worker threads) with esbuild.
-// Dependencies stay in node_modules; nothing here loads Electron or React.
+// Small dependencies are bundled in (resolving and translating CommonJS packages at every start
+// cost ~60 ms); the big ones loaded only on demand (the AWS SDK, ioredis, hash-wasm) stay in
+// node_modules. Nothing here loads Electron or React.
+import { rm } from 'node:fs/promises';
 import { build } from 'esbuild';
+
+await rm('out/cli', { recursive: true, force: true });
 
 await build({
   entryPoints: {
@@ -19,7 +24,11 @@ await build({
   platform: 'node',
   format: 'esm',
   target: 'node20',
-  packages: 'external',
+  external: ['@aws-sdk/*', '@smithy/*', 'ioredis', 'hash-wasm', 'electron'],
+  // Bundled CommonJS code calls require() for Node's own modules.
+  banner: {
+    js: "import { createRequire as __tvCreateRequire } from 'node:module'; const require = __tvCreateRequire(import.meta.url);",
+  },
   sourcemap: true,
   logLevel: 'warning',
 });

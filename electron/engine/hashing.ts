@@ -1,5 +1,4 @@
 import { createHash } from 'node:crypto';
-import { createBLAKE3 } from 'hash-wasm';
 
 /**
  * Content addresses. sha256 runs on node:crypto (hardware SHA extensions where the CPU has them;
@@ -17,6 +16,8 @@ export async function createHasher(algorithm: HashAlgorithm): Promise<HashFn> {
     case 'sha256':
       return (data) => createHash('sha256').update(data).digest('hex');
     case 'blake3': {
+      // Loaded only when asked for: most repositories hash with sha256.
+      const { createBLAKE3 } = await import('hash-wasm');
       const blake3 = await createBLAKE3();
       return (data) => blake3.init().update(data).digest('hex');
     }

@@ -337,6 +337,9 @@ export class Service implements Api {
   async push(request: PushRequest): Promise<PushResult> {
     // Bad input is refused before anything is opened or created.
     validateModelName(request.model);
+    // Workers start (load, compile) while the files are listed and the repository opened.
+    const pool = this.workers();
+    pool.prewarm();
     let files = request.files;
     let skipped: PushResult['skipped'] = [];
     if (!files) {
@@ -348,7 +351,7 @@ export class Service implements Api {
     return push(repo, {
       model: request.model,
       files,
-      pool: this.workers(),
+      pool,
       skipped,
       ...(request.message !== undefined ? { message: request.message } : {}),
       ...(request.signal ? { signal: request.signal } : {}),

@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto';
 import { mkdir, open, readdir, readFile, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { cutPoints } from '../../electron/engine/chunking/stream';
 import { Service } from '../../electron/engine/service';
 import { objectKey } from '../../electron/engine/storage/store';
 import { DiskStore } from '../../electron/engine/storage/disk';
@@ -137,6 +138,37 @@ for (const backend of ['local', 's3+redis'] as Backend[]) {
 }
 
 describe('large files', () => {
+  it('a file chunked in segments on two workers, then edited and chunked with its parent as the guide, is cut as one pass cuts it', async () => {
+    const src = fresh('seg');
+    await mkdir(src);
+    const file = join(src, 'weights.bin');
+    const v1 = seededBytes(61, 80 * 2 ** 20); // over 64 MiB: cut in segments
+    await writeFile(file, v1);
+    const svc = service('local');
+    try {
+      await svc.push({ model: 'seg', paths: [src] });
+      const v2 = Buffer.from(v1);
+      v2.set(seededBytes(62, 4096), 40 * 2 ** 20 + 17); // a rewrite near a segment's start
+      const edited = Buffer.concat([v2.subarray(0, 1000), Buffer.alloc(100, 7), v2.subarray(1000)]);
+      await writeFile(file, edited);
+      const pushed = await svc.push({ model: 'seg', paths: [src] });
+      expect(pushed.logicalBytes).toBe(edited.length);
+      expect(pushed.newBytes).toBeLessThan(1.5 * 2 ** 20);
+      const repo = await svc.repository();
+      const [, latest] = await repo.versions('seg');
+      const manifest = await repo.readManifest(latest!.record.files[0]!.manifest);
+      const cuts = cutPoints(edited, repo.chunking);
+      expect(manifest.chunks.map((c) => c.length)).toEqual(
+        cuts.map((end, i) => end - (cuts[i - 1] ?? 0)),
+      );
+      const dest = fresh('seg-out');
+      await svc.pull('seg', dest);
+      expect((await readFile(join(dest, 'weights.bin'))).equals(edited)).toBe(true);
+    } finally {
+      await svc.close();
+    }
+  }, 60_000);
+
   it('a 5 GiB sparse file with data beyond 4 GiB pushes and pulls byte-identical', async () => {
     const src = fresh('big');
     await mkdir(src);

@@ -9,7 +9,9 @@ import {
 } from '../repository/format';
 import { dedupRatio, defaultAuthor, type Repository } from '../repository/repository';
 import { objectKey } from '../storage/store';
-import type { ChunkBatch, ChunkHashPool } from '../workers/pool';
+import { ChunkGuide } from '../chunking/guided';
+import type { ChunkBatch, ChunkHashJob, ChunkHashPool } from '../workers/pool';
+import { chunkFile, stitchChunks } from '../workers/segments';
 import type { ChunkInfo } from '../workers/protocol';
 import type { FileSource } from './sources';
 
@@ -28,6 +30,10 @@ export interface PushOptions {
    * the original path, kept so the benchmark can compare against it.
    */
   existenceChecks?: 'batched' | 'per-chunk';
+  /** Segment length for files chunked on several workers (tests); planned by default. */
+  segmentBytes?: number;
+  /** Told, per chunking job, how many chunks the parent's file predicted (tests, benchmarks). */
+  onChunkingStats?: ChunkHashJob['onStats'];
   skipped?: PushResult['skipped'];
 }
 
@@ -54,11 +60,18 @@ export async function push(repo: Repository, options: PushOptions): Promise<Push
   const parent = versions.at(-1);
 
   // Chunks the parent version names are stored already: no existence check needed for them.
+  // The parent's file of the same path guides the chunking of the new one (chunking/guided).
   const fromParent = new Set<string>();
+  const guides = new Map<string, NonNullable<ChunkHashJob['guide']>>();
   if (parent) {
     for (const file of parent.record.files) {
-      for (const chunk of (await repo.readManifest(file.manifest)).chunks)
-        fromParent.add(chunk.hash);
+      const manifest = await repo.readManifest(file.manifest);
+      for (const chunk of manifest.chunks) fromParent.add(chunk.hash);
+      if (manifest.chunks.length > 1)
+        guides.set(file.path, {
+          key: file.manifest,
+          chunks: ChunkGuide.of(manifest.chunks).encode(),
+        });
     }
   }
 
@@ -88,8 +101,8 @@ export async function push(repo: Repository, options: PushOptions): Promise<Push
 
   // What this push has decided about each chunk hash: stored already, or uploaded by us.
   const seen = new Set<string>();
-  let reusedFromParentBytes = 0;
-  let newBytes = 0;
+  /** Hashes this push stored. */
+  const uploaded = new Set<string>();
   const uploads = new Semaphore(options.uploadConcurrency ?? 64);
   const inFlight = new Set<Promise<void>>();
   let uploadError: unknown;
@@ -120,7 +133,7 @@ export async function push(repo: Repository, options: PushOptions): Promise<Push
     const data = await batch.take(missing);
     for (const [k, i] of missing.entries()) {
       const chunk = batch.chunks[i] as ChunkInfo;
-      newBytes += chunk.length;
+      uploaded.add(chunk.hash);
       progress.newChunks++;
       if (uploadError) throw uploadError;
       await upload(chunk, data[k] as Uint8Array);
@@ -145,7 +158,6 @@ export async function push(repo: Repository, options: PushOptions): Promise<Push
     const unknown: number[] = [];
     batch.chunks.forEach((chunk, i) => {
       if (fromParent.has(chunk.hash)) {
-        reusedFromParentBytes += chunk.length;
         progress.bytesDeduplicated += chunk.length;
       } else if (seen.has(chunk.hash)) {
         progress.bytesDeduplicated += chunk.length;
@@ -171,45 +183,59 @@ export async function push(repo: Repository, options: PushOptions): Promise<Push
     for (const [i, chunk] of batch.chunks.entries()) {
       if (!seen.has(chunk.hash) && !(await store.has(objectKey(chunk.hash)))) missing.push(i);
       else progress.bytesDeduplicated += chunk.length;
-      if (fromParent.has(chunk.hash)) reusedFromParentBytes += chunk.length;
       seen.add(chunk.hash);
     }
     await uploadMissing(batch, missing);
   };
 
   const ingestFile = async (source: FileSource): Promise<Manifest> => {
-    const chunks: Manifest['chunks'] = [];
+    const cut: ChunkInfo[] = [];
     progress.currentFile = source.path;
-    const job = {
+    const guide = guides.get(source.path);
+    const common = {
       params: repo.chunking,
       algorithm: repo.config.hash,
       ...(signal ? { signal } : {}),
-      ...(source.file
-        ? { path: source.file }
-        : { source: (source.stream as NonNullable<FileSource['stream']>)() }),
+      ...(guide ? { guide } : {}),
+      ...(options.onChunkingStats ? { onStats: options.onChunkingStats } : {}),
     };
+    // A file on disk is chunked on every worker at once (in segments); a stream on one.
+    const batches = source.file
+      ? chunkFile(options.pool, {
+          ...common,
+          path: source.file,
+          size: source.size,
+          ...(options.segmentBytes ? { segmentBytes: options.segmentBytes } : {}),
+        })
+      : options.pool.run({
+          ...common,
+          source: (source.stream as NonNullable<FileSource['stream']>)(),
+        });
     let read = 0;
-    for await (const batch of options.pool.run(job)) {
+    for await (const batch of batches) {
       progress.bytesRead += batch.bytesRead - read;
       read = batch.bytesRead;
       for (const chunk of batch.chunks) {
-        chunks.push({ hash: chunk.hash, length: chunk.length });
+        cut.push(chunk);
         progress.bytesHashed += chunk.length;
       }
       progress.chunks += batch.chunks.length;
       await settle(batch);
       emit();
     }
-    const size = chunks.reduce((n, c) => n + c.length, 0);
-    if (source.file && size !== source.size) {
+    // Chunks in file order: a file's segments are put together; a stream's come in order.
+    const inOrder = source.file ? stitchChunks(cut, source.size) : cut;
+    const end = cut.reduce((n, c) => Math.max(n, c.offset + c.length), 0);
+    if (!inOrder || (source.file && end !== source.size)) {
       throw new Error(
-        `${source.path} changed while it was being pushed (${source.size} bytes when listed, ${size} read): push again`,
+        `${source.path} changed while it was being pushed (${source.size} bytes when listed, ${end} read): push again`,
       );
     }
     progress.filesDone++;
     emit();
+    const chunks = inOrder.map((c) => ({ hash: c.hash, length: c.length }));
     const digests = Buffer.concat(chunks.map((c) => Buffer.from(c.hash, 'hex')));
-    return { size, fileHash: repo.hash(digests), chunks };
+    return { size: end, fileHash: repo.hash(digests), chunks };
   };
 
   const manifests: Manifest[] = new Array(options.files.length);
@@ -251,7 +277,23 @@ export async function push(repo: Repository, options: PushOptions): Promise<Push
       manifest: hash,
     });
   }
+  // The figures come from the manifests: a chunk a segment cut that is not one of the file's
+  // (rare; see chunkFile) may have been stored, but it is not counted.
   const logicalBytes = manifests.reduce((n, m) => n + m.size, 0);
+  const counted = new Set<string>();
+  let newBytes = 0;
+  let reusedFromParentBytes = 0;
+  let chunkCount = 0;
+  for (const manifest of manifests) {
+    for (const chunk of manifest.chunks) {
+      chunkCount++;
+      if (fromParent.has(chunk.hash)) reusedFromParentBytes += chunk.length;
+      else if (uploaded.has(chunk.hash) && !counted.has(chunk.hash)) {
+        counted.add(chunk.hash);
+        newBytes += chunk.length;
+      }
+    }
+  }
   const seconds = Math.round((performance.now() - started) / 10) / 100;
   const record: VersionRecord = {
     format: 1,
@@ -267,14 +309,16 @@ export async function push(repo: Repository, options: PushOptions): Promise<Push
       newBytes,
       reusedBytes: logicalBytes - newBytes,
       reusedFromParentBytes,
-      chunks: progress.chunks,
-      newChunks: progress.newChunks,
+      chunks: chunkCount,
+      newChunks: counted.size,
       metadataBytes,
       seconds,
     },
   };
   if (signal?.aborted) throw new PushCancelledError();
   const entry = await repo.publish(record);
+  progress.chunks = chunkCount;
+  progress.newChunks = counted.size;
   progress.phase = 'done';
   emit(true);
   return {

@@ -3,11 +3,13 @@
 // and holds each batch's bytes until the main thread says which chunks it needs (the ones the
 // repository does not hold yet): a warm push moves almost no bytes between threads, and the
 // bytes uploaded are exactly the bytes that were hashed.
-import { createReadStream } from 'node:fs';
 import { parentPort, type MessagePort } from 'node:worker_threads';
-import { chunkStream } from '../chunking/stream';
+import type { CutScanner } from '../chunking/scanner';
+import { ChunkGuide, chunkAndHash } from '../chunking/guided';
+import { createScanner } from '../chunking/stream';
 import { createHasher } from '../hashing';
-import type { ChunkInfo, FromWorker, JobStart, ToWorker } from './protocol';
+import { FileBlocks } from './file-blocks';
+import type { ChunkInfo, FromWorker, JobStart, SegmentRange, ToWorker } from './protocol';
 
 const BATCH_BYTES = 4 * 1024 * 1024;
 const BATCH_CHUNKS = 512;
@@ -19,10 +21,23 @@ parentPort.on('message', (message: { job: JobStart; port: MessagePort }) => {
   void runJob(message.job, message.port);
 });
 
+/** Read blocks free for reuse, kept from one job to the next. */
+const freeBlocks: ArrayBuffer[] = [];
+
+/** The last guide decoded: a file's segments all bring the same one. */
+let lastGuide: { key: string; guide: ChunkGuide } | undefined;
+function guideOf(job: JobStart): ChunkGuide | undefined {
+  if (!job.guide) return undefined;
+  if (lastGuide?.key !== job.guide.key)
+    lastGuide = { key: job.guide.key, guide: ChunkGuide.decode(job.guide.chunks) };
+  return lastGuide.guide;
+}
+
 async function runJob(job: JobStart, port: MessagePort): Promise<void> {
   const send = (message: FromWorker, transfer: ArrayBuffer[] = []) =>
     port.postMessage(message, transfer);
-  const held = new Map<number, Uint8Array[]>();
+  const held = new Map<number, (Uint8Array | undefined)[]>();
+  let blocks: FileBlocks | undefined;
   let cancelled = false;
   let wakeHeld: (() => void) | undefined;
   let wakeData: ((m: ToWorker) => void) | undefined;
@@ -32,9 +47,9 @@ async function runJob(job: JobStart, port: MessagePort): Promise<void> {
     if (message.type === 'take') {
       const bytes = held.get(message.batch) ?? [];
       held.delete(message.batch);
-      // Own copies: a chunk may be a view into a shared read buffer (Buffer#slice would only
-      // make another view of it).
+      // Own copies, to transfer: a held chunk is a view into a read block.
       const data = message.indexes.map((i) => new Uint8Array(bytes[i] as Uint8Array));
+      for (const view of bytes) if (view) blocks?.unpin(view);
       send(
         { type: 'taken', batch: message.batch, data },
         data.map((d) => d.buffer as ArrayBuffer),
@@ -63,42 +78,124 @@ async function runJob(job: JobStart, port: MessagePort): Promise<void> {
 
   try {
     const hash = await createHasher(job.algorithm);
-    const source = job.path
-      ? createReadStream(job.path, { highWaterMark: 1024 * 1024 })
-      : streamed();
+    const range = job.range;
+    const base = range?.start ?? 0;
+    const file = job.path ? new FileBlocks(job.path, base, freeBlocks) : undefined;
+    blocks = file;
+    const sync = range?.next !== undefined ? new SyncWatch(job, range.next, range) : undefined;
+    const source = file ? (sync ? sync.tap(file, base) : file) : streamed();
+    const headUntil = range?.headUntil ?? 0;
     let chunks: ChunkInfo[] = [];
-    let bytes: Uint8Array[] = [];
+    let bytes: (Uint8Array | undefined)[] = [];
     let batchBytes = 0;
     let bytesRead = 0;
     let nextBatch = 0;
+    let head = headUntil > base;
     const flush = async () => {
       if (chunks.length === 0) return;
       const id = nextBatch++;
-      held.set(id, bytes);
-      send({ type: 'batch', batch: id, chunks, bytesRead });
+      if (chunks.some((c) => !c.known)) held.set(id, bytes);
+      send({ type: 'batch', batch: id, chunks, bytesRead, ...(head ? { head } : {}) });
       chunks = [];
       bytes = [];
       batchBytes = 0;
       while (held.size >= MAX_HELD && !cancelled)
         await new Promise<void>((resolve) => (wakeHeld = resolve));
+      // Reads are synchronous: let the port's messages (takes, cancel) in between batches.
+      await new Promise<void>((resolve) => setImmediate(resolve));
     };
-    for await (const chunk of chunkStream(source, job.params)) {
+    const stats = { predicted: 0, mispredicted: 0 };
+    const chunks$ = chunkAndHash(source, job.params, hash, {
+      guide: guideOf(job),
+      stats,
+      ...(file ? { recycle: (block: Uint8Array) => file.recycle(block) } : {}),
+    });
+    for await (const chunk of chunks$) {
       if (cancelled) break;
+      const offset = base + chunk.offset;
+      if (head && offset >= headUntil) {
+        await flush();
+        head = false;
+      }
       bytesRead = chunk.offset + chunk.length;
-      chunks.push({ offset: chunk.offset, length: chunk.length, hash: hash(chunk.data) });
-      bytes.push(chunk.data);
+      if (chunk.known) {
+        chunks.push({ offset, length: chunk.length, hash: chunk.hash, known: true });
+        bytes.push(undefined);
+      } else {
+        chunks.push({ offset, length: chunk.length, hash: chunk.hash });
+        // A view into a read block, which is not reused while the view is held.
+        file?.pin(chunk.data);
+        bytes.push(chunk.data);
+      }
       batchBytes += chunk.length;
       if (batchBytes >= BATCH_BYTES || chunks.length >= BATCH_CHUNKS) await flush();
+      if (sync) {
+        const verdict = sync.check(offset + chunk.length);
+        if (verdict === 'synced') break;
+        if (verdict === 'unsynced') send({ type: 'unsynced' });
+      }
     }
-    if ('destroy' in source) source.destroy();
+    file?.close();
     await flush();
     // Answer the last takes before saying done.
     while (held.size > 0 && !cancelled) await new Promise<void>((resolve) => (wakeHeld = resolve));
-    send({ type: 'done', bytesRead });
+    send({ type: 'done', bytesRead, ...stats });
   } catch (err) {
     const e = err as NodeJS.ErrnoException;
     send({ type: 'error', message: e.message, code: e.code });
   } finally {
     port.close();
+  }
+}
+
+/**
+ * Watches for the cut this segment shares with the next one. A second scanner, fed the same bytes
+ * from the next segment's start, finds the cut points the next segment's job finds; the first
+ * chunk end of this job that is one of them is where the two sequences meet.
+ */
+class SyncWatch {
+  private readonly scanner: CutScanner;
+  /** Cut points of the next segment's sequence (file offsets), its start included. */
+  private readonly cuts = new Set<number>();
+  private readonly limit: number;
+  private state: 'looking' | 'synced' | 'unsynced' = 'looking';
+
+  constructor(
+    job: JobStart,
+    private readonly next: number,
+    range: SegmentRange,
+  ) {
+    this.scanner = createScanner(job.params);
+    this.cuts.add(next);
+    this.limit = next + (range.syncWithin ?? 0);
+  }
+
+  /** Passes the file's bytes through, scanning those from `next` on (up to the limit). */
+  *tap(source: Iterable<Uint8Array>, start: number): Generator<Uint8Array> {
+    let at = start;
+    for (const buf of source) {
+      const end = at + buf.length;
+      if (this.state === 'looking' && end > this.next && at <= this.limit) {
+        const from = Math.max(0, this.next - at);
+        for (const cut of this.scanner.push(buf.subarray(from))) this.cuts.add(at + from + cut);
+      }
+      at = end;
+      yield buf;
+    }
+  }
+
+  /** Called with each chunk's end: 'synced' when it is a common cut, 'unsynced' once when the search gives up. */
+  check(end: number): 'synced' | 'unsynced' | undefined {
+    if (this.state !== 'looking' || end < this.next) return undefined;
+    if (this.cuts.has(end)) {
+      this.state = 'synced';
+      return 'synced';
+    }
+    if (end > this.limit) {
+      this.state = 'unsynced';
+      this.cuts.clear();
+      return 'unsynced';
+    }
+    return undefined;
   }
 }

@@ -3,7 +3,7 @@ import { MessageChannel, Worker } from 'node:worker_threads';
 import type { ChunkingParams } from '../chunking/params';
 import { bytesOf, type ByteSource } from '../chunking/stream';
 import type { HashAlgorithm } from '../hashing';
-import type { ChunkInfo, FromWorker, JobStart, ToWorker } from './protocol';
+import type { ChunkInfo, FromWorker, JobStart, SegmentRange, ToWorker } from './protocol';
 
 export interface ChunkHashJob {
   params: ChunkingParams;
@@ -12,14 +12,24 @@ export interface ChunkHashJob {
   path?: string;
   /** ...or forward these bytes to it. */
   source?: ByteSource;
+  /** With a path: chunk only this segment of the file (see chunkFile, which plans them). */
+  range?: SegmentRange;
+  /** The previous version of the file, to predict cuts from (see chunking/guided). */
+  guide?: JobStart['guide'];
+  /** Called at the end with how many chunks were predicted and mispredicted. */
+  onStats?: (stats: { predicted: number; mispredicted: number }) => void;
+  /** Called when a segment found no common cut with the next one and reads to the end. */
+  onUnsynced?: () => void;
   signal?: AbortSignal;
 }
 
 /** A batch of hashed chunks, in stream order. Its bytes stay in the worker until taken. */
 export interface ChunkBatch {
   chunks: ChunkInfo[];
-  /** How far the worker has read the source. */
+  /** How far the worker has read the source (bytes read by this job). */
   bytesRead: number;
+  /** A segment's first chunks, which the previous segment's job may also have cut (see chunkFile). */
+  head?: boolean;
   /**
    * The bytes of the chunks at these indexes (in that order); the rest are dropped. Call it once
    * per batch, with [] when no bytes are needed: the worker holds a few batches at most.
@@ -62,6 +72,16 @@ export class ChunkHashPool {
   private closed = false;
 
   constructor(readonly size = Math.max(1, availableParallelism())) {}
+
+  /** Starts every worker now, so the first jobs do not wait for them to load. */
+  prewarm(): void {
+    while (!this.closed && this.created < this.size) {
+      this.created++;
+      const fresh = spawnWorker();
+      fresh.unref();
+      this.idle.push(fresh);
+    }
+  }
 
   private acquire(): Promise<Worker> {
     const worker = this.idle.pop();
@@ -122,6 +142,8 @@ export class ChunkHashPool {
     job.signal?.addEventListener('abort', onAbort);
     const start: JobStart = { type: 'start', params: job.params, algorithm: job.algorithm };
     if (job.path) start.path = job.path;
+    if (job.range) start.range = job.range;
+    if (job.guide) start.guide = job.guide;
     worker.postMessage({ job: start, port: port2 }, [port2]);
     const send = (message: ToWorker, transfer: ArrayBuffer[] = []) =>
       port1.postMessage(message, transfer);
@@ -147,13 +169,24 @@ export class ChunkHashPool {
           }
         } else if (message.type === 'batch') {
           const id = message.batch;
+          // A batch whose every chunk the guide knows is not held by the worker at all.
+          const held = message.chunks.some((c) => !c.known);
           let taken = false;
           yield {
             chunks: message.chunks,
             bytesRead: message.bytesRead,
+            ...(message.head ? { head: true } : {}),
             take: (indexes: number[]) => {
+              const gone = indexes.find((i) => message.chunks[i]?.known);
+              if (gone !== undefined)
+                return Promise.reject(
+                  new Error(
+                    `chunk ${gone} of batch ${id} is one the guide knows: its bytes were not kept`,
+                  ),
+                );
               if (taken) return Promise.reject(new Error(`batch ${id} was already taken`));
               taken = true;
+              if (!held) return Promise.resolve([]);
               if (failure) return Promise.reject(failure);
               return new Promise<Uint8Array[]>((resolve, reject) => {
                 takes.set(id, { resolve, reject });
@@ -161,11 +194,14 @@ export class ChunkHashPool {
               });
             },
           };
+        } else if (message.type === 'unsynced') {
+          job.onUnsynced?.();
         } else if (message.type === 'error') {
           finished = true;
           throw new WorkerJobError(message.message, message.code);
-        } else {
+        } else if (message.type === 'done') {
           finished = true;
+          job.onStats?.({ predicted: message.predicted, mispredicted: message.mispredicted });
           return;
         }
       }

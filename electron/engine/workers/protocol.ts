@@ -8,6 +8,29 @@ export interface JobStart {
   algorithm: HashAlgorithm;
   /** A file to read in the worker, or bytes the main thread will send as 'data' messages. */
   path?: string;
+  /** With a path: chunk one segment of the file (see SegmentRange). */
+  range?: SegmentRange;
+  /** The previous version of this file's chunks (ChunkGuide.encode), to predict cuts from. */
+  guide?: { key: string; chunks: SharedArrayBuffer };
+}
+
+/**
+ * One segment of a file chunked on its own. The job starts a chunk at `start` (as if the file
+ * began there) and reads on until its cut points meet those of a chunker started at `next`, the
+ * following segment's start: from a common cut on, both sequences are the same, so the job stops
+ * there and the following segment's job carries on. Chunk offsets are file offsets.
+ */
+export interface SegmentRange {
+  start: number;
+  /** The following segment's start; absent for the last segment (read to the end of the file). */
+  next?: number;
+  /**
+   * How far past `next` to look for a common cut. Without one by then, the job reads to the end
+   * of the file and says 'unsynced', so the segments after it can be dropped.
+   */
+  syncWithin?: number;
+  /** Chunks starting before this offset come in batches of their own, marked `head`. */
+  headUntil?: number;
 }
 
 /** Main -> worker on the job's port. */
@@ -22,12 +45,25 @@ export interface ChunkInfo {
   offset: number;
   length: number;
   hash: string;
+  /**
+   * The job's guide (the parent version's file) has this chunk, so it is stored already and the
+   * worker did not keep its bytes. A batch of known chunks only is not held at all.
+   */
+  known?: true;
 }
 
 /** Worker -> main on the job's port. */
 export type FromWorker =
-  | { type: 'batch'; batch: number; chunks: ChunkInfo[]; bytesRead: number }
+  | {
+      type: 'batch';
+      batch: number;
+      chunks: ChunkInfo[];
+      bytesRead: number;
+      head?: boolean;
+    }
+  /** The segment found no common cut with the next one: it reads on to the end of the file. */
+  | { type: 'unsynced' }
   | { type: 'taken'; batch: number; data: Uint8Array[] }
   | { type: 'needData' }
-  | { type: 'done'; bytesRead: number }
+  | { type: 'done'; bytesRead: number; predicted: number; mispredicted: number }
   | { type: 'error'; message: string; code?: string };
