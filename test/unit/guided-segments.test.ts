@@ -141,11 +141,13 @@ describe('segments of a file chunked on several workers', () => {
     await rm(dir, { recursive: true, force: true });
   });
 
-  async function run(job: FileChunkJob) {
+  /** Every chunk passed on; with `slow`, each batch is taken a little later (as uploads do). */
+  async function run(job: FileChunkJob, slow = false) {
     const all: ChunkInfo[] = [];
     let bytesRead = 0;
     for await (const batch of chunkFile(pool, job) as AsyncGenerator<ChunkBatch>) {
       all.push(...batch.chunks);
+      if (slow) await new Promise((resolve) => setTimeout(resolve, 20));
       bytesRead = Math.max(bytesRead, batch.bytesRead);
       const bytes = await batch.take(
         batch.chunks.map((_, i) => i).filter((i) => !batch.chunks[i]!.known),
@@ -217,6 +219,28 @@ describe('segments of a file chunked on several workers', () => {
       syncWithin: 0,
     });
     expect(strip(stitchChunks(all, data.length))).toEqual(sequential(data, SMALL_PROFILE));
+  });
+
+  it('a long run of zeros out of step with the segment starts: segments dropped mid-run, exact cuts', async () => {
+    // After the random start, the zeros are cut every maxSize from wherever the random bytes
+    // ended; the segments start on multiples of maxSize, so they never meet in the zeros.
+    const data = concat(seededBytes(27, 65_000), new Uint8Array(12_000_000));
+    const path = join(dir, 'zeros.bin');
+    await writeFile(path, data);
+    for (const syncWithin of [200_000, 3_000_000]) {
+      const { all } = await run(
+        {
+          path,
+          size: data.length,
+          params: SMALL_PROFILE,
+          algorithm: 'sha256',
+          segmentBytes: 1_000_000,
+          syncWithin,
+        },
+        true,
+      );
+      expect(strip(stitchChunks(all, data.length))).toEqual(sequential(data, SMALL_PROFILE));
+    }
   });
 
   it('with a guide, predicts chunks in every segment and drops the bytes of known ones', async () => {

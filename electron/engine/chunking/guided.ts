@@ -1,5 +1,6 @@
 import type { HashFn } from '../hashing';
 import { DEFAULT_PROFILE, type ChunkingParams } from './params';
+import type { CutScanner } from './scanner';
 import { createScanner, bytesOf, type ByteSource, type ScannerKind } from './stream';
 
 // Chunking guided by a previous version of the file. A content-defined cut depends only on the
@@ -103,6 +104,8 @@ export interface ChunkAndHashOptions {
    */
   recycle?: (buffer: Uint8Array) => void;
   kind?: ScannerKind;
+  /** A scanner to reuse (for these params; it is reset before use), instead of a new one. */
+  scanner?: CutScanner;
 }
 
 export async function* chunkAndHash(
@@ -112,7 +115,7 @@ export async function* chunkAndHash(
   options: ChunkAndHashOptions = {},
 ): AsyncGenerator<HashedChunk> {
   const { guide, stats, recycle, kind = 'wasm' } = options;
-  const scanner = createScanner(params, kind);
+  const scanner = options.scanner ?? createScanner(params, kind);
   const input = bytesOf(source)[Symbol.asyncIterator]();
   /** Buffers from `windowStart` on; the first holds the current chunk's start. */
   const blocks: Uint8Array[] = [];

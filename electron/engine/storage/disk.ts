@@ -12,9 +12,15 @@ const TEMP_SUFFIX = '.tmp';
  * renamed into place, so a crash never leaves a half-written object under its real name.
  * Putting an object again is harmless (same bytes, atomic rename).
  */
+/** Files written before a background fsync of them starts (see put). */
+const SYNC_BATCH = 256;
+
 export class DiskStore implements Store {
-  /** Files written since the last flush, to fsync before a version is made visible. */
+  /** Files written and not yet being fsynced: fsynced before a version is made visible. */
   private unsynced = new Set<string>();
+  /** Background fsyncs of earlier puts, which flush waits for. */
+  private readonly syncing = new Set<Promise<void>>();
+  private syncError: unknown;
   /** Folders known to exist: a put into a known shard skips its mkdir. */
   private readonly folders = new Set<string>();
 
@@ -55,6 +61,9 @@ export class DiskStore implements Store {
       await writeFile(temp, data, { flag: 'wx' });
       await rename(temp, target);
       this.unsynced.add(target);
+      // A long push fsyncs as it goes, so the disk writes back while chunking goes on and the
+      // flush before the version's ref has little left to wait for.
+      if (this.unsynced.size >= SYNC_BATCH) this.syncInBackground();
     } catch (err) {
       await unlink(temp).catch(() => {});
       throw this.wrap(err, key);
@@ -107,9 +116,27 @@ export class DiskStore implements Store {
     }
   }
 
+  private syncInBackground(): void {
+    const files = [...this.unsynced];
+    this.unsynced = new Set();
+    const task = this.syncFiles(files, 2).catch((err: unknown) => {
+      this.syncError ??= err;
+    });
+    this.syncing.add(task);
+    void task.finally(() => this.syncing.delete(task));
+  }
+
   async flush(): Promise<void> {
     const files = [...this.unsynced];
     this.unsynced = new Set();
+    await Promise.all([this.syncFiles(files, 32), ...this.syncing]);
+    const err = this.syncError;
+    this.syncError = undefined;
+    if (err) throw this.wrap(err, 'a written object');
+  }
+
+  /** fsyncs the files, then their folders (so the renames are durable too). */
+  private async syncFiles(files: string[], concurrency: number): Promise<void> {
     const dirs = new Set(files.map((f) => dirname(f)));
     const sync = async (path: string) => {
       const handle = await open(path, 'r').catch(() => undefined);
@@ -123,7 +150,8 @@ export class DiskStore implements Store {
         await handle.close();
       }
     };
-    await mapLimit([...files, ...dirs], 32, sync);
+    await mapLimit(files, concurrency, sync);
+    await mapLimit([...dirs], concurrency, sync);
   }
 
   async close(): Promise<void> {}

@@ -24,6 +24,20 @@ parentPort.on('message', (message: { job: JobStart; port: MessagePort }) => {
 /** Read blocks free for reuse, kept from one job to the next. */
 const freeBlocks: ArrayBuffer[] = [];
 
+/**
+ * Scanners kept from one job to the next (each holds a WebAssembly memory of its own): one for
+ * the chunks, one for SyncWatch.
+ */
+let scanners: { key: string; chunks: CutScanner; shadow: CutScanner } | undefined;
+function scannersFor(params: JobStart['params']): { chunks: CutScanner; shadow: CutScanner } {
+  const key = `${params.minSize}/${params.avgSize}/${params.maxSize}`;
+  if (scanners?.key !== key)
+    scanners = { key, chunks: createScanner(params), shadow: createScanner(params) };
+  scanners.chunks.reset();
+  scanners.shadow.reset();
+  return scanners;
+}
+
 /** The last guide decoded: a file's segments all bring the same one. */
 let lastGuide: { key: string; guide: ChunkGuide } | undefined;
 function guideOf(job: JobStart): ChunkGuide | undefined {
@@ -82,7 +96,9 @@ async function runJob(job: JobStart, port: MessagePort): Promise<void> {
     const base = range?.start ?? 0;
     const file = job.path ? new FileBlocks(job.path, base, freeBlocks) : undefined;
     blocks = file;
-    const sync = range?.next !== undefined ? new SyncWatch(job, range.next, range) : undefined;
+    const reused = scannersFor(job.params);
+    const sync =
+      range?.next !== undefined ? new SyncWatch(reused.shadow, range.next, range) : undefined;
     const source = file ? (sync ? sync.tap(file, base) : file) : streamed();
     const headUntil = range?.headUntil ?? 0;
     let chunks: ChunkInfo[] = [];
@@ -108,6 +124,7 @@ async function runJob(job: JobStart, port: MessagePort): Promise<void> {
     const chunks$ = chunkAndHash(source, job.params, hash, {
       guide: guideOf(job),
       stats,
+      scanner: reused.chunks,
       ...(file ? { recycle: (block: Uint8Array) => file.recycle(block) } : {}),
     });
     for await (const chunk of chunks$) {
@@ -161,11 +178,11 @@ class SyncWatch {
   private state: 'looking' | 'synced' | 'unsynced' = 'looking';
 
   constructor(
-    job: JobStart,
+    scanner: CutScanner,
     private readonly next: number,
     range: SegmentRange,
   ) {
-    this.scanner = createScanner(job.params);
+    this.scanner = scanner;
     this.cuts.add(next);
     this.limit = next + (range.syncWithin ?? 0);
   }

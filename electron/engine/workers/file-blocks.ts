@@ -2,7 +2,8 @@ import { closeSync, openSync, readSync } from 'node:fs';
 
 /**
  * A file read in blocks that are reused once nothing refers to them: no fresh memory per read,
- * so no page faults and little garbage. A block is referred to by the reader of the stream until
+ * so no page faults and no garbage. Every block comes back to the free list (shared by the jobs
+ * of one worker), so there are never more blocks than were in use at once. A block is referred to by the reader of the stream until
  * it hands it back (recycle) and by every chunk view pinned to it (pin, unpin). Reads are
  * synchronous: this runs in a worker thread, where a read from the page cache is cheaper than a
  * trip through libuv's thread pool.
@@ -53,7 +54,7 @@ export class FileBlocks implements Iterable<Uint8Array> {
     if (count > 1) this.refs.set(view.buffer, count - 1);
     else {
       this.refs.delete(view.buffer);
-      if (this.free.length < 16) this.free.push(view.buffer as ArrayBuffer);
+      this.free.push(view.buffer as ArrayBuffer);
     }
   }
 

@@ -162,17 +162,25 @@ export async function* chunkFile(
     for (const end of ends) end.resolve(job.size);
     notify();
   };
-  const enqueue = (batch: ChunkBatch) => {
+  /** With `k`: a batch whose bytes are still in segment k's worker. */
+  const enqueue = (batch: ChunkBatch, k?: number) => {
+    if (k !== undefined) passedOn[k] = true;
     queue.push(batch);
     notify();
   };
+  /** Segments that have passed a batch on: stopping them would fail the takes of those. */
+  const passedOn = ranges.map(() => false);
   const drop = (from: number) => {
     if (from >= dropFrom) return;
+    const stopping = [];
     for (let k = from; k < dropFrom; k++) {
-      aborts[k]?.abort();
       ends[k]?.resolve(job.size);
+      // One that has passed nothing on yet is stopped; one that has runs to its own end (its
+      // chunks are chunks of the file or harmless extras; see stitchChunks).
+      if (!passedOn[k]) stopping.push(k);
     }
     dropFrom = from;
+    for (const k of stopping) aborts[k]?.abort();
   };
 
   /** A head batch waits for the previous segment's end; chunks from there on are passed on. */
@@ -230,7 +238,7 @@ export async function* chunkFile(
         const last = batch.chunks.at(-1);
         if (last) end = last.offset + last.length;
         if (batch.head && k > 0) holdHead(k, batch);
-        else enqueue({ ...batch, bytesRead: totalRead });
+        else enqueue({ ...batch, bytesRead: totalRead }, k);
       }
       (ends[k] as Deferred<number>).resolve(end);
     } catch (err) {
