@@ -73,6 +73,8 @@ export interface PushRequest {
  */
 export class Service implements Api {
   private opened: Promise<Repository> | undefined;
+  /** Whether `opened` creates the repository when it is missing. */
+  private openedWithCreate = false;
   private pool: ChunkHashPool | undefined;
   private readonly logger: Logger;
   private readonly events = new EventEmitter();
@@ -300,17 +302,21 @@ export class Service implements Api {
 
   /** The repository, opened on first use; with `create`, made with defaults when missing. */
   async repository(create = false): Promise<Repository> {
-    if (!this.opened) {
-      const opening = Repository.open({
-        ...this.openOptions(),
-        ...(create ? { createIfMissing: {} } : {}),
-      });
-      this.opened = opening;
-      opening.catch(() => {
-        if (this.opened === opening) this.opened = undefined;
-      });
-    }
-    return this.opened;
+    const open = (withCreate: boolean) =>
+      Repository.open({ ...this.openOptions(), ...(withCreate ? { createIfMissing: {} } : {}) });
+    let opening = this.opened;
+    if (!opening) opening = open(create);
+    else if (create && !this.openedWithCreate) {
+      // An open without create may be under way (the page lists models while a push starts):
+      // if it finds no repository, this one makes it.
+      opening = opening.catch(() => open(true));
+    } else return opening;
+    this.opened = opening;
+    this.openedWithCreate = create;
+    opening.catch(() => {
+      if (this.opened === opening) this.opened = undefined;
+    });
+    return opening;
   }
 
   private workers(): ChunkHashPool {
@@ -327,6 +333,7 @@ export class Service implements Api {
       chunking: options.chunking ?? DEFAULT_PROFILE,
     });
     this.opened = Promise.resolve(repo);
+    this.openedWithCreate = true;
     return repo.info();
   }
 

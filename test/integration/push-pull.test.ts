@@ -137,6 +137,25 @@ for (const backend of ['local', 's3+redis'] as Backend[]) {
   });
 }
 
+describe('a fresh location', () => {
+  it('a push racing a listing (the page loads as a browser upload starts) creates the repository', async () => {
+    const svc = service('local');
+    try {
+      const listing = svc.models(); // opens without creating...
+      const uploading = svc.uploadPush('race-1', 'race', '', [{ path: 'a.bin', size: 5 }]);
+      const body = (async function* () {
+        yield new Uint8Array([1, 2, 3, 4, 5]);
+      })();
+      await svc.acceptUpload('race-1', 0, body);
+      await expect(listing).rejects.toThrow(/no TensorVault repository/);
+      expect((await uploading).version).toBe('v1');
+      expect((await svc.models()).map((m) => m.name)).toEqual(['race']);
+    } finally {
+      await svc.close();
+    }
+  });
+});
+
 describe('large files', () => {
   it('a file chunked in segments on two workers, then edited and chunked with its parent as the guide, is cut as one pass cuts it', async () => {
     const src = fresh('seg');
