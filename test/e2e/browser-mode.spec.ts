@@ -82,3 +82,30 @@ test('a malformed API argument gets a clear error, not a crash', async ({ page }
   expect(JSON.parse(reply.garbage)).toEqual({ id: -1, error: 'malformed request: not JSON' });
   expect(JSON.parse(reply.good)).toMatchObject({ id: 8, result: { product: 'TensorVault' } });
 });
+
+test('a push that fails before any progress says why, and the message stays', async ({ page }) => {
+  // A repository location that cannot be created: the push fails when it opens it.
+  const failing = await startServe({ TV_REPO: '/dev/null/repo', TV_REDIS_URL: '' });
+  try {
+    await page.goto(failing.url);
+    await page.getByRole('button', { name: 'New model' }).click();
+    await page.getByLabel('Model name').fill('broken');
+    await page.getByRole('button', { name: 'Create' }).click();
+    await page
+      .getByTestId('file-input')
+      .setInputFiles({
+        name: 'a.bin',
+        mimeType: 'application/octet-stream',
+        buffer: Buffer.alloc(10),
+      });
+    await page.getByRole('button', { name: 'Push broken' }).click();
+    const progress = page.getByTestId('push-progress');
+    await expect(progress).toContainText('Push failed');
+    await expect(progress.locator('.error')).toContainText('/dev/null/repo');
+    // Still there once the notification has gone.
+    await page.waitForTimeout(7000);
+    await expect(progress.locator('.error')).toBeVisible();
+  } finally {
+    await failing.stop();
+  }
+});

@@ -85,7 +85,7 @@ export function PushPanel({ model }: { model: string }) {
           Push {model}
         </button>
       </form>
-      {push?.model === model && (push.status === 'running' || p) && (
+      {push?.model === model && (push.status === 'running' || push.status === 'failed' || p) && (
         <div className="progress" data-testid="push-progress" aria-live="polite">
           <div className="bar">
             <div style={{ width: p ? percent(p.bytesHashed, p.totalBytes) : '0%' }} />
