@@ -91,13 +91,11 @@ test('a push that fails before any progress says why, and the message stays', as
     await page.getByRole('button', { name: 'New model' }).click();
     await page.getByLabel('Model name').fill('broken');
     await page.getByRole('button', { name: 'Create' }).click();
-    await page
-      .getByTestId('file-input')
-      .setInputFiles({
-        name: 'a.bin',
-        mimeType: 'application/octet-stream',
-        buffer: Buffer.alloc(10),
-      });
+    await page.getByTestId('file-input').setInputFiles({
+      name: 'a.bin',
+      mimeType: 'application/octet-stream',
+      buffer: Buffer.alloc(10),
+    });
     await page.getByRole('button', { name: 'Push broken' }).click();
     const progress = page.getByTestId('push-progress');
     await expect(progress).toContainText('Push failed');
