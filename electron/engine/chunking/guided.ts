@@ -91,10 +91,6 @@ function scanPiece(params: ChunkingParams): number {
   return 4 * params.maxSize;
 }
 
-/**
- * Cuts a byte stream into content-defined chunks and hashes each, predicting chunks from the
- * guide where it has one. Yields exactly the chunks (and hashes) that scanning alone would.
- */
 export interface ChunkAndHashOptions {
   guide?: ChunkGuide | undefined;
   stats?: GuidedStats;
@@ -108,6 +104,10 @@ export interface ChunkAndHashOptions {
   scanner?: CutScanner;
 }
 
+/**
+ * Cuts a byte stream into content-defined chunks and hashes each, predicting chunks from the
+ * guide where it has one. Yields exactly the chunks (and hashes) that scanning alone would.
+ */
 export async function* chunkAndHash(
   source: ByteSource,
   params: ChunkingParams = DEFAULT_PROFILE,
@@ -209,7 +209,7 @@ export async function* chunkAndHash(
           }
           return;
         }
-        await fill(Math.min(scanned + piece, Number.MAX_SAFE_INTEGER));
+        await fill(scanned + piece);
         const to = Math.min(windowEnd, scanned + piece);
         const cuts = scanner.push(bytes(scanned, to));
         for (const cut of cuts) {

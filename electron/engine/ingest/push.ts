@@ -62,18 +62,20 @@ export async function push(repo: Repository, options: PushOptions): Promise<Push
   // Chunks the parent version names are stored already: no existence check needed for them.
   // The parent's file of the same path guides the chunking of the new one (chunking/guided).
   const fromParent = new Set<string>();
-  const guides = new Map<string, NonNullable<ChunkHashJob['guide']>>();
+  const parentFiles = new Map<string, { manifest: string; chunks: Manifest['chunks'] }>();
   if (parent) {
     for (const file of parent.record.files) {
-      const manifest = await repo.readManifest(file.manifest);
-      for (const chunk of manifest.chunks) fromParent.add(chunk.hash);
-      if (manifest.chunks.length > 1)
-        guides.set(file.path, {
-          key: file.manifest,
-          chunks: ChunkGuide.of(manifest.chunks).encode(),
-        });
+      const { chunks } = await repo.readManifest(file.manifest);
+      for (const chunk of chunks) fromParent.add(chunk.hash);
+      parentFiles.set(file.path, { manifest: file.manifest, chunks });
     }
   }
+  /** The parent's file of this path as a guide, encoded only for a file this push has. */
+  const guideFor = (path: string): ChunkHashJob['guide'] => {
+    const file = parentFiles.get(path);
+    if (!file || file.chunks.length < 2) return undefined;
+    return { key: file.manifest, chunks: ChunkGuide.of(file.chunks).encode() };
+  };
 
   const totalBytes = options.files.reduce((n, f) => n + f.size, 0);
   const progress: PushProgress = {
@@ -191,7 +193,7 @@ export async function push(repo: Repository, options: PushOptions): Promise<Push
   const ingestFile = async (source: FileSource): Promise<Manifest> => {
     const cut: ChunkInfo[] = [];
     progress.currentFile = source.path;
-    const guide = guides.get(source.path);
+    const guide = guideFor(source.path);
     const common = {
       params: repo.chunking,
       algorithm: repo.config.hash,

@@ -7,14 +7,14 @@ import { ObjectNotFoundError, StoreError, validateKey, type ListEntry, type Stor
 
 const TEMP_SUFFIX = '.tmp';
 
+/** Files written before a background fsync of them starts (see put). */
+const SYNC_BATCH = 256;
+
 /**
  * A Store in a local folder. Objects are written to a temp file in their own directory and
  * renamed into place, so a crash never leaves a half-written object under its real name.
  * Putting an object again is harmless (same bytes, atomic rename).
  */
-/** Files written before a background fsync of them starts (see put). */
-const SYNC_BATCH = 256;
-
 export class DiskStore implements Store {
   /** Files written and not yet being fsynced: fsynced before a version is made visible. */
   private unsynced = new Set<string>();
