@@ -219,6 +219,8 @@ export interface GcResult {
   /** Unreachable objects kept for now: too recent, or not yet unreachable for a whole grace period. */
   deferredObjects: number;
   deferredBytes: number;
+  /** Bytes of packs that unfinished pushes left in a folder repository, removed once old. */
+  abandonedBytes: number;
   graceSeconds: number;
   seconds: number;
 }

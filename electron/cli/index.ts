@@ -448,6 +448,11 @@ program
                 `  ${r.deferredObjects} unreachable objects (${formatBytes(r.deferredBytes)}) wait out the ${r.graceSeconds} s grace period: run gc again after it`,
               ]
             : []),
+          ...(r.abandonedBytes > 0
+            ? [
+                `  ${r.dryRun ? 'would remove' : 'removed'} ${formatBytes(r.abandonedBytes)} of packs that unfinished pushes left`,
+              ]
+            : []),
         ].join('\n'),
       );
     });

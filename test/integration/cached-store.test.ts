@@ -219,6 +219,7 @@ describe('CachedStore when Redis does not answer', () => {
     const store: CachedStore = cached.store;
     const objects = Array.from({ length: 100 }, () => object(100));
     for (const o of objects) await store.put(o.key, o.data);
+    await store.flush(); // a folder's objects are claimed once durable
     redis.pause();
     const keys = Array.from({ length: N }, (_, i) => objects[i % objects.length]!.key);
     const withoutCache = await sequentialHas(disk.store, keys);

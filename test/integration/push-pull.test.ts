@@ -274,24 +274,38 @@ describe('bad input: one clear error, nothing written where it should not be', (
     const version = await repo.resolve('ok');
     const file = version.record.files.find((f) => f.path === 'd/a.bin')!;
     const chunk = (await repo.readManifest(file.manifest)).chunks[1]!;
+    // The chunk's bytes where the folder keeps them: in a pack.
     const disk = new DiskStore(repoPath);
-    const path = join(repoPath, ...objectKey(chunk.hash).split('/'));
-    const original = await readFile(path);
-    await writeFile(path, Buffer.from(original).fill(7, 0, 10));
+    const where = (await disk.locate(chunk.hash))!;
+    const original = Buffer.alloc(where.length);
+    const overwrite = async (bytes: Buffer) => {
+      const handle = await open(where.file, 'r+');
+      await handle.write(bytes, 0, bytes.length, where.offset);
+      await handle.close();
+    };
+    const handle = await open(where.file, 'r');
+    await handle.read(original, 0, where.length, where.offset);
+    await handle.close();
+    await overwrite(Buffer.from(original).fill(7, 0, 10));
     const dest = fresh('corrupt-out');
     try {
       await expect(svc.pull('ok', dest)).rejects.toThrow(
         new RegExp(`cannot restore d/a.bin: chunk ${chunk.hash} \\(bytes \\d+-\\d+\\) is corrupt`),
       );
       await expect(stat(dest)).rejects.toMatchObject({ code: 'ENOENT' });
-      await disk.delete(objectKey(chunk.hash));
-      await expect(svc.pull('ok', dest)).rejects.toThrow(
-        new RegExp(`cannot restore d/a.bin: chunk ${chunk.hash} .* is missing`),
-      );
-      await expect(stat(dest)).rejects.toMatchObject({ code: 'ENOENT' });
     } finally {
-      await writeFile(path, original);
+      await overwrite(original);
     }
+    // Deleted (its pack rewritten without it), then missing for the service's own store too.
+    await disk.delete(objectKey(chunk.hash));
+    await disk.flush();
+    await expect(svc.pull('ok', dest)).rejects.toThrow(
+      new RegExp(`cannot restore d/a.bin: chunk ${chunk.hash} .* is missing`),
+    );
+    await expect(stat(dest)).rejects.toMatchObject({ code: 'ENOENT' });
+    await disk.put(objectKey(chunk.hash), original);
+    await disk.flush();
+    await disk.close();
     await svc.pull('ok', dest);
     expect(
       (await readFile(join(dest, 'd/a.bin'))).equals(Buffer.from(seededBytes(9, 500_000))),

@@ -30,7 +30,8 @@ type Factory = () => Promise<{ store: Store; dispose(): Promise<void> }>;
 let prefixes = 0;
 const factories: Record<string, Factory> = {
   MemoryStore: async () => ({ store: new MemoryStore(), dispose: async () => {} }),
-  DiskStore: diskStore,
+  'DiskStore (packs, format 2)': diskStore,
+  'DiskStore (a file per object, format 1)': () => diskStore({ layout: 'loose' }),
   S3Store: async () => {
     const store = s3Store(s3, `conformance-${++prefixes}`);
     return { store, dispose: () => store.close() };
@@ -65,6 +66,8 @@ for (const [name, factory] of Object.entries(factories)) {
       expect(await store.has(o.key)).toBe(false);
       await store.put(o.key, o.data, { sha256: o.hash });
       expect(await store.has(o.key)).toBe(true);
+      expect((await readAll(store, o.key)).equals(o.data)).toBe(true);
+      await store.flush();
       expect((await readAll(store, o.key)).equals(o.data)).toBe(true);
     });
 

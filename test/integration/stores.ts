@@ -2,7 +2,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { CachedStore, type CachedStoreOptions } from '../../electron/engine/storage/cached';
-import { DiskStore } from '../../electron/engine/storage/disk';
+import { DiskStore, type DiskStoreOptions } from '../../electron/engine/storage/disk';
 import { createRedisClient, waitReady } from '../../electron/engine/storage/redis';
 import { S3Store, type S3Options } from '../../electron/engine/storage/s3';
 import type { Store } from '../../electron/engine/storage/store';
@@ -26,9 +26,19 @@ export async function tempDir(
   return { path, remove: () => rm(path, { recursive: true, force: true }) };
 }
 
-export async function diskStore(): Promise<{ store: DiskStore; dispose(): Promise<void> }> {
+export async function diskStore(
+  options: DiskStoreOptions = {},
+): Promise<{ store: DiskStore; path: string; dispose(): Promise<void> }> {
   const dir = await tempDir('tv-disk-');
-  return { store: new DiskStore(dir.path), dispose: dir.remove };
+  const store = new DiskStore(dir.path, options);
+  return {
+    store,
+    path: dir.path,
+    dispose: async () => {
+      await store.close();
+      await dir.remove();
+    },
+  };
 }
 
 export function s3Store(s3: S3Server, prefix: string, extra: S3Options = {}): S3Store {

@@ -50,11 +50,14 @@ describe('repository format 1', () => {
 
   it('refuses a repository of an unknown format, or a damaged config, clearly', () => {
     const config = newConfig('sha256', { minSize: 16384, avgSize: 65536, maxSize: 262144 });
+    expect(config.format).toBe(2);
     expect(parseConfig(Buffer.from(JSON.stringify(config)), 'here')).toEqual(config);
+    const older = { ...config, format: 1 };
+    expect(parseConfig(Buffer.from(JSON.stringify(older)), 'here')).toEqual(older);
     expect(() =>
-      parseConfig(Buffer.from(JSON.stringify({ ...config, format: 2 })), 'here'),
+      parseConfig(Buffer.from(JSON.stringify({ ...config, format: 3 })), 'here'),
     ).toThrow(
-      'the repository at here uses format 2, which this version of TensorVault does not know (it reads format 1): upgrade TensorVault',
+      'the repository at here uses format 3, which this version of TensorVault does not know (it reads formats 1 and 2): upgrade TensorVault',
     );
     expect(() => parseConfig(Buffer.from('{not json'), 'here')).toThrow(/not valid JSON/);
     expect(() =>

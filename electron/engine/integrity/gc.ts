@@ -1,6 +1,7 @@
 import type { GcResult } from '../../../shared/types';
 import { mapLimit } from '../concurrency';
 import type { Repository } from '../repository/repository';
+import { DiskStore } from '../storage/disk';
 import {
   hashOfKey,
   ObjectNotFoundError,
@@ -54,12 +55,18 @@ export async function gc(repo: Repository, options: GcOptions = {}): Promise<GcR
   }
   const swept = new Set(sweep.map((s) => s.hash));
   const deferred = unreachable.filter((u) => !swept.has(u.hash));
+  let abandonedBytes = 0;
   if (!options.dryRun) {
-    // CachedStore.delete removes the key first and refuses when Redis cannot confirm it.
+    // CachedStore.delete removes the key first and refuses when Redis cannot confirm it. A
+    // folder rewrites the packs that lost objects at the flush.
     await mapLimit(sweep, 16, (s) => repo.store.delete(objectKey(s.hash)));
     const pending: Pending = { markedAt: now, hashes: deferred.map((d) => d.hash) };
     await repo.store.put(PENDING_KEY, Buffer.from(JSON.stringify(pending)));
     await repo.store.flush();
+    // Packs no index names are pushes that never finished (or are still running: hence the age).
+    const backend = repo.stack.backend;
+    if (backend instanceof DiskStore)
+      abandonedBytes = (await backend.removeAbandoned(grace, now)).bytes;
   }
   const bytes = (items: { size: number }[]) => items.reduce((n, i) => n + i.size, 0);
   return {
@@ -71,6 +78,7 @@ export async function gc(repo: Repository, options: GcOptions = {}): Promise<GcR
     sweptBytes: bytes(sweep),
     deferredObjects: deferred.length,
     deferredBytes: bytes(deferred),
+    abandonedBytes,
     graceSeconds: grace / 1000,
     seconds: Math.round((performance.now() - started) / 10) / 100,
   };

@@ -3,8 +3,15 @@ import { z } from 'zod';
 import { HASH_ALGORITHMS, type HashAlgorithm } from '../hashing';
 import { validateParams } from '../chunking/params';
 
-/** Repository format 1 (docs/format.md). */
-export const FORMAT = 1;
+/**
+ * Repository formats (docs/format.md). 1: every object in a file (or S3 object) of its own.
+ * 2: a folder repository whose objects may be in pack files. S3 repositories are created at 1;
+ * both are read.
+ */
+export const FORMAT = 2;
+export const READABLE_FORMATS: readonly number[] = [1, 2];
+/** Format of manifests and version records (unchanged by format 2). */
+export const OBJECT_FORMAT = 1;
 export const CHUNKING_ALGORITHM = 'tv-fastcdc-1';
 export const CONFIG_KEY = 'config';
 export const REFS_PREFIX = 'refs/';
@@ -32,10 +39,11 @@ export type RepositoryConfig = z.infer<typeof ConfigSchema>;
 export function newConfig(
   hash: HashAlgorithm,
   chunking: { minSize: number; avgSize: number; maxSize: number },
+  format = FORMAT,
 ): RepositoryConfig {
   validateParams(chunking);
   return {
-    format: FORMAT,
+    format,
     repositoryId: randomBytes(8).toString('hex'),
     hash,
     chunking: { algorithm: CHUNKING_ALGORITHM, ...chunking },
@@ -54,9 +62,9 @@ export function parseConfig(bytes: Uint8Array, location: string): RepositoryConf
     );
   }
   const format = (raw as { format?: unknown })?.format;
-  if (typeof format === 'number' && format !== FORMAT) {
+  if (typeof format === 'number' && !READABLE_FORMATS.includes(format)) {
     throw new FormatError(
-      `the repository at ${location} uses format ${format}, which this version of TensorVault does not know (it reads format ${FORMAT}): upgrade TensorVault`,
+      `the repository at ${location} uses format ${format}, which this version of TensorVault does not know (it reads formats ${READABLE_FORMATS.join(' and ')}): upgrade TensorVault`,
     );
   }
   const parsed = ConfigSchema.safeParse(raw);
@@ -120,7 +128,7 @@ export function parseRefKey(key: string): ParsedRef | undefined {
 // --- version records --------------------------------------------------------------------------
 
 const VersionSchema = z.object({
-  format: z.literal(FORMAT),
+  format: z.literal(OBJECT_FORMAT),
   kind: z.literal('version'),
   model: z.string(),
   parent: z.string().nullable(),
@@ -193,7 +201,7 @@ const ALGORITHM_CODE: Record<HashAlgorithm, number> = { sha256: 0, blake3: 1 };
 export function encodeManifest(manifest: Manifest, algorithm: HashAlgorithm): Buffer {
   const out = Buffer.alloc(HEADER + PER_CHUNK * manifest.chunks.length);
   MAGIC.copy(out, 0);
-  out.writeUInt8(FORMAT, 4);
+  out.writeUInt8(OBJECT_FORMAT, 4);
   out.writeUInt8(ALGORITHM_CODE[algorithm], 5);
   out.writeBigUInt64LE(BigInt(manifest.size), 8);
   out.write(manifest.fileHash, 16, 'hex');
@@ -211,7 +219,8 @@ export function decodeManifest(bytes: Uint8Array, hash: string): Manifest {
   const buf = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   const damaged = (why: string) => new FormatError(`file manifest ${hash} is damaged: ${why}`);
   if (buf.length < HEADER || !buf.subarray(0, 4).equals(MAGIC)) throw damaged('not a manifest');
-  if (buf.readUInt8(4) !== FORMAT) throw damaged(`unknown manifest format ${buf.readUInt8(4)}`);
+  if (buf.readUInt8(4) !== OBJECT_FORMAT)
+    throw damaged(`unknown manifest format ${buf.readUInt8(4)}`);
   const count = buf.readUInt32LE(48);
   if (buf.length !== HEADER + PER_CHUNK * count) throw damaged('wrong length');
   const chunks = new Array<{ hash: string; length: number }>(count);

@@ -4,6 +4,7 @@ import { DEFAULT_PROFILE, type ChunkingParams } from '../chunking/params';
 import { createHasher, type HashAlgorithm, type HashFn } from '../hashing';
 import { silentLogger, type Logger } from '../log';
 import { composeStack, openBackend, type StorageStack } from '../storage/compose';
+import { DiskStore } from '../storage/disk';
 import type { CachedStoreOptions } from '../storage/cached';
 import type { S3Options } from '../storage/s3';
 import { ObjectNotFoundError, objectKey, readAll, type Store } from '../storage/store';
@@ -11,6 +12,7 @@ import {
   CONFIG_KEY,
   decodeManifest,
   encodeVersion,
+  FORMAT,
   FormatError,
   newConfig,
   parseConfig,
@@ -87,6 +89,8 @@ export class Repository {
         config = await writeNewConfig(backend, options.createIfMissing);
         created = true;
       }
+      // Format 1 folders keep one file per object, so older clients can still read them.
+      if (backend instanceof DiskStore) backend.layout = config.format >= 2 ? 'packed' : 'loose';
       const stack = await composeStack(
         backend,
         {
@@ -295,7 +299,7 @@ export class Repository {
     validateModelName(record.model);
     const bytes = encodeVersion(record);
     const id = this.hash(bytes);
-    await this.store.flush();
+    // Chunks, manifests and the record durable together, then the ref.
     await this.store.put(objectKey(id), bytes, this.putOptions(id));
     await this.store.flush();
     const key = refKey(record.model, Date.now(), id);
@@ -361,7 +365,12 @@ async function readConfig(backend: Store): Promise<RepositoryConfig | undefined>
 }
 
 async function writeNewConfig(backend: Store, options: InitOptions): Promise<RepositoryConfig> {
-  const config = newConfig(options.hash ?? 'sha256', options.chunking ?? DEFAULT_PROFILE);
+  // Packs are a folder's layout (format 2); an S3 repository is written as format 1 was.
+  const config = newConfig(
+    options.hash ?? 'sha256',
+    options.chunking ?? DEFAULT_PROFILE,
+    backend instanceof DiskStore ? FORMAT : 1,
+  );
   await backend.put(CONFIG_KEY, Buffer.from(JSON.stringify(config, null, 2)));
   await backend.flush();
   // Two clients creating the same repository at once: the one whose config landed wins for both.

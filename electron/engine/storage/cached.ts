@@ -80,6 +80,8 @@ export class CachedStore extends EventEmitter implements Store {
     errors: 0,
   };
   private lastError: string | null = null;
+  /** Objects put into a backend that makes them durable only at flush: claimed after it. */
+  private unclaimed = new Set<string>();
 
   constructor(
     private readonly backend: Store,
@@ -103,6 +105,10 @@ export class CachedStore extends EventEmitter implements Store {
 
   get location(): string {
     return this.backend.location;
+  }
+
+  get durableOnPut(): boolean | undefined {
+    return this.backend.durableOnPut;
   }
 
   private cacheKey(hash: string): string {
@@ -183,8 +189,12 @@ export class CachedStore extends EventEmitter implements Store {
     }
     if (cached !== NO_ANSWER) this.counters.misses++;
     await this.backend.put(key, data, options);
-    // Write-through, only now that the backend has confirmed the object.
-    await this.ask(() => this.redis.set(this.cacheKey(hash), '1', 'EX', this.ttl));
+    // Write-through, only once the backend holds the object durably: now, or (a folder, whose
+    // puts are durable and visible to others only at flush) after the next flush. Claimed
+    // earlier, a crash before that flush would leave Redis claiming an object no one can read,
+    // and another push would name it without uploading it.
+    if (this.backend.durableOnPut === false) this.unclaimed.add(hash);
+    else await this.ask(() => this.redis.set(this.cacheKey(hash), '1', 'EX', this.ttl));
   }
 
   get(key: string): Promise<Readable> {
@@ -201,8 +211,16 @@ export class CachedStore extends EventEmitter implements Store {
     return this.backend.list(prefix);
   }
 
-  flush(): Promise<void> {
-    return this.backend.flush();
+  async flush(): Promise<void> {
+    const hashes = [...this.unclaimed];
+    this.unclaimed = new Set();
+    await this.backend.flush();
+    for (let start = 0; start < hashes.length; start += this.batchSize) {
+      const pipeline = this.redis.pipeline();
+      for (const hash of hashes.slice(start, start + this.batchSize))
+        pipeline.set(this.cacheKey(hash), '1', 'EX', this.ttl);
+      if ((await this.ask(() => pipeline.exec())) === NO_ANSWER) break;
+    }
   }
 
   async close(): Promise<void> {

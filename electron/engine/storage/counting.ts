@@ -25,6 +25,10 @@ export class CountingStore implements Store {
     return this.inner.location;
   }
 
+  get durableOnPut(): boolean | undefined {
+    return this.inner.durableOnPut;
+  }
+
   get total(): number {
     return Object.values(this.calls).reduce((a, b) => a + b, 0);
   }

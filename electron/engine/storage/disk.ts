@@ -1,21 +1,46 @@
 import { randomBytes } from 'node:crypto';
+import { existsSync } from 'node:fs';
 import { mkdir, open, opendir, rename, rm, stat, unlink, writeFile } from 'node:fs/promises';
 import { dirname, join, sep } from 'node:path';
 import type { Readable } from 'node:stream';
 import { mapLimit } from '../concurrency';
-import { ObjectNotFoundError, StoreError, validateKey, type ListEntry, type Store } from './store';
+import { PACKS_DIR, PackError, PackSet } from './packs';
+import {
+  hashOfKey,
+  ObjectNotFoundError,
+  OBJECTS_PREFIX,
+  StoreError,
+  validateKey,
+  type ListEntry,
+  type Store,
+} from './store';
 
 const TEMP_SUFFIX = '.tmp';
 
 /** Files written before a background fsync of them starts (see put). */
 const SYNC_BATCH = 256;
 
+export interface DiskStoreOptions {
+  /**
+   * "packed" (format 2): content-addressed objects are appended to pack files (packs.ts);
+   * "loose" (format 1): one file per object. Either way both kinds are read.
+   */
+  layout?: 'packed' | 'loose';
+  /** Pack size at which a pack is sealed (tests). */
+  packBytes?: number;
+}
+
 /**
- * A Store in a local folder. Objects are written to a temp file in their own directory and
- * renamed into place, so a crash never leaves a half-written object under its real name.
- * Putting an object again is harmless (same bytes, atomic rename).
+ * A Store in a local folder. Content-addressed objects go to pack files (or, in a format 1
+ * repository, one file each); other keys (config, refs) are files of their own, written to a
+ * temp file in their directory and renamed into place, so a crash never leaves a half-written
+ * object under its real name. Putting an object again is harmless.
  */
 export class DiskStore implements Store {
+  /** Puts are durable, and packed objects visible to other processes, only after flush. */
+  readonly durableOnPut = false;
+  private readonly packs: PackSet;
+  layout: 'packed' | 'loose';
   /** Files written and not yet being fsynced: fsynced before a version is made visible. */
   private unsynced = new Set<string>();
   /** Background fsyncs of earlier puts, which flush waits for. */
@@ -24,17 +49,54 @@ export class DiskStore implements Store {
   /** Folders known to exist: a put into a known shard skips its mkdir. */
   private readonly folders = new Set<string>();
 
-  constructor(readonly root: string) {}
+  constructor(
+    readonly root: string,
+    options: DiskStoreOptions = {},
+  ) {
+    this.layout = options.layout ?? 'packed';
+    this.packs = new PackSet(root, options.packBytes);
+  }
 
   get location(): string {
     return this.root;
   }
 
   private path(key: string): string {
-    return join(this.root, ...validateKey(key).split('/'));
+    validateKey(key);
+    if (key === PACKS_DIR || key.startsWith(`${PACKS_DIR}/`))
+      throw new StoreError(`invalid storage key "${key}": ${PACKS_DIR}/ is reserved`, 'BAD_KEY');
+    return join(this.root, ...key.split('/'));
+  }
+
+  /** Where a packed object is (tests and debugging); undefined when it is not packed. */
+  async locate(
+    hash: string,
+  ): Promise<{ file: string; offset: number; length: number } | undefined> {
+    if (!this.packs.has(hash)) await this.guard(() => this.packs.refresh(), PACKS_DIR);
+    return this.packs.locate(hash);
   }
 
   async has(key: string): Promise<boolean> {
+    return (await this.hasMany([key]))[0] as boolean;
+  }
+
+  async hasMany(keys: readonly string[]): Promise<boolean[]> {
+    const hashes = keys.map((key) => (this.path(key), hashOfKey(key)));
+    const answers = hashes.map((hash) => hash !== undefined && this.packs.has(hash));
+    // A miss may be an object another process packed since we last looked.
+    if (hashes.some((hash, i) => hash && !answers[i])) {
+      await this.guard(() => this.packs.refresh(), PACKS_DIR);
+      hashes.forEach((hash, i) => hash && !answers[i] && (answers[i] = this.packs.has(hash)));
+    }
+    // Then loose files: other keys, and objects of format 1 (skipped where there are none).
+    const loose = existsSync(join(this.root, OBJECTS_PREFIX));
+    const rest = keys.flatMap((key, i) => (!answers[i] && (loose || !hashes[i]) ? [i] : []));
+    const found = await mapLimit(rest, 64, (i) => this.isFile(keys[i] as string));
+    rest.forEach((i, k) => (answers[i] = found[k] as boolean));
+    return answers;
+  }
+
+  private async isFile(key: string): Promise<boolean> {
     try {
       return (await stat(this.path(key))).isFile();
     } catch (err) {
@@ -43,11 +105,11 @@ export class DiskStore implements Store {
     }
   }
 
-  hasMany(keys: readonly string[]): Promise<boolean[]> {
-    return mapLimit(keys, 64, (key) => this.has(key));
-  }
-
   async put(key: string, data: Uint8Array): Promise<void> {
+    const hash = hashOfKey(key);
+    if (hash && this.layout === 'packed') {
+      return this.guard(() => this.packs.put(hash, data), key);
+    }
     const target = this.path(key);
     // Content-addressed objects are immutable; other keys (config, refs) are written once. A
     // put of an existing object rewrites identical bytes: the rename keeps it atomic either way.
@@ -71,8 +133,17 @@ export class DiskStore implements Store {
   }
 
   async get(key: string): Promise<Readable> {
+    const path = this.path(key);
+    const hash = hashOfKey(key);
+    if (hash) {
+      const packed = await this.guard(async () => {
+        if (!this.packs.has(hash) && !existsSync(path)) await this.packs.refresh();
+        return this.packs.read(hash);
+      }, key);
+      if (packed) return packed;
+    }
     try {
-      const handle = await open(this.path(key), 'r');
+      const handle = await open(path, 'r');
       return handle.createReadStream();
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code === 'ENOENT')
@@ -81,15 +152,42 @@ export class DiskStore implements Store {
     }
   }
 
+  /** Removes the object; a packed one is gone for lookups at once and from disk at flush. */
   async delete(key: string): Promise<void> {
-    await rm(this.path(key), { force: true });
+    const path = this.path(key);
+    const hash = hashOfKey(key);
+    if (hash) this.packs.delete(hash);
+    await rm(path, { force: true });
   }
 
   async *list(prefix: string): AsyncIterable<ListEntry> {
+    if (OBJECTS_PREFIX.startsWith(prefix) || prefix.startsWith(OBJECTS_PREFIX)) {
+      await this.guard(() => this.packs.refresh(), PACKS_DIR);
+      for (const o of this.packs.objects()) {
+        const key = `${OBJECTS_PREFIX}${o.hash.slice(0, 2)}/${o.hash}`;
+        if (key.startsWith(prefix)) yield { key, size: o.size, modified: o.modified };
+      }
+    }
     // Start at the deepest folder the prefix names whole, then filter by the rest.
     const folder = prefix.includes('/') ? prefix.slice(0, prefix.lastIndexOf('/')) : '';
     const start = folder ? join(this.root, ...folder.split('/')) : this.root;
     yield* this.walk(start, prefix);
+  }
+
+  /**
+   * Removes packs that pushes which never finished left behind, once older than the given age
+   * (gc calls it with its grace period; a younger one may be a push still running).
+   */
+  removeAbandoned(olderThanMs: number, now?: number): Promise<{ files: number; bytes: number }> {
+    return this.guard(() => this.packs.removeAbandoned(olderThanMs, now), PACKS_DIR);
+  }
+
+  private async guard<T>(action: () => Promise<T>, key: string): Promise<T> {
+    try {
+      return await action();
+    } catch (err) {
+      throw this.wrap(err, key);
+    }
   }
 
   private async *walk(dir: string, prefix: string): AsyncIterable<ListEntry> {
@@ -102,6 +200,7 @@ export class DiskStore implements Store {
     }
     for await (const entry of entries) {
       const full = join(dir, entry.name);
+      if (dir === this.root && entry.name === PACKS_DIR) continue; // not keys: listed above
       if (entry.isDirectory()) {
         yield* this.walk(full, prefix);
       } else if (entry.isFile() && !entry.name.endsWith(TEMP_SUFFIX)) {
@@ -129,7 +228,11 @@ export class DiskStore implements Store {
   async flush(): Promise<void> {
     const files = [...this.unsynced];
     this.unsynced = new Set();
-    await Promise.all([this.syncFiles(files, 32), ...this.syncing]);
+    await Promise.all([
+      this.guard(() => this.packs.flush(), PACKS_DIR),
+      this.syncFiles(files, 32),
+      ...this.syncing,
+    ]);
     const err = this.syncError;
     this.syncError = undefined;
     if (err) throw this.wrap(err, 'a written object');
@@ -154,10 +257,13 @@ export class DiskStore implements Store {
     await mapLimit([...dirs], concurrency, sync);
   }
 
-  async close(): Promise<void> {}
+  async close(): Promise<void> {
+    await this.packs.close();
+  }
 
   private wrap(err: unknown, key: string): Error {
     if (err instanceof StoreError) return err;
+    if (err instanceof PackError) return new StoreError(err.message, err.code, { cause: err });
     const e = err as NodeJS.ErrnoException;
     const what =
       e.code === 'EACCES' || e.code === 'EPERM'

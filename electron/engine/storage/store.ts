@@ -9,6 +9,11 @@ import { isHashHex } from '../hashing';
 export interface Store {
   /** For messages: where this store keeps its objects ("/data/repo", "s3://bucket/prefix"). */
   readonly location: string;
+  /**
+   * False where a put is durable (and, for packed folders, visible to other processes) only once
+   * flush returns: a cache above must not claim the object before. Absent means true.
+   */
+  readonly durableOnPut?: boolean;
   has(key: string): Promise<boolean>;
   /** Existence of many keys, answers in the same order: batched where the backend allows. */
   hasMany(keys: readonly string[]): Promise<boolean[]>;
