@@ -109,7 +109,7 @@ export async function push(repo: Repository, options: PushOptions): Promise<Push
   const inFlight = new Set<Promise<void>>();
   let uploadError: unknown;
 
-  const upload = async (chunk: ChunkInfo, data: Uint8Array) => {
+  const upload = async (chunk: ChunkInfo, data: Uint8Array, settled: () => void) => {
     await uploads.acquire();
     const task = store
       .put(objectKey(chunk.hash), data, repo.putOptions(chunk.hash))
@@ -125,6 +125,7 @@ export async function push(repo: Repository, options: PushOptions): Promise<Push
       .finally(() => {
         uploads.release();
         inFlight.delete(task);
+        settled();
       });
     inFlight.add(task);
   };
@@ -133,12 +134,16 @@ export async function push(repo: Repository, options: PushOptions): Promise<Push
   /** Takes the bytes of the chunks no one holds yet from the worker, and uploads them. */
   const uploadMissing = async (batch: ChunkBatch, missing: number[]) => {
     const data = await batch.take(missing);
+    // The chunks share one buffer, which goes back to the workers once every upload of them
+    // settled (a store keeps no reference to the bytes it was given).
+    let unsettled = missing.length;
+    const settled = () => --unsettled === 0 && options.pool.recycle(data);
     for (const [k, i] of missing.entries()) {
       const chunk = batch.chunks[i] as ChunkInfo;
       uploaded.add(chunk.hash);
       progress.newChunks++;
       if (uploadError) throw uploadError;
-      await upload(chunk, data[k] as Uint8Array);
+      await upload(chunk, data[k] as Uint8Array, settled);
     }
   };
 

@@ -53,6 +53,9 @@ interface OpenPack {
   queue: QueuedWrite[];
   /** The one write in flight (a writev of the queue), if any. */
   writing: Promise<void> | undefined;
+  /** Bytes written since the last background datasync started; that datasync, if running. */
+  unsynced: number;
+  syncing: Promise<void> | undefined;
   records: number[];
 }
 
@@ -65,6 +68,9 @@ interface QueuedWrite {
 
 /** How long after a folder's mtime a listing of it is sure to include the change. */
 const RACY_MS = 100;
+
+/** Bytes written to a pack between background datasyncs. */
+const SYNC_EVERY = 8 << 20;
 
 /** Objects per writev, and bytes. */
 const WRITE_BATCH = 256;
@@ -274,6 +280,16 @@ export class PackSet {
         );
         w.done();
       }
+      // The kernel would hold the written pages until a writeback threshold; a datasync every
+      // few MiB starts the disk writing while chunking goes on, so the seal finds little left.
+      pack.unsynced += bytes;
+      if (pack.unsynced >= SYNC_EVERY && !pack.syncing) {
+        pack.unsynced = 0;
+        pack.syncing = pack.handle
+          .datasync()
+          .catch(() => {}) // the seal's own datasync reports a failure
+          .finally(() => (pack.syncing = undefined));
+      }
     }
     pack.writing = undefined;
   }
@@ -299,6 +315,8 @@ export class PackSet {
         size: PACK_MAGIC.length,
         queue: [],
         writing: undefined,
+        unsynced: 0,
+        syncing: undefined,
         records: [],
       };
       this.current = pack;
@@ -324,6 +342,7 @@ export class PackSet {
   private async seal(pack: OpenPack): Promise<void> {
     try {
       await pack.writing;
+      await pack.syncing;
       const live = pack.records.filter((r) => this.index.isLive(r));
       if (live.length === 0) {
         await pack.handle.close();
@@ -493,6 +512,7 @@ export class PackSet {
     this.current = undefined;
     if (pack) {
       await pack.writing;
+      await pack.syncing;
       await pack.handle.close().catch(() => {});
     }
   }

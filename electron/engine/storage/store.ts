@@ -17,7 +17,10 @@ export interface Store {
   has(key: string): Promise<boolean>;
   /** Existence of many keys, answers in the same order: batched where the backend allows. */
   hasMany(keys: readonly string[]): Promise<boolean[]>;
-  /** Stores the bytes under the key; never leaves a half-written object. */
+  /**
+   * Stores the bytes under the key; never leaves a half-written object. Keeps no reference to
+   * `data` once the returned promise settles (the caller may reuse the buffer).
+   */
   put(key: string, data: Uint8Array, options?: PutOptions): Promise<void>;
   /** The object's bytes as a stream; ObjectNotFoundError when absent. */
   get(key: string): Promise<Readable>;

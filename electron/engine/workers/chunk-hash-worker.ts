@@ -17,9 +17,35 @@ const BATCH_CHUNKS = 512;
 const MAX_HELD = 4;
 
 if (!parentPort) throw new Error('chunk-hash-worker must run as a worker thread');
-parentPort.on('message', (message: { job: JobStart; port: MessagePort }) => {
-  void runJob(message.job, message.port);
-});
+/**
+ * Buffers the chunks a batch hands over are copied into (one per take), sent back by the pool once
+ * the chunks are stored: a push moves gigabytes through a few buffers, with no fresh memory to
+ * fault in and no garbage for either thread's collector.
+ */
+const spareBuffers: ArrayBuffer[] = [];
+const SPARE_BUFFERS = 16;
+const TRANSFER_BUFFER_BYTES = 5 << 20;
+
+/** A few new chunks of a mostly known batch get a buffer of their own size (not recycled). */
+const SMALL_TAKE_BYTES = 1 << 20;
+
+function transferBuffer(bytes: number): ArrayBuffer {
+  if (bytes < SMALL_TAKE_BYTES) return new ArrayBuffer(bytes);
+  const index = spareBuffers.findIndex((b) => b.byteLength >= bytes);
+  if (index >= 0) return spareBuffers.splice(index, 1)[0] as ArrayBuffer;
+  return new ArrayBuffer(Math.max(bytes, TRANSFER_BUFFER_BYTES));
+}
+
+parentPort.on(
+  'message',
+  (message: { job: JobStart; port: MessagePort } | { recycle: ArrayBuffer }) => {
+    if ('recycle' in message) {
+      if (spareBuffers.length < SPARE_BUFFERS) spareBuffers.push(message.recycle);
+      return;
+    }
+    void runJob(message.job, message.port);
+  },
+);
 
 /** Read blocks free for reuse, kept from one job to the next. */
 const freeBlocks: ArrayBuffer[] = [];
@@ -64,15 +90,16 @@ async function runJob(job: JobStart, port: MessagePort): Promise<void> {
       // A held chunk is a view into a read block: the chunks taken are copied into one new
       // buffer (not zero-filled first), which is transferred, not copied again.
       const views = message.indexes.map((i) => bytes[i] as Uint8Array);
-      const out = Buffer.allocUnsafeSlow(views.reduce((n, v) => n + v.length, 0));
+      const out = transferBuffer(views.reduce((n, v) => n + v.length, 0));
       let at = 0;
       const data = views.map((view) => {
-        out.set(view, at);
+        const copy = new Uint8Array(out, at, view.length);
+        copy.set(view);
         at += view.length;
-        return new Uint8Array(out.buffer, out.byteOffset + at - view.length, view.length);
+        return copy;
       });
       for (const view of bytes) if (view) blocks?.unpin(view);
-      send({ type: 'taken', batch: message.batch, data }, [out.buffer as ArrayBuffer]);
+      send({ type: 'taken', batch: message.batch, data }, [out]);
       wakeHeld?.();
     } else if (message.type === 'cancel') {
       cancelled = true;

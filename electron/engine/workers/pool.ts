@@ -70,6 +70,8 @@ function spawnWorker(): Worker {
  */
 export class ChunkHashPool {
   private readonly idle: Worker[] = [];
+  /** Every live worker (recycled buffers go to one of them). */
+  private readonly workers = new Set<Worker>();
   private readonly waiting: ((worker: Worker) => void)[] = [];
   private created = 0;
   private closed = false;
@@ -80,8 +82,7 @@ export class ChunkHashPool {
   prewarm(): void {
     while (!this.closed && this.created < this.size) {
       this.created++;
-      const fresh = spawnWorker();
-      fresh.unref();
+      const fresh = this.spawn();
       this.idle.push(fresh);
     }
   }
@@ -91,15 +92,32 @@ export class ChunkHashPool {
     if (worker) return Promise.resolve(worker);
     if (this.created < this.size) {
       this.created++;
-      const fresh = spawnWorker();
-      fresh.unref();
-      return Promise.resolve(fresh);
+      return Promise.resolve(this.spawn());
     }
     return new Promise((resolve) => this.waiting.push(resolve));
   }
 
+  private spawn(): Worker {
+    const worker = spawnWorker();
+    worker.unref();
+    this.workers.add(worker);
+    return worker;
+  }
+
+  /**
+   * Hands the buffer behind the chunks of a take back to the workers, for their next takes. Call
+   * it only once nothing reads those chunks any more (every put of them has settled).
+   */
+  recycle(data: readonly Uint8Array[]): void {
+    const buffer = data[0]?.buffer;
+    if (!(buffer instanceof ArrayBuffer) || buffer.byteLength < 1 << 20) return;
+    const worker = this.workers.values().next().value as Worker | undefined;
+    worker?.postMessage({ recycle: buffer }, [buffer]);
+  }
+
   private release(worker: Worker, healthy: boolean): void {
     if (!healthy || this.closed) {
+      this.workers.delete(worker);
       void worker.terminate();
       this.created--;
       const next = this.waiting.shift();
@@ -221,6 +239,7 @@ export class ChunkHashPool {
 
   async close(): Promise<void> {
     this.closed = true;
+    this.workers.clear();
     const workers = this.idle.splice(0);
     await Promise.all(workers.map((w) => w.terminate()));
   }
