@@ -11,6 +11,7 @@ import {
   WorkerJobError,
   type ChunkHashJob,
 } from '../../electron/engine/workers/pool';
+import { RECYCLED_BYTES } from '../../electron/engine/workers/protocol';
 import { seededBytes } from './prng';
 
 describe('hashing', () => {
@@ -111,6 +112,36 @@ describe('chunk-and-hash worker pool', () => {
     }
     expect(chunks).toBe(expected().length);
     expect(taken).toBe(Math.ceil(chunks / 3));
+  });
+
+  it('a recycled buffer is handed back (detached here), and every later take still carries the right bytes', async () => {
+    const big = seededBytes(6, 24 << 20);
+    await writeFile(join(dir, 'big.bin'), big);
+    const sha = (b: Uint8Array) => createHash('sha256').update(b).digest('hex');
+    const solo = new ChunkHashPool(1);
+    try {
+      const buffers: ArrayBuffer[] = [];
+      let checked = 0;
+      for await (const batch of solo.run({
+        path: join(dir, 'big.bin'),
+        params: DEFAULT_PROFILE,
+        algorithm: 'sha256',
+      })) {
+        const data = await batch.take(batch.chunks.map((_, i) => i));
+        data.forEach((d, i) => expect(sha(d)).toBe(batch.chunks[i]!.hash));
+        checked += data.length;
+        const buffer = data[0]!.buffer as ArrayBuffer;
+        if (buffer.byteLength >= RECYCLED_BYTES) {
+          buffers.push(buffer);
+          solo.recycle(data);
+          expect(buffer.byteLength).toBe(0); // transferred back: nothing here reads it any more
+        }
+      }
+      expect(checked).toBe(cutPoints(big, DEFAULT_PROFILE).length);
+      expect(buffers.length).toBeGreaterThan(3);
+    } finally {
+      await solo.close();
+    }
   });
 
   it('runs more jobs than workers, each to completion', async () => {

@@ -9,7 +9,14 @@ import { ChunkGuide, chunkAndHash } from '../chunking/guided';
 import { createScanner } from '../chunking/stream';
 import { createHasher } from '../hashing';
 import { FileBlocks } from './file-blocks';
-import type { ChunkInfo, FromWorker, JobStart, SegmentRange, ToWorker } from './protocol';
+import {
+  RECYCLED_BYTES,
+  type ChunkInfo,
+  type FromWorker,
+  type JobStart,
+  type SegmentRange,
+  type ToWorker,
+} from './protocol';
 
 const BATCH_BYTES = 4 * 1024 * 1024;
 const BATCH_CHUNKS = 512;
@@ -23,14 +30,12 @@ if (!parentPort) throw new Error('chunk-hash-worker must run as a worker thread'
  * fault in and no garbage for either thread's collector.
  */
 const spareBuffers: ArrayBuffer[] = [];
-const SPARE_BUFFERS = 16;
+const SPARE_BUFFERS = 8;
 const TRANSFER_BUFFER_BYTES = 5 << 20;
 
-/** A few new chunks of a mostly known batch get a buffer of their own size (not recycled). */
-const SMALL_TAKE_BYTES = 1 << 20;
-
 function transferBuffer(bytes: number): ArrayBuffer {
-  if (bytes < SMALL_TAKE_BYTES) return new ArrayBuffer(bytes);
+  // A few new chunks of a mostly known batch get a buffer of their own size (not sent back).
+  if (bytes < RECYCLED_BYTES) return new ArrayBuffer(bytes);
   const index = spareBuffers.findIndex((b) => b.byteLength >= bytes);
   if (index >= 0) return spareBuffers.splice(index, 1)[0] as ArrayBuffer;
   return new ArrayBuffer(Math.max(bytes, TRANSFER_BUFFER_BYTES));

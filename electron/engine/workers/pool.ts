@@ -3,7 +3,14 @@ import { MessageChannel, Worker } from 'node:worker_threads';
 import type { ChunkingParams } from '../chunking/params';
 import { bytesOf, type ByteSource } from '../chunking/stream';
 import type { HashAlgorithm } from '../hashing';
-import type { ChunkInfo, FromWorker, JobStart, SegmentRange, ToWorker } from './protocol';
+import {
+  RECYCLED_BYTES,
+  type ChunkInfo,
+  type FromWorker,
+  type JobStart,
+  type SegmentRange,
+  type ToWorker,
+} from './protocol';
 
 export interface ChunkHashJob {
   params: ChunkingParams;
@@ -70,8 +77,10 @@ function spawnWorker(): Worker {
  */
 export class ChunkHashPool {
   private readonly idle: Worker[] = [];
-  /** Every live worker (recycled buffers go to one of them). */
+  /** Every live worker. */
   private readonly workers = new Set<Worker>();
+  /** Which worker a taken buffer came from (buffers of big takes are sent back to it). */
+  private readonly takenFrom = new WeakMap<ArrayBuffer, Worker>();
   private readonly waiting: ((worker: Worker) => void)[] = [];
   private created = 0;
   private closed = false;
@@ -110,9 +119,11 @@ export class ChunkHashPool {
    */
   recycle(data: readonly Uint8Array[]): void {
     const buffer = data[0]?.buffer;
-    if (!(buffer instanceof ArrayBuffer) || buffer.byteLength < 1 << 20) return;
-    const worker = this.workers.values().next().value as Worker | undefined;
-    worker?.postMessage({ recycle: buffer }, [buffer]);
+    if (!(buffer instanceof ArrayBuffer)) return;
+    const worker = this.takenFrom.get(buffer);
+    this.takenFrom.delete(buffer);
+    // Back to the worker it came from, so each worker's spares match its own takes.
+    if (worker && this.workers.has(worker)) worker.postMessage({ recycle: buffer }, [buffer]);
   }
 
   private release(worker: Worker, healthy: boolean): void {
@@ -149,6 +160,9 @@ export class ChunkHashPool {
     };
     const onMessage = (message: FromWorker) => {
       if (message.type === 'taken') {
+        const buffer = message.data[0]?.buffer;
+        if (buffer instanceof ArrayBuffer && buffer.byteLength >= RECYCLED_BYTES)
+          this.takenFrom.set(buffer, worker);
         takes.get(message.batch)?.resolve(message.data);
         takes.delete(message.batch);
         return;

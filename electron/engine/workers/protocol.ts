@@ -67,3 +67,6 @@ export type FromWorker =
   | { type: 'needData' }
   | { type: 'done'; bytesRead: number; predicted: number; mispredicted: number }
   | { type: 'error'; message: string; code?: string };
+
+/** Takes at least this big come in a buffer the worker wants back (ChunkHashPool.recycle). */
+export const RECYCLED_BYTES = 1 << 20;
