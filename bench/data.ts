@@ -1,5 +1,5 @@
 import { randomFillSync } from 'node:crypto';
-import { mkdir, open, readFile, writeFile } from 'node:fs/promises';
+import { mkdir, open } from 'node:fs/promises';
 import { join } from 'node:path';
 
 const PIECE = 16 * 1024 * 1024;
@@ -19,7 +19,8 @@ export async function randomFile(path: string, size: number): Promise<void> {
 /**
  * v1: `size` random bytes. v2: v1 with 1% of its bytes rewritten in ten places and 100 bytes
  * inserted near the start (a fine-tune saved with a slightly longer header). Each in its own
- * folder as model.bin.
+ * folder as model.bin. Written piece by piece: the benchmark process holds no copy of either
+ * (a gigabyte of garbage in it would be collected during the very runs it times).
  */
 export async function versionPair(dir: string, size: number): Promise<{ v1: string; v2: string }> {
   const v1 = join(dir, 'v1');
@@ -27,14 +28,37 @@ export async function versionPair(dir: string, size: number): Promise<{ v1: stri
   await mkdir(v1, { recursive: true });
   await mkdir(v2, { recursive: true });
   await randomFile(join(v1, 'model.bin'), size);
-  const data = await readFile(join(v1, 'model.bin'));
   const region = Math.floor(size / 1000);
-  for (let k = 0; k < 10; k++) randomFillSync(data, Math.floor(((k + 0.5) * size) / 10), region);
+  const rewritten = Array.from({ length: 10 }, (_, k) => Math.floor(((k + 0.5) * size) / 10));
+  const insertAt = Math.min(4096, size);
   const insert = Buffer.allocUnsafe(100);
   randomFillSync(insert);
-  await writeFile(
-    join(v2, 'model.bin'),
-    Buffer.concat([data.subarray(0, 4096), insert, data.subarray(4096)]),
-  );
+  const source = await open(join(v1, 'model.bin'), 'r');
+  const target = await open(join(v2, 'model.bin'), 'w');
+  try {
+    const buf = Buffer.allocUnsafe(PIECE);
+    let out = 0;
+    const write = async (bytes: Buffer) => {
+      await target.write(bytes, 0, bytes.length, out);
+      out += bytes.length;
+    };
+    for (let at = 0; at < size; at += PIECE) {
+      const n = Math.min(PIECE, size - at);
+      await source.read(buf, 0, n, at);
+      for (const start of rewritten) {
+        const from = Math.max(start, at);
+        const to = Math.min(start + region, at + n);
+        if (from < to) randomFillSync(buf, from - at, to - from);
+      }
+      if (at === 0) {
+        await write(buf.subarray(0, insertAt));
+        await write(insert);
+        await write(buf.subarray(insertAt, n));
+      } else await write(buf.subarray(0, n));
+    }
+  } finally {
+    await source.close();
+    await target.close();
+  }
   return { v1, v2 };
 }
