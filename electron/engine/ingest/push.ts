@@ -273,11 +273,17 @@ export async function push(repo: Repository, options: PushOptions): Promise<Push
   emit(true);
   const files: VersionRecord['files'] = [];
   let metadataBytes = 0;
+  // The manifests upload together, and beside the version record (publish waits for them).
+  const manifestPuts: Promise<void>[] = [];
   for (const [i, manifest] of manifests.entries()) {
     const bytes = encodeManifest(manifest, repo.config.hash);
     metadataBytes += bytes.length;
     const hash = repo.hash(bytes);
-    await store.put(objectKey(hash), bytes, repo.putOptions(hash));
+    manifestPuts.push(
+      store
+        .put(objectKey(hash), bytes, repo.putOptions(hash))
+        .then(() => repo.rememberManifest(hash, manifest)),
+    );
     files.push({
       path: (options.files[i] as FileSource).path,
       size: manifest.size,
@@ -322,8 +328,12 @@ export async function push(repo: Repository, options: PushOptions): Promise<Push
       seconds,
     },
   };
-  if (signal?.aborted) throw new PushCancelledError();
-  const entry = await repo.publish(record);
+  const stored = Promise.all(manifestPuts);
+  if (signal?.aborted) {
+    await stored.catch(() => {});
+    throw new PushCancelledError();
+  }
+  const entry = await repo.publish(record, stored);
   progress.chunks = chunkCount;
   progress.newChunks = counted.size;
   progress.phase = 'done';

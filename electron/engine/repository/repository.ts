@@ -266,10 +266,15 @@ export class Repository {
     const cached = this.manifests.get(hash);
     if (cached) return cached;
     const manifest = decodeManifest(await this.readObject(hash, 'file manifest'), hash);
+    this.rememberManifest(hash, manifest);
+    return manifest;
+  }
+
+  /** Keeps a manifest this client wrote or read (immutable), so the next push need not read it. */
+  rememberManifest(hash: string, manifest: Manifest): void {
     if (this.manifests.size >= 256)
       this.manifests.delete(this.manifests.keys().next().value as string);
     this.manifests.set(hash, manifest);
-    return manifest;
   }
 
   private async readObject(hash: string, what: string): Promise<Buffer> {
@@ -292,15 +297,17 @@ export class Repository {
   }
 
   /**
-   * Publishes a version whose chunks and manifests are stored: makes them durable, stores the
-   * record, then writes the ref, the one step that makes the version visible.
+   * Publishes a version whose chunks are stored (and whose manifests are, or are being: `stored`
+   * settles when they are): stores the record, makes everything durable, then writes the ref, the
+   * one step that makes the version visible.
    */
-  async publish(record: VersionRecord): Promise<VersionEntry> {
+  async publish(record: VersionRecord, stored?: Promise<unknown>): Promise<VersionEntry> {
     validateModelName(record.model);
     const bytes = encodeVersion(record);
     const id = this.hash(bytes);
-    // Chunks, manifests and the record durable together, then the ref.
-    await this.store.put(objectKey(id), bytes, this.putOptions(id));
+    // The record is stored alongside the objects still being stored (`stored`: the manifests);
+    // all of them durable, then the ref.
+    await Promise.all([stored, this.store.put(objectKey(id), bytes, this.putOptions(id))]);
     await this.store.flush();
     const key = refKey(record.model, Date.now(), id);
     await this.store.put(key, Buffer.from(id));
