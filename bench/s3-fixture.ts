@@ -1,4 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { createInterface } from 'node:readline';
 import { RedisServer } from '../test/harness/redis';
 import { TEST_CREDENTIALS, TEST_REGION } from '../test/harness/s3';
@@ -32,6 +33,18 @@ export class S3Child {
   async command(line: string): Promise<Record<string, number>> {
     this.child.stdin!.write(line + '\n');
     return JSON.parse(String((await this.lines.next()).value)) as Record<string, number>;
+  }
+
+  /** CPU seconds (user + system) the server process has used so far; null where /proc is absent. */
+  cpuSeconds(): number | null {
+    try {
+      // Fields 14 and 15 of /proc/PID/stat, after the parenthesised command name.
+      const stat = readFileSync(`/proc/${this.child.pid}/stat`, 'utf8');
+      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      return (Number(fields[11]) + Number(fields[12])) / 100;
+    } catch {
+      return null;
+    }
   }
 
   stop(): void {
