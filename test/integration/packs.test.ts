@@ -139,6 +139,9 @@ describe('pack files of a folder repository', () => {
     expect(files).toHaveLength(2);
     expect(files).not.toContain(idx);
 
+    // The reader that loaded the old index: the deleted objects are gone for it too (a push of
+    // its must not name them), the rest read from their new pack.
+    expect(await other.hasMany(gone.map((o) => o.key))).toEqual(gone.map(() => false));
     for (const o of objects.slice(5))
       expect((await readAll(other, o.key)).equals(o.data)).toBe(true);
     const fresh = reader(path);

@@ -82,12 +82,10 @@ export class DiskStore implements Store {
 
   async hasMany(keys: readonly string[]): Promise<boolean[]> {
     const hashes = keys.map((key) => (this.path(key), hashOfKey(key)));
+    // Packs other processes added or rewrote (gc) since we last looked: a hit must not come from
+    // an index that is gone (a push would name an object gc removed). One stat when nothing moved.
+    if (hashes.some((hash) => hash)) await this.guard(() => this.packs.refresh(), PACKS_DIR);
     const answers = hashes.map((hash) => hash !== undefined && this.packs.has(hash));
-    // A miss may be an object another process packed since we last looked.
-    if (hashes.some((hash, i) => hash && !answers[i])) {
-      await this.guard(() => this.packs.refresh(), PACKS_DIR);
-      hashes.forEach((hash, i) => hash && !answers[i] && (answers[i] = this.packs.has(hash)));
-    }
     // Then loose files: other keys, and objects of format 1 (skipped where there are none).
     const loose = existsSync(join(this.root, OBJECTS_PREFIX));
     const rest = keys.flatMap((key, i) => (!answers[i] && (loose || !hashes[i]) ? [i] : []));
