@@ -2,6 +2,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import { mkdir, open, readdir, readFile, rmdir, stat, utimes, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { gc } from '../../electron/engine/integrity/gc';
 import { Repository } from '../../electron/engine/repository/repository';
 import { DiskStore } from '../../electron/engine/storage/disk';
 import { objectKey, readAll, type Store } from '../../electron/engine/storage/store';
@@ -247,6 +248,28 @@ describe('a Redis cache over a packed folder', () => {
     expect(await cached.store.claims(objects.map((o) => o.hash))).toEqual(objects.map(() => false));
     await cached.store.flush();
     expect(await cached.store.claims(objects.map((o) => o.hash))).toEqual(objects.map(() => true));
+  });
+});
+
+describe('gc in a packed folder', () => {
+  it('removes what an unfinished push left once older than the grace period, and reports it', async () => {
+    const dir = await tempDir('tv-gc-packs-');
+    disposers.push(dir.remove);
+    const path = join(dir.path, 'repo');
+    const crashed = await Repository.open({ repository: path, createIfMissing: {} });
+    const o = object(200_000);
+    await crashed.store.put(o.key, o.data);
+    await crashed.close(); // never flushed: a pack with no index
+    const repo = await Repository.open({ repository: path });
+    disposers.push(() => repo.close());
+    expect((await gc(repo, { graceSeconds: 3600 })).abandonedBytes).toBe(0);
+    const [pack] = await packFiles(path);
+    const old = new Date(Date.now() - 7200_000);
+    await utimes(join(path, 'packs', pack!), old, old);
+    expect((await gc(repo, { graceSeconds: 3600, dryRun: true })).abandonedBytes).toBe(0);
+    const result = await gc(repo, { graceSeconds: 3600 });
+    expect(result.abandonedBytes).toBeGreaterThan(200_000);
+    expect(await packFiles(path)).toEqual([]);
   });
 });
 
