@@ -337,6 +337,12 @@ export class Service implements Api {
     return repo.info();
   }
 
+  /** Upgrades a format 1 folder repository to the current format (see Repository.upgrade). */
+  async upgrade(): Promise<{ location: string; from: number; to: number }> {
+    const repo = await this.repository();
+    return { location: repo.location, ...(await repo.upgrade()) };
+  }
+
   async repositoryInfo(): Promise<RepositoryInfo> {
     return (await this.repository()).info();
   }

@@ -1,5 +1,5 @@
 import { spawn } from 'node:child_process';
-import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { RedisServer } from '../harness/redis';
@@ -123,6 +123,38 @@ describe('tv command line', () => {
         await readFile(join(src, 'model.safetensors')),
       ),
     ).toBe(true);
+  });
+
+  it('upgrade moves a format 1 folder to format 2 once, keeping its versions readable', async () => {
+    const repo = join(work.path, 'repo-upgrade');
+    const env = { TV_REPO: repo };
+    expect((await tv(['init'], env)).code).toBe(0);
+    const configPath = join(repo, 'config');
+    const config = JSON.parse(await readFile(configPath, 'utf8')) as { format: number };
+    await writeFile(configPath, JSON.stringify({ ...config, format: 1 }));
+    expect((await tv(['push', 'm', src], env)).code).toBe(0);
+    const upgraded = await tv(['upgrade'], env);
+    expect(upgraded.code).toBe(0);
+    expect(upgraded.stdout).toContain(`Upgraded ${repo} from format 1 to 2`);
+    expect(json((await tv(['upgrade', '--json'], env)).stdout)).toEqual({
+      location: repo,
+      from: 2,
+      to: 2,
+    });
+    await writeFile(join(src, 'extra.json'), '{"upgraded": true}');
+    try {
+      expect((await tv(['push', 'm', src], env)).code).toBe(0);
+    } finally {
+      await rm(join(src, 'extra.json'));
+    }
+    const out = join(work.path, 'upgrade-out');
+    expect((await tv(['pull', 'm@v1', out], env)).code).toBe(0);
+    expect(
+      (await readFile(join(out, 'model.safetensors'))).equals(
+        Buffer.from(seededBytes(3, 2_000_000)),
+      ),
+    ).toBe(true);
+    expect((await tv(['verify', '--full'], env)).code).toBe(0);
   });
 
   it('fails with one line on stderr, a JSON error on stdout, and a non-zero exit; bad input creates nothing', async () => {

@@ -299,5 +299,20 @@ describe('repository formats', () => {
     await older.store.flush();
     expect((await readFile(join(oldPath, ...o.key.split('/')))).equals(o.data)).toBe(true);
     expect(await packFiles(oldPath)).toEqual([]);
+
+    // Upgraded: new objects go to packs, the loose one is still read; a second upgrade is a no-op.
+    expect(await older.upgrade()).toEqual({ from: 1, to: 2 });
+    expect(JSON.parse(await readFile(join(oldPath, 'config'), 'utf8'))).toMatchObject({
+      format: 2,
+    });
+    const p = object();
+    await older.store.put(p.key, p.data);
+    await older.store.flush();
+    expect((await packFiles(oldPath)).length).toBe(2);
+    const reopened = await Repository.open({ repository: oldPath });
+    disposers.push(() => reopened.close());
+    expect(reopened.info().format).toBe(2);
+    expect(await reopened.store.hasMany([o.key, p.key])).toEqual([true, true]);
+    expect(await reopened.upgrade()).toEqual({ from: 2, to: 2 });
   });
 });

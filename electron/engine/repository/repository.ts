@@ -65,7 +65,7 @@ export class Repository {
 
   private constructor(
     readonly stack: StorageStack,
-    readonly config: RepositoryConfig,
+    private current: RepositoryConfig,
     readonly location: string,
     hash: HashFn,
     /** True when this open created the repository. */
@@ -137,6 +137,31 @@ export class Repository {
 
   get store(): Store {
     return this.stack.store;
+  }
+
+  get config(): RepositoryConfig {
+    return this.current;
+  }
+
+  /**
+   * Moves a format 1 folder to format 2: new objects go to pack files, the loose ones stay where
+   * they are (format 2 reads both). Clients older than format 2 refuse the folder afterwards.
+   */
+  async upgrade(): Promise<{ from: number; to: number }> {
+    const from = this.current.format;
+    if (from >= FORMAT) return { from, to: from };
+    const backend = this.stack.backend;
+    if (!(backend instanceof DiskStore)) {
+      throw new RepositoryError(
+        `${this.location} is not a folder: format ${FORMAT} changes only how folders keep objects, so there is nothing to upgrade`,
+      );
+    }
+    const config = { ...this.current, format: FORMAT };
+    await backend.put(CONFIG_KEY, Buffer.from(JSON.stringify(config, null, 2)));
+    await backend.flush();
+    backend.layout = 'packed';
+    this.current = config;
+    return { from, to: FORMAT };
   }
 
   get chunking(): ChunkingParams {
