@@ -150,8 +150,14 @@ describe('pack files of a folder repository', () => {
     const listed = await entries(fresh);
     expect(listed.size).toBe(15);
     expect(listed.get(objects[5]!.key)!.modified!.getTime()).toBe(ageBefore);
+    // Two flushes at once (gc beside a push) rewrite a pack once.
+    await store.delete(objects[5]!.key);
+    await Promise.all([store.flush(), store.flush()]);
+    expect(await packFiles(path)).toHaveLength(2);
+    expect(await reader(path).has(objects[5]!.key)).toBe(false);
+    expect((await readAll(reader(path), objects[6]!.key)).equals(objects[6]!.data)).toBe(true);
     // Deleting everything in a pack removes it.
-    for (const o of objects.slice(5)) await store.delete(o.key);
+    for (const o of objects.slice(6)) await store.delete(o.key);
     await store.flush();
     expect(await packFiles(path)).toEqual([]);
   });

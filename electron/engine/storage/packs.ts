@@ -95,6 +95,7 @@ export class PackSet {
   private readonly writing = new Map<string, Promise<void>>();
   /** Packs with objects deleted since the last flush: rewritten without them at flush. */
   private readonly dirty = new Set<number>();
+  private rewriting: Promise<void> = Promise.resolve();
   private refreshing: Promise<void> | undefined;
   /** The folder's mtime at the last listing, if that listing can be trusted while it holds. */
   private listedMtime: number | undefined;
@@ -411,10 +412,15 @@ export class PackSet {
     const err = this.sealError;
     this.sealError = undefined;
     if (err) throw err;
-    for (const no of [...this.dirty]) {
-      await this.rewrite(no);
-      this.dirty.delete(no);
-    }
+    // One rewrite at a time, each pack once, however many flushes run at once (gc beside a push).
+    const rewrites = this.rewriting.then(async () => {
+      for (const no of [...this.dirty]) {
+        await this.rewrite(no);
+        this.dirty.delete(no);
+      }
+    });
+    this.rewriting = rewrites.catch(() => {});
+    await rewrites;
     if (this.dirChanged) {
       this.dirChanged = false;
       await syncFolder(this.dir);
