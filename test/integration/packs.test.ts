@@ -1,5 +1,15 @@
 import { createHash, randomBytes } from 'node:crypto';
-import { mkdir, open, readdir, readFile, rmdir, stat, utimes, writeFile } from 'node:fs/promises';
+import {
+  mkdir,
+  open,
+  readdir,
+  readFile,
+  readlink,
+  rmdir,
+  stat,
+  utimes,
+  writeFile,
+} from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { gc } from '../../electron/engine/integrity/gc';
@@ -21,6 +31,15 @@ const keysOf = async (store: Store, prefix = 'objects/') => {
 };
 const packFiles = async (root: string) =>
   (await readdir(join(root, 'packs')).catch(() => [] as string[])).sort();
+
+/** Open file descriptors of this process on pack files under root (Linux; 0 elsewhere). */
+const openPackHandles = async (root: string) => {
+  const fds = await readdir('/proc/self/fd').catch(() => [] as string[]);
+  const targets = await Promise.all(
+    fds.map((fd) => readlink(`/proc/self/fd/${fd}`).catch(() => '')),
+  );
+  return targets.filter((t) => t.startsWith(join(root, 'packs')) && t.endsWith('.pack')).length;
+};
 
 const disposers: (() => Promise<unknown>)[] = [];
 afterEach(async () => {
@@ -72,6 +91,11 @@ describe('pack files of a folder repository', () => {
     await store.flush();
     expect(await other.hasMany(objects.map((o) => o.key))).toEqual(objects.map(() => true));
     for (const o of objects) expect((await readAll(other, o.key)).equals(o.data)).toBe(true);
+    // Reads keep a few pack handles open, not one per pack read (nor one per object).
+    await Promise.all(objects.map((o) => readAll(other, o.key)));
+    expect(await openPackHandles(path)).toBeLessThanOrEqual(16);
+    await other.close();
+    expect(await openPackHandles(path)).toBe(0);
     const files = await packFiles(path);
     const packs = files.filter((f) => f.endsWith('.pack'));
     expect(packs.length).toBeGreaterThan(40);

@@ -134,8 +134,10 @@ export class DiskStore implements Store {
     const path = this.path(key);
     const hash = hashOfKey(key);
     if (hash) {
+      // As for has: never read through an index another process's gc has removed (its pack may
+      // still be open here). One stat when nothing moved.
       const packed = await this.guard(async () => {
-        if (!this.packs.has(hash) && !existsSync(path)) await this.packs.refresh();
+        await this.packs.refresh();
         return this.packs.read(hash);
       }, key);
       if (packed) return packed;

@@ -59,6 +59,19 @@ interface OpenPack {
   records: number[];
 }
 
+interface PackReader {
+  handle: Promise<FileHandle>;
+  users: number;
+  dropped: boolean;
+}
+
+function closeReader(reader: PackReader): void {
+  void reader.handle.then((h) => h.close()).catch(() => {});
+}
+
+/** Read handles kept open at most (see withReader). */
+const READERS = 16;
+
 interface QueuedWrite {
   key: Buffer;
   data: Uint8Array;
@@ -96,7 +109,10 @@ export class PackSet {
   /** Packs with objects deleted since the last flush: rewritten without them at flush. */
   private readonly dirty = new Set<number>();
   private rewriting: Promise<void> = Promise.resolve();
+  /** Open read handles by pack number (see withReader). */
+  private readonly readers = new Map<number, PackReader>();
   private refreshing: Promise<void> | undefined;
+  private queuedRefresh: Promise<void> | undefined;
   /** The folder's mtime at the last listing, if that listing can be trusted while it holds. */
   private listedMtime: number | undefined;
   private dirChanged = false;
@@ -117,8 +133,6 @@ export class PackSet {
 
   /** Loads the indexes other processes wrote since the last look, and forgets removed packs. */
   refresh(): Promise<void> {
-    // Calls that arrive while a refresh runs share the next one (they may have been asked after
-    // the running one listed the folder).
     const run = async () => {
       let names: string[];
       let trusted: number | undefined;
@@ -143,17 +157,31 @@ export class PackSet {
         if (!present.has(name)) {
           this.index.killPack(no);
           this.loaded.delete(name);
+          this.dropReader(no);
         }
       }
       for (const name of present) if (!this.loaded.has(name)) await this.load(name);
       this.listedMtime = trusted;
     };
-    const previous = this.refreshing ?? Promise.resolve();
-    const next = previous.then(run, run).finally(() => {
-      if (this.refreshing === next) this.refreshing = undefined;
-    });
-    this.refreshing = next;
-    return next;
+    // A caller must get a look that began after its call: one running look serves those that
+    // came before it began; all that come while it runs share the one queued after it.
+    if (this.queuedRefresh) return this.queuedRefresh;
+    const start = (): Promise<void> => {
+      const look = run().finally(() => {
+        if (this.refreshing === look) this.refreshing = undefined;
+      });
+      this.refreshing = look;
+      return look;
+    };
+    if (!this.refreshing) return start();
+    const queued = this.refreshing
+      .catch(() => {})
+      .then(() => {
+        this.queuedRefresh = undefined;
+        return start();
+      });
+    this.queuedRefresh = queued;
+    return queued;
   }
 
   private async load(name: string): Promise<void> {
@@ -175,15 +203,22 @@ export class PackSet {
 
   /** The object's bytes, or undefined when no loaded index has it. */
   async read(hash: string): Promise<Readable | undefined> {
+    const bytes = await this.readBytes(hash);
+    return bytes && Readable.from(bytes.length > 0 ? [bytes] : []);
+  }
+
+  /** The object's bytes in one buffer (objects are chunks, manifests, records: bounded). */
+  async readBytes(hash: string): Promise<Buffer | undefined> {
     for (let attempt = 0; attempt < 2; attempt++) {
       const record = this.index.find(Buffer.from(hash, 'hex'));
       if (record < 0) return undefined;
       const { pack, offset, length } = this.index.location(record);
-      if (length === 0) return Readable.from([]);
-      const info = this.packs[pack] as PackInfo;
       try {
-        const handle = await open(join(this.dir, `${info.name}.pack`), 'r');
-        return handle.createReadStream({ start: offset, end: offset + length - 1 });
+        return await this.withReader(pack, async (handle) => {
+          const bytes = Buffer.allocUnsafe(length);
+          await readExactly(handle, bytes, offset);
+          return bytes;
+        });
       } catch (err) {
         // Rewritten by another process's gc since we loaded its index: look again.
         if ((err as NodeJS.ErrnoException).code !== 'ENOENT' || attempt > 0) throw err;
@@ -191,6 +226,51 @@ export class PackSet {
       }
     }
     return undefined;
+  }
+
+  /**
+   * Runs a read on the pack's open read handle: a restore reads thousands of chunks from each
+   * pack, and an open and a close per chunk cost more than the read. At most READERS handles stay
+   * open (the least recently used idle ones close first); a pack gone from the index has its
+   * handle closed once its reads finish.
+   */
+  private async withReader<T>(pack: number, read: (handle: FileHandle) => Promise<T>): Promise<T> {
+    let reader = this.readers.get(pack);
+    if (reader)
+      this.readers.delete(pack); // re-inserted below: the map's order is recency
+    else {
+      const info = this.packs[pack] as PackInfo;
+      reader = { handle: open(join(this.dir, `${info.name}.pack`), 'r'), users: 0, dropped: false };
+      reader.handle.catch(() => {}); // awaited below; a failed open is not kept
+    }
+    this.readers.set(pack, reader);
+    reader.users++;
+    try {
+      return await read(await reader.handle);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') this.dropReader(pack);
+      throw err;
+    } finally {
+      reader.users--;
+      if (reader.dropped && reader.users === 0) closeReader(reader);
+      this.trimReaders();
+    }
+  }
+
+  private trimReaders(): void {
+    for (const [pack, reader] of this.readers) {
+      if (this.readers.size <= READERS) return;
+      if (reader.users === 0) this.dropReader(pack);
+    }
+  }
+
+  /** Forgets a pack's read handle; it closes as soon as no read uses it. */
+  private dropReader(pack: number): void {
+    const reader = this.readers.get(pack);
+    if (!reader) return;
+    this.readers.delete(pack);
+    reader.dropped = true;
+    if (reader.users === 0) closeReader(reader);
   }
 
   /** Where an object is: its pack file, offset and length (tests, debugging). */
@@ -362,6 +442,7 @@ export class PackSet {
       this.loaded.set(pack.name, pack.no);
     } catch (err) {
       this.index.killPack(pack.no);
+      this.dropReader(pack.no);
       await pack.handle.close().catch(() => {});
       throw err;
     }
@@ -473,6 +554,7 @@ export class PackSet {
     }
     await unlink(oldIndex).catch(ignoreMissing);
     this.loaded.delete(info.name);
+    this.dropReader(no);
     await unlink(oldPack).catch(ignoreMissing);
     this.dirChanged = true;
   }
@@ -521,6 +603,7 @@ export class PackSet {
       await pack.syncing;
       await pack.handle.close().catch(() => {});
     }
+    for (const no of [...this.readers.keys()]) this.dropReader(no);
   }
 }
 
