@@ -5,26 +5,22 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { RedisServer } from '../harness/redis';
 import { S3Server } from '../harness/s3';
 import { seededBytes } from '../unit/prng';
-import { tempDir } from './stores';
+import { startServers, type TestServers } from './stores';
 
-let work: { path: string; remove(): Promise<void> };
+let servers: TestServers;
+let work: TestServers['work'];
 let redis: RedisServer;
 let s3: S3Server;
 let src: string;
 beforeAll(async () => {
-  [work, redis, s3] = await Promise.all([
-    tempDir('tv-cli-'),
-    RedisServer.start(),
-    S3Server.start(),
-  ]);
+  servers = await startServers('tv-cli-');
+  ({ redis, s3, work } = servers);
   src = join(work.path, 'model');
   await mkdir(join(src, 'tokenizer'), { recursive: true });
   await writeFile(join(src, 'model.safetensors'), seededBytes(3, 2_000_000));
   await writeFile(join(src, 'tokenizer/tokenizer.json'), '{"vocab": {}}');
 });
-afterAll(async () => {
-  await Promise.all([work?.remove(), redis?.dispose(), s3?.stop()]);
-});
+afterAll(() => servers?.stop());
 
 /**
  * Runs the built `tv`. Asynchronously: the S3-protocol server runs in this process, and a

@@ -9,23 +9,21 @@ import { objectKey, readAll } from '../../electron/engine/storage/store';
 import { RedisServer } from '../harness/redis';
 import { S3Server } from '../harness/s3';
 import { seededBytes } from '../unit/prng';
-import { s3Options, s3Store, tempDir } from './stores';
+import { s3Options, s3Store, startServers, type TestServers } from './stores';
 
+let servers: TestServers;
 let redis: RedisServer;
 let s3: S3Server;
-let work: { path: string; remove(): Promise<void> };
+let work: TestServers['work'];
 let redisClient: Redis;
 beforeAll(async () => {
-  [redis, s3, work] = await Promise.all([
-    RedisServer.start(),
-    S3Server.start(),
-    tempDir('tv-integrity-'),
-  ]);
+  servers = await startServers('tv-integrity-');
+  ({ redis, s3, work } = servers);
   redisClient = new Redis(redis.url);
 });
 afterAll(async () => {
   redisClient?.disconnect();
-  await Promise.all([redis?.dispose(), s3?.stop(), work?.remove()]);
+  await servers?.stop();
 });
 
 let n = 0;

@@ -10,21 +10,17 @@ import { RedisServer } from '../harness/redis';
 import { S3Server } from '../harness/s3';
 import { checkpointSpec, fineTune, tensorBytes, writeSafetensors } from '../fixtures/safetensors';
 import { seededBytes } from '../unit/prng';
-import { s3Options, tempDir } from './stores';
+import { s3Options, startServers, type TestServers } from './stores';
 
+let servers: TestServers;
 let redis: RedisServer;
 let s3: S3Server;
-let work: { path: string; remove(): Promise<void> };
+let work: TestServers['work'];
 beforeAll(async () => {
-  [redis, s3, work] = await Promise.all([
-    RedisServer.start(),
-    S3Server.start(),
-    tempDir('tv-push-'),
-  ]);
+  servers = await startServers('tv-push-');
+  ({ redis, s3, work } = servers);
 });
-afterAll(async () => {
-  await Promise.all([redis?.dispose(), s3?.stop(), work?.remove()]);
-});
+afterAll(() => servers?.stop());
 
 let n = 0;
 const fresh = (name: string) => join(work.path, `${name}-${++n}`);

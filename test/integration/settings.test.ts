@@ -13,7 +13,7 @@ import { freePort } from '../harness/ports';
 import { RedisServer } from '../harness/redis';
 import { S3Server, TEST_CREDENTIALS, TEST_REGION } from '../harness/s3';
 import { randomFile } from '../../bench/data';
-import { tempDir } from './stores';
+import { startServers, type TestServers } from './stores';
 
 /** An editable settings store in memory (the desktop app's keeps them encrypted on disk). */
 function memorySettings(initial: StoredSettings): SettingsStore & { saved: StoredSettings } {
@@ -26,19 +26,15 @@ function memorySettings(initial: StoredSettings): SettingsStore & { saved: Store
   return store;
 }
 
+let servers: TestServers;
 let redis: RedisServer;
 let s3: S3Server;
-let work: { path: string; remove(): Promise<void> };
+let work: TestServers['work'];
 beforeAll(async () => {
-  [redis, s3, work] = await Promise.all([
-    RedisServer.start(),
-    S3Server.start(),
-    tempDir('tv-settings-'),
-  ]);
+  servers = await startServers('tv-settings-');
+  ({ redis, s3, work } = servers);
 });
-afterAll(async () => {
-  await Promise.all([redis?.dispose(), s3?.stop(), work?.remove()]);
-});
+afterAll(() => servers?.stop());
 
 describe('settings', () => {
   const input = {

@@ -6,6 +6,7 @@ import { DiskStore, type DiskStoreOptions } from '../../electron/engine/storage/
 import { createRedisClient, waitReady } from '../../electron/engine/storage/redis';
 import { S3Store, type S3Options } from '../../electron/engine/storage/s3';
 import type { Store } from '../../electron/engine/storage/store';
+import { RedisServer } from '../harness/redis';
 import { S3Server, TEST_CREDENTIALS, TEST_REGION } from '../harness/s3';
 
 /** S3Store options for the harness's server (through its counting proxy). */
@@ -24,6 +25,38 @@ export async function tempDir(
 ): Promise<{ path: string; remove(): Promise<void> }> {
   const path = await mkdtemp(join(tmpdir(), prefix));
   return { path, remove: () => rm(path, { recursive: true, force: true }) };
+}
+
+/** What most integration suites run against: a real redis-server, an S3-protocol server, a folder. */
+export interface TestServers {
+  redis: RedisServer;
+  s3: S3Server;
+  work: { path: string; remove(): Promise<void> };
+  stop(): Promise<void>;
+}
+
+/** Starts a suite's servers and folder together; stop() ends them (and start cleans up on failure). */
+export async function startServers(prefix: string): Promise<TestServers> {
+  const started = await Promise.allSettled([
+    RedisServer.start(),
+    S3Server.start(),
+    tempDir(prefix),
+  ]);
+  const [redis, s3, work] = started.map((r) =>
+    r.status === 'fulfilled' ? r.value : undefined,
+  ) as [RedisServer | undefined, S3Server | undefined, TestServers['work'] | undefined];
+  const stop = async () => {
+    await Promise.all([redis?.dispose(), s3?.stop(), work?.remove()]);
+  };
+  const failed = started.find((r) => r.status === 'rejected');
+  if (failed || !redis || !s3 || !work) {
+    await stop();
+    throw (
+      (failed as PromiseRejectedResult | undefined)?.reason ??
+      new Error('test servers did not start')
+    );
+  }
+  return { redis, s3, work, stop };
 }
 
 export async function diskStore(
