@@ -47,9 +47,17 @@ export class S3Child {
     }
   }
 
-  stop(): void {
+  /**
+   * Ends the server's input, so it stops and removes its folder of objects (gigabytes after a
+   * full run), and waits for it to exit; kills it if it has not within ten seconds.
+   */
+  async stop(): Promise<void> {
+    if (this.child.exitCode !== null || this.child.signalCode !== null) return;
+    const exited = new Promise<void>((resolve) => this.child.once('exit', () => resolve()));
     this.child.stdin!.end();
-    this.child.kill();
+    const timer = setTimeout(() => this.child.kill(), 10_000);
+    await exited;
+    clearTimeout(timer);
   }
 }
 

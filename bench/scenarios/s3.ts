@@ -204,7 +204,7 @@ export async function s3(ctx: BenchContext): Promise<ScenarioResult> {
     };
   } finally {
     for (const s of services) await s.close().catch(() => {});
-    server.stop();
+    await server.stop();
     await redis.dispose();
     await rm(dir, { recursive: true, force: true });
   }
