@@ -395,9 +395,12 @@ export class Service implements Api {
     destination: string,
     options: { signal?: AbortSignal; onProgress?: (p: RestoreProgress) => void } = {},
   ): Promise<RestoreResult> {
+    const pool = this.workers();
+    pool.prewarm();
     const repo = await this.repository();
     return restore(repo, await repo.resolve(selector), destination, {
       ...options,
+      pool,
       onProgress: (progress) => {
         options.onProgress?.(progress);
         this.events.emit('restoreProgress', { selector, progress });

@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import { mkdir, open, readdir, readFile, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { cutPoints } from '../../electron/engine/chunking/stream';
 import { Service } from '../../electron/engine/service';
 import { objectKey } from '../../electron/engine/storage/store';
@@ -88,6 +88,34 @@ for (const backend of ['local', 's3+redis'] as Backend[]) {
         await sameTree(src, dest);
         const log = await svc.log('edge');
         expect(log.map((v) => [v.label, v.message])).toEqual([['v1', 'edge cases']]);
+      } finally {
+        await svc.close();
+      }
+    });
+
+    it('many files and a file of many batches pull byte-identical, with progress to the last byte', async () => {
+      const src = fresh('many');
+      await mkdir(join(src, 'shards'), { recursive: true });
+      // More files than a restore writes at once, and one cut into several write tasks.
+      for (let i = 0; i < 30; i++)
+        await writeFile(join(src, 'shards', `part-${i}.bin`), seededBytes(100 + i, 1 + i * 7919));
+      await writeFile(join(src, 'big.bin'), seededBytes(99, 13_000_000));
+      // A chunk repeated within a file, and files that share chunks.
+      const repeated = seededBytes(98, 300_000);
+      await writeFile(join(src, 'twice.bin'), Buffer.concat([repeated, repeated, repeated]));
+      await writeFile(join(src, 'twice-copy.bin'), Buffer.concat([repeated, repeated]));
+      const svc = service(backend);
+      try {
+        await svc.push({ model: 'many', paths: [src] });
+        const dest = fresh('many-out');
+        const seen: number[] = [];
+        const pulled = await svc.pull('many', dest, {
+          onProgress: (p) => seen.push(p.bytesWritten),
+        });
+        expect(pulled.files).toBe(33);
+        await sameTree(src, dest);
+        expect(seen.at(-1)).toBe(pulled.bytes);
+        expect(seen).toEqual([...seen].sort((x, y) => x - y));
       } finally {
         await svc.close();
       }
@@ -306,6 +334,30 @@ describe('bad input: one clear error, nothing written where it should not be', (
     expect(
       (await readFile(join(dest, 'd/a.bin'))).equals(Buffer.from(seededBytes(9, 500_000))),
     ).toBe(true);
+  });
+
+  it('a pack rewritten by another process after its chunks were located: they are read through the store', async () => {
+    const locate = DiskStore.prototype.locateMany;
+    let stale = 0;
+    const spy = vi.spyOn(DiskStore.prototype, 'locateMany').mockImplementation(async function (
+      this: DiskStore,
+      hashes,
+    ) {
+      // As if gc had rewritten the pack since the lookup: the file named is gone.
+      return (await locate.call(this, hashes)).map(
+        (where) => where && (stale++, { ...where, file: `${where.file}.gone` }),
+      );
+    });
+    try {
+      const dest = fresh('moved-out');
+      await svc.pull('ok', dest);
+      expect(stale).toBeGreaterThan(0);
+      expect(
+        (await readFile(join(dest, 'd/a.bin'))).equals(Buffer.from(seededBytes(9, 500_000))),
+      ).toBe(true);
+    } finally {
+      spy.mockRestore();
+    }
   });
 
   it('a version whose paths would escape the destination is refused whole', async () => {

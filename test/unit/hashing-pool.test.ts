@@ -1,17 +1,17 @@
 import { createHash } from 'node:crypto';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, open, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DEFAULT_PROFILE, SMALL_PROFILE } from '../../electron/engine/chunking/params';
 import { cutPoints } from '../../electron/engine/chunking/stream';
-import { createHasher, isHashHex } from '../../electron/engine/hashing';
+import { createHasher, isHashHex, type HashAlgorithm } from '../../electron/engine/hashing';
 import {
   ChunkHashPool,
   WorkerJobError,
   type ChunkHashJob,
 } from '../../electron/engine/workers/pool';
-import { RECYCLED_BYTES } from '../../electron/engine/workers/protocol';
+import { RECYCLED_BYTES, type WriteChunk } from '../../electron/engine/workers/protocol';
 import { seededBytes } from './prng';
 
 describe('hashing', () => {
@@ -204,5 +204,143 @@ describe('chunk-and-hash worker pool', () => {
     expect(bytes).toBe(buf.length);
     // The work happens in the worker: the main loop never waits long for its turn.
     expect(worstGap).toBeLessThan(250);
+  });
+});
+
+describe('write tasks (a restore, in the workers)', () => {
+  let dir: string;
+  let pool: ChunkHashPool;
+  const sha = (b: Uint8Array) => createHash('sha256').update(b).digest('hex');
+  // A "pack": three chunks one after another, then an unrelated one.
+  const a = seededBytes(11, 70_000);
+  const b = seededBytes(12, 50_000);
+  const c = seededBytes(13, 90_000);
+  const d = seededBytes(14, 10_000);
+  const pack = Buffer.concat([Buffer.from('head'), a, b, c, d]);
+  const at = { a: 4, b: 4 + a.length, c: 4 + a.length + b.length, d: pack.length - d.length };
+  beforeAll(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'tv-write-'));
+    await writeFile(join(dir, 'p.pack'), pack);
+    pool = new ChunkHashPool(2);
+  });
+  afterAll(async () => {
+    await pool.close();
+    await rm(dir, { recursive: true, force: true });
+  });
+  const dest = async (name: string) => {
+    const handle = await open(join(dir, name), 'w+');
+    return handle;
+  };
+  const from = (offset: number) => ({ file: join(dir, 'p.pack'), offset });
+  const write = (
+    fd: number,
+    position: number,
+    chunks: WriteChunk[],
+    more: { algorithm?: HashAlgorithm; data?: Uint8Array } = {},
+  ) => pool.write({ type: 'write', algorithm: 'sha256', fd, position, chunks, ...more });
+
+  it('reads chunks from a pack (in and out of order), takes others from the bytes sent, and writes them at their place', async () => {
+    const out = await dest('out.bin');
+    try {
+      // The file is c, b, a (out of pack order), then d sent by the main thread, then a again.
+      const sent = new Uint8Array(d.length);
+      sent.set(d);
+      const result = await write(
+        out.fd,
+        1000,
+        [
+          { hash: sha(c), length: c.length, from: from(at.c) },
+          { hash: sha(b), length: b.length, from: from(at.b) },
+          { hash: sha(a), length: a.length, from: from(at.a) },
+          { hash: sha(d), length: d.length },
+          { hash: sha(a), length: a.length, from: from(at.a) },
+        ],
+        { data: sent },
+      );
+      expect(result).toEqual({
+        type: 'written',
+        bytes: c.length + b.length + 2 * a.length + d.length,
+      });
+      // The bytes were moved to the worker, not copied.
+      expect(sent.byteLength).toBe(0);
+      const written = await readFile(join(dir, 'out.bin'));
+      expect(written.subarray(0, 1000).every((x) => x === 0)).toBe(true);
+      expect(written.subarray(1000).equals(Buffer.concat([c, b, a, d, a]))).toBe(true);
+      // Chunks that follow each other in the pack, in pack order.
+      const run = await write(out.fd, 0, [
+        { hash: sha(a), length: a.length, from: from(at.a) },
+        { hash: sha(b), length: b.length, from: from(at.b) },
+        { hash: sha(c), length: c.length, from: from(at.c) },
+      ]);
+      expect(run).toEqual({ type: 'written', bytes: a.length + b.length + c.length });
+      expect(
+        (await readFile(join(dir, 'out.bin'))).subarray(0, run.type === 'written' ? run.bytes : 0),
+      ).toEqual(Buffer.concat([a, b, c]));
+    } finally {
+      await out.close();
+    }
+  });
+
+  it('a chunk whose bytes hash to something else: nothing of the task is written', async () => {
+    const out = await dest('corrupt.bin');
+    try {
+      const result = await write(out.fd, 0, [
+        { hash: sha(a), length: a.length, from: from(at.a) },
+        // b's hash, but read from one byte further on.
+        { hash: sha(b), length: b.length, from: from(at.b + 1) },
+      ]);
+      expect(result).toEqual({
+        type: 'corrupt',
+        index: 1,
+        actual: sha(pack.subarray(at.b + 1, at.b + 1 + b.length)),
+      });
+      expect((await out.stat()).size).toBe(0);
+    } finally {
+      await out.close();
+    }
+  });
+
+  it('a pack that is gone or too short is unreadable (the restore reads those chunks another way)', async () => {
+    const out = await dest('gone.bin');
+    try {
+      const gone = await write(out.fd, 0, [
+        { hash: sha(a), length: a.length, from: from(at.a) },
+        { hash: sha(b), length: b.length, from: { file: join(dir, 'gone.pack'), offset: 0 } },
+      ]);
+      expect(gone).toMatchObject({ type: 'unreadable', index: 1, code: 'ENOENT' });
+      const short = await write(out.fd, 0, [
+        { hash: sha(d), length: d.length + 1, from: from(at.d) },
+      ]);
+      expect(short).toMatchObject({ type: 'unreadable', index: 0, code: 'EOF' });
+      expect((await out.stat()).size).toBe(0);
+    } finally {
+      await out.close();
+    }
+  });
+
+  it('a destination that cannot be written is an error; blake3 tasks verify with blake3', async () => {
+    const readOnly = await open(join(dir, 'p.pack'), 'r');
+    try {
+      const result = await write(readOnly.fd, 0, [
+        { hash: sha(a), length: a.length, from: from(at.a) },
+      ]);
+      expect(result).toMatchObject({ type: 'error', code: 'EBADF' });
+    } finally {
+      await readOnly.close();
+    }
+    const blake3 = await createHasher('blake3');
+    const out = await dest('b3.bin');
+    try {
+      const ok = await write(out.fd, 0, [{ hash: blake3(a), length: a.length, from: from(at.a) }], {
+        algorithm: 'blake3',
+      });
+      expect(ok).toEqual({ type: 'written', bytes: a.length });
+      const wrong = await write(out.fd, 0, [{ hash: sha(a), length: a.length, from: from(at.a) }], {
+        algorithm: 'blake3',
+      });
+      expect(wrong).toMatchObject({ type: 'corrupt', index: 0, actual: blake3(a) });
+    } finally {
+      await out.close();
+    }
   });
 });

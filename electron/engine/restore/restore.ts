@@ -1,17 +1,22 @@
 import { randomBytes } from 'node:crypto';
-import { mkdir, open, readdir, rename, rm, rmdir, stat } from 'node:fs/promises';
+import { mkdir, open, readdir, rename, rm, rmdir, stat, type FileHandle } from 'node:fs/promises';
 import { dirname, isAbsolute, join, relative, resolve } from 'node:path';
 import type { RestoreProgress, RestoreResult } from '../../../shared/types';
-import { mapLimit } from '../concurrency';
+import { Semaphore } from '../concurrency';
 import { throttledProgress } from '../progress';
-import { chunkOffsets } from '../repository/format';
+import { chunkOffsets, type Manifest, type VersionRecord } from '../repository/format';
 import type { VersionEntry, Repository } from '../repository/repository';
+import { DiskStore } from '../storage/disk';
 import { ObjectNotFoundError, objectKey, readAll } from '../storage/store';
+import type { ChunkHashPool } from '../workers/pool';
+import type { WriteChunk, WriteTask } from '../workers/protocol';
 
 export interface RestoreOptions {
+  /** The workers that verify the chunks and write them (see workers/write-task). */
+  pool: ChunkHashPool;
   signal?: AbortSignal;
   onProgress?: (progress: RestoreProgress) => void;
-  /** Chunk downloads in flight at once (default 32). */
+  /** Chunk downloads in flight at once, for chunks no worker can read itself (default 64). */
   concurrency?: number;
 }
 
@@ -44,14 +49,15 @@ export function safeJoin(destination: string, path: string): string {
 
 /**
  * Writes a version's files under `destination` (which must be empty or new). Each file is written
- * at its chunks' offsets into a temp file beside its final name, every chunk's hash verified,
- * then fsynced and renamed. On any failure everything this restore created is removed.
+ * at its chunks' offsets into a temp file beside its final name, every chunk's hash verified (by
+ * the pool's workers), then fsynced and renamed. On any failure everything this restore created
+ * is removed.
  */
 export async function restore(
   repo: Repository,
   entry: VersionEntry,
   destination: string,
-  options: RestoreOptions = {},
+  options: RestoreOptions,
 ): Promise<RestoreResult> {
   const started = performance.now();
   const dest = resolve(destination);
@@ -88,41 +94,10 @@ export async function restore(
   };
   const emit = throttledProgress(progress, totalBytes, (p) => p.bytesWritten, options.onProgress);
 
-  let chunkCount = 0;
   const temps = new Set<string>();
+  const work = new RestoreRun(repo, options, progress, emit);
   try {
-    for (const [i, file] of record.files.entries()) {
-      options.signal?.throwIfAborted();
-      const target = targets[i] as string;
-      const manifest = await repo.readManifest(file.manifest);
-      await mkdir(dirname(target), { recursive: true });
-      const temp = join(dirname(target), `.${randomBytes(6).toString('hex')}.tv-partial`);
-      temps.add(temp);
-      const handle = await open(temp, 'wx');
-      try {
-        const offsets = chunkOffsets(manifest);
-        await mapLimit(manifest.chunks, options.concurrency ?? 32, async (chunk, k) => {
-          options.signal?.throwIfAborted();
-          const data = await fetchChunk(
-            repo,
-            chunk.hash,
-            file.path,
-            offsets[k] as number,
-            chunk.length,
-          );
-          await handle.write(data, 0, data.length, offsets[k]);
-          progress.bytesWritten += data.length;
-          emit();
-        });
-        chunkCount += manifest.chunks.length;
-        await handle.sync();
-      } finally {
-        await handle.close();
-      }
-      await rename(temp, target);
-      temps.delete(temp);
-      progress.filesDone++;
-    }
+    await work.run(record.files, targets, temps);
   } catch (err) {
     // Leave the destination as it was: no partial file, no half-restored version.
     await Promise.all([...temps].map((t) => rm(t, { force: true })));
@@ -138,36 +113,290 @@ export async function restore(
     destination: dest,
     files: record.files.length,
     bytes: totalBytes,
-    chunks: chunkCount,
+    chunks: work.chunks,
     seconds: Math.round((performance.now() - started) / 10) / 100,
   };
 }
 
-async function fetchChunk(
-  repo: Repository,
-  hash: string,
-  path: string,
-  offset: number,
-  length: number,
-): Promise<Buffer> {
-  let data: Buffer;
-  try {
-    data = await readAll(repo.store, objectKey(hash));
-  } catch (err) {
-    if (err instanceof ObjectNotFoundError) {
-      throw new RestoreError(
-        `cannot restore ${path}: chunk ${hash} (bytes ${offset}-${offset + length - 1}) is missing from ${repo.location} (run \`tv verify\`)`,
-      );
-    }
-    throw new RestoreError(`cannot restore ${path}: chunk ${hash}: ${(err as Error).message}`);
+/** Chunks per write task: large enough to keep the messages few, small enough to pipeline. */
+const BATCH_BYTES = 4 * 1024 * 1024;
+const BATCH_CHUNKS = 128;
+/** Files written at once (each holds an open descriptor until it is synced and renamed). */
+const OPEN_FILES = 8;
+/** A file being written starts its pages' writeback every this many bytes. */
+const SYNC_EVERY = 32 * 1024 * 1024;
+
+interface OpenFile {
+  temp: string;
+  handle: FileHandle;
+  /** Bytes written since the last background datasync started. */
+  unsynced: number;
+  syncing?: Promise<void> | undefined;
+}
+
+interface Batch {
+  path: string;
+  /** The file's chunks and their offsets in it. */
+  chunks: Manifest['chunks'];
+  offsets: number[];
+  first: number;
+  end: number;
+}
+
+/**
+ * One restore's pipeline. Files are cut into batches of consecutive chunks; a few batches per
+ * worker are in flight at once. For each batch this thread finds where a local repository keeps
+ * the chunks (the worker reads them from the packs itself) or downloads the others, and a worker
+ * verifies every chunk's hash and writes the batch into the file at its offset. Each file is then
+ * fsynced and renamed into place.
+ */
+class RestoreRun {
+  chunks = 0;
+  private readonly local: DiskStore | undefined;
+  private readonly downloads: Semaphore;
+  private readonly batches: Semaphore;
+  private readonly openFiles = new Semaphore(OPEN_FILES);
+  private failure: unknown;
+  private readonly stop = new AbortController();
+
+  constructor(
+    private readonly repo: Repository,
+    private readonly options: RestoreOptions,
+    private readonly progress: RestoreProgress,
+    private readonly emit: () => void,
+  ) {
+    const backend = repo.stack.backend;
+    this.local = backend instanceof DiskStore ? backend : undefined;
+    this.downloads = new Semaphore(options.concurrency ?? 64);
+    this.batches = new Semaphore(options.pool.size * 2 + 2);
   }
-  const actual = repo.hash(data);
-  if (actual !== hash || data.length !== length) {
-    throw new RestoreError(
-      `cannot restore ${path}: chunk ${hash} (bytes ${offset}-${offset + length - 1}) is corrupt: its content hashes to ${actual} (run \`tv verify\`)`,
+
+  async run(files: VersionRecord['files'], targets: string[], temps: Set<string>): Promise<void> {
+    const { signal } = this.options;
+    const onAbort = () => this.fail(signal?.reason ?? new Error('aborted'));
+    if (signal?.aborted) onAbort();
+    signal?.addEventListener('abort', onAbort);
+    const finishing: Promise<void>[] = [];
+    try {
+      for (const [i, file] of files.entries()) {
+        if (this.failure) break;
+        const manifest = await this.repo.readManifest(file.manifest);
+        await this.openFiles.acquire();
+        const opened = await this.open(targets[i] as string, temps).catch((err: unknown) => {
+          this.openFiles.release();
+          throw err;
+        });
+        const writes: Promise<void>[] = [];
+        for (const batch of batchesOf(file.path, manifest)) {
+          await this.batches.acquire();
+          if (this.failure) {
+            this.batches.release();
+            break;
+          }
+          const write = this.write(batch, opened.handle.fd).then(
+            () => {
+              const bytes = batchBytes(batch);
+              this.progress.bytesWritten += bytes;
+              this.emit();
+              this.writeBack(opened, bytes);
+            },
+            (err: unknown) => this.fail(err),
+          );
+          writes.push(write.finally(() => this.batches.release()));
+        }
+        this.chunks += manifest.chunks.length;
+        finishing.push(
+          this.finish(writes, opened, targets[i] as string, temps).finally(() =>
+            this.openFiles.release(),
+          ),
+        );
+      }
+    } catch (err) {
+      this.fail(err);
+    } finally {
+      await Promise.allSettled(finishing);
+      signal?.removeEventListener('abort', onAbort);
+    }
+    if (this.failure) throw this.failure;
+  }
+
+  /**
+   * Starts the disk writing a big file's pages while the next batches come: a datasync in the
+   * background every SYNC_EVERY bytes, so the fsync before the rename finds little left to do.
+   */
+  private writeBack(file: OpenFile, bytes: number): void {
+    file.unsynced += bytes;
+    if (file.unsynced < SYNC_EVERY || file.syncing) return;
+    file.unsynced = 0;
+    file.syncing = file.handle
+      .datasync()
+      .catch(() => {}) // the fsync before the rename reports a failure
+      .finally(() => (file.syncing = undefined));
+  }
+
+  private fail(err: unknown): void {
+    this.failure ??= err;
+    this.stop.abort();
+  }
+
+  private async open(target: string, temps: Set<string>): Promise<OpenFile> {
+    await mkdir(dirname(target), { recursive: true });
+    const temp = join(dirname(target), `.${randomBytes(6).toString('hex')}.tv-partial`);
+    temps.add(temp);
+    const file: OpenFile = { temp, handle: await open(temp, 'wx'), unsynced: 0 };
+    return file;
+  }
+
+  /** Once the file's batches are written: fsync, close, rename into place. */
+  private async finish(
+    writes: Promise<void>[],
+    file: OpenFile,
+    target: string,
+    temps: Set<string>,
+  ): Promise<void> {
+    try {
+      await Promise.all(writes);
+      if (this.failure) return;
+      await file.syncing;
+      await file.handle.sync();
+    } catch (err) {
+      this.fail(err);
+      return;
+    } finally {
+      await file.syncing;
+      await file.handle.close();
+    }
+    try {
+      await rename(file.temp, target);
+      temps.delete(file.temp);
+      this.progress.filesDone++;
+    } catch (err) {
+      this.fail(err);
+    }
+  }
+
+  /** Verifies and writes one batch; a pack that moved since it was located is read through get. */
+  private async write(batch: Batch, fd: number): Promise<void> {
+    for (let attempt = 0; ; attempt++) {
+      const located = attempt === 0 ? await this.locate(batch) : [];
+      const task = await this.task(batch, fd, located);
+      const result = await this.options.pool.write(task, this.stop.signal);
+      if (result.type === 'written') return;
+      const index = batch.first + ('index' in result ? result.index : 0);
+      const chunk = batch.chunks[index] as Manifest['chunks'][number];
+      if (result.type === 'corrupt')
+        throw new RestoreError(
+          `cannot restore ${batch.path}: chunk ${chunk.hash} (${span(batch, index)}) is corrupt: its content hashes to ${result.actual} (run \`tv verify\`)`,
+        );
+      if (result.type === 'error')
+        throw new RestoreError(`cannot write ${batch.path}: ${result.message}`);
+      if (attempt > 0)
+        throw new RestoreError(
+          `cannot restore ${batch.path}: chunk ${chunk.hash}: ${result.message}`,
+        );
+    }
+  }
+
+  /** Where the local repository keeps each chunk of the batch (packed objects only). */
+  private async locate(batch: Batch): Promise<({ file: string; offset: number } | undefined)[]> {
+    if (!this.local) return [];
+    const hashes = batch.chunks.slice(batch.first, batch.end).map((c) => c.hash);
+    const where = await this.local.locateMany(hashes);
+    // An index that disagrees with the manifest about a length: read through get, which reports it.
+    return where.map((w, k) =>
+      w && w.length === (batch.chunks[batch.first + k] as Manifest['chunks'][number]).length
+        ? { file: w.file, offset: w.offset }
+        : undefined,
     );
   }
-  return data;
+
+  /** The batch as a write task: located chunks by place, the others downloaded into `data`. */
+  private async task(
+    batch: Batch,
+    fd: number,
+    located: ({ file: string; offset: number } | undefined)[],
+  ): Promise<WriteTask> {
+    const chunks: WriteChunk[] = [];
+    const fetch: number[] = [];
+    for (let i = batch.first; i < batch.end; i++) {
+      const { hash, length } = batch.chunks[i] as Manifest['chunks'][number];
+      const from = located[i - batch.first];
+      chunks.push(from ? { hash, length, from } : { hash, length });
+      if (!from) fetch.push(i);
+    }
+    const task: WriteTask = {
+      type: 'write',
+      algorithm: this.repo.config.hash,
+      fd,
+      position: batch.offsets[batch.first] as number,
+      chunks,
+    };
+    if (fetch.length === 0) return task;
+    const fetched = await Promise.all(
+      fetch.map((i) => this.downloads.with(() => this.fetch(batch, i))),
+    );
+    // One buffer of the batch's own, handed to the worker (transferred, not copied).
+    const data = new Uint8Array(fetched.reduce((n, b) => n + b.length, 0));
+    let at = 0;
+    for (const bytes of fetched) {
+      data.set(bytes, at);
+      at += bytes.length;
+    }
+    task.data = data;
+    return task;
+  }
+
+  private async fetch(batch: Batch, index: number): Promise<Buffer> {
+    this.stop.signal.throwIfAborted();
+    const { hash, length } = batch.chunks[index] as Manifest['chunks'][number];
+    let data: Buffer;
+    try {
+      data = await readAll(this.repo.store, objectKey(hash));
+    } catch (err) {
+      if (err instanceof ObjectNotFoundError) {
+        throw new RestoreError(
+          `cannot restore ${batch.path}: chunk ${hash} (${span(batch, index)}) is missing from ${this.repo.location} (run \`tv verify\`)`,
+        );
+      }
+      throw new RestoreError(
+        `cannot restore ${batch.path}: chunk ${hash}: ${(err as Error).message}`,
+      );
+    }
+    if (data.length !== length) {
+      throw new RestoreError(
+        `cannot restore ${batch.path}: chunk ${hash} (${span(batch, index)}) is corrupt: it holds ${data.length} bytes, not ${length} (run \`tv verify\`)`,
+      );
+    }
+    return data;
+  }
+}
+
+function* batchesOf(path: string, manifest: Manifest): Generator<Batch> {
+  const { chunks } = manifest;
+  const offsets = chunkOffsets(manifest);
+  let first = 0;
+  while (first < chunks.length) {
+    let end = first;
+    let bytes = 0;
+    while (end < chunks.length && end - first < BATCH_CHUNKS && bytes < BATCH_BYTES)
+      bytes += (chunks[end++] as Manifest['chunks'][number]).length;
+    yield { path, chunks, offsets, first, end };
+    first = end;
+  }
+}
+
+function batchBytes(batch: Batch): number {
+  let n = 0;
+  for (let i = batch.first; i < batch.end; i++)
+    n += (batch.chunks[i] as Manifest['chunks'][number]).length;
+  return n;
+}
+
+/** "bytes A-B": where a chunk lies in its file. */
+function span(batch: Batch, index: number): string {
+  const start = batch.offsets[index] as number;
+  const length = (batch.chunks[index] as Manifest['chunks'][number]).length;
+  return `bytes ${start}-${start + length - 1}`;
 }
 
 /** Removes folders this restore left empty under `root` (and `root` itself if it created it). */

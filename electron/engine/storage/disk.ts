@@ -76,6 +76,19 @@ export class DiskStore implements Store {
     return this.packs.locate(hash);
   }
 
+  /**
+   * Where each object lies in a pack, after one look for packs other processes added or rewrote;
+   * undefined for an object that is not packed (loose, or absent). For readers that read the
+   * files themselves (a restore's workers); a pack can still be rewritten by another process's
+   * gc before they read it, so they fall back to get when a read fails.
+   */
+  async locateMany(
+    hashes: readonly string[],
+  ): Promise<({ file: string; offset: number; length: number } | undefined)[]> {
+    await this.guard(() => this.packs.refresh(), PACKS_DIR);
+    return hashes.map((hash) => this.packs.locate(hash));
+  }
+
   async has(key: string): Promise<boolean> {
     return (await this.hasMany([key]))[0] as boolean;
   }

@@ -16,7 +16,9 @@ import {
   type JobStart,
   type SegmentRange,
   type ToWorker,
+  type WriteTask,
 } from './protocol';
+import { ChunkWriter } from './write-task';
 
 const BATCH_BYTES = 4 * 1024 * 1024;
 const BATCH_CHUNKS = 512;
@@ -41,11 +43,30 @@ function transferBuffer(bytes: number): ArrayBuffer {
   return new ArrayBuffer(Math.max(bytes, TRANSFER_BUFFER_BYTES));
 }
 
+/** Restores: chunks verified and written into a file (see write-task). */
+const writer = new ChunkWriter();
+
 parentPort.on(
   'message',
-  (message: { job: JobStart; port: MessagePort } | { recycle: ArrayBuffer }) => {
+  (
+    message:
+      | { job: JobStart; port: MessagePort }
+      | { task: WriteTask; port: MessagePort }
+      | { recycle: ArrayBuffer },
+  ) => {
     if ('recycle' in message) {
       if (spareBuffers.length < SPARE_BUFFERS) spareBuffers.push(message.recycle);
+      return;
+    }
+    if ('task' in message) {
+      const { port } = message;
+      void writer
+        .run(message.task)
+        .catch((err: Error) => ({ type: 'error' as const, message: err.message }))
+        .then((result) => {
+          port.postMessage(result);
+          port.close();
+        });
       return;
     }
     void runJob(message.job, message.port);

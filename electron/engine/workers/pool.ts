@@ -1,5 +1,5 @@
 import { availableParallelism } from 'node:os';
-import { MessageChannel, Worker } from 'node:worker_threads';
+import { MessageChannel, Worker, type Transferable } from 'node:worker_threads';
 import type { ChunkingParams } from '../chunking/params';
 import { bytesOf, type ByteSource } from '../chunking/stream';
 import type { HashAlgorithm } from '../hashing';
@@ -10,6 +10,8 @@ import {
   type JobStart,
   type SegmentRange,
   type ToWorker,
+  type WriteResult,
+  type WriteTask,
 } from './protocol';
 
 export interface ChunkHashJob {
@@ -248,6 +250,42 @@ export class ChunkHashPool {
       void sourceIterator?.return(undefined);
       // A job left early (cancelled, consumer stopped) may still be running: end that worker.
       this.release(worker, finished && !failure);
+    }
+  }
+
+  /**
+   * Runs a restore's write task (see WriteTask) on the next free worker. The task's `data`, if
+   * any, is transferred: the caller must not use it afterwards.
+   */
+  async write(task: WriteTask, signal?: AbortSignal): Promise<WriteResult> {
+    if (this.closed) throw new Error('the chunk-and-hash pool is closed');
+    signal?.throwIfAborted();
+    const worker = await this.acquire();
+    const { port1, port2 } = new MessageChannel();
+    let healthy = false;
+    let onError: ((err: Error) => void) | undefined;
+    try {
+      const result = await new Promise<WriteResult>((resolve, reject) => {
+        onError = reject;
+        port1.once('message', resolve);
+        worker.on('error', onError);
+        const transfer: Transferable[] = [port2];
+        // Moved, not copied, when the view is its whole buffer (never a pooled Buffer's slab).
+        const data = task.data;
+        if (
+          data?.buffer instanceof ArrayBuffer &&
+          data.byteOffset === 0 &&
+          data.byteLength === data.buffer.byteLength
+        )
+          transfer.push(data.buffer);
+        worker.postMessage({ task, port: port2 }, transfer);
+      });
+      healthy = true;
+      return result;
+    } finally {
+      if (onError) worker.off('error', onError);
+      port1.close();
+      this.release(worker, healthy);
     }
   }
 

@@ -70,3 +70,36 @@ export type FromWorker =
 
 /** Takes at least this big come in a buffer the worker wants back (ChunkHashPool.recycle). */
 export const RECYCLED_BYTES = 1 << 20;
+
+/**
+ * Main -> worker: chunks to verify and write into a file (a restore). The chunks are consecutive
+ * in that file: the first lands at `position`, each next one where the previous one ends. The
+ * worker hashes every chunk and writes nothing unless all of them match.
+ */
+export interface WriteTask {
+  type: 'write';
+  algorithm: HashAlgorithm;
+  /** The destination's file descriptor (descriptors belong to the process, not to a thread). */
+  fd: number;
+  position: number;
+  chunks: WriteChunk[];
+  /** The bytes of the chunks that have no `from`, one after another in chunk order. */
+  data?: Uint8Array;
+}
+
+export interface WriteChunk {
+  hash: string;
+  length: number;
+  /** Where a local repository keeps the chunk: the worker reads it from there itself. */
+  from?: { file: string; offset: number };
+}
+
+/** Worker -> main: what became of a WriteTask. */
+export type WriteResult =
+  | { type: 'written'; bytes: number }
+  /** A chunk's bytes hash to something else: nothing was written. */
+  | { type: 'corrupt'; index: number; actual: string }
+  /** A chunk's `from` could not be read (its pack rewritten or removed since): nothing was written. */
+  | { type: 'unreadable'; index: number; message: string; code?: string }
+  /** The destination could not be written. */
+  | { type: 'error'; message: string; code?: string };
