@@ -47,22 +47,36 @@ export class ObjectIndex {
    * object; a pack rewritten by another process is loaded before the old one is gone): lookups
    * find a live one, so forgetting one pack never hides an object another pack holds.
    */
-  add(hash: Uint8Array, location: PackedLocation): number {
-    if ((this.count + 1) * RECORD > this.records.length) {
-      const grown = Buffer.alloc(this.records.length * 2);
-      this.records.copy(grown);
-      this.records = grown;
-    }
+  add(hash: Uint8Array, location: PackedLocation, hashAt = 0): number {
+    this.reserve(1);
     const record = this.count++;
     const at = record * RECORD;
-    this.records.set(hash.subarray(0, 32), at);
-    this.records.writeUInt32LE(location.pack, at + 32);
-    this.records.writeUInt32LE(location.length, at + 36);
-    this.records.writeDoubleLE(location.offset, at + 40);
+    const records = this.records;
+    // The hash may sit inside a bigger buffer (a pack index's records): copied without a view.
+    for (let i = 0; i < 32; i++) records[at + i] = hash[hashAt + i] as number;
+    records.writeUInt32LE(location.pack, at + 32);
+    records.writeUInt32LE(location.length, at + 36);
+    records.writeDoubleLE(location.offset, at + 40);
     this.live++;
-    if (this.count * 2 > this.slots.length) this.rehash(this.slots.length * 2);
-    else this.place(record);
+    this.place(record);
     return record;
+  }
+
+  /** Makes room for this many more records, growing the arrays once rather than step by step. */
+  reserve(more: number): void {
+    const needed = this.count + more;
+    if (needed * RECORD > this.records.length) {
+      let size = this.records.length * 2;
+      while (needed * RECORD > size) size *= 2;
+      const grown = Buffer.alloc(size);
+      this.records.copy(grown, 0, 0, this.count * RECORD);
+      this.records = grown;
+    }
+    if (needed * 2 > this.slots.length) {
+      let size = this.slots.length * 2;
+      while (needed * 2 > size) size *= 2;
+      this.rehash(size);
+    }
   }
 
   location(record: number): PackedLocation {
@@ -110,7 +124,12 @@ export class ObjectIndex {
 
   private place(record: number): void {
     const mask = this.slots.length - 1;
-    let slot = slotOf(this.records.subarray(record * RECORD)) & mask;
+    const at = record * RECORD;
+    const r = this.records;
+    let slot =
+      (((r[at] as number) | ((r[at + 1] as number) << 8) | ((r[at + 2] as number) << 16)) ^
+        ((r[at + 3] as number) << 24)) &
+      mask;
     while (this.slots[slot] !== 0) slot = (slot + 1) & mask;
     this.slots[slot] = record + 1;
   }

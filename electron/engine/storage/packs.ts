@@ -3,6 +3,7 @@ import { mkdir, open, readdir, readFile, rename, stat, unlink, utimes } from 'no
 import type { FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
+import { mapLimit } from '../concurrency';
 import { ObjectIndex } from './object-index';
 
 /**
@@ -160,7 +161,10 @@ export class PackSet {
           this.dropReader(no);
         }
       }
-      for (const name of present) if (!this.loaded.has(name)) await this.load(name);
+      // Read side by side (a repository of a few GiB has dozens), added in name order.
+      const fresh = [...present].filter((name) => !this.loaded.has(name)).sort();
+      const read = await mapLimit(fresh, 16, (name) => this.readIndex(name));
+      read.forEach((index, i) => index && this.add(fresh[i] as string, index));
       this.listedMtime = trusted;
     };
     // A caller must get a look that began after its call: one running look serves those that
@@ -184,21 +188,35 @@ export class PackSet {
     return queued;
   }
 
-  private async load(name: string): Promise<void> {
+  /** A pack's index and its mtime; undefined when it was removed since the listing. */
+  private async readIndex(
+    name: string,
+  ): Promise<{ records: IndexRecords; modified: Date } | undefined> {
     const path = join(this.dir, `${name}.idx`);
     let bytes: Buffer;
     let modified: Date;
     try {
       [bytes, modified] = await Promise.all([readFile(path), stat(path).then((s) => s.mtime)]);
     } catch (err) {
-      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return; // removed since the listing
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
       throw err;
     }
-    const records = decodeIndex(bytes, path);
+    return { records: decodeIndex(bytes, path), modified };
+  }
+
+  private add(
+    name: string,
+    { records, modified }: { records: IndexRecords; modified: Date },
+  ): void {
     const no = this.packs.push({ name, modified, sealed: true }) - 1;
     this.loaded.set(name, no);
-    for (const r of records)
-      this.index.add(r.hash, { pack: no, offset: r.offset, length: r.length });
+    const { bytes, first, count } = records;
+    this.index.reserve(count);
+    for (let i = 0, at = first; i < count; i++, at += INDEX_RECORD) {
+      // Offsets are u64 on disk; a pack is far below 2^53 bytes.
+      const offset = bytes.readUInt32BE(at + 32) * 2 ** 32 + bytes.readUInt32BE(at + 36);
+      this.index.add(bytes, { pack: no, offset, length: bytes.readUInt32BE(at + 40) }, at);
+    }
   }
 
   /** The object's bytes, or undefined when no loaded index has it. */
@@ -626,10 +644,14 @@ export function encodeIndex(
   return Buffer.concat([body, createHash('sha256').update(body).digest()]);
 }
 
-export function decodeIndex(
-  bytes: Buffer,
-  path: string,
-): { hash: Buffer; offset: number; length: number }[] {
+/** A pack index's records, checked: record i starts at `first + i * INDEX_RECORD` in `bytes`. */
+export interface IndexRecords {
+  bytes: Buffer;
+  first: number;
+  count: number;
+}
+
+export function decodeIndex(bytes: Buffer, path: string): IndexRecords {
   const damaged = (why: string) =>
     new PackError(
       `the pack index ${path} is damaged (${why}): restore it from a backup, or remove it and its objects count as missing (\`tv verify\` then names the versions that need them)`,
@@ -650,15 +672,7 @@ export function decodeIndex(
       .equals(bytes.subarray(bytes.length - 32))
   )
     throw damaged('checksum mismatch');
-  const out: { hash: Buffer; offset: number; length: number }[] = [];
-  for (let i = 0, at = head; i < count; i++, at += INDEX_RECORD) {
-    out.push({
-      hash: bytes.subarray(at, at + 32),
-      offset: Number(bytes.readBigUInt64BE(at + 32)),
-      length: bytes.readUInt32BE(at + 40),
-    });
-  }
-  return out;
+  return { bytes, first: head, count };
 }
 
 /** Writes the buffers back to back from a position, however many calls it takes. */
