@@ -1,6 +1,5 @@
-// The S3-protocol server (with its latency and request counts) in a process of its own: its work
-// runs beside the push being measured, never on its event loop. Commands on stdin: "counts",
-// "reset", "latency N".
+// The S3-protocol server and its proxy in a process of their own, so the server's work never
+// competes with the push being measured. Commands on stdin: "counts", "reset", "latency N".
 import { createInterface } from 'node:readline';
 import { S3Server } from '../test/harness/s3';
 

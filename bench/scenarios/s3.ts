@@ -27,7 +27,7 @@ const timed = async <T>(fn: () => Promise<T>): Promise<[T, number]> => {
 };
 
 /**
- * v1 and v2 pushed to the S3-protocol server at 30 ms per request, with Redis;
+ * v1 and v2 pushed to the S3-protocol server behind the proxy at 30 ms per request, with Redis;
  * beside it the seed's path (one check per chunk), Redis down, a bare parallel-PUT loop of the
  * same chunks, the same warm push to a local repository, and restores from both.
  */

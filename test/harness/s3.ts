@@ -1,5 +1,13 @@
 import { randomBytes } from 'node:crypto';
 import { mkdtemp, rm } from 'node:fs/promises';
+import {
+  Agent,
+  createServer,
+  request,
+  type IncomingMessage,
+  type Server,
+  type ServerResponse,
+} from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import S3rver from 's3rver';
@@ -9,7 +17,7 @@ import { freePort } from './ports';
 export const TEST_CREDENTIALS = { accessKeyId: 'S3RVER', secretAccessKey: 'S3RVER' } as const;
 export const TEST_REGION = 'us-east-1';
 
-export interface ServerFaults {
+export interface ProxyFaults {
   /** Added before each request is forwarded, in milliseconds. */
   latencyMs: number;
   /**
@@ -20,50 +28,55 @@ export interface ServerFaults {
 }
 
 /**
- * An S3-protocol server (s3rver) on loopback with a fresh bucket. Before s3rver handles a request,
- * the harness counts it by method, waits the configured latency, and answers 503 SlowDown at the
- * configured rate. These run inside the server, not in a proxy in front of it: a proxy would
- * parse and forward every request once more, on the same cores as the client being measured,
- * which a remote S3 does not. Clients talk to `endpoint`, path-style.
+ * An S3-protocol server (s3rver) on loopback with a fresh bucket, behind an HTTP proxy that adds
+ * latency per request, counts requests by method, and injects 503 SlowDown at a configurable rate.
+ * Clients talk to `endpoint` (the proxy), path-style.
  */
 export class S3Server {
   readonly counts = new Map<string, number>();
-  readonly faults: ServerFaults = { latencyMs: 0, slowDownRate: 0 };
+  readonly faults: ProxyFaults = { latencyMs: 0, slowDownRate: 0 };
   private injected = 0;
   private seen = 0;
 
   private constructor(
     private readonly s3rver: S3rver,
+    private readonly proxy: Server,
     private readonly dir: string,
     readonly bucket: string,
+    readonly directEndpoint: string,
     readonly endpoint: string,
   ) {}
 
   static async start(options: { bucket?: string } = {}): Promise<S3Server> {
     const dir = await mkdtemp(join(tmpdir(), 'tv-s3-'));
     const bucket = options.bucket ?? `tv-test-${randomBytes(4).toString('hex')}`;
-    const port = await freePort();
+    const backendPort = await freePort();
     const s3rver = new S3rver({
-      port,
+      port: backendPort,
       address: '127.0.0.1',
       silent: true,
       directory: dir,
       configureBuckets: [{ name: bucket }],
     });
-    const server = new S3Server(s3rver, dir, bucket, `http://127.0.0.1:${port}`);
-    // First in the chain, so it sees every request before s3rver does.
-    s3rver.middleware.unshift(async (ctx, next) => {
-      if (await server.intercept(ctx.method)) {
-        ctx.status = 503;
-        ctx.type = 'application/xml';
-        ctx.body =
-          '<?xml version="1.0" encoding="UTF-8"?><Error><Code>SlowDown</Code>' +
-          '<Message>Please reduce your request rate.</Message></Error>';
-        return;
-      }
-      await next();
-    });
     await s3rver.run();
+    const directEndpoint = `http://127.0.0.1:${backendPort}`;
+
+    const ref: { server?: S3Server } = {};
+    const agent = new Agent({ keepAlive: true, maxSockets: 256 });
+    const proxy = createServer((req, res) => ref.server?.handle(req, res, backendPort, agent));
+    const proxyPort = await new Promise<number>((resolve, reject) => {
+      proxy.once('error', reject);
+      proxy.listen(0, '127.0.0.1', () => resolve((proxy.address() as { port: number }).port));
+    });
+    const server = new S3Server(
+      s3rver,
+      proxy,
+      dir,
+      bucket,
+      directEndpoint,
+      `http://127.0.0.1:${proxyPort}`,
+    );
+    ref.server = server;
     return server;
   }
 
@@ -77,7 +90,7 @@ export class S3Server {
     };
   }
 
-  /** Requests the server was sent with this HTTP method (HEAD, PUT, GET, DELETE, POST). */
+  /** Requests seen by the proxy with this HTTP method (HEAD, PUT, GET, DELETE, POST). */
   count(method: string): number {
     return this.counts.get(method) ?? 0;
   }
@@ -99,20 +112,44 @@ export class S3Server {
   }
 
   async stop(): Promise<void> {
+    this.proxy.closeAllConnections();
+    await new Promise<void>((resolve) => this.proxy.close(() => resolve()));
     await this.s3rver.close();
     await rm(this.dir, { recursive: true, force: true });
   }
 
-  /** Counts the request and waits the latency; true when it is to be refused with SlowDown. */
-  private async intercept(method: string): Promise<boolean> {
+  private async handle(
+    req: IncomingMessage,
+    res: ServerResponse,
+    backendPort: number,
+    agent: Agent,
+  ): Promise<void> {
+    const method = req.method ?? 'GET';
     this.counts.set(method, this.count(method) + 1);
     if (this.faults.latencyMs > 0) await new Promise((r) => setTimeout(r, this.faults.latencyMs));
     this.seen++;
     const rate = this.faults.slowDownRate;
     if (rate > 0 && Math.floor(this.seen * rate) > Math.floor((this.seen - 1) * rate)) {
       this.injected++;
-      return true;
+      req.resume();
+      res.writeHead(503, { 'content-type': 'application/xml' });
+      res.end(
+        '<?xml version="1.0" encoding="UTF-8"?><Error><Code>SlowDown</Code>' +
+          '<Message>Please reduce your request rate.</Message></Error>',
+      );
+      return;
     }
-    return false;
+    const upstream = request(
+      { host: '127.0.0.1', port: backendPort, method, path: req.url, headers: req.headers, agent },
+      (upstreamRes) => {
+        res.writeHead(upstreamRes.statusCode ?? 502, upstreamRes.headers);
+        upstreamRes.pipe(res);
+      },
+    );
+    upstream.on('error', (err) => {
+      if (!res.headersSent) res.writeHead(502);
+      res.end(String(err));
+    });
+    req.pipe(upstream);
   }
 }

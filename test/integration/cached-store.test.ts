@@ -51,7 +51,7 @@ async function until(condition: () => boolean, ms = 5_000): Promise<void> {
   }
 }
 
-describe('CachedStore (ADR-012) over S3, requests counted by the server', () => {
+describe('CachedStore (ADR-012) over S3, requests counted by the proxy', () => {
   it('warm: has, hasMany and put of known objects make no backend request', async () => {
     const store = await cachedOverS3();
     const objects = Array.from({ length: 50 }, () => object());

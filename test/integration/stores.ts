@@ -9,7 +9,7 @@ import type { Store } from '../../electron/engine/storage/store';
 import { RedisServer } from '../harness/redis';
 import { S3Server, TEST_CREDENTIALS, TEST_REGION } from '../harness/s3';
 
-/** S3Store options for the harness's server (which counts requests and injects faults). */
+/** S3Store options for the harness's server (through its counting proxy). */
 export function s3Options(s3: S3Server, extra: S3Options = {}): S3Options {
   return {
     endpoint: s3.endpoint,
