@@ -1,5 +1,6 @@
-// The S3-protocol server and its proxy in a process of their own, so the server's work never
-// competes with the push being measured. Commands on stdin: "counts", "reset", "latency N".
+// The S3-protocol server and its proxy in a process of their own: their work runs beside the push
+// being measured (on the same cores), never on its event loop. Commands on stdin: "counts",
+// "reset", "latency N"; end of input stops the server and removes its folder.
 import { createInterface } from 'node:readline';
 import { S3Server } from '../test/harness/s3';
 
