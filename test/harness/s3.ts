@@ -34,6 +34,8 @@ export interface ProxyFaults {
  */
 export class S3Server {
   readonly counts = new Map<string, number>();
+  /** The headers of the last request seen with each HTTP method. */
+  readonly lastHeaders = new Map<string, IncomingMessage['headers']>();
   readonly faults: ProxyFaults = { latencyMs: 0, slowDownRate: 0 };
   private injected = 0;
   private seen = 0;
@@ -126,6 +128,7 @@ export class S3Server {
   ): Promise<void> {
     const method = req.method ?? 'GET';
     this.counts.set(method, this.count(method) + 1);
+    this.lastHeaders.set(method, req.headers);
     if (this.faults.latencyMs > 0) await new Promise((r) => setTimeout(r, this.faults.latencyMs));
     this.seen++;
     const rate = this.faults.slowDownRate;

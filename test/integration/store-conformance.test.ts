@@ -131,6 +131,32 @@ for (const [name, factory] of Object.entries(factories)) {
   });
 }
 
+describe('S3Store uploads', () => {
+  it('sign the sha256 the caller gives as the payload hash (S3 rejects a body that does not match it)', async () => {
+    const store = s3Store(s3, `signing-${++prefixes}`);
+    try {
+      const { data, hash, key } = object();
+      await store.put(key, data, { sha256: hash });
+      let headers = s3.lastHeaders.get('PUT');
+      expect(headers?.['x-amz-content-sha256']).toBe(hash);
+      expect(headers?.['x-amz-checksum-sha256']).toBe(Buffer.from(hash, 'hex').toString('base64'));
+      // The digest is taken from the caller, not computed again: a claimed one is what is signed.
+      const claimed = 'cd'.repeat(32);
+      await store.put(objectKey(claimed), data, { sha256: claimed });
+      expect(s3.lastHeaders.get('PUT')?.['x-amz-content-sha256']).toBe(claimed);
+      // Without a known digest the SDK hashes the body to sign it.
+      const other = object();
+      await store.put('plain/key', other.data);
+      headers = s3.lastHeaders.get('PUT');
+      expect(headers?.['x-amz-content-sha256']).toBe(other.hash);
+      expect(headers?.['x-amz-checksum-sha256']).toBeUndefined();
+      expect(await readAll(store, key)).toEqual(data);
+    } finally {
+      await store.close();
+    }
+  });
+});
+
 describe('object keys', () => {
   it('shard by the hash and refuse malformed hashes with one clear error', () => {
     const hash = 'ab'.repeat(32);

@@ -108,6 +108,19 @@ export class S3Store implements Store {
       }),
     });
     this.limit = new Semaphore(concurrency);
+    // An upload whose sha256 is known signs that digest as its payload hash: the SDK would
+    // otherwise hash every body again to sign it (S3 checks the body against both).
+    this.client.middlewareStack.add(
+      (next) => async (args) => {
+        const checksum = (args.input as { ChecksumSHA256?: unknown }).ChecksumSHA256;
+        const request = args.request as { headers?: Record<string, string> } | undefined;
+        if (typeof checksum === 'string' && request?.headers) {
+          request.headers['x-amz-content-sha256'] = Buffer.from(checksum, 'base64').toString('hex');
+        }
+        return next(args);
+      },
+      { step: 'build', name: 'payloadHashFromChecksum' },
+    );
   }
 
   private key(key: string): string {
