@@ -1,9 +1,12 @@
 import { createHash } from 'node:crypto';
 import { mkdir, open, readdir, readFile, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { setTimeout } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { cutPoints } from '../../electron/engine/chunking/stream';
+import { Repository } from '../../electron/engine/repository/repository';
 import { Service } from '../../electron/engine/service';
+import { ChunkHashPool } from '../../electron/engine/workers/pool';
 import { objectKey } from '../../electron/engine/storage/store';
 import { DiskStore } from '../../electron/engine/storage/disk';
 import { RedisServer } from '../harness/redis';
@@ -26,11 +29,17 @@ let n = 0;
 const fresh = (name: string) => join(work.path, `${name}-${++n}`);
 
 type Backend = 'local' | 's3+redis';
-function service(backend: Backend): Service {
+/** A client of a new repository, or of the one at `location`. */
+function service(backend: Backend, location?: string): Service {
   return backend === 'local'
-    ? new Service({ repository: fresh('repo'), redisUrl: undefined, mode: 'cli', workers: 2 })
+    ? new Service({
+        repository: location ?? fresh('repo'),
+        redisUrl: undefined,
+        mode: 'cli',
+        workers: 2,
+      })
     : new Service({
-        repository: `s3://${s3.bucket}/repo-${++n}`,
+        repository: location ?? `s3://${s3.bucket}/repo-${++n}`,
         redisUrl: redis.url,
         s3: s3Options(s3),
         mode: 'cli',
@@ -160,6 +169,64 @@ for (const backend of ['local', 's3+redis'] as Backend[]) {
     });
   });
 }
+
+describe('two clients of one repository', () => {
+  for (const backend of ['local', 's3+redis'] as Backend[]) {
+    it(`a push chunks while the model is listed, guided by the version its client listed last; the parent is the latest one (${backend})`, async () => {
+      const src = fresh('hint');
+      await mkdir(src);
+      const file = join(src, 'weights.bin');
+      const v1 = seededBytes(71, 3_000_000);
+      await writeFile(file, v1);
+      const alice = service(backend);
+      let bob: Service | undefined;
+      const run = vi.spyOn(ChunkHashPool.prototype, 'run');
+      try {
+        await alice.push({ model: 'hint', paths: [src] });
+        bob = service(backend, (await alice.repository()).location);
+        // Bob pushes v2 (a rewrite near the start); Alice last listed v1.
+        const v2 = Buffer.from(v1);
+        v2.set(seededBytes(72, 4096), 100_000);
+        await writeFile(file, v2);
+        const second = await bob.push({ model: 'hint', paths: [src] });
+        // v3 keeps Bob's rewrite and adds one near the end.
+        const v3 = Buffer.from(v2);
+        v3.set(seededBytes(73, 4096), 2_800_000);
+        await writeFile(file, v3);
+        // Alice's listing answers only once her workers are chunking (or after 5 s).
+        run.mockClear();
+        let chunkingBeforeListing = false;
+        const versions = Repository.prototype.versions;
+        const listed = vi
+          .spyOn(Repository.prototype, 'versions')
+          .mockImplementationOnce(async function (this: Repository, model: string) {
+            const until = Date.now() + 5000;
+            while (run.mock.calls.length === 0 && Date.now() < until) await setTimeout(5);
+            chunkingBeforeListing = run.mock.calls.length > 0;
+            return versions.call(this, model);
+          });
+        const third = await alice.push({ model: 'hint', paths: [src] });
+        listed.mockRestore();
+        expect(chunkingBeforeListing).toBe(true);
+        expect(third.version).toBe('v3');
+        const repo = await alice.repository();
+        const latest = (await repo.versions('hint')).at(-1)!;
+        expect(latest.record.parent).toBe(second.id);
+        // Every reused byte counts as the parent's: the parent is v2, which holds Bob's rewrite.
+        expect(third.reusedFromParentBytes).toBe(third.reusedBytes);
+        expect(third.newBytes).toBeLessThanOrEqual(3 * 256 * 1024);
+        const manifest = await repo.readManifest(latest.record.files[0]!.manifest);
+        const cuts = cutPoints(v3, repo.chunking);
+        expect(manifest.chunks.map((c) => c.length)).toEqual(
+          cuts.map((end, i) => end - (cuts[i - 1] ?? 0)),
+        );
+      } finally {
+        run.mockRestore();
+        await Promise.all([alice.close(), bob?.close()]);
+      }
+    });
+  }
+});
 
 describe('a fresh location', () => {
   it('a push racing a listing (the page loads as a browser upload starts) creates the repository', async () => {

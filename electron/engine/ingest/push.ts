@@ -1,5 +1,5 @@
 import type { PushProgress, PushResult } from '../../../shared/types';
-import { Semaphore } from '../concurrency';
+import { mapLimit, Semaphore } from '../concurrency';
 import { throttledProgress } from '../progress';
 import {
   encodeManifest,
@@ -7,7 +7,12 @@ import {
   type Manifest,
   type VersionRecord,
 } from '../repository/format';
-import { dedupRatio, defaultAuthor, type Repository } from '../repository/repository';
+import {
+  dedupRatio,
+  defaultAuthor,
+  type Repository,
+  type VersionEntry,
+} from '../repository/repository';
 import { objectKey } from '../storage/store';
 import { ChunkGuide } from '../chunking/guided';
 import type { ChunkBatch, ChunkHashJob, ChunkHashPool } from '../workers/pool';
@@ -56,23 +61,27 @@ export async function push(repo: Repository, options: PushOptions): Promise<Push
   const model = validateModelName(options.model);
   const { signal } = options;
   const store = repo.store;
-  const versions = await repo.versions(model);
-  const parent = versions.at(-1);
-
-  // Chunks the parent version names are stored already: no existence check needed for them.
-  // The parent's file of the same path guides the chunking of the new one (chunking/guided).
-  const fromParent = new Set<string>();
-  const parentFiles = new Map<string, { manifest: string; chunks: Manifest['chunks'] }>();
-  if (parent) {
-    for (const file of parent.record.files) {
-      const { chunks } = await repo.readManifest(file.manifest);
-      for (const chunk of chunks) fromParent.add(chunk.hash);
-      parentFiles.set(file.path, { manifest: file.manifest, chunks });
-    }
-  }
+  // The parent is the model's latest version, known once the listing answers. Chunking need not
+  // wait for it: a guide only saves work (the cuts are the same with any guide or none), so while
+  // the listing is on its way, the version this client listed last guides the chunking, when its
+  // manifests are at hand. Which chunks are known stored waits for the real parent.
+  const listing = repo.versions(model).then(async (versions) => {
+    const parent = versions.at(-1);
+    const files: ParentFiles = parent ? await parentFiles(repo, parent) : new Map();
+    return { parent, files };
+  });
+  const parentChunks = listing.then(({ files }) => {
+    const hashes = new Set<string>();
+    for (const file of files.values()) for (const chunk of file.chunks) hashes.add(chunk.hash);
+    return hashes;
+  });
+  // Awaited where needed; until then a failed listing is not an unhandled rejection.
+  listing.catch(() => {});
+  parentChunks.catch(() => {});
+  const guides = filesAtHand(repo, repo.lastListedVersion(model)) ?? (await listing).files;
   /** The parent's file of this path as a guide, encoded only for a file this push has. */
   const guideFor = (path: string): ChunkHashJob['guide'] => {
-    const file = parentFiles.get(path);
+    const file = guides.get(path);
     if (!file || file.chunks.length < 2) return undefined;
     return { key: file.manifest, chunks: ChunkGuide.of(file.chunks).encode() };
   };
@@ -162,6 +171,8 @@ export async function push(repo: Repository, options: PushOptions): Promise<Push
   };
   const settle = async (batch: ChunkBatch) => {
     if (perChunk) return settleOneByOne(batch);
+    // Chunks the parent version names are stored already: no existence check needed for them.
+    const fromParent = await parentChunks;
     const unknown: number[] = [];
     batch.chunks.forEach((chunk, i) => {
       if (fromParent.has(chunk.hash)) {
@@ -268,6 +279,8 @@ export async function push(repo: Repository, options: PushOptions): Promise<Push
   }
   if (signal?.aborted) throw new PushCancelledError();
 
+  const { parent } = await listing;
+  const fromParent = await parentChunks;
   progress.phase = 'finishing';
   progress.currentFile = null;
   emit(true);
@@ -350,4 +363,30 @@ export async function push(repo: Repository, options: PushOptions): Promise<Push
     createdRepository: repo.created,
     skipped: options.skipped ?? [],
   };
+}
+
+type ParentFiles = Map<string, { manifest: string; chunks: Manifest['chunks'] }>;
+
+/** A version's files by path, with their manifests (read 16 at a time). */
+async function parentFiles(repo: Repository, version: VersionEntry): Promise<ParentFiles> {
+  const files = version.record.files;
+  const manifests = await mapLimit(files, 16, (file) => repo.readManifest(file.manifest));
+  return new Map(
+    files.map((file, i) => [
+      file.path,
+      { manifest: file.manifest, chunks: (manifests[i] as Manifest).chunks },
+    ]),
+  );
+}
+
+/** A version's files by path, when every manifest of it is at hand (no request); else undefined. */
+function filesAtHand(repo: Repository, version: VersionEntry | undefined): ParentFiles | undefined {
+  if (!version) return undefined;
+  const files: ParentFiles = new Map();
+  for (const file of version.record.files) {
+    const manifest = repo.manifestAtHand(file.manifest);
+    if (!manifest) return undefined;
+    files.set(file.path, { manifest: file.manifest, chunks: manifest.chunks });
+  }
+  return files;
 }

@@ -62,6 +62,8 @@ export class Repository {
   private readonly records = new Map<string, VersionRecord>();
   /** Recently read manifests (immutable, so never stale). */
   private readonly manifests = new Map<string, Manifest>();
+  /** The latest version of each model as this client last listed it (others may push since). */
+  private readonly lastListed = new Map<string, VersionEntry>();
 
   private constructor(
     readonly stack: StorageStack,
@@ -221,13 +223,30 @@ export class Repository {
   async versions(model: string): Promise<VersionEntry[]> {
     const live = await this.liveRefs(model);
     const records = await Promise.all(live.map(({ ref }) => this.readVersion(ref.versionId)));
-    return live.map(({ ref, number }, i) => ({
+    const entries = live.map(({ ref, number }, i) => ({
       model,
       number,
       id: ref.versionId,
       ref,
       record: records[i] as VersionRecord,
     }));
+    const latest = entries.at(-1);
+    if (latest) this.lastListed.set(model, latest);
+    else this.lastListed.delete(model);
+    return entries;
+  }
+
+  /**
+   * The model's latest version when this client last listed it, with no request: a hint only
+   * (another client may have pushed or removed versions since), for what works with any version.
+   */
+  lastListedVersion(model: string): VersionEntry | undefined {
+    return this.lastListed.get(model);
+  }
+
+  /** A manifest read or written before, with no request; undefined when it is not at hand. */
+  manifestAtHand(hash: string): Manifest | undefined {
+    return this.manifests.get(hash);
   }
 
   /**
