@@ -369,24 +369,24 @@ type ParentFiles = Map<string, { manifest: string; chunks: Manifest['chunks'] }>
 
 /** A version's files by path, with their manifests (read 16 at a time). */
 async function parentFiles(repo: Repository, version: VersionEntry): Promise<ParentFiles> {
-  const files = version.record.files;
-  const manifests = await mapLimit(files, 16, (file) => repo.readManifest(file.manifest));
+  const { files } = version.record;
+  return filesByPath(files, await mapLimit(files, 16, (file) => repo.readManifest(file.manifest)));
+}
+
+/** A version's files by path, when every manifest of it is at hand (no request); else undefined. */
+function filesAtHand(repo: Repository, version: VersionEntry | undefined): ParentFiles | undefined {
+  if (!version) return undefined;
+  const { files } = version.record;
+  const manifests = files.map((file) => repo.manifestAtHand(file.manifest));
+  return manifests.every((m) => m !== undefined) ? filesByPath(files, manifests) : undefined;
+}
+
+/** Files by path with the chunks of their manifests (`manifests[i]` is `files[i]`'s). */
+function filesByPath(files: VersionRecord['files'], manifests: readonly Manifest[]): ParentFiles {
   return new Map(
     files.map((file, i) => [
       file.path,
       { manifest: file.manifest, chunks: (manifests[i] as Manifest).chunks },
     ]),
   );
-}
-
-/** A version's files by path, when every manifest of it is at hand (no request); else undefined. */
-function filesAtHand(repo: Repository, version: VersionEntry | undefined): ParentFiles | undefined {
-  if (!version) return undefined;
-  const files: ParentFiles = new Map();
-  for (const file of version.record.files) {
-    const manifest = repo.manifestAtHand(file.manifest);
-    if (!manifest) return undefined;
-    files.set(file.path, { manifest: file.manifest, chunks: manifest.chunks });
-  }
-  return files;
 }
