@@ -7,8 +7,8 @@ import { round, type BenchContext, type Row, type ScenarioResult } from '../repo
 import { onPath, run, tv, type Ran } from '../run';
 
 /**
- * Rounds of every tool's two steps (three: one tool's rounds differ by up to 55% here); each
- * step's best round is reported.
+ * Rounds of every tool's two steps (three: one tool's rounds differ by up to 2.5x in one run
+ * here); each step's best round is reported.
  */
 const ROUNDS = 3;
 
