@@ -67,9 +67,10 @@ function emit(json: boolean | undefined, value: unknown, human: () => string): v
 /** A progress bar on stderr, only at a terminal. */
 async function progressBar(label: string) {
   if (!process.stderr.isTTY) return undefined;
-  const { SingleBar } = await import('cli-progress');
+  // cli-progress is CommonJS: bundled, its module has only a default export.
+  const { default: cliProgress } = await import('cli-progress');
   const { formatBytes } = await import('./format');
-  const bar = new SingleBar({
+  const bar = new cliProgress.SingleBar({
     stream: process.stderr,
     format: `${label} |{bar}| {percentage}% | {done} of {total_h} | {rate} MB/s | ETA {eta_h}{extra}`,
     hideCursor: true,

@@ -50,6 +50,36 @@ function tv(
   });
 }
 
+/**
+ * Runs the built `tv` on a pseudo-terminal (util-linux `script`), as a person runs it: stdout and
+ * stderr are a TTY, so progress bars and colours take their real path. Both streams arrive
+ * together on the terminal; the exit code is the command's own (`script -e`).
+ */
+function tvOnTerminal(
+  args: string[],
+  env: NodeJS.ProcessEnv = {},
+): Promise<{ code: number | null; output: string }> {
+  const quote = (s: string) => `'${s.replace(/'/g, `'\\''`)}'`;
+  const command = [process.execPath, 'bin/tv.mjs', ...args].map(quote).join(' ');
+  return new Promise((resolve, reject) => {
+    const child = spawn('script', ['-qefc', command, '/dev/null'], {
+      env: { ...process.env, TV_REPO: '', TV_REDIS_URL: '', COLUMNS: '120', ...env },
+      stdio: ['pipe', 'pipe', 'pipe'],
+    });
+    let output = '';
+    child.stdout.on('data', (d: Buffer) => (output += d.toString()));
+    child.stderr.on('data', (d: Buffer) => (output += d.toString()));
+    const timer = setTimeout(() => {
+      child.kill('SIGKILL');
+      reject(new Error(`tv ${args.join(' ')} on a terminal did not finish within 60 s: ${output}`));
+    }, 60_000);
+    child.once('close', (code) => {
+      clearTimeout(timer);
+      resolve({ code, output });
+    });
+  });
+}
+
 /** --json output: exactly one JSON value on stdout, nothing else. */
 function json(out: string): unknown {
   const lines = out.trim().split('\n');
@@ -114,6 +144,26 @@ describe('tv command line', () => {
     const pulled = await tv(['pull', 'bert@v1', dest, '--json'], env);
     expect(pulled.code).toBe(0);
     expect(json(pulled.stdout)).toMatchObject({ files: 2, version: 'v1' });
+    expect(
+      (await readFile(join(dest, 'model.safetensors'))).equals(
+        await readFile(join(src, 'model.safetensors')),
+      ),
+    ).toBe(true);
+  });
+
+  it('push and pull work on a terminal, with a progress bar, and --json there too', async () => {
+    const env = { TV_REPO: join(work.path, 'repo-tty') };
+    const pushed = await tvOnTerminal(['push', 'tty-model', src, '-m', 'on a terminal'], env);
+    expect(pushed.output).not.toContain('is not a constructor');
+    expect(pushed.code).toBe(0);
+    expect(pushed.output).toMatch(/tty-model v1 \([0-9a-f]{12}\): 2 files/);
+    const asJson = await tvOnTerminal(['push', 'tty-model', src, '--json'], env);
+    expect(asJson.code).toBe(0);
+    expect(asJson.output).toMatch(/"version":"v2"/);
+    const dest = join(work.path, 'out-tty');
+    const pulled = await tvOnTerminal(['pull', 'tty-model@v1', dest], env);
+    expect(pulled.code).toBe(0);
+    expect(pulled.output).toContain(`written to ${dest}`);
     expect(
       (await readFile(join(dest, 'model.safetensors'))).equals(
         await readFile(join(src, 'model.safetensors')),
