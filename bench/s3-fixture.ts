@@ -18,9 +18,14 @@ export class S3Child {
   }
 
   static async start(): Promise<S3Child> {
-    const child = spawn(process.execPath, ['--import', 'tsx', 'bench/s3-child.ts'], {
-      stdio: ['pipe', 'pipe', 'inherit'],
-    });
+    // --openssl-legacy-provider: s3rver's continuation tokens (listings past 1,000 keys) use DES.
+    const child = spawn(
+      process.execPath,
+      ['--openssl-legacy-provider', '--import', 'tsx', 'bench/s3-child.ts'],
+      {
+        stdio: ['pipe', 'pipe', 'inherit'],
+      },
+    );
     const lines = createInterface({ input: child.stdout! })[Symbol.asyncIterator]();
     const first = await lines.next();
     const { endpoint, bucket } = JSON.parse(String(first.value)) as {

@@ -11,6 +11,7 @@ import type {
   ConnectionTest,
   GcResult,
   ModelSummary,
+  RepairResult,
   PushProgress,
   PushResult,
   RemoveResult,
@@ -102,10 +103,12 @@ export const contract = {
         .object({
           dryRun: z.boolean().optional(),
           graceSeconds: z.number().int().min(0).optional(),
+          repackBelowPercent: z.number().min(0).max(100).optional(),
         })
         .strict(),
     ]),
   ),
+  repairIndex: entry<RepairResult>()(z.tuple([])),
   cacheStatus: entry<CacheStatus>()(z.tuple([])),
   getSettings: entry<Settings>()(z.tuple([])),
   saveSettings: entry<Settings>()(z.tuple([settingsInput])),

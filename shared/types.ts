@@ -10,6 +10,8 @@ export interface RepositoryInfo {
   format: number;
   hash: HashAlgorithmName;
   chunking: { minSize: number; avgSize: number; maxSize: number };
+  /** Bytes at which a pack is sealed (format 3); null for formats without packs of their own size. */
+  packSize: number | null;
   createdAt: string;
 }
 
@@ -48,6 +50,19 @@ export interface VersionSummary {
   dedupRatio: number;
 }
 
+/**
+ * Requests a command made to the storage backend, by kind: on S3 the HTTP requests (POST starts
+ * and completes multipart uploads), on a folder the blob operations.
+ */
+export interface RequestCounts {
+  put: number;
+  post: number;
+  list: number;
+  get: number;
+  head: number;
+  delete: number;
+}
+
 /** What a push made: the version's figures (see VersionStats) and where it stands. */
 export interface PushResult extends VersionStats {
   model: string;
@@ -61,6 +76,15 @@ export interface PushResult extends VersionStats {
   /** True when this push created the repository. */
   createdRepository: boolean;
   skipped: { path: string; reason: string }[];
+  /** Requests this push made to the storage backend, by kind. */
+  requests: RequestCounts;
+  /** Bytes this push sent to the storage backend (packs, indexes, manifests, the version, its ref). */
+  uploadedBytes: number;
+  /**
+   * What the requests would cost at S3 Standard list prices, in US dollars: an estimate, for S3
+   * repositories only (null for a folder).
+   */
+  estimatedRequestCostUsd: number | null;
 }
 
 export interface PushProgress {
@@ -194,12 +218,23 @@ export interface VerifyResult {
   ok: boolean;
   versionsChecked: number;
   objectsChecked: number;
-  /** "list" when the backend's listing was cheaper than one existence check per object. */
-  method: 'list' | 'head';
+  /**
+   * How existence was checked: "index" (a repository of packs: its index, listed whole), "list"
+   * (the backend's listing, cheaper than one check per object), "head" (one check per object).
+   */
+  method: 'list' | 'head' | 'index';
   full: boolean;
   damaged: DamagedObject[];
   damagedVersions: { model: string; version: string; id: string; files: string[] }[];
   staleCacheKeysRemoved: number;
+  /** With full, in a repository of packs: each pack's trailer checked against the index. */
+  packs?: {
+    checked: number;
+    /** Packs no index names (a push running now has some; `tv repair index` indexes the others). */
+    unindexed: number;
+    /** What disagrees, one line each. */
+    problems: string[];
+  };
   seconds: number;
 }
 
@@ -219,9 +254,36 @@ export interface GcResult {
   /** Unreachable objects kept for now: too recent, or not yet unreachable for a whole grace period. */
   deferredObjects: number;
   deferredBytes: number;
-  /** Bytes of packs that unfinished pushes left in a folder repository, removed once old. */
+  /** Bytes of packs and temp files that unfinished pushes left, removed once old. */
   abandonedBytes: number;
   graceSeconds: number;
+  seconds: number;
+  /** Packs removed whole (every object in them swept), in a repository of packs. */
+  packsDeleted?: number;
+  /** Packs rewritten without their swept objects (too little of them was still needed). */
+  packsRewritten?: number;
+  /** Bytes copied into new packs by those rewrites. */
+  repackedBytes?: number;
+  /** Bytes of swept objects left in packs that are still mostly needed (below --repack-below). */
+  deadBytesKept?: number;
+}
+
+/** What `tv repair index` found and did. */
+export interface RepairResult {
+  /** Packs in the store. */
+  packsListed: number;
+  /** Packs no index object named, indexed again from their trailers. */
+  packsIndexed: number;
+  /** Packs an index object named that the store no longer holds, dropped from the index. */
+  packsMissing: number;
+  /** Index objects that failed their checks, replaced and removed. */
+  damagedIndexObjects: number;
+  /** Loose objects (manifests, version records) no index object named, named now. */
+  looseIndexed: number;
+  /** Packs whose trailer is unreadable, left as they are: "key: why". */
+  unreadablePacks: string[];
+  /** Objects only the missing packs held: `tv verify` names the versions that need them. */
+  objectsLost: number;
   seconds: number;
 }
 

@@ -5,6 +5,7 @@ import type {
   ConnectionTest,
   GcResult,
   ModelSummary,
+  RepairResult,
   PushProgress,
   PushResult,
   RemoveResult,
@@ -22,6 +23,7 @@ import { DEFAULT_PROFILE, type ChunkingParams } from './chunking/params';
 import type { EngineConfig } from './config';
 import type { HashAlgorithm } from './hashing';
 import { gc } from './integrity/gc';
+import { repairIndex } from './integrity/repair';
 import { verify } from './integrity/verify';
 import { push } from './ingest/push';
 import { collectFiles, type FileSource } from './ingest/sources';
@@ -325,20 +327,21 @@ export class Service implements Api {
   }
 
   async init(
-    options: { hash?: HashAlgorithm; chunking?: ChunkingParams } = {},
+    options: { hash?: HashAlgorithm; chunking?: ChunkingParams; packSize?: number } = {},
   ): Promise<RepositoryInfo> {
     const repo = await Repository.init({
       ...this.openOptions(),
       hash: options.hash ?? 'sha256',
       chunking: options.chunking ?? DEFAULT_PROFILE,
+      ...(options.packSize !== undefined ? { packSize: options.packSize } : {}),
     });
     this.opened = Promise.resolve(repo);
     this.openedWithCreate = true;
     return repo.info();
   }
 
-  /** Upgrades a format 1 folder repository to the current format (see Repository.upgrade). */
-  async upgrade(): Promise<{ location: string; from: number; to: number }> {
+  /** Upgrades a repository of format 1 or 2 to the current format (see Repository.upgrade). */
+  async upgrade(): Promise<{ location: string; from: number; to: number; looseObjects: number }> {
     const repo = await this.repository();
     return { location: repo.location, ...(await repo.upgrade()) };
   }
@@ -432,8 +435,15 @@ export class Service implements Api {
     };
   }
 
-  async gc(options: { dryRun?: boolean; graceSeconds?: number } = {}): Promise<GcResult> {
+  async gc(
+    options: { dryRun?: boolean; graceSeconds?: number; repackBelowPercent?: number } = {},
+  ): Promise<GcResult> {
     return gc(await this.repository(), options);
+  }
+
+  /** Rebuilds the index of a repository of packs from the packs themselves (see repairIndex). */
+  async repairIndex(): Promise<RepairResult> {
+    return repairIndex(await this.repository());
   }
 
   async cacheStatus(): Promise<CacheStatus> {

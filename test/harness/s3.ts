@@ -34,6 +34,8 @@ export interface ProxyFaults {
  */
 export class S3Server {
   readonly counts = new Map<string, number>();
+  /** Request body bytes received by method (partial bodies of requests cut off included). */
+  readonly bytesIn = new Map<string, number>();
   /** The headers of the last request seen with each HTTP method. */
   readonly lastHeaders = new Map<string, IncomingMessage['headers']>();
   readonly faults: ProxyFaults = { latencyMs: 0, slowDownRate: 0 };
@@ -110,6 +112,7 @@ export class S3Server {
 
   resetCounts(): void {
     this.counts.clear();
+    this.bytesIn.clear();
     this.injected = 0;
   }
 
@@ -154,5 +157,8 @@ export class S3Server {
       res.end(String(err));
     });
     req.pipe(upstream);
+    req.on('data', (chunk: Buffer) =>
+      this.bytesIn.set(method, (this.bytesIn.get(method) ?? 0) + chunk.length),
+    );
   }
 }

@@ -171,7 +171,7 @@ describe('tv command line', () => {
     ).toBe(true);
   });
 
-  it('upgrade moves a format 1 folder to format 2 once, keeping its versions readable', async () => {
+  it('upgrade moves a format 1 folder to format 3 once, keeping its versions readable', async () => {
     const repo = join(work.path, 'repo-upgrade');
     const env = { TV_REPO: repo };
     expect((await tv(['init'], env)).code).toBe(0);
@@ -181,11 +181,14 @@ describe('tv command line', () => {
     expect((await tv(['push', 'm', src], env)).code).toBe(0);
     const upgraded = await tv(['upgrade'], env);
     expect(upgraded.code).toBe(0);
-    expect(upgraded.stdout).toContain(`Upgraded ${repo} from format 1 to 2`);
+    expect(upgraded.stdout).toContain(
+      `Upgraded ${repo} from format 1 to 3: new chunks go to packs`,
+    );
     expect(json((await tv(['upgrade', '--json'], env)).stdout)).toEqual({
       location: repo,
-      from: 2,
-      to: 2,
+      from: 3,
+      to: 3,
+      looseObjects: 0,
     });
     await writeFile(join(src, 'extra.json'), '{"upgraded": true}');
     try {

@@ -44,9 +44,10 @@ async function folder(name: string, files: Record<string, Uint8Array>): Promise<
 }
 
 describe('verify', () => {
-  it('names a chunk deleted from the bucket and its version, removes the stale cache key, and passes once it is back', async () => {
+  it('names the chunks of a pack deleted from the bucket and their versions, removes their stale cache keys, and passes once it is back', async () => {
     const service = teamService('verify');
     try {
+      await service.init({ packSize: 256 * 1024 });
       const src = await folder('v', {
         'a.bin': seededBytes(1, 700_000),
         'b.bin': seededBytes(2, 300_000),
@@ -57,31 +58,40 @@ describe('verify', () => {
       const v1 = await repo.resolve('m@v1');
       const file = v1.record.files.find((f) => f.path === 'a.bin')!;
       const victim = (await repo.readManifest(file.manifest)).chunks[2]!.hash;
+      const packs = repo.stack.packs!;
+      const [where] = await packs.locateMany([victim]);
+      // Every chunk of the version in the same pack, and the files that need them.
+      const lost = new Map<string, string>();
+      for (const f of v1.record.files) {
+        const chunks = (await repo.readManifest(f.manifest)).chunks.map((c) => c.hash);
+        const located = await packs.locateMany(chunks);
+        chunks.forEach((h, i) => located[i]?.key === where!.key && lost.set(h, f.path));
+      }
       const bucket = s3Store(s3, 'verify');
-      const saved = await readAll(bucket, objectKey(victim));
-      await bucket.delete(objectKey(victim)); // behind the cache's back
+      const saved = await readAll(bucket, where!.key);
+      await bucket.delete(where!.key); // behind the cache's back
       const namespace = repo.config.repositoryId;
       expect(await redisClient.exists(`tv:obj:${namespace}:${victim}`)).toBe(1);
 
       const bad = await service.verify();
       expect(bad.ok).toBe(false);
-      expect(bad.damaged).toEqual([
-        {
-          hash: victim,
-          kind: 'chunk',
-          problem: 'missing',
-          neededBy: [{ version: 'm v1', file: 'a.bin' }],
-        },
-      ]);
+      expect(bad.damaged.map((d) => d.hash).sort()).toEqual([...lost.keys()].sort());
+      expect(bad.damaged.find((d) => d.hash === victim)).toEqual({
+        hash: victim,
+        kind: 'chunk',
+        problem: 'missing',
+        neededBy: [{ version: 'm v1', file: 'a.bin' }],
+      });
       expect(bad.damagedVersions).toEqual([
-        { model: 'm', version: 'v1', id: v1.id, files: ['a.bin'] },
+        { model: 'm', version: 'v1', id: v1.id, files: [...new Set(lost.values())].sort() },
       ]);
-      expect(bad.staleCacheKeysRemoved).toBe(1);
+      expect(bad.staleCacheKeysRemoved).toBe(lost.size);
       expect(await redisClient.exists(`tv:obj:${namespace}:${victim}`)).toBe(0);
 
-      await bucket.put(objectKey(victim), saved);
+      await bucket.put(where!.key, saved);
       const full = await service.verify({ full: true });
       expect(full).toMatchObject({ ok: true, full: true, damaged: [] });
+      expect(full.packs?.problems).toEqual([]);
       await bucket.close();
     } finally {
       await service.close();
@@ -142,6 +152,8 @@ describe('rm and gc', () => {
   it("with a grace period, sweeps an unreachable object only on a run after it, never a running push's uploads", async () => {
     const service = teamService('gc-grace');
     try {
+      // Small packs: the push below seals (and indexes) packs long before its version lands.
+      await service.init({ packSize: 256 * 1024 });
       const src = await folder('gg', { 'w.bin': seededBytes(6, 2_000_000) });
       await service.push({ model: 'gg', paths: [src] });
       await service.remove('gg');
@@ -149,22 +161,32 @@ describe('rm and gc', () => {
       const first = await service.gc({ graceSeconds: 3600 });
       expect(first.sweptObjects).toBe(0);
       expect(first.deferredObjects).toBeGreaterThan(0);
-      // Two hours on, the objects were already unreachable at the previous run, and are old.
+      // Indexed less than the grace period ago, they might be a running push's: a run two hours
+      // on condemns them (the cache forgets them, pushes no longer rely on them); a run a grace
+      // period after that sweeps them.
       const repo = await service.repository();
       const { gc } = await import('../../electron/engine/integrity/gc');
-      const later = await gc(repo, { graceSeconds: 3600, now: t0 + 2 * 3600_000 });
+      const condemning = await gc(repo, { graceSeconds: 3600, now: t0 + 2 * 3600_000 });
+      expect(condemning).toMatchObject({ sweptObjects: 0, deferredObjects: first.deferredObjects });
+      const later = await gc(repo, { graceSeconds: 3600, now: t0 + 4 * 3600_000 });
       expect(later.sweptObjects).toBe(first.deferredObjects);
 
-      // A push running while gc runs: its chunks are young and unreachable until its ref lands.
-      s3.faults.latencyMs = 15;
-      const big = await folder('gp', { 'x.bin': seededBytes(7, 6_000_000) });
+      // A push running while gc runs (from another workstation): the push's packs are indexed
+      // as they fill, unreachable until its ref lands.
+      s3.faults.latencyMs = 40;
+      const big = await folder('gp', { 'x.bin': seededBytes(7, 16_000_000) });
       let done = false;
       const pushing = service.push({ model: 'gp', paths: [big] }).finally(() => (done = true));
+      const other = teamService('gc-grace');
       const runs = [];
-      while (!done) {
-        await new Promise((r) => setTimeout(r, 100));
-        const run = await service.gc({ graceSeconds: 3600 });
-        runs.push({ ...run, whilePushing: !done });
+      try {
+        while (!done) {
+          await new Promise((r) => setTimeout(r, 20));
+          const whilePushing = !done;
+          runs.push({ ...(await other.gc({ graceSeconds: 3600 })), whilePushing });
+        }
+      } finally {
+        await other.close();
       }
       const pushed = await pushing;
       s3.faults.latencyMs = 0;
@@ -176,7 +198,7 @@ describe('rm and gc', () => {
       const dest = join(work.path, `gp-out-${++n}`);
       await service.pull('gp', dest);
       expect(
-        (await readFile(join(dest, 'x.bin'))).equals(Buffer.from(seededBytes(7, 6_000_000))),
+        (await readFile(join(dest, 'x.bin'))).equals(Buffer.from(seededBytes(7, 16_000_000))),
       ).toBe(true);
     } finally {
       s3.faults.latencyMs = 0;
@@ -186,7 +208,7 @@ describe('rm and gc', () => {
 });
 
 describe('team safety', () => {
-  it('four workstations pushing to one model at once: four versions, unique numbers, shared chunks stored once', async () => {
+  it('four workstations pushing to one model at once: four versions, unique numbers, every chunk listed once and readable', async () => {
     const shared = seededBytes(8, 1_500_000);
     const sources = await Promise.all(
       [0, 1, 2, 3].map((i) =>
@@ -231,6 +253,8 @@ describe('team safety', () => {
             .manifest,
         )
       ).chunks;
+      // Pushes at the same moment each pack what none of them had yet: a shared chunk may lie
+      // in several packs; the index lists it once, and any copy serves.
       const keys: string[] = [];
       for await (const e of repo.stack.backend.list('objects/')) keys.push(e.key);
       for (const c of sharedChunks)

@@ -1,23 +1,31 @@
 import { createHash, randomBytes } from 'node:crypto';
-import {
-  mkdir,
-  open,
-  readdir,
-  readFile,
-  readlink,
-  rmdir,
-  stat,
-  utimes,
-  writeFile,
-} from 'node:fs/promises';
+import { mkdir, open, readdir, readFile, readlink, rm, utimes, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { gc } from '../../electron/engine/integrity/gc';
+import { repairIndex } from '../../electron/engine/integrity/repair';
+import { verify } from '../../electron/engine/integrity/verify';
 import { Repository } from '../../electron/engine/repository/repository';
 import { DiskStore } from '../../electron/engine/storage/disk';
-import { objectKey, readAll, type Store } from '../../electron/engine/storage/store';
+import {
+  encodeIndexObject,
+  encodeLegacyIndex,
+  encodeTrailer,
+  indexName,
+  legacyPackHeader,
+  packHeader,
+} from '../../electron/engine/storage/packs/format';
+import type { PackedStore } from '../../electron/engine/storage/packs/packed-store';
+import { metered, RequestMeter } from '../../electron/engine/storage/requests';
+import {
+  objectKey,
+  readAll,
+  type BlobStore,
+  type Store,
+} from '../../electron/engine/storage/store';
 import { RedisServer } from '../harness/redis';
-import { cachedStore, diskStore, tempDir } from './stores';
+import { S3Server } from '../harness/s3';
+import { cachedStore, packedStore, s3Store, tempDir } from './stores';
 
 const sha = (data: Uint8Array) => createHash('sha256').update(data).digest('hex');
 const object = (size = 1000) => {
@@ -29,8 +37,18 @@ const keysOf = async (store: Store, prefix = 'objects/') => {
   for await (const entry of store.list(prefix)) keys.push(entry.key);
   return keys.sort();
 };
-const packFiles = async (root: string) =>
-  (await readdir(join(root, 'packs')).catch(() => [] as string[])).sort();
+/** Files under a folder of the repository, relative to it ("data/ab/ab12..."). */
+const filesIn = async (root: string, folder: string): Promise<string[]> => {
+  const out: string[] = [];
+  const walk = async (dir: string, rel: string) => {
+    for (const e of await readdir(dir, { withFileTypes: true }).catch(() => [])) {
+      if (e.isDirectory()) await walk(join(dir, e.name), `${rel}${e.name}/`);
+      else out.push(`${rel}${e.name}`);
+    }
+  };
+  await walk(join(root, folder), `${folder}/`);
+  return out.sort();
+};
 
 /** Open file descriptors of this process on pack files under root (Linux; 0 elsewhere). */
 const openPackHandles = async (root: string) => {
@@ -38,311 +56,483 @@ const openPackHandles = async (root: string) => {
   const targets = await Promise.all(
     fds.map((fd) => readlink(`/proc/self/fd/${fd}`).catch(() => '')),
   );
-  return targets.filter((t) => t.startsWith(join(root, 'packs')) && t.endsWith('.pack')).length;
+  return targets.filter((t) => t.startsWith(join(root, 'data'))).length;
 };
 
 const disposers: (() => Promise<unknown>)[] = [];
 afterEach(async () => {
   while (disposers.length > 0) await disposers.pop()!();
 });
-/** A second process's view of the same folder: its own DiskStore, its own index. */
-const reader = (root: string) => {
-  const store = new DiskStore(root);
+const folder = async () => {
+  const dir = await tempDir('tv-packs-');
+  disposers.push(dir.remove);
+  return dir.path;
+};
+/** A client of the folder: its own pack layer, its own index. */
+const client = (root: string, packBytes = 256 * 1024): PackedStore => {
+  const store = packedStore(new DiskStore(root), { packBytes });
   disposers.push(() => store.close());
   return store;
 };
-const packed = async (packBytes?: number) => {
-  const disk = await diskStore(packBytes ? { packBytes } : {});
-  disposers.push(disk.dispose);
-  return disk;
-};
 
-describe('pack files of a folder repository', () => {
-  it('other processes see objects once flushed, byte for byte; the writer sees them at once', async () => {
-    const { store, path } = await packed();
+describe('packs in a folder (format 3)', () => {
+  it('other clients see objects once their pack is sealed, byte for byte; the writer sees them at once', async () => {
+    const path = await folder();
+    const store = client(path, 64 << 20);
     const objects = Array.from({ length: 50 }, (_, i) => object(1000 + i * 997));
     await Promise.all(objects.map((o) => store.put(o.key, o.data)));
     expect(await store.hasMany(objects.map((o) => o.key))).toEqual(objects.map(() => true));
-    const other = reader(path);
+    expect((await readAll(store, objects[3]!.key)).equals(objects[3]!.data)).toBe(true);
+    const other = client(path);
     expect(await other.hasMany(objects.map((o) => o.key))).toEqual(objects.map(() => false));
-    expect(await packFiles(path)).toEqual([expect.stringMatching(/^[0-9a-f]{24}\.pack$/)]);
 
     await store.flush();
     expect(await other.hasMany(objects.map((o) => o.key))).toEqual(objects.map(() => true));
     for (const o of objects) expect((await readAll(other, o.key)).equals(o.data)).toBe(true);
     expect(await keysOf(other)).toEqual(objects.map((o) => o.key).sort());
-    const files = await packFiles(path);
-    expect(files).toHaveLength(2);
-    expect(files.map((f) => f.slice(-4)).sort()).toEqual(['.idx', 'pack']);
-    // No file per object.
-    await expect(stat(join(path, 'objects'))).rejects.toMatchObject({ code: 'ENOENT' });
+    // One pack and one index object; no file per object.
+    expect(await filesIn(path, 'data')).toEqual([
+      expect.stringMatching(/^data\/([0-9a-f]{2})\/\1[0-9a-f]{30}$/),
+    ]);
+    expect(await filesIn(path, 'index')).toEqual([
+      expect.stringMatching(/^index\/\d{13}-[0-9a-f]{16}$/),
+    ]);
+    expect(await filesIn(path, 'objects')).toEqual([]);
   });
 
-  it('seals a full pack as it goes, and keeps each object whole across seals under concurrency', async () => {
-    const { store, path } = await packed(256 * 1024);
+  it('seals a full pack as it goes, its index written at once, keeping each object whole under concurrency; reads keep a few handles open', async () => {
+    const path = await folder();
+    const store = client(path);
     const objects = Array.from({ length: 400 }, () =>
       object(20_000 + Math.floor(Math.random() * 50_000)),
     );
     await Promise.all(objects.map((o) => store.put(o.key, o.data)));
-    // Some packs filled up and were sealed before any flush: another process sees those objects.
-    const other = reader(path);
+    // Packs that filled up were sealed and indexed before any flush: another client sees them.
+    const other = client(path);
     const before = (await other.hasMany(objects.map((o) => o.key))).filter(Boolean).length;
-    expect(before).toBeGreaterThan(0);
+    expect(before).toBeGreaterThan(300);
     await store.flush();
     expect(await other.hasMany(objects.map((o) => o.key))).toEqual(objects.map(() => true));
-    for (const o of objects) expect((await readAll(other, o.key)).equals(o.data)).toBe(true);
-    // Reads keep a few pack handles open, not one per pack read (nor one per object).
     await Promise.all(objects.map((o) => readAll(other, o.key)));
+    for (const o of objects) expect((await readAll(other, o.key)).equals(o.data)).toBe(true);
     expect(await openPackHandles(path)).toBeLessThanOrEqual(16);
     await other.close();
     expect(await openPackHandles(path)).toBe(0);
-    const files = await packFiles(path);
-    const packs = files.filter((f) => f.endsWith('.pack'));
+    const packs = await filesIn(path, 'data');
     expect(packs.length).toBeGreaterThan(40);
-    expect(files.filter((f) => f.endsWith('.idx'))).toHaveLength(packs.length);
-    for (const pack of packs)
-      expect((await stat(join(path, 'packs', pack))).size).toBeLessThan(256 * 1024 + 70_000);
+    expect(await filesIn(path, 'index')).toHaveLength(packs.length);
   });
 
-  it('a put of an object it holds writes nothing', async () => {
-    const { store, path } = await packed();
+  it('a put of an object the index names writes nothing, in this client or another', async () => {
+    const path = await folder();
+    const store = client(path);
     const o = object(50_000);
     await store.put(o.key, o.data);
     await store.flush();
-    const size = async () =>
-      (await Promise.all((await packFiles(path)).map((f) => stat(join(path, 'packs', f))))).reduce(
-        (n, s) => n + s.size,
-        0,
-      );
-    const bytes = await size();
-    await store.put(o.key, o.data);
+    const files = await filesIn(path, 'data');
     await Promise.all([store.put(o.key, o.data), store.put(o.key, o.data)]);
     await store.flush();
-    expect(await size()).toBe(bytes);
+    const other = client(path);
+    await other.put(o.key, o.data);
+    await other.flush();
+    expect(await filesIn(path, 'data')).toEqual(files);
   });
 
-  it('a push that died before its flush leaves a pack no one reads, which gc removes once old', async () => {
-    const { store, path } = await packed();
-    const kept = object();
-    await store.put(kept.key, kept.data);
-    await store.flush();
-    const lost = object(100_000);
-    await store.put(lost.key, lost.data);
-    await store.close(); // as if killed: no flush, no index
-    const other = reader(path);
-    expect(await other.has(lost.key)).toBe(false);
-    expect(await other.has(kept.key)).toBe(true);
-    const abandoned = (await packFiles(path)).filter((f) => f.endsWith('.pack'));
-    expect(abandoned).toHaveLength(2);
-    expect(await other.removeAbandoned(3600_000)).toEqual({ files: 0, bytes: 0 });
+  it('a client that dies before its flush leaves its open pack unnamed: sealed packs stay, gc removes the rest once old', async () => {
+    const path = await folder();
+    const repo = await Repository.init({ repository: path, packSize: 64 * 1024 });
+    const objects = Array.from({ length: 30 }, () => object(10_000));
+    for (const o of objects) await repo.store.put(o.key, o.data);
+    await repo.close(); // as if killed: no flush
+    const reopened = await Repository.open({ repository: path });
+    disposers.push(() => reopened.close());
+    const present = await reopened.store.hasMany(objects.map((o) => o.key));
+    // Every sealed pack's objects survive; the open pack's (the last few) do not.
+    expect(present.filter(Boolean).length).toBeGreaterThanOrEqual(20);
+    expect(present.slice(0, present.lastIndexOf(true) + 1).every(Boolean)).toBe(true);
+    expect(present.at(-1)).toBe(false);
+    // Nothing of the open pack is left under a name: its temp file goes with gc, once old.
+    const temps = (await readdir(path, { recursive: true })).filter((f) => f.endsWith('.tmp'));
+    expect((await gc(reopened, { graceSeconds: 3600 })).abandonedBytes).toBe(0);
     const old = new Date(Date.now() - 7200_000);
-    for (const f of abandoned) await utimes(join(path, 'packs', f), old, old);
-    const removed = await other.removeAbandoned(3600_000);
-    expect(removed.files).toBe(1);
-    expect(removed.bytes).toBeGreaterThan(100_000);
-    expect((await readAll(other, kept.key)).equals(kept.data)).toBe(true);
+    for (const t of temps) await utimes(join(path, t), old, old).catch(() => {});
+    await gc(reopened, { graceSeconds: 3600 });
+    expect((await readdir(path, { recursive: true })).filter((f) => f.endsWith('.tmp'))).toEqual(
+      [],
+    );
   });
 
-  it('delete rewrites the pack at flush: the rest stays readable (also by a reader holding the old index) and keeps its age', async () => {
-    const { store, path } = await packed();
+  it('delete rewrites a pack without the object: the rest stays readable, also by a client holding the old index', async () => {
+    const path = await folder();
+    const store = client(path, 64 << 20);
     const objects = Array.from({ length: 20 }, () => object(10_000));
     for (const o of objects) await store.put(o.key, o.data);
     await store.flush();
-    const other = reader(path);
+    const other = client(path);
     expect(await other.has(objects[0]!.key)).toBe(true); // loads the index now
-    const [idx] = (await packFiles(path)).filter((f) => f.endsWith('.idx'));
-    const old = new Date(Date.now() - 86_400_000);
-    await utimes(join(path, 'packs', idx!), old, old);
-    const aged = reader(path);
-    const ageBefore = (await entries(aged)).get(objects[5]!.key)!.modified!.getTime();
+    const [pack] = await filesIn(path, 'data');
 
     const gone = objects.slice(0, 5);
     for (const o of gone) await store.delete(o.key);
     expect(await store.has(gone[0]!.key)).toBe(false);
-    await store.flush();
-    const files = await packFiles(path);
-    expect(files).toHaveLength(2);
-    expect(files).not.toContain(idx);
-
-    // The reader that loaded the old index: the deleted objects are gone for it too (a push of
-    // its must not name them), the rest read from their new pack.
+    expect(await filesIn(path, 'data')).not.toContain(pack);
+    // The client that loaded the old index: the deleted objects are gone for it too (a push of
+    // its must not rely on them), the rest read from their new pack.
     expect(await other.hasMany(gone.map((o) => o.key))).toEqual(gone.map(() => false));
     for (const o of objects.slice(5))
       expect((await readAll(other, o.key)).equals(o.data)).toBe(true);
-    const fresh = reader(path);
-    expect(await fresh.hasMany(gone.map((o) => o.key))).toEqual(gone.map(() => false));
-    const listed = await entries(fresh);
-    expect(listed.size).toBe(15);
-    expect(listed.get(objects[5]!.key)!.modified!.getTime()).toBe(ageBefore);
-    // Two flushes at once (gc beside a push) rewrite a pack once.
-    await store.delete(objects[5]!.key);
-    await Promise.all([store.flush(), store.flush()]);
-    expect(await packFiles(path)).toHaveLength(2);
-    expect(await reader(path).has(objects[5]!.key)).toBe(false);
-    expect((await readAll(reader(path), objects[6]!.key)).equals(objects[6]!.data)).toBe(true);
-    // Deleting everything in a pack removes it.
-    for (const o of objects.slice(6)) await store.delete(o.key);
-    await store.flush();
-    expect(await packFiles(path)).toEqual([]);
+    expect(await keysOf(client(path))).toHaveLength(15);
+    // Deleting everything in a pack removes it, and its index.
+    for (const o of objects.slice(5)) await store.delete(o.key);
+    expect(await filesIn(path, 'data')).toEqual([]);
+    expect(await keysOf(client(path))).toEqual([]);
   });
 
-  it('a pack whose index cannot be written is forgotten, so the objects are written again', async () => {
-    const { store, path } = await packed();
+  it('a pack whose index object cannot be written is forgotten, so its objects are written again', async () => {
+    const path = await folder();
+    const store = client(path);
     const o = object(30_000);
     await store.put(o.key, o.data);
-    const [pack] = await packFiles(path);
-    const blocker = join(path, 'packs', pack!.replace(/\.pack$/, '.idx'));
-    await mkdir(blocker); // the index's rename will fail
-    await expect(store.flush()).rejects.toThrow(/cannot access packs in/);
-    await rmdir(blocker);
+    // A file stands where the index folder goes: no index object can be written.
+    await writeFile(join(path, 'index'), 'not a folder');
+    await expect(store.flush()).rejects.toThrow(/cannot access index\/\d{13}-[0-9a-f]{16} in/);
+    await rm(join(path, 'index'));
     expect(await store.has(o.key)).toBe(false);
     await store.put(o.key, o.data);
     await store.flush();
-    expect((await readAll(reader(path), o.key)).equals(o.data)).toBe(true);
+    expect((await readAll(client(path), o.key)).equals(o.data)).toBe(true);
   });
 
-  it('a damaged index is refused with a message that says what to do', async () => {
-    const { store, path } = await packed();
-    const o = object();
-    await store.put(o.key, o.data);
-    await store.flush();
-    const [idx] = (await packFiles(path)).filter((f) => f.endsWith('.idx'));
-    const file = join(path, 'packs', idx!);
+  it('a damaged index object is refused with a message that says what to do; repair index replaces it from the trailers', async () => {
+    const path = await folder();
+    const repo = await Repository.init({ repository: path });
+    disposers.push(() => repo.close());
+    const objects = Array.from({ length: 10 }, () => object(5_000));
+    for (const o of objects) await repo.store.put(o.key, o.data);
+    await repo.store.flush();
+    const [index] = await filesIn(path, 'index');
+    const file = join(path, index!);
     const bytes = await readFile(file);
     bytes[20] = bytes[20]! ^ 0xff;
     await writeFile(file, bytes);
-    await expect(reader(path).has(o.key)).rejects.toThrow(
-      `the pack index ${file} is damaged (checksum mismatch): restore it from a backup, or remove it and its objects count as missing`,
+    await expect(client(path).has(objects[0]!.key)).rejects.toThrow(
+      /the index object index\/\d{13}-[0-9a-f]{16} in .* is damaged \(checksum mismatch\): run `tv repair index` \(it rebuilds the index from the packs\)/,
+    );
+    const repaired = await repairIndex(repo);
+    expect(repaired).toMatchObject({ packsIndexed: 1, damagedIndexObjects: 1, objectsLost: 0 });
+    expect(await filesIn(path, 'index')).not.toContain(index);
+    const other = client(path);
+    expect(await other.hasMany(objects.map((o) => o.key))).toEqual(objects.map(() => true));
+    for (const o of objects) expect((await readAll(other, o.key)).equals(o.data)).toBe(true);
+  });
+
+  it('a lost index object: verify --full names the pack no index names, repair index indexes it again from its trailer', async () => {
+    const path = await folder();
+    const repo = await Repository.init({ repository: path });
+    disposers.push(() => repo.close());
+    const o = object(40_000);
+    await repo.store.put(o.key, o.data);
+    await repo.store.flush();
+    for (const f of await filesIn(path, 'index')) await rm(join(path, f));
+    const fresh = await Repository.open({ repository: path });
+    disposers.push(() => fresh.close());
+    expect(await fresh.store.has(o.key)).toBe(false);
+    expect((await verify(fresh, { full: true })).packs).toMatchObject({ checked: 0, unindexed: 1 });
+    expect(await repairIndex(fresh)).toMatchObject({ packsIndexed: 1, packsMissing: 0 });
+    expect((await readAll(fresh.store, o.key)).equals(o.data)).toBe(true);
+    expect((await verify(fresh, { full: true })).packs).toEqual({
+      checked: 1,
+      unindexed: 0,
+      problems: [],
+    });
+  });
+
+  it('an object stored with an encoding this version does not know is refused: upgrade', async () => {
+    const path = await folder();
+    const blobs = new DiskStore(path);
+    const o = object(1000);
+    const name = 'ab'.repeat(16);
+    const record = {
+      hash: Buffer.from(o.hash, 'hex'),
+      offset: 8,
+      storedLength: 1000,
+      length: 1000,
+      encoding: 7,
+    };
+    const pack = Buffer.concat([packHeader(), o.data, encodeTrailer([record])]);
+    await blobs.put(`data/ab/${name}`, pack);
+    await blobs.put(
+      `index/${indexName(Date.now(), '0'.repeat(16))}`,
+      encodeIndexObject({ packs: [{ name, length: pack.length, records: [record] }] }),
+    );
+    await blobs.flush();
+    await expect(readAll(client(path), o.key)).rejects.toThrow(
+      `object ${o.hash} in data/ab/${name} is stored with encoding 7, which this version of TensorVault does not know: upgrade TensorVault`,
     );
   });
 
-  it('reads objects stored one file each (format 1) beside packed ones, and lists both', async () => {
-    const { store, path } = await packed();
-    const loose = new DiskStore(path, { layout: 'loose' });
-    disposers.push(() => loose.close());
-    const a = object();
-    const b = object();
-    await loose.put(a.key, a.data);
-    await loose.flush();
-    await store.put(b.key, b.data);
-    await store.flush();
-    expect((await readFile(join(path, ...a.key.split('/')))).equals(a.data)).toBe(true);
-    const other = reader(path);
-    expect(await other.hasMany([a.key, b.key])).toEqual([true, true]);
-    expect((await readAll(other, a.key)).equals(a.data)).toBe(true);
-    expect(await keysOf(other)).toEqual([a.key, b.key].sort());
-    await expect(store.put('packs/x', Buffer.from('x'))).rejects.toThrow(/packs\/ is reserved/);
-  });
-
-  it('pack offsets survive files past 4 GiB', async () => {
-    const { store, path } = await packed();
+  it('pack offsets survive packs past 4 GiB', async () => {
+    const path = await folder();
     const o = object(5000);
-    await store.put(o.key, o.data);
-    await store.flush();
-    // Rewrite the pack so the object sits at 5 GiB (a sparse file), with an index saying so.
-    const { encodeIndex } = await import('../../electron/engine/storage/packs');
-    const [name] = (await packFiles(path))
-      .filter((f) => f.endsWith('.pack'))
-      .map((f) => f.slice(0, -5));
+    const name = 'cd'.repeat(16);
     const far = 5 * 1024 ** 3;
-    const handle = await open(join(path, 'packs', `${name}.pack`), 'r+');
+    const record = {
+      hash: Buffer.from(o.hash, 'hex'),
+      offset: far,
+      storedLength: 5000,
+      length: 5000,
+      encoding: 0,
+    };
+    const trailer = encodeTrailer([record]);
+    await mkdir(join(path, 'data', 'cd'), { recursive: true });
+    const handle = await open(join(path, 'data', 'cd', name), 'w');
+    await handle.write(packHeader(), 0, 8, 0);
     await handle.write(o.data, 0, o.data.length, far);
+    await handle.write(trailer, 0, trailer.length, far + 5000);
     await handle.close();
-    await writeFile(
-      join(path, 'packs', `${name}.idx`),
-      encodeIndex([{ hash: Buffer.from(o.hash, 'hex'), offset: far, length: o.data.length }]),
+    const blobs = new DiskStore(path);
+    await blobs.put(
+      `index/${indexName(Date.now(), '0'.repeat(16))}`,
+      encodeIndexObject({
+        packs: [{ name, length: far + 5000 + trailer.length, records: [record] }],
+      }),
     );
-    expect((await readAll(reader(path), o.key)).equals(o.data)).toBe(true);
+    expect((await readAll(client(path), o.key)).equals(o.data)).toBe(true);
+  });
+
+  it('reads format 2 packs and format 1 loose objects beside format 3 packs, and lists each object once', async () => {
+    const path = await folder();
+    const blobs = new DiskStore(path);
+    const loose = object(700);
+    const legacy = object(900);
+    const packed = object(1100);
+    await blobs.put(loose.key, loose.data);
+    // A format 2 pack and its .idx.
+    await blobs.put(
+      'packs/0123456789abcdef01234567.pack',
+      Buffer.concat([legacyPackHeader(), legacy.data]),
+    );
+    await blobs.put(
+      'packs/0123456789abcdef01234567.idx',
+      encodeLegacyIndex([{ hash: Buffer.from(legacy.hash, 'hex'), offset: 8, length: 900 }]),
+    );
+    await blobs.flush();
+    const store = packedStore(blobs, { packBytes: 1 << 20 });
+    disposers.push(() => store.close());
+    await store.put(packed.key, packed.data);
+    await store.put(legacy.key, legacy.data); // named by the .idx: not written again
+    await store.flush();
+    const other = client(path);
+    expect((await readAll(other, legacy.key)).equals(legacy.data)).toBe(true);
+    expect((await readAll(other, packed.key)).equals(packed.data)).toBe(true);
+    // A loose object no index names is read by its key (manifests and version records are).
+    expect((await readAll(other, loose.key)).equals(loose.data)).toBe(true);
+    expect(await keysOf(other)).toEqual([legacy.key, packed.key].sort());
+    // The .idx gone (gc of another client removed the pack): gone for every reader.
+    await rm(join(path, 'packs', '0123456789abcdef01234567.idx'));
+    expect(await other.has(legacy.key)).toBe(false);
   });
 });
 
-const entries = async (store: Store) => {
-  const map = new Map<string, { modified?: Date | undefined; size: number }>();
-  for await (const e of store.list('objects/')) map.set(e.key, e);
-  return map;
-};
+describe('packs on S3', () => {
+  let s3: S3Server;
+  let n = 0;
+  beforeAll(async () => {
+    s3 = await S3Server.start();
+  });
+  afterAll(() => s3?.stop());
 
-describe('a Redis cache over a packed folder', () => {
+  const remote = (prefix: string, cacheDir: string, packBytes = 256 * 1024) => {
+    const store = packedStore(s3Store(s3, prefix), { packBytes, cacheDir, repositoryId: prefix });
+    disposers.push(() => store.close());
+    return store;
+  };
+  const counted = async <T>(fn: () => Promise<T>) => {
+    const meter = new RequestMeter();
+    const value = await metered(meter, fn);
+    return { value, requests: meter.requests };
+  };
+
+  it('a client lists and fetches only the index objects written since its local copy; a damaged or missing copy costs requests, never answers', async () => {
+    const prefix = `incremental-${++n}`;
+    const cacheA = await folder();
+    const cacheB = await folder();
+    const writer = remote(prefix, cacheA);
+    const first = Array.from({ length: 30 }, () => object(30_000));
+    for (const o of first) await writer.put(o.key, o.data);
+    await writer.flush();
+    const indexes = (await keysOf(writer.blobs, 'index/')).length;
+    expect(indexes).toBeGreaterThan(2);
+
+    // A client that never saw the repository fetches every index object, and keeps them.
+    const b1 = remote(prefix, cacheB);
+    const cold = await counted(() => b1.hasMany(first.map((o) => o.key)));
+    expect(cold.value).toEqual(first.map(() => true));
+    expect(cold.requests).toMatchObject({ list: 1, get: indexes });
+
+    // Later, in a new process: one listing, and only the new index objects fetched.
+    const second = Array.from({ length: 10 }, () => object(30_000));
+    for (const o of second) await writer.put(o.key, o.data);
+    await writer.flush();
+    const added = (await keysOf(writer.blobs, 'index/')).length - indexes;
+    const b2 = remote(prefix, cacheB);
+    const warm = await counted(() => b2.hasMany([...first, ...second].map((o) => o.key)));
+    expect(warm.value.every(Boolean)).toBe(true);
+    expect(warm.requests).toMatchObject({ list: 1, get: added });
+
+    // A damaged copy is fetched again; a missing one too (and the next listing is whole).
+    const copies = await readdir(join(cacheB, 'repositories'));
+    const dir = join(cacheB, 'repositories', copies[0]!, 'index');
+    const held = (await readdir(dir)).sort();
+    await writeFile(join(dir, held[0]!), 'garbage');
+    await rm(join(dir, held[1]!));
+    const b3 = remote(prefix, cacheB);
+    const repaired = await counted(() => b3.hasMany([...first, ...second].map((o) => o.key)));
+    expect(repaired.value.every(Boolean)).toBe(true);
+    expect(repaired.requests.get).toBe(2);
+  });
+
+  it('lists more than 1,000 index objects (continuation tokens)', async () => {
+    const prefix = `many-${++n}`;
+    const blobs = s3Store(s3, prefix);
+    disposers.push(() => blobs.close());
+    const objects = Array.from({ length: 1010 }, () => object(40));
+    const names: string[] = [];
+    await Promise.all(
+      objects.map(async (o, i) => {
+        const name = indexName(Date.now() - 5000 + i, randomBytes(8).toString('hex'));
+        names.push(name);
+        await blobs.put(
+          `index/${name}`,
+          encodeIndexObject({
+            loose: [
+              {
+                hash: Buffer.from(o.hash, 'hex'),
+                offset: 0,
+                storedLength: 40,
+                length: 40,
+                encoding: 0,
+              },
+            ],
+          }),
+        );
+        await blobs.put(o.key, o.data);
+      }),
+    );
+    const store = remote(prefix, await folder());
+    expect(await store.hasMany(objects.map((o) => o.key))).toEqual(objects.map(() => true));
+    expect((await keysOf(store)).length).toBe(1010);
+  });
+
+  it('a pack bigger than a part goes up as a multipart upload, each part with its checksum', async () => {
+    const prefix = `multipart-${++n}`;
+    const blobs = s3Store(s3, prefix, { partBytes: 5 << 20 });
+    const store = packedStore(blobs, { packBytes: 12 << 20 });
+    disposers.push(() => store.close());
+    const objects = Array.from({ length: 13 }, () => object(1 << 20));
+    s3.resetCounts();
+    for (const o of objects) await store.put(o.key, o.data);
+    await store.flush();
+    expect(s3.count('POST')).toBe(2); // started and completed
+    expect(s3.lastHeaders.get('PUT')?.['x-amz-checksum-sha256']).toBeTruthy();
+    const other = packedStore(s3Store(s3, prefix), {});
+    disposers.push(() => other.close());
+    for (const o of objects) expect((await readAll(other, o.key)).equals(o.data)).toBe(true);
+  });
+});
+
+describe('a Redis cache over packs', () => {
   let redis: RedisServer;
   beforeAll(async () => {
     redis = await RedisServer.start();
   });
   afterAll(() => redis?.dispose());
 
-  it('claims an object only once the flush made it durable and visible', async () => {
-    const { store: disk } = await packed();
-    const cached = await cachedStore(disk, redis.url, { namespace: 'packs-claims' });
+  it('claims an object only once its pack and index are durable: as each pack is sealed, not before', async () => {
+    const path = await folder();
+    const packs = client(path, 64 * 1024);
+    const cached = await cachedStore(packs, redis.url, { namespace: 'packs-claims' });
     disposers.push(cached.dispose);
-    const objects = Array.from({ length: 30 }, () => object());
+    const objects = Array.from({ length: 30 }, () => object(10_000));
     for (const o of objects) await cached.store.put(o.key, o.data);
-    expect(await cached.store.claims(objects.map((o) => o.hash))).toEqual(objects.map(() => false));
+    await cached.store.idle();
+    const early = await cached.store.claims(objects.map((o) => o.hash));
+    // Sealed packs (full before the flush) are claimed; the open one's objects are not yet.
+    expect(early!.filter(Boolean).length).toBeGreaterThan(10);
+    expect(early!.at(-1)).toBe(false);
     await cached.store.flush();
+    await cached.store.idle();
     expect(await cached.store.claims(objects.map((o) => o.hash))).toEqual(objects.map(() => true));
   });
 });
 
-describe('gc in a packed folder', () => {
-  it('removes what an unfinished push left once older than the grace period, and reports it', async () => {
-    const dir = await tempDir('tv-gc-packs-');
-    disposers.push(dir.remove);
-    const path = join(dir.path, 'repo');
-    const crashed = await Repository.open({ repository: path, createIfMissing: {} });
-    const o = object(200_000);
-    await crashed.store.put(o.key, o.data);
-    await crashed.close(); // never flushed: a pack with no index
-    const repo = await Repository.open({ repository: path });
-    disposers.push(() => repo.close());
-    expect((await gc(repo, { graceSeconds: 3600 })).abandonedBytes).toBe(0);
-    const [pack] = await packFiles(path);
-    const old = new Date(Date.now() - 7200_000);
-    await utimes(join(path, 'packs', pack!), old, old);
-    expect((await gc(repo, { graceSeconds: 3600, dryRun: true })).abandonedBytes).toBe(0);
-    const result = await gc(repo, { graceSeconds: 3600 });
-    expect(result.abandonedBytes).toBeGreaterThan(200_000);
-    expect(await packFiles(path)).toEqual([]);
-  });
-});
-
 describe('repository formats', () => {
-  it('a new folder repository is format 2 and packs its objects; a format 1 folder keeps a file per object', async () => {
-    const dir = await tempDir('tv-formats-');
-    disposers.push(dir.remove);
-    const fresh = await Repository.open({ repository: join(dir.path, 'new'), createIfMissing: {} });
+  it('a new folder repository is format 3 and packs its chunks; a format 1 folder keeps a file per object until upgraded', async () => {
+    const dir = await folder();
+    const fresh = await Repository.init({ repository: join(dir, 'new') });
     disposers.push(() => fresh.close());
-    expect(fresh.info().format).toBe(2);
+    expect(fresh.info()).toMatchObject({ format: 3, packSize: 64 << 20 });
     const o = object();
     await fresh.store.put(o.key, o.data);
     await fresh.store.flush();
-    expect((await packFiles(join(dir.path, 'new'))).length).toBe(2);
+    expect(await filesIn(join(dir, 'new'), 'data')).toHaveLength(1);
 
-    const oldPath = join(dir.path, 'old');
-    const created = await Repository.open({ repository: oldPath, createIfMissing: {} });
-    await created.close();
-    const config = JSON.parse(await readFile(join(oldPath, 'config'), 'utf8')) as {
-      format: number;
-    };
-    await writeFile(join(oldPath, 'config'), JSON.stringify({ ...config, format: 1 }));
-    const older = await Repository.open({ repository: oldPath });
+    const oldPath = join(dir, 'old');
+    const older = await Repository.init({ repository: oldPath, format: 1 });
     disposers.push(() => older.close());
-    expect(older.info().format).toBe(1);
+    expect(older.info()).toMatchObject({ format: 1, packSize: null });
     await older.store.put(o.key, o.data);
     await older.store.flush();
     expect((await readFile(join(oldPath, ...o.key.split('/')))).equals(o.data)).toBe(true);
-    expect(await packFiles(oldPath)).toEqual([]);
+    expect(await filesIn(oldPath, 'data')).toEqual([]);
 
-    // Upgraded: new objects go to packs, the loose one is still read; a second upgrade is a no-op.
-    expect(await older.upgrade()).toEqual({ from: 1, to: 2 });
+    // Upgraded: the loose object is named in the index, new chunks go to packs; once only.
+    expect(await older.upgrade()).toEqual({ from: 1, to: 3, looseObjects: 1 });
     expect(JSON.parse(await readFile(join(oldPath, 'config'), 'utf8'))).toMatchObject({
-      format: 2,
+      format: 3,
+      packSize: 64 << 20,
     });
     const p = object();
     await older.store.put(p.key, p.data);
     await older.store.flush();
-    expect((await packFiles(oldPath)).length).toBe(2);
+    expect(await filesIn(oldPath, 'data')).toHaveLength(1);
     const reopened = await Repository.open({ repository: oldPath });
     disposers.push(() => reopened.close());
-    expect(reopened.info().format).toBe(2);
+    expect(reopened.info().format).toBe(3);
     expect(await reopened.store.hasMany([o.key, p.key])).toEqual([true, true]);
-    expect(await reopened.upgrade()).toEqual({ from: 2, to: 2 });
+    expect(await reopened.upgrade()).toEqual({ from: 3, to: 3, looseObjects: 0 });
+  });
+
+  it('a format 2 folder is read, refuses writes with a message saying to upgrade, and is upgraded in place', async () => {
+    const path = await folder();
+    const fresh = await Repository.init({ repository: path });
+    await fresh.close();
+    const config = JSON.parse(await readFile(join(path, 'config'), 'utf8')) as Record<
+      string,
+      unknown
+    >;
+    delete config['packSize'];
+    await writeFile(join(path, 'config'), JSON.stringify({ ...config, format: 2 }));
+    const blobs: BlobStore = new DiskStore(path);
+    const legacy = object(900);
+    await blobs.put(
+      'packs/0123456789abcdef01234567.pack',
+      Buffer.concat([legacyPackHeader(), legacy.data]),
+    );
+    await blobs.put(
+      'packs/0123456789abcdef01234567.idx',
+      encodeLegacyIndex([{ hash: Buffer.from(legacy.hash, 'hex'), offset: 8, length: 900 }]),
+    );
+    const repo = await Repository.open({ repository: path });
+    disposers.push(() => repo.close());
+    expect((await readAll(repo.store, legacy.key)).equals(legacy.data)).toBe(true);
+    const o = object();
+    await expect(repo.store.put(o.key, o.data)).rejects.toThrow(
+      /is a repository of format 2, which this version reads but does not write: run `tv upgrade`/,
+    );
+    expect(await repo.upgrade()).toMatchObject({ from: 2, to: 3 });
+    await repo.store.put(o.key, o.data);
+    await repo.store.flush();
+    expect(await repo.store.hasMany([o.key, legacy.key])).toEqual([true, true]);
   });
 });

@@ -8,7 +8,7 @@ import { Repository } from '../../electron/engine/repository/repository';
 import { Service } from '../../electron/engine/service';
 import { ChunkHashPool } from '../../electron/engine/workers/pool';
 import { objectKey } from '../../electron/engine/storage/store';
-import { DiskStore } from '../../electron/engine/storage/disk';
+import { PackedStore } from '../../electron/engine/storage/packs/packed-store';
 import { RedisServer } from '../harness/redis';
 import { S3Server } from '../harness/s3';
 import { checkpointSpec, fineTune, tensorBytes, writeSafetensors } from '../fixtures/safetensors';
@@ -365,9 +365,11 @@ describe('bad input: one clear error, nothing written where it should not be', (
     const version = await repo.resolve('ok');
     const file = version.record.files.find((f) => f.path === 'd/a.bin')!;
     const chunk = (await repo.readManifest(file.manifest)).chunks[1]!;
-    // The chunk's bytes where the folder keeps them: in a pack.
-    const disk = new DiskStore(repoPath);
-    const where = (await disk.locate(chunk.hash))!;
+    // The chunk's bytes where the folder keeps them: in a pack. Another client of the folder:
+    const other = await Repository.open({ repository: repoPath });
+    const packs = other.stack.packs!;
+    const [found] = await packs.locateMany([chunk.hash]);
+    const where = { file: found!.file!, offset: found!.offset, length: found!.length };
     const original = Buffer.alloc(where.length);
     const overwrite = async (bytes: Buffer) => {
       const handle = await open(where.file, 'r+');
@@ -388,15 +390,14 @@ describe('bad input: one clear error, nothing written where it should not be', (
       await overwrite(original);
     }
     // Deleted (its pack rewritten without it), then missing for the service's own store too.
-    await disk.delete(objectKey(chunk.hash));
-    await disk.flush();
+    await packs.delete(objectKey(chunk.hash));
     await expect(svc.pull('ok', dest)).rejects.toThrow(
       new RegExp(`cannot restore d/a.bin: chunk ${chunk.hash} .* is missing`),
     );
     await expect(stat(dest)).rejects.toMatchObject({ code: 'ENOENT' });
-    await disk.put(objectKey(chunk.hash), original);
-    await disk.flush();
-    await disk.close();
+    await packs.put(objectKey(chunk.hash), original);
+    await packs.flush();
+    await other.close();
     await svc.pull('ok', dest);
     expect(
       (await readFile(join(dest, 'd/a.bin'))).equals(Buffer.from(seededBytes(9, 500_000))),
@@ -404,10 +405,10 @@ describe('bad input: one clear error, nothing written where it should not be', (
   });
 
   it('a pack rewritten by another process after its chunks were located: they are read through the store', async () => {
-    const locate = DiskStore.prototype.locateMany;
+    const locate = PackedStore.prototype.locateMany;
     let stale = 0;
-    const spy = vi.spyOn(DiskStore.prototype, 'locateMany').mockImplementation(async function (
-      this: DiskStore,
+    const spy = vi.spyOn(PackedStore.prototype, 'locateMany').mockImplementation(async function (
+      this: PackedStore,
       hashes,
     ) {
       // As if gc had rewritten the pack since the lookup: the file named is gone.

@@ -5,11 +5,12 @@ import {
   ObjectNotFoundError,
   objectKey,
   readAll,
+  type BlobStore,
   type Store,
 } from '../../electron/engine/storage/store';
 import { RedisServer } from '../harness/redis';
 import { S3Server } from '../harness/s3';
-import { cachedStore, diskStore, s3Store } from './stores';
+import { cachedStore, diskStore, packedStore, s3Store, tempDir } from './stores';
 
 const sha = (data: Uint8Array) => createHash('sha256').update(data).digest('hex');
 const object = (size = 1000) => {
@@ -28,14 +29,27 @@ afterAll(async () => {
 
 type Factory = () => Promise<{ store: Store; dispose(): Promise<void> }>;
 let prefixes = 0;
+/** The pack layer over a blob store, small packs, its local copy (if remote) in a temp folder. */
+const packed = async (blobs: BlobStore, dispose: () => Promise<void> = async () => {}) => {
+  const cache = await tempDir('tv-conformance-cache-');
+  const store = packedStore(blobs, { packBytes: 128 * 1024, cacheDir: cache.path });
+  return {
+    store,
+    dispose: async () => (await store.close(), await dispose(), await cache.remove()),
+  };
+};
 const factories: Record<string, Factory> = {
   MemoryStore: async () => ({ store: new MemoryStore(), dispose: async () => {} }),
-  'DiskStore (packs, format 2)': diskStore,
-  'DiskStore (a file per object, format 1)': () => diskStore({ layout: 'loose' }),
+  'DiskStore (a file per object, format 1)': diskStore,
   S3Store: async () => {
     const store = s3Store(s3, `conformance-${++prefixes}`);
     return { store, dispose: () => store.close() };
   },
+  'packs over DiskStore (format 3)': async () => {
+    const disk = await diskStore();
+    return packed(disk.store, disk.dispose);
+  },
+  'packs over S3Store (format 3)': () => packed(s3Store(s3, `conformance-${++prefixes}`)),
   'CachedStore over DiskStore': async () => {
     const disk = await diskStore();
     const cached = await cachedStore(disk.store, redis.url, { namespace: `c${++prefixes}` });
@@ -49,6 +63,14 @@ const factories: Record<string, Factory> = {
       namespace: `c${prefixes}`,
     });
     return cached;
+  },
+  'CachedStore over packs over S3Store': async () => {
+    const packs = await packed(s3Store(s3, `conformance-${++prefixes}`));
+    const cached = await cachedStore(packs.store, redis.url, { namespace: `c${prefixes}` });
+    return {
+      store: cached.store,
+      dispose: async () => (await cached.dispose(), await packs.dispose()),
+    };
   },
 };
 
@@ -127,6 +149,69 @@ for (const [name, factory] of Object.entries(factories)) {
       for (const bad of ['../etc/passwd', '/abs', 'a//b', 'a/./b', '']) {
         await expect(store.put(bad, Buffer.from('x'))).rejects.toThrow(/invalid storage key/);
       }
+    });
+  });
+}
+
+type BlobFactory = () => Promise<{ store: BlobStore; dispose(): Promise<void> }>;
+const blobFactories: Record<string, BlobFactory> = {
+  MemoryStore: async () => ({ store: new MemoryStore(), dispose: async () => {} }),
+  DiskStore: diskStore,
+  S3Store: async () => {
+    const store = s3Store(s3, `blobs-${++prefixes}`, { partBytes: 5 << 20 });
+    return { store, dispose: () => store.close() };
+  },
+};
+
+for (const [name, factory] of Object.entries(blobFactories)) {
+  describe(`blob store conformance: ${name}`, () => {
+    let store: BlobStore;
+    let dispose: () => Promise<void>;
+    beforeAll(async () => {
+      ({ store, dispose } = await factory());
+    });
+    afterAll(() => dispose());
+
+    it('reads byte ranges of a blob; an absent blob is ObjectNotFoundError, a range past its end an error', async () => {
+      const data = randomBytes(100_000);
+      await store.put('data/ab/range', data);
+      expect((await store.getRange('data/ab/range', 0, 10)).equals(data.subarray(0, 10))).toBe(
+        true,
+      );
+      expect(
+        (await store.getRange('data/ab/range', 99_990, 10)).equals(data.subarray(99_990)),
+      ).toBe(true);
+      expect((await store.getRange('data/ab/range', 5, 0)).length).toBe(0);
+      await expect(store.getRange('data/ab/absent', 0, 10)).rejects.toBeInstanceOf(
+        ObjectNotFoundError,
+      );
+      await expect(store.getRange('data/ab/range', 99_995, 10)).rejects.toThrow();
+    });
+
+    it('a blob written piece by piece appears whole at finish, never before; an aborted one never', async () => {
+      const parts = Array.from({ length: 7 }, (_, i) => randomBytes(1_000_000 + i));
+      const writer = store.createWriter('data/cd/written', { expectedBytes: 2_000_000 });
+      for (const p of parts) await writer.append(p);
+      expect(writer.size).toBe(parts.reduce((n, p) => n + p.length, 0));
+      expect(await store.has('data/cd/written')).toBe(false);
+      expect(
+        (await writer.read(3_000_000, 100)).equals(
+          Buffer.concat(parts).subarray(3_000_000, 3_000_100),
+        ),
+      ).toBe(true);
+      await writer.finish();
+      expect((await readAll(store, 'data/cd/written')).equals(Buffer.concat(parts))).toBe(true);
+      const aborted = store.createWriter('data/cd/aborted');
+      await aborted.append(randomBytes(1000));
+      await aborted.abort();
+      expect(await store.has('data/cd/aborted')).toBe(false);
+    });
+
+    it('lists only the keys after startAfter', async () => {
+      for (const k of ['a', 'b', 'c', 'd']) await store.put(`sorted/${k}`, Buffer.from(k));
+      const keys: string[] = [];
+      for await (const e of store.list('sorted/', { startAfter: 'sorted/b' })) keys.push(e.key);
+      expect(keys.sort()).toEqual(['sorted/c', 'sorted/d']);
     });
   });
 }

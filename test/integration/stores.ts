@@ -2,10 +2,12 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { CachedStore, type CachedStoreOptions } from '../../electron/engine/storage/cached';
-import { DiskStore, type DiskStoreOptions } from '../../electron/engine/storage/disk';
+import { DiskStore } from '../../electron/engine/storage/disk';
+import { LocalCopy } from '../../electron/engine/storage/packs/local-copy';
+import { PackedStore } from '../../electron/engine/storage/packs/packed-store';
 import { createRedisClient, waitReady } from '../../electron/engine/storage/redis';
 import { S3Store, type S3Options } from '../../electron/engine/storage/s3';
-import type { Store } from '../../electron/engine/storage/store';
+import type { BlobStore, Store } from '../../electron/engine/storage/store';
 import { RedisServer } from '../harness/redis';
 import { S3Server, TEST_CREDENTIALS, TEST_REGION } from '../harness/s3';
 
@@ -59,11 +61,13 @@ export async function startServers(prefix: string): Promise<TestServers> {
   return { redis, s3, work, stop };
 }
 
-export async function diskStore(
-  options: DiskStoreOptions = {},
-): Promise<{ store: DiskStore; path: string; dispose(): Promise<void> }> {
+export async function diskStore(): Promise<{
+  store: DiskStore;
+  path: string;
+  dispose(): Promise<void>;
+}> {
   const dir = await tempDir('tv-disk-');
-  const store = new DiskStore(dir.path, options);
+  const store = new DiskStore(dir.path);
   return {
     store,
     path: dir.path,
@@ -72,6 +76,34 @@ export async function diskStore(
       await dir.remove();
     },
   };
+}
+
+/**
+ * The pack layer over a blob store, as a repository of format 3 composes it: small packs for
+ * tests, and for a remote store a local copy of the index in its own temp folder.
+ */
+export function packedStore(
+  blobs: BlobStore,
+  options: {
+    packBytes?: number;
+    packsInFlight?: number;
+    cacheDir?: string;
+    repositoryId?: string;
+  } = {},
+): PackedStore {
+  return new PackedStore(blobs, {
+    packBytes: options.packBytes ?? 256 * 1024,
+    packsInFlight: options.packsInFlight ?? 2,
+    ...(blobs.remote && options.cacheDir
+      ? {
+          localCopy: new LocalCopy(
+            options.cacheDir,
+            options.repositoryId ?? 'test-repository',
+            blobs.location,
+          ),
+        }
+      : {}),
+  });
 }
 
 export function s3Store(s3: S3Server, prefix: string, extra: S3Options = {}): S3Store {

@@ -50,14 +50,19 @@ describe('repository format 1', () => {
 
   it('refuses a repository of an unknown format, or a damaged config, clearly', () => {
     const config = newConfig('sha256', { minSize: 16384, avgSize: 65536, maxSize: 262144 });
-    expect(config.format).toBe(2);
+    expect(config.format).toBe(3);
     expect(parseConfig(Buffer.from(JSON.stringify(config)), 'here')).toEqual(config);
     const older = { ...config, format: 1 };
     expect(parseConfig(Buffer.from(JSON.stringify(older)), 'here')).toEqual(older);
+    const packed = { ...newConfig('sha256', config.chunking, 3, 16 << 20), format: 3 };
+    expect(parseConfig(Buffer.from(JSON.stringify(packed)), 'here').packSize).toBe(16 << 20);
     expect(() =>
-      parseConfig(Buffer.from(JSON.stringify({ ...config, format: 3 })), 'here'),
+      parseConfig(Buffer.from(JSON.stringify({ ...config, format: 4 })), 'here'),
     ).toThrow(
-      'the repository at here uses format 3, which this version of TensorVault does not know (it reads formats 1 and 2): upgrade TensorVault',
+      'the repository at here uses format 4, which this version of TensorVault does not know (it reads formats 1, 2, 3): upgrade TensorVault',
+    );
+    expect(() => newConfig('sha256', config.chunking, 3, 1000)).toThrow(
+      'a pack size of 1000 bytes is out of range: choose from 64 KiB to 1 GiB',
     );
     expect(() => parseConfig(Buffer.from('{not json'), 'here')).toThrow(/not valid JSON/);
     expect(() =>

@@ -13,6 +13,7 @@ import {
   type Repository,
   type VersionEntry,
 } from '../repository/repository';
+import { estimatedRequestCostUsd, metered, RequestMeter } from '../storage/requests';
 import { objectKey } from '../storage/store';
 import { ChunkGuide } from '../chunking/guided';
 import type { ChunkBatch, ChunkHashJob, ChunkHashPool } from '../workers/pool';
@@ -54,9 +55,27 @@ const PROGRESS_INTERVAL_MS = 100;
 /**
  * Makes a new version of a model from files: each file is chunked and hashed in a worker; chunks
  * the parent version names are known stored; the others are checked in batches and only the
- * missing ones uploaded; then manifests, the version record, and last its ref.
+ * missing ones uploaded; then manifests, the version record, and last its ref. Every request it
+ * makes to the storage backend is counted in its result.
  */
-export async function push(repo: Repository, options: PushOptions): Promise<PushResult> {
+export function push(repo: Repository, options: PushOptions): Promise<PushResult> {
+  const meter = new RequestMeter();
+  return metered(meter, async () => {
+    const result = await pushVersion(repo, options);
+    return {
+      ...result,
+      requests: { ...meter.requests },
+      uploadedBytes: meter.uploadedBytes,
+      estimatedRequestCostUsd: repo.stack.blobs.remote
+        ? estimatedRequestCostUsd(meter.requests)
+        : null,
+    };
+  });
+}
+
+type VersionPushed = Omit<PushResult, 'requests' | 'uploadedBytes' | 'estimatedRequestCostUsd'>;
+
+async function pushVersion(repo: Repository, options: PushOptions): Promise<VersionPushed> {
   const started = performance.now();
   const model = validateModelName(options.model);
   const { signal } = options;
@@ -279,23 +298,28 @@ export async function push(repo: Repository, options: PushOptions): Promise<Push
   }
   if (signal?.aborted) throw new PushCancelledError();
 
-  const { parent } = await listing;
+  const { parent, files: parentFilesByPath } = await listing;
   const fromParent = await parentChunks;
+  const parentManifests = new Set([...parentFilesByPath.values()].map((f) => f.manifest));
   progress.phase = 'finishing';
   progress.currentFile = null;
   emit(true);
   const files: VersionRecord['files'] = [];
   let metadataBytes = 0;
-  // The manifests upload together, and beside the version record (publish waits for them).
+  // The manifests upload together, and beside the version record (publish waits for them),
+  // each as an object of its own (read without an index). A file the parent version has as it
+  // is has the parent's manifest: stored already.
   const manifestPuts: Promise<void>[] = [];
   for (const [i, manifest] of manifests.entries()) {
     const bytes = encodeManifest(manifest, repo.config.hash);
     metadataBytes += bytes.length;
     const hash = repo.hash(bytes);
     manifestPuts.push(
-      store
-        .put(objectKey(hash), bytes, repo.putOptions(hash))
-        .then(() => repo.rememberManifest(hash, manifest)),
+      parentManifests.has(hash)
+        ? Promise.resolve(repo.rememberManifest(hash, manifest))
+        : store
+            .put(objectKey(hash), bytes, { ...repo.putOptions(hash), loose: true })
+            .then(() => repo.rememberManifest(hash, manifest)),
     );
     files.push({
       path: (options.files[i] as FileSource).path,

@@ -2,6 +2,9 @@ import type { GcResult } from '../../../shared/types';
 import { mapLimit } from '../concurrency';
 import type { Repository } from '../repository/repository';
 import { DiskStore } from '../storage/disk';
+import { DATA_PREFIX, packNameOfKey } from '../storage/packs/format';
+import { rewrite } from '../storage/packs/maintenance';
+import type { PackedStore } from '../storage/packs/packed-store';
 import {
   hashOfKey,
   ObjectNotFoundError,
@@ -9,15 +12,21 @@ import {
   OBJECTS_PREFIX,
   readAll,
 } from '../storage/store';
-import { liveVersions, reachable } from './reachable';
+import { liveVersions, reachable, type Reachable } from './reachable';
 
-/** Where gc keeps the objects it found unreachable, and when. */
+/** Where gc keeps the objects it found unreachable, and when (format 1 repositories). */
 export const PENDING_KEY = 'gc/pending';
 
 export interface GcOptions {
   dryRun?: boolean;
   /** How long an object must have been unreachable (and unwritten) before it is swept. */
   graceSeconds?: number;
+  /**
+   * Packs: a pack that loses objects is rewritten once less than this share of its bytes (in
+   * percent) is still needed; above it the swept objects stay in it as dead bytes (default 50:
+   * a rewrite downloads and uploads what is kept, which on S3 may cost more than storing the rest).
+   */
+  repackBelowPercent?: number;
   now?: number;
 }
 
@@ -26,15 +35,176 @@ interface Pending {
   hashes: string[];
 }
 
+/** Small index objects folded into one by gc once there are more than this many. */
+const SMALL_INDEX_OBJECTS = 16;
+const SMALL_INDEX_RECORDS = 10_000;
+
 /**
- * Mark and sweep, safe beside pushes that run at the same time. An object is swept only when it
- * is unreachable now, was already unreachable at a gc run at least a grace period ago, and was
- * itself written more than a grace period ago. A push that is uploading (new objects are young) or
- * that deduplicated against an unreachable object since the last run (which that run recorded)
- * finishes long before the grace period ends, as long as pushes take less than it. Each swept
- * object's cache key is removed before the object, so the cache never claims what is gone.
+ * Mark and sweep, safe beside pushes from other workstations at the same time. An object is swept
+ * only once it has been unreachable for a whole grace period, as seen by two gc runs at least a
+ * grace period apart. In a repository of packs (format 3) the first run condemns it: the cache
+ * forgets it, and the index records it, so a push started since stores it again rather than rely
+ * on it; a push started before finishes within the grace period (pushes must take less), and a
+ * version it makes keeps the object. Each swept object's cache key goes before the object.
  */
 export async function gc(repo: Repository, options: GcOptions = {}): Promise<GcResult> {
+  const packs = repo.stack.packs;
+  return packs ? gcPacks(repo, packs, options) : gcLoose(repo, options);
+}
+
+async function gcPacks(
+  repo: Repository,
+  packs: PackedStore,
+  options: GcOptions,
+): Promise<GcResult> {
+  const started = performance.now();
+  const now = options.now ?? packs.blobs.now();
+  const grace = (options.graceSeconds ?? 24 * 3600) * 1000;
+  const dryRun = options.dryRun ?? false;
+  await packs.sync.sync({ full: true });
+  const { versions, marked, keep } = await mark(repo);
+  const plan = condemn(packs, (hash) => marked.objects.has(hash) || keep.has(hash), now, grace);
+
+  // Newly condemned objects: the cache forgets them now (it refuses when Redis cannot confirm),
+  // so that no push relies on them from here on.
+  const cache = repo.stack.cache;
+  if (!dryRun && cache && plan.fresh.length > 0)
+    await cache.forget(plan.fresh, 'condemn unreachable objects');
+
+  const threshold = (options.repackBelowPercent ?? 50) / 100;
+  const small = [...packs.catalog.indexSizes()]
+    .filter(([, n]) => n < SMALL_INDEX_RECORDS)
+    .map(([name]) => name);
+  const swept = new Set(plan.sweep.map((s) => s.hash));
+  const result = await rewrite(packs, {
+    drop: swept,
+    repack: (kept, length) => length === 0 || kept / length < threshold,
+    ...(small.length > SMALL_INDEX_OBJECTS ? { merge: new Set(small) } : {}),
+    ...(plan.changed || swept.size > 0 ? { condemned: plan.condemned } : {}),
+    ...(cache
+      ? { beforeRemoval: (hashes) => cache.forget(hashes, 'sweep unreachable objects') }
+      : {}),
+    dryRun,
+  });
+  const abandonedBytes = await removeAbandoned(repo, packs, marked, grace, now, dryRun);
+  return {
+    dryRun,
+    liveVersions: versions.length,
+    reachableObjects: marked.objects.size,
+    unreachableObjects: plan.unreachable.length,
+    sweptObjects: plan.sweep.length,
+    sweptBytes: total(plan.sweep),
+    deferredObjects: plan.deferred.length,
+    deferredBytes: total(plan.deferred),
+    abandonedBytes,
+    graceSeconds: grace / 1000,
+    seconds: Math.round((performance.now() - started) / 10) / 100,
+    packsDeleted: result.packsDeleted,
+    packsRewritten: result.packsRewritten,
+    repackedBytes: result.bytesRepacked,
+    deadBytesKept: result.deadBytesKept,
+  };
+}
+
+/** What the live versions need; and what a version published meanwhile needs (it is kept). */
+async function mark(repo: Repository) {
+  const versions = await liveVersions(repo);
+  const marked = await reachable(repo, versions, { strict: true });
+  const known = new Set(versions.map((v) => v.id));
+  const published = (await liveVersions(repo)).filter((v) => !known.has(v.id));
+  const keep = (await reachable(repo, published, { strict: true })).objects;
+  return { versions, marked, keep };
+}
+
+interface Unreachable {
+  hash: string;
+  size: number;
+  /** Since when it is condemned (ms); undefined while it is too young to condemn. */
+  since: number | undefined;
+}
+
+/**
+ * What is unreachable now, and since when (as the last run's condemned set says); what may be
+ * swept; the condemned set to record. An object indexed less than a grace period ago is likely a
+ * push's that is still running: not condemned yet (a later run condemns it if no version came to
+ * need it).
+ */
+function condemn(
+  packs: PackedStore,
+  needed: (hash: string) => boolean,
+  now: number,
+  grace: number,
+) {
+  const previous = packs.catalog.condemnedSet().since;
+  const unreachable: Unreachable[] = [];
+  for (const [hash, { size, indexedAt }] of packs.catalog.objectSummary()) {
+    if (needed(hash)) continue;
+    const young = grace > 0 && now - indexedAt < grace && !previous.has(hash);
+    unreachable.push({ hash, size, since: young ? undefined : (previous.get(hash) ?? now) });
+  }
+  const sweep = unreachable.filter(
+    (u) => u.since !== undefined && (grace === 0 || now - u.since >= grace),
+  );
+  const swept = new Set(sweep.map((s) => s.hash));
+  const deferred = unreachable.filter((u) => !swept.has(u.hash));
+  const condemned = deferred.flatMap((d) =>
+    d.since === undefined ? [] : [{ hash: Buffer.from(d.hash, 'hex'), since: d.since }],
+  );
+  const changed =
+    condemned.length !== previous.size ||
+    condemned.some((c) => previous.get(c.hash.toString('hex')) !== c.since);
+  const fresh = condemned.map((c) => c.hash.toString('hex')).filter((h) => !previous.has(h));
+  return { unreachable, sweep, deferred, condemned, changed, fresh };
+}
+
+/**
+ * What pushes that never finished left, once older than the grace period (a younger one may be a
+ * push still running): packs no index object names, loose objects no index object or version
+ * names, and a folder's temp files.
+ */
+async function removeAbandoned(
+  repo: Repository,
+  packs: PackedStore,
+  marked: Reachable,
+  grace: number,
+  now: number,
+  dryRun = false,
+): Promise<number> {
+  const old = (modified: Date | undefined) =>
+    modified ? now - modified.getTime() >= grace : grace === 0;
+  const named = new Set(packs.catalog.livePacks().map((p) => p.name));
+  const doomed: { key: string; size: number }[] = [];
+  for await (const entry of packs.blobs.list(DATA_PREFIX)) {
+    const name = packNameOfKey(entry.key);
+    if (name && !named.has(name) && old(entry.modified)) doomed.push(entry);
+  }
+  for await (const entry of packs.blobs.list(OBJECTS_PREFIX)) {
+    const hash = hashOfKey(entry.key);
+    if (
+      hash &&
+      !marked.objects.has(hash) &&
+      packs.catalog.find(hash, 'read') < 0 &&
+      old(entry.modified)
+    )
+      doomed.push(entry);
+  }
+  let bytes = doomed.reduce((n, d) => n + d.size, 0);
+  if (dryRun) return bytes;
+  const cache = repo.stack.cache;
+  const loose = doomed.flatMap((d) => hashOfKey(d.key) ?? []);
+  if (cache && loose.length > 0) await cache.forget(loose, 'remove objects no index names');
+  await mapLimit(doomed, 16, (d) => packs.blobs.delete(d.key));
+  if (packs.blobs instanceof DiskStore)
+    bytes += (await packs.blobs.removeAbandoned(grace, now)).bytes;
+  return bytes;
+}
+
+/**
+ * Format 1 (a blob per object): an object is swept when it is unreachable now, was already at a
+ * run at least a grace period ago (recorded in gc/pending), and was itself written more than a
+ * grace period ago.
+ */
+async function gcLoose(repo: Repository, options: GcOptions): Promise<GcResult> {
   const started = performance.now();
   const now = options.now ?? Date.now();
   const grace = (options.graceSeconds ?? 24 * 3600) * 1000;
@@ -57,32 +227,31 @@ export async function gc(repo: Repository, options: GcOptions = {}): Promise<GcR
   const deferred = unreachable.filter((u) => !swept.has(u.hash));
   let abandonedBytes = 0;
   if (!options.dryRun) {
-    // CachedStore.delete removes the key first and refuses when Redis cannot confirm it. A
-    // folder rewrites the packs that lost objects at the flush.
+    // CachedStore.delete removes the key first and refuses when Redis cannot confirm it.
     await mapLimit(sweep, 16, (s) => repo.store.delete(objectKey(s.hash)));
     const pending: Pending = { markedAt: now, hashes: deferred.map((d) => d.hash) };
     await repo.store.put(PENDING_KEY, Buffer.from(JSON.stringify(pending)));
     await repo.store.flush();
-    // Packs no index names are pushes that never finished (or are still running: hence the age).
-    const backend = repo.stack.backend;
-    if (backend instanceof DiskStore)
-      abandonedBytes = (await backend.removeAbandoned(grace, now)).bytes;
+    const blobs = repo.stack.blobs;
+    if (blobs instanceof DiskStore)
+      abandonedBytes = (await blobs.removeAbandoned(grace, now)).bytes;
   }
-  const bytes = (items: { size: number }[]) => items.reduce((n, i) => n + i.size, 0);
   return {
     dryRun: options.dryRun ?? false,
     liveVersions: versions.length,
     reachableObjects: marked.objects.size,
     unreachableObjects: unreachable.length,
     sweptObjects: sweep.length,
-    sweptBytes: bytes(sweep),
+    sweptBytes: total(sweep),
     deferredObjects: deferred.length,
-    deferredBytes: bytes(deferred),
+    deferredBytes: total(deferred),
     abandonedBytes,
     graceSeconds: grace / 1000,
     seconds: Math.round((performance.now() - started) / 10) / 100,
   };
 }
+
+const total = (items: { size: number }[]) => items.reduce((n, i) => n + i.size, 0);
 
 async function readPending(repo: Repository): Promise<Pending | undefined> {
   try {

@@ -1,32 +1,90 @@
 import type { DamagedObject, VerifyResult } from '../../../shared/types';
 import { mapLimit } from '../concurrency';
 import type { Repository, VersionEntry } from '../repository/repository';
-import { hashOfKey, objectKey, OBJECTS_PREFIX, readAll } from '../storage/store';
-import { reachable } from './reachable';
+import { DATA_PREFIX, packNameOfKey, PackFormatError } from '../storage/packs/format';
+import type { PackedStore } from '../storage/packs/packed-store';
+import { readTrailer } from '../storage/packs/trailer';
+import {
+  hashOfKey,
+  ObjectNotFoundError,
+  objectKey,
+  OBJECTS_PREFIX,
+  readAll,
+  type Store,
+} from '../storage/store';
+import { reachable, type Reachable } from './reachable';
 
 /** Below this many objects to check, one existence check each beats listing the whole store. */
 const LIST_THRESHOLD = 1000;
+/** Objects read per batch by --full in a repository of packs (runs of a pack come in one read). */
+const FULL_BATCH = 512;
 
 export interface VerifyOptions {
   /** MODEL or MODEL@VERSION; every model when absent. */
   selector?: string;
-  /** Also download every object and check its hash. */
+  /** Also download every object and check its hash (and, for packs, each pack's trailer). */
   full?: boolean;
+}
+
+interface Presence {
+  present: Set<string>;
+  method: VerifyResult['method'];
+  /** Every object the backend holds, when it was listed whole (stale cache keys are those beyond). */
+  listed: Set<string> | undefined;
 }
 
 /**
  * Checks that every object the chosen versions need is in the storage backend itself (never the
- * cache), and with --full that its content matches its address. Cache keys that claim objects the
- * backend does not hold are removed. Names every damaged version, file and object.
+ * cache), and with --full that its content matches its address (in a repository of packs, also
+ * that each pack's trailer agrees with the index). Cache keys that claim objects the backend does
+ * not hold are removed. Names every damaged version, file and object.
  */
 export async function verify(repo: Repository, options: VerifyOptions = {}): Promise<VerifyResult> {
   const started = performance.now();
-  const backend = repo.stack.backend;
-  const damaged: DamagedObject[] = [];
+  const packs = repo.stack.packs;
+  const { refs, versions, damaged } = await versionsToCheck(repo, options.selector);
+  const needed = await reachable(repo, versions);
+  const hashes = [...needed.objects.keys()];
 
-  // Versions to check; a version whose record cannot be read is damaged itself.
-  const selector = options.selector;
-  const refs = selector?.includes('@')
+  const presence = packs
+    ? await presentInPacks(packs, hashes)
+    : await presentInBackend(repo.stack.backend, hashes);
+  const missing = hashes.filter((h) => !presence.present.has(h));
+  for (const hash of missing) damaged.push(damage(needed, hash, 'missing'));
+
+  let packReport: VerifyResult['packs'];
+  if (options.full) {
+    const intact = hashes.filter((h) => presence.present.has(h));
+    const corrupt = packs
+      ? await corruptInPacks(repo, packs, intact)
+      : await corruptInBackend(repo, intact);
+    for (const [hash, problem] of corrupt) damaged.push(damage(needed, hash, problem));
+    if (packs) packReport = await checkPacks(packs);
+  }
+  const staleCacheKeysRemoved = await removeStaleCacheKeys(repo, missing, presence.listed);
+  const problems = packReport?.problems.length ?? 0;
+  return {
+    ok: damaged.length === 0 && problems === 0,
+    versionsChecked: refs.length,
+    objectsChecked: hashes.length,
+    method: presence.method,
+    full: options.full ?? false,
+    damaged,
+    damagedVersions: damagedVersions(damaged, refs),
+    staleCacheKeysRemoved,
+    ...(packReport ? { packs: packReport } : {}),
+    seconds: Math.round((performance.now() - started) / 10) / 100,
+  };
+}
+
+type Ref = { model: string; number: number; ref: VersionEntry['ref'] };
+
+/** The versions to check; a version whose record cannot be read is damaged itself. */
+async function versionsToCheck(
+  repo: Repository,
+  selector: string | undefined,
+): Promise<{ refs: Ref[]; versions: VersionEntry[]; damaged: DamagedObject[] }> {
+  const refs: Ref[] = selector?.includes('@')
     ? [await repo.resolve(selector).then((v) => ({ model: v.model, number: v.number, ref: v.ref }))]
     : (
         await Promise.all(
@@ -34,6 +92,7 @@ export async function verify(repo: Repository, options: VerifyOptions = {}): Pro
         )
       ).flat();
   const versions: VersionEntry[] = [];
+  const damaged: DamagedObject[] = [];
   for (const r of refs) {
     try {
       versions.push({
@@ -44,7 +103,7 @@ export async function verify(repo: Repository, options: VerifyOptions = {}): Pro
         record: await repo.readVersion(r.ref.versionId),
       });
     } catch {
-      const missing = !(await backend.has(objectKey(r.ref.versionId)));
+      const missing = !(await repo.stack.backend.has(objectKey(r.ref.versionId)));
       damaged.push({
         hash: r.ref.versionId,
         kind: 'version',
@@ -53,68 +112,156 @@ export async function verify(repo: Repository, options: VerifyOptions = {}): Pro
       });
     }
   }
-  const needed = await reachable(repo, versions);
-  const hashes = [...needed.objects.keys()];
+  return { refs, versions, damaged };
+}
 
-  // Existence in the backend: one listing, or one check per object when that is cheaper.
-  let method: VerifyResult['method'] = 'head';
-  let listed: Set<string> | undefined;
-  let present: Set<string>;
+/** Existence in a blob-per-object backend: one listing, or one check per object when cheaper. */
+async function presentInBackend(backend: Store, hashes: string[]): Promise<Presence> {
   if (hashes.length > LIST_THRESHOLD) {
-    method = 'list';
-    listed = new Set();
+    const listed = new Set<string>();
     for await (const entry of backend.list(OBJECTS_PREFIX)) {
       const hash = hashOfKey(entry.key);
       if (hash) listed.add(hash);
     }
-    present = listed;
-  } else {
-    const found = await backend.hasMany(hashes.map(objectKey));
-    present = new Set(hashes.filter((_, i) => found[i]));
+    return { present: listed, method: 'list', listed };
   }
-  const missing = hashes.filter((h) => !present.has(h));
-  for (const hash of missing) {
-    const o = needed.objects.get(hash)!;
-    damaged.push({ hash, kind: o.kind, problem: 'missing', neededBy: o.neededBy });
-  }
+  const found = await backend.hasMany(hashes.map(objectKey));
+  return { present: new Set(hashes.filter((_, i) => found[i])), method: 'head', listed: undefined };
+}
 
-  if (options.full) {
-    await mapLimit(
-      hashes.filter((h) => present.has(h)),
-      16,
-      async (hash) => {
-        const data = await readAll(backend, objectKey(hash)).catch(() => undefined);
-        if (data === undefined || repo.hash(data) !== hash) {
-          const o = needed.objects.get(hash)!;
-          damaged.push({
-            hash,
-            kind: o.kind,
-            problem: data === undefined ? 'missing' : 'corrupt',
-            neededBy: o.neededBy,
-          });
-        }
-      },
-    );
+/**
+ * Existence in a repository of packs: what the index (listed whole) names in a pack the store
+ * holds (one listing of the packs); an object the index does not name is looked for as a loose
+ * blob of its own, so a lagging index never passes for damage.
+ */
+async function presentInPacks(packs: PackedStore, hashes: string[]): Promise<Presence> {
+  await packs.sync.sync({ full: true });
+  const stored = new Set<string>();
+  for await (const entry of packs.blobs.list(DATA_PREFIX)) {
+    const name = packNameOfKey(entry.key);
+    if (name) stored.add(name);
   }
+  const { catalog } = packs;
+  const listed = new Set<string>();
+  for (const record of catalog.records()) {
+    const pack = catalog.pack(record);
+    if (pack.layout !== 'pack' || stored.has(pack.name))
+      listed.add(catalog.objects.hashHex(record));
+  }
+  const unnamed = hashes.filter((h) => !listed.has(h));
+  const found = unnamed.length > 0 ? await packs.blobs.hasMany(unnamed.map(objectKey)) : [];
+  const present = new Set(hashes.filter((h) => listed.has(h)));
+  unnamed.forEach((h, i) => found[i] && present.add(h));
+  return { present, method: 'index', listed };
+}
 
-  // Cache keys must never claim what the backend does not hold.
-  let staleCacheKeysRemoved = 0;
+async function corruptInBackend(
+  repo: Repository,
+  hashes: string[],
+): Promise<Map<string, 'missing' | 'corrupt'>> {
+  const bad = new Map<string, 'missing' | 'corrupt'>();
+  await mapLimit(hashes, 16, async (hash) => {
+    const data = await readAll(repo.stack.backend, objectKey(hash)).catch(() => undefined);
+    if (data === undefined) bad.set(hash, 'missing');
+    else if (repo.hash(data) !== hash) bad.set(hash, 'corrupt');
+  });
+  return bad;
+}
+
+/** Every object read back (objects that lie together in a pack in one read) and hashed. */
+async function corruptInPacks(
+  repo: Repository,
+  packs: PackedStore,
+  hashes: string[],
+): Promise<Map<string, 'missing' | 'corrupt'>> {
+  const bad = new Map<string, 'missing' | 'corrupt'>();
+  const batches: string[][] = [];
+  for (let at = 0; at < hashes.length; at += FULL_BATCH)
+    batches.push(hashes.slice(at, at + FULL_BATCH));
+  await mapLimit(batches, 4, async (batch) => {
+    let data: (Buffer | undefined)[];
+    try {
+      data = await packs.readMany(batch);
+    } catch {
+      // Something in the batch cannot be read: each object on its own says which.
+      data = await Promise.all(batch.map((h) => packs.read(h).catch(() => undefined)));
+    }
+    batch.forEach((h, i) => {
+      const bytes = data[i];
+      if (bytes === undefined) bad.set(h, 'missing');
+      else if (repo.hash(bytes) !== h) bad.set(h, 'corrupt');
+    });
+  });
+  return bad;
+}
+
+/**
+ * Each pack's trailer against the index: the index must describe every object where the pack's
+ * own trailer says it is (a lost or damaged index is rebuilt from the trailers by `tv repair
+ * index`). Packs no index names are counted (a push running now has some).
+ */
+async function checkPacks(packs: PackedStore): Promise<NonNullable<VerifyResult['packs']>> {
+  const problems: string[] = [];
+  const entries = packs.catalog.livePacks().filter((e) => e.layout === 'pack');
+  await mapLimit(entries, 8, async (entry) => {
+    try {
+      const trailer = await readTrailer(packs.blobs, entry.key, entry.length);
+      const at = new Map(trailer.map((r) => [r.hash.toString('hex'), r]));
+      const { catalog } = packs;
+      for (let r = entry.first; r < entry.first + entry.count; r++) {
+        if (!catalog.objects.isLive(r)) continue;
+        const hash = catalog.objects.hashHex(r);
+        const loc = catalog.location(r);
+        const t = at.get(hash);
+        if (!t || t.offset !== loc.offset || t.storedLength !== loc.storedLength)
+          problems.push(
+            `${entry.key}: the index places object ${hash} where the pack's trailer does not (run \`tv repair index\`)`,
+          );
+      }
+    } catch (err) {
+      if (err instanceof ObjectNotFoundError)
+        problems.push(
+          `${entry.key}: named by the index, missing from the store (run \`tv repair index\`)`,
+        );
+      else if (err instanceof PackFormatError) problems.push(`${entry.key}: ${err.message}`);
+      else throw err;
+    }
+  });
+  const named = new Set(entries.map((e) => e.name));
+  let unindexed = 0;
+  for await (const entry of packs.blobs.list(DATA_PREFIX)) {
+    const name = packNameOfKey(entry.key);
+    if (name && !named.has(name)) unindexed++;
+  }
+  return { checked: entries.length, unindexed, problems };
+}
+
+/** Cache keys must never claim what the backend does not hold. */
+async function removeStaleCacheKeys(
+  repo: Repository,
+  missing: string[],
+  listed: Set<string> | undefined,
+): Promise<number> {
   const cache = repo.stack.cache;
-  if (cache) {
-    const stale = new Set<string>();
-    const claims = missing.length > 0 ? await cache.claims(missing) : [];
-    missing.forEach((h, i) => claims?.[i] && stale.add(h));
-    if (listed) {
-      for await (const page of cache.claimedHashes())
-        for (const h of page) if (!listed.has(h)) stale.add(h);
-    }
-    if (stale.size > 0) {
-      await cache.forget([...stale], 'remove stale cache keys');
-      staleCacheKeysRemoved = stale.size;
-    }
+  if (!cache) return 0;
+  const stale = new Set<string>();
+  const claims = missing.length > 0 ? await cache.claims(missing) : [];
+  missing.forEach((h, i) => claims?.[i] && stale.add(h));
+  if (listed) {
+    for await (const page of cache.claimedHashes())
+      for (const h of page) if (!listed.has(h)) stale.add(h);
   }
+  if (stale.size > 0) await cache.forget([...stale], 'remove stale cache keys');
+  return stale.size;
+}
 
-  // Which versions and files are damaged.
+function damage(needed: Reachable, hash: string, problem: 'missing' | 'corrupt'): DamagedObject {
+  const o = needed.objects.get(hash)!;
+  return { hash, kind: o.kind, problem, neededBy: o.neededBy };
+}
+
+/** Which versions and files are damaged. */
+function damagedVersions(damaged: DamagedObject[], refs: Ref[]): VerifyResult['damagedVersions'] {
   const byVersion = new Map<string, Set<string>>();
   for (const d of damaged) {
     for (const n of d.neededBy) {
@@ -123,7 +270,7 @@ export async function verify(repo: Repository, options: VerifyOptions = {}): Pro
       byVersion.set(n.version, files);
     }
   }
-  const damagedVersions = [...byVersion.entries()].map(([label, files]) => {
+  return [...byVersion.entries()].map(([label, files]) => {
     const ref = refs.find((r) => `${r.model} v${r.number}` === label);
     return {
       model: ref?.model ?? label,
@@ -132,15 +279,4 @@ export async function verify(repo: Repository, options: VerifyOptions = {}): Pro
       files: [...files].sort(),
     };
   });
-  return {
-    ok: damaged.length === 0,
-    versionsChecked: refs.length,
-    objectsChecked: hashes.length,
-    method,
-    full: options.full ?? false,
-    damaged,
-    damagedVersions,
-    staleCacheKeysRemoved,
-    seconds: Math.round((performance.now() - started) / 10) / 100,
-  };
 }

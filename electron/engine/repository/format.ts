@@ -5,13 +5,18 @@ import { validateParams } from '../chunking/params';
 
 /**
  * Repository formats (docs/format.md). 1: every object in a file (or S3 object) of its own.
- * 2: a folder repository whose objects may be in pack files. S3 repositories are created at 1;
- * both are read.
+ * 2: a folder repository whose objects may be in pack files (read, not written). 3: chunks in
+ * packs described by index objects, on every backend. New repositories are created at 3.
  */
-export const FORMAT = 2;
-export const READABLE_FORMATS: readonly number[] = [1, 2];
-/** Format of manifests and version records (unchanged by format 2). */
+export const FORMAT = 3;
+export const READABLE_FORMATS: readonly number[] = [1, 2, 3];
+/** Formats this version writes objects to (format 2 is read until `tv upgrade`). */
+export const WRITABLE_FORMATS: readonly number[] = [1, 3];
+/** Format of manifests and version records (unchanged since format 1). */
 export const OBJECT_FORMAT = 1;
+/** Pack sizes a repository may choose (`tv init --pack-size`). */
+export const MIN_PACK_SIZE = 64 << 10;
+export const MAX_PACK_SIZE = 1 << 30;
 export const CHUNKING_ALGORITHM = 'tv-fastcdc-1';
 export const CONFIG_KEY = 'config';
 export const REFS_PREFIX = 'refs/';
@@ -32,6 +37,8 @@ const ConfigSchema = z.object({
     avgSize: z.number().int(),
     maxSize: z.number().int(),
   }),
+  /** Bytes at which a pack is sealed (format 3); every client of the repository uses it. */
+  packSize: z.number().int().min(MIN_PACK_SIZE).max(MAX_PACK_SIZE).optional(),
   createdAt: z.string(),
 });
 export type RepositoryConfig = z.infer<typeof ConfigSchema>;
@@ -40,15 +47,26 @@ export function newConfig(
   hash: HashAlgorithm,
   chunking: { minSize: number; avgSize: number; maxSize: number },
   format = FORMAT,
+  packSize?: number,
 ): RepositoryConfig {
   validateParams(chunking);
+  if (packSize !== undefined) validatePackSize(packSize);
   return {
     format,
     repositoryId: randomBytes(8).toString('hex'),
     hash,
     chunking: { algorithm: CHUNKING_ALGORITHM, ...chunking },
+    ...(format >= 3 && packSize !== undefined ? { packSize } : {}),
     createdAt: new Date().toISOString(),
   };
+}
+
+export function validatePackSize(bytes: number): number {
+  if (!Number.isInteger(bytes) || bytes < MIN_PACK_SIZE || bytes > MAX_PACK_SIZE)
+    throw new FormatError(
+      `a pack size of ${bytes} bytes is out of range: choose from 64 KiB to 1 GiB (16 MiB to 64 MiB suits most repositories)`,
+    );
+  return bytes;
 }
 
 /** Reads the config object, refusing formats and chunkers this client does not know. */
@@ -64,7 +82,7 @@ export function parseConfig(bytes: Uint8Array, location: string): RepositoryConf
   const format = (raw as { format?: unknown })?.format;
   if (typeof format === 'number' && !READABLE_FORMATS.includes(format)) {
     throw new FormatError(
-      `the repository at ${location} uses format ${format}, which this version of TensorVault does not know (it reads formats ${READABLE_FORMATS.join(' and ')}): upgrade TensorVault`,
+      `the repository at ${location} uses format ${format}, which this version of TensorVault does not know (it reads formats ${READABLE_FORMATS.join(', ')}): upgrade TensorVault`,
     );
   }
   const parsed = ConfigSchema.safeParse(raw);

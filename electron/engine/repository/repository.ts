@@ -1,13 +1,23 @@
 import { hostname, userInfo } from 'node:os';
 import type { RepositoryInfo, VersionSummary } from '../../../shared/types';
-import { DEFAULT_PROFILE, type ChunkingParams } from '../chunking/params';
+import { DEFAULT_PROFILE, MiB, type ChunkingParams } from '../chunking/params';
+import { userCacheDir } from '../config';
 import { createHasher, type HashAlgorithm, type HashFn } from '../hashing';
 import { silentLogger, type Logger } from '../log';
 import { composeStack, openBackend, type StorageStack } from '../storage/compose';
-import { DiskStore } from '../storage/disk';
 import type { CachedStoreOptions } from '../storage/cached';
+import { encodeIndexObject, ENCODING_NONE, type ObjectRecord } from '../storage/packs/format';
+import { PackedStore } from '../storage/packs/packed-store';
 import type { S3Options } from '../storage/s3';
-import { ObjectNotFoundError, objectKey, readAll, type Store } from '../storage/store';
+import {
+  hashOfKey,
+  ObjectNotFoundError,
+  objectKey,
+  OBJECTS_PREFIX,
+  readAll,
+  type BlobStore,
+  type Store,
+} from '../storage/store';
 import {
   CONFIG_KEY,
   decodeManifest,
@@ -37,12 +47,30 @@ export interface OpenOptions {
   logger?: Logger;
   /** Create the repository with these settings when the location holds none. */
   createIfMissing?: InitOptions;
+  /** The user's cache folder (default: the platform's; tests give a temp folder). */
+  cacheDir?: string;
 }
 
 export interface InitOptions {
   hash?: HashAlgorithm;
   chunking?: ChunkingParams;
+  /** Bytes per pack (default: defaultPackSize for the backend). */
+  packSize?: number;
+  /** An older format to create (tests and the benchmark: 1 keeps a blob per object). */
+  format?: number;
 }
+
+/**
+ * The pack size a repository gets unless `tv init --pack-size` says otherwise: on S3 the size
+ * the benchmark found best at 30 ms per request (docs/benchmarks.md); in a folder, where a pack
+ * costs a few fsyncs and no request, bigger packs.
+ */
+export function defaultPackSize(remote: boolean): number {
+  return remote ? 16 * MiB : 64 * MiB;
+}
+
+/** Records per index object an upgrade writes for the loose objects it finds. */
+const UPGRADE_INDEX_RECORDS = 100_000;
 
 export class RepositoryError extends Error {
   override name = 'RepositoryError';
@@ -66,7 +94,8 @@ export class Repository {
   private readonly lastListed = new Map<string, VersionEntry>();
 
   private constructor(
-    readonly stack: StorageStack,
+    private currentStack: StorageStack,
+    private readonly opened: OpenOptions,
     private current: RepositoryConfig,
     readonly location: string,
     hash: HashFn,
@@ -91,20 +120,10 @@ export class Repository {
         config = await writeNewConfig(backend, options.createIfMissing);
         created = true;
       }
-      // Format 1 folders keep one file per object, so older clients can still read them.
-      if (backend instanceof DiskStore) backend.layout = config.format >= 2 ? 'packed' : 'loose';
-      const stack = await composeStack(
-        backend,
-        {
-          repository: options.repository,
-          redisUrl: options.redisUrl,
-          ...(options.cache ? { cache: options.cache } : {}),
-          logger: options.logger ?? silentLogger,
-        },
-        config.repositoryId,
-      );
+      const stack = await stackFor(backend, options, config);
       return new Repository(
         stack,
+        options,
         config,
         backend.location,
         await createHasher(config.hash),
@@ -133,8 +152,14 @@ export class Repository {
       createIfMissing: {
         hash: options.hash ?? 'sha256',
         chunking: options.chunking ?? DEFAULT_PROFILE,
+        ...(options.packSize !== undefined ? { packSize: options.packSize } : {}),
+        ...(options.format !== undefined ? { format: options.format } : {}),
       },
     });
+  }
+
+  get stack(): StorageStack {
+    return this.currentStack;
   }
 
   get store(): Store {
@@ -146,24 +171,56 @@ export class Repository {
   }
 
   /**
-   * Moves a format 1 folder to format 2: new objects go to pack files, the loose ones stay where
-   * they are (format 2 reads both). Clients older than format 2 refuse the folder afterwards.
+   * Moves a repository of format 1 (a blob per object) or 2 (folder packs) to format 3: every
+   * loose object is named in index objects (so existence checks need no request per object), then
+   * the config says 3. The loose objects and format 2 packs stay where they are and are read as
+   * before; new chunks go to format 3 packs. Clients that know only older formats refuse the
+   * repository afterwards. A crash before the config is written leaves the old format, with
+   * index objects it ignores.
    */
-  async upgrade(): Promise<{ from: number; to: number }> {
+  async upgrade(): Promise<{ from: number; to: number; looseObjects: number }> {
     const from = this.current.format;
-    if (from >= FORMAT) return { from, to: from };
-    const backend = this.stack.backend;
-    if (!(backend instanceof DiskStore)) {
-      throw new RepositoryError(
-        `${this.location} is not a folder: format ${FORMAT} changes only how folders keep objects, so there is nothing to upgrade`,
-      );
+    if (from >= FORMAT) return { from, to: from, looseObjects: 0 };
+    const blobs = this.stack.blobs;
+    const packSize = defaultPackSize(blobs.remote);
+    const writer = new PackedStore(blobs, { packBytes: packSize, packsInFlight: 1 }).writer;
+    let looseObjects = 0;
+    let records: ObjectRecord[] = [];
+    const write = async () => {
+      if (records.length > 0) await writer.writeIndex(encodeIndexObject({ loose: records }));
+      records = [];
+    };
+    for await (const entry of blobs.list(OBJECTS_PREFIX)) {
+      const hash = hashOfKey(entry.key);
+      if (!hash) continue;
+      records.push({
+        hash: Buffer.from(hash, 'hex'),
+        offset: 0,
+        storedLength: entry.size,
+        length: entry.size,
+        encoding: ENCODING_NONE,
+      });
+      looseObjects++;
+      if (records.length >= UPGRADE_INDEX_RECORDS) await write();
     }
-    const config = { ...this.current, format: FORMAT };
-    await backend.put(CONFIG_KEY, Buffer.from(JSON.stringify(config, null, 2)));
-    await backend.flush();
-    backend.layout = 'packed';
+    await write();
+    const config: RepositoryConfig = { ...this.current, format: FORMAT, packSize };
+    await blobs.put(CONFIG_KEY, Buffer.from(JSON.stringify(config, null, 2)));
+    await blobs.flush();
+    // The stack of the old format goes; this repository is of format 3 from here on.
+    await this.stack.close();
     this.current = config;
-    return { from, to: FORMAT };
+    this.currentStack = await stackFor(
+      await openBackend(this.opened.repository, this.opened.s3),
+      this.opened,
+      config,
+    );
+    return { from, to: FORMAT, looseObjects };
+  }
+
+  /** Bytes at which a pack is sealed (format 3). */
+  get packSize(): number {
+    return this.config.packSize ?? defaultPackSize(this.stack.blobs.remote);
   }
 
   get chunking(): ChunkingParams {
@@ -178,6 +235,7 @@ export class Repository {
       format: this.config.format,
       hash: this.config.hash,
       chunking: this.chunking,
+      packSize: this.config.format >= 3 ? this.packSize : null,
       createdAt: this.config.createdAt,
     };
   }
@@ -351,7 +409,10 @@ export class Repository {
     const id = this.hash(bytes);
     // The record is stored alongside the objects still being stored (`stored`: the manifests);
     // all of them durable, then the ref.
-    await Promise.all([stored, this.store.put(objectKey(id), bytes, this.putOptions(id))]);
+    await Promise.all([
+      stored,
+      this.store.put(objectKey(id), bytes, { ...this.putOptions(id), loose: true }),
+    ]);
     await this.store.flush();
     const key = refKey(record.model, Date.now(), id);
     await this.store.put(key, Buffer.from(id));
@@ -415,12 +476,36 @@ async function readConfig(backend: Store): Promise<RepositoryConfig | undefined>
   }
 }
 
-async function writeNewConfig(backend: Store, options: InitOptions): Promise<RepositoryConfig> {
-  // Packs are a folder's layout (format 2); an S3 repository is written as format 1 was.
+/** The store stack for a repository of this config. */
+function stackFor(
+  backend: BlobStore,
+  options: OpenOptions,
+  config: RepositoryConfig,
+): Promise<StorageStack> {
+  return composeStack(
+    backend,
+    {
+      repository: options.repository,
+      redisUrl: options.redisUrl,
+      ...(options.cache ? { cache: options.cache } : {}),
+      logger: options.logger ?? silentLogger,
+      cacheDir: options.cacheDir ?? userCacheDir(),
+    },
+    {
+      repositoryId: config.repositoryId,
+      format: config.format,
+      packSize: config.packSize ?? defaultPackSize(backend.remote),
+    },
+  );
+}
+
+async function writeNewConfig(backend: BlobStore, options: InitOptions): Promise<RepositoryConfig> {
+  const format = options.format ?? FORMAT;
   const config = newConfig(
     options.hash ?? 'sha256',
     options.chunking ?? DEFAULT_PROFILE,
-    backend instanceof DiskStore ? FORMAT : 1,
+    format,
+    format >= 3 ? (options.packSize ?? defaultPackSize(backend.remote)) : undefined,
   );
   await backend.put(CONFIG_KEY, Buffer.from(JSON.stringify(config, null, 2)));
   await backend.flush();

@@ -6,8 +6,9 @@ import { Semaphore } from '../concurrency';
 import { throttledProgress } from '../progress';
 import { chunkOffsets, type Manifest, type VersionRecord } from '../repository/format';
 import type { VersionEntry, Repository } from '../repository/repository';
-import { DiskStore } from '../storage/disk';
-import { ObjectNotFoundError, objectKey, readAll } from '../storage/store';
+import { ENCODING_NONE } from '../storage/packs/format';
+import type { PackedStore } from '../storage/packs/packed-store';
+import { hashOfKey, ObjectNotFoundError, objectKey, readAll } from '../storage/store';
 import type { ChunkHashPool } from '../workers/pool';
 import type { WriteChunk, WriteTask } from '../workers/protocol';
 
@@ -123,6 +124,8 @@ const BATCH_BYTES = 4 * 1024 * 1024;
 const BATCH_CHUNKS = 128;
 /** Files written at once (each holds an open descriptor until it is synced and renamed). */
 const OPEN_FILES = 8;
+/** Batches in flight when they come from packs in a remote store (latency-bound). */
+const REMOTE_BATCHES = 16;
 /** A file being written starts its pages' writeback every this many bytes. */
 const SYNC_EVERY = 32 * 1024 * 1024;
 
@@ -152,7 +155,9 @@ interface Batch {
  */
 class RestoreRun {
   chunks = 0;
-  private readonly local: DiskStore | undefined;
+  private readonly packs: PackedStore | undefined;
+  /** The packs are files on this machine: the workers read them themselves. */
+  private readonly local: boolean;
   private readonly downloads: Semaphore;
   private readonly batches: Semaphore;
   private readonly openFiles = new Semaphore(OPEN_FILES);
@@ -165,10 +170,15 @@ class RestoreRun {
     private readonly progress: RestoreProgress,
     private readonly emit: () => void,
   ) {
-    const backend = repo.stack.backend;
-    this.local = backend instanceof DiskStore ? backend : undefined;
+    this.packs = repo.stack.packs;
+    this.local = this.packs?.blobs.localPath !== undefined;
     this.downloads = new Semaphore(options.concurrency ?? 64);
-    this.batches = new Semaphore(options.pool.size * 2 + 2);
+    // Batches downloaded from packs come in a few ranged reads each, latency-bound: more in
+    // flight than the workers need to stay busy with local files.
+    const remotePacks = this.packs && !this.local;
+    this.batches = new Semaphore(
+      remotePacks ? Math.max(REMOTE_BATCHES, options.pool.size * 2 + 2) : options.pool.size * 2 + 2,
+    );
   }
 
   async run(files: VersionRecord['files'], targets: string[], temps: Set<string>): Promise<void> {
@@ -297,14 +307,17 @@ class RestoreRun {
     }
   }
 
-  /** Where the local repository keeps each chunk of the batch (packed objects only). */
+  /** Where a local repository keeps each chunk of the batch, in a file a worker can read. */
   private async locate(batch: Batch): Promise<({ file: string; offset: number } | undefined)[]> {
-    if (!this.local) return [];
+    if (!this.packs || !this.local) return [];
     const hashes = batch.chunks.slice(batch.first, batch.end).map((c) => c.hash);
-    const where = await this.local.locateMany(hashes);
-    // An index that disagrees with the manifest about a length: read through get, which reports it.
+    const where = await this.packs.locateMany(hashes);
+    // An index that disagrees with the manifest about a length, or bytes stored encoded: read
+    // through the store, which reports or decodes them.
     return where.map((w, k) =>
-      w && w.length === (batch.chunks[batch.first + k] as Manifest['chunks'][number]).length
+      w?.file &&
+      w.encoding === ENCODING_NONE &&
+      w.length === (batch.chunks[batch.first + k] as Manifest['chunks'][number]).length
         ? { file: w.file, offset: w.offset }
         : undefined,
     );
@@ -332,9 +345,10 @@ class RestoreRun {
       chunks,
     };
     if (fetch.length === 0) return task;
-    const fetched = await Promise.all(
-      fetch.map((i) => this.downloads.with(() => this.fetch(batch, i))),
-    );
+    const fetched =
+      this.packs && !this.local
+        ? await this.fetchRanges(batch, fetch, this.packs)
+        : await Promise.all(fetch.map((i) => this.downloads.with(() => this.fetch(batch, i))));
     // One buffer of the batch's own, handed to the worker (transferred, not copied).
     const data = new Uint8Array(fetched.reduce((n, b) => n + b.length, 0));
     let at = 0;
@@ -344,6 +358,40 @@ class RestoreRun {
     }
     task.data = data;
     return task;
+  }
+
+  /**
+   * Chunks of a batch from packs in a remote store: chunks that lie together in a pack come in
+   * one ranged read (see PackedStore.readMany).
+   */
+  private async fetchRanges(
+    batch: Batch,
+    indexes: number[],
+    packs: PackedStore,
+  ): Promise<Buffer[]> {
+    this.stop.signal.throwIfAborted();
+    const hashes = indexes.map((i) => (batch.chunks[i] as Manifest['chunks'][number]).hash);
+    let data: Buffer[];
+    try {
+      data = await packs.readMany(hashes);
+    } catch (err) {
+      const missing = err instanceof ObjectNotFoundError ? hashOfKey(err.key) : undefined;
+      const index = missing ? indexes[hashes.indexOf(missing)] : undefined;
+      if (missing && index !== undefined)
+        throw new RestoreError(
+          `cannot restore ${batch.path}: chunk ${missing} (${span(batch, index)}) is missing from ${this.repo.location} (run \`tv verify\`)`,
+        );
+      throw new RestoreError(`cannot restore ${batch.path}: ${(err as Error).message}`);
+    }
+    data.forEach((bytes, k) => {
+      const index = indexes[k] as number;
+      const { hash, length } = batch.chunks[index] as Manifest['chunks'][number];
+      if (bytes.length !== length)
+        throw new RestoreError(
+          `cannot restore ${batch.path}: chunk ${hash} (${span(batch, index)}) is corrupt: it holds ${bytes.length} bytes, not ${length} (run \`tv verify\`)`,
+        );
+    });
+    return data;
   }
 
   private async fetch(batch: Batch, index: number): Promise<Buffer> {

@@ -101,6 +101,19 @@ export class CachedStore extends EventEmitter implements Store {
     this.degradedWindowMs = options.degradedWindowMs ?? 30_000;
     this.probeTimer = setInterval(() => void this.probe(), options.probeIntervalMs ?? 1000);
     this.probeTimer.unref();
+    // A backend that tells when objects become durable (packs): claimed then, never before.
+    this.unsubscribe = backend.onDurable?.((hashes) => this.claim(hashes));
+  }
+
+  private readonly unsubscribe: (() => void) | undefined;
+
+  /** Write-through: the backend holds these objects durably now. */
+  private claim(hashes: readonly string[]): void {
+    const pipeline = this.redis.pipeline();
+    for (const hash of hashes) pipeline.set(this.cacheKey(hash), '1', 'EX', this.ttl);
+    const done = this.ask(() => pipeline.exec()).then(() => {});
+    this.pending.add(done);
+    void done.finally(() => this.pending.delete(done));
   }
 
   get location(): string {
@@ -193,6 +206,7 @@ export class CachedStore extends EventEmitter implements Store {
     // puts are durable and visible to others only at flush) after the next flush. Claimed
     // earlier, a crash before that flush would leave Redis claiming an object no one can read,
     // and another push would name it without uploading it.
+    if (this.backend.onDurable) return; // claimed when the backend says it is durable
     if (this.backend.durableOnPut === false) this.unclaimed.add(hash);
     else await this.ask(() => this.redis.set(this.cacheKey(hash), '1', 'EX', this.ttl));
   }
@@ -224,6 +238,7 @@ export class CachedStore extends EventEmitter implements Store {
   }
 
   async close(): Promise<void> {
+    this.unsubscribe?.();
     clearInterval(this.probeTimer);
     if (this.recoveryTimer) clearTimeout(this.recoveryTimer);
     await this.idle();

@@ -5,8 +5,10 @@ import type { Redis } from 'ioredis';
 import { silentLogger, type Logger } from '../log';
 import { CachedStore, type CachedStoreOptions } from './cached';
 import { DiskStore } from './disk';
+import { LocalCopy } from './packs/local-copy';
+import { PackedStore } from './packs/packed-store';
 import type { S3Options } from './s3';
-import { StoreError, type Store } from './store';
+import { StoreError, type BlobStore, type Store } from './store';
 
 export interface StorageConfig {
   /** A path, a file:// URL or s3://bucket/prefix. */
@@ -16,16 +18,65 @@ export interface StorageConfig {
   s3?: S3Options;
   cache?: Omit<CachedStoreOptions, 'namespace' | 'logger'>;
   logger?: Logger;
+  /** The user's cache folder: the local copy of a remote repository's index lives there. */
+  cacheDir: string;
+}
+
+/** How a repository keeps its objects (from its config). */
+export interface ObjectLayout {
+  repositoryId: string;
+  /** 1: a blob per object; 2: folder packs (read only); 3: packs and index objects. */
+  format: number;
+  /** Bytes at which a pack is sealed (format 3). */
+  packSize: number;
 }
 
 export interface StorageStack {
   /** What everything above the storage layer uses. */
   store: Store;
-  /** The backend alone (verify asks it, never the cache). */
+  /** The objects without the cache: the pack layer, or (format 1) the blob store. */
   backend: Store;
+  /** The blob store: a folder or a bucket. */
+  blobs: BlobStore;
+  /** The pack layer (formats 2 and 3). */
+  packs: PackedStore | undefined;
   /** The cache decorator, when Redis is configured. */
   cache: CachedStore | undefined;
   close(): Promise<void>;
+}
+
+/**
+ * Packs open or uploading at once for a pack size. On S3 each is held in memory until its upload
+ * ends: about 128 MiB in all, and at least two (one filling while one uploads).
+ */
+export function packsInFlight(packSize: number, remote: boolean): number {
+  if (!remote) return 2;
+  return Math.max(2, Math.min(8, Math.floor((128 << 20) / packSize)));
+}
+
+/** The pack layer over a blob store, for a repository format that has one. */
+function packLayer(
+  blobs: BlobStore,
+  layout: ObjectLayout,
+  cacheDir: string,
+): PackedStore | undefined {
+  if (layout.format < 2) return undefined;
+  const common = {
+    packBytes: layout.packSize,
+    packsInFlight: packsInFlight(layout.packSize, blobs.remote),
+  };
+  if (layout.format === 2)
+    return new PackedStore(blobs, {
+      ...common,
+      readOnly: `${blobs.location} is a repository of format 2, which this version reads but does not write: run \`tv upgrade\` to move it to format 3 (TensorVault versions before format 3 cannot open it afterwards)`,
+      unindexedLoose: true,
+    });
+  return new PackedStore(blobs, {
+    ...common,
+    ...(blobs.remote
+      ? { localCopy: new LocalCopy(cacheDir, layout.repositoryId, blobs.location) }
+      : {}),
+  });
 }
 
 export type RepositoryLocation = { kind: 'disk'; path: string } | { kind: 's3'; url: string };
@@ -50,8 +101,8 @@ export function parseLocation(repository: string): RepositoryLocation {
   return { kind: 'disk', path: isAbsolute(expanded) ? expanded : resolve(expanded) };
 }
 
-/** The storage backend for a location, checked (bucket exists, credentials accepted). */
-export async function openBackend(repository: string, s3?: S3Options): Promise<Store> {
+/** The blob store for a location, checked (bucket exists, credentials accepted). */
+export async function openBackend(repository: string, s3?: S3Options): Promise<BlobStore> {
   const location = parseLocation(repository);
   if (location.kind === 'disk') return new DiskStore(location.path);
   // The AWS SDK loads only for S3 repositories: a local one starts faster without it.
@@ -67,16 +118,26 @@ export async function openBackend(repository: string, s3?: S3Options): Promise<S
 }
 
 /**
- * The one place that knows the store stack: backend, then (with Redis) the existence cache bound
- * to the repository id. Nothing else composes stores.
+ * The one place that knows the store stack: the blob store, the pack layer its format calls for,
+ * then (with Redis) the existence cache bound to the repository id. Nothing else composes stores.
  */
 export async function composeStack(
-  backend: Store,
+  blobs: BlobStore,
   config: StorageConfig,
-  repositoryId: string,
+  layout: ObjectLayout,
 ): Promise<StorageStack> {
+  const repositoryId = layout.repositoryId;
+  const packs = packLayer(blobs, layout, config.cacheDir);
+  const backend: Store = packs ?? blobs;
   if (!config.redisUrl) {
-    return { store: backend, backend, cache: undefined, close: () => backend.close() };
+    return {
+      store: backend,
+      backend,
+      blobs,
+      packs,
+      cache: undefined,
+      close: () => backend.close(),
+    };
   }
   const logger = config.logger ?? silentLogger;
   // ioredis loads only when a cache is configured.
@@ -93,6 +154,8 @@ export async function composeStack(
   return {
     store: cache,
     backend,
+    blobs,
+    packs,
     cache,
     close: async () => {
       await cache.close();

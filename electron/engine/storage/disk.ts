@@ -1,46 +1,35 @@
 import { randomBytes } from 'node:crypto';
-import { existsSync } from 'node:fs';
 import { mkdir, open, opendir, rename, rm, stat, unlink, writeFile } from 'node:fs/promises';
 import { dirname, join, sep } from 'node:path';
 import type { Readable } from 'node:stream';
 import { mapLimit } from '../concurrency';
-import { PACKS_DIR, PackError, PackSet } from './packs';
+import { DiskBlobWriter, readExactly, TEMP_SUFFIX } from './disk-writer';
+import { ReadHandles } from './read-handles';
+import { countRequest } from './requests';
 import {
-  hashOfKey,
   ObjectNotFoundError,
-  OBJECTS_PREFIX,
   StoreError,
   validateKey,
+  type BlobStore,
+  type BlobWriter,
   type ListEntry,
-  type Store,
+  type ListOptions,
 } from './store';
-
-const TEMP_SUFFIX = '.tmp';
 
 /** Files written before a background fsync of them starts (see put). */
 const SYNC_BATCH = 256;
 
-export interface DiskStoreOptions {
-  /**
-   * "packed" (format 2): content-addressed objects are appended to pack files (packs.ts);
-   * "loose" (format 1): one file per object. Either way both kinds are read.
-   */
-  layout?: 'packed' | 'loose';
-  /** Pack size at which a pack is sealed (tests). */
-  packBytes?: number;
-}
-
 /**
- * A Store in a local folder. Content-addressed objects go to pack files (or, in a format 1
- * repository, one file each); other keys (config, refs) are files of their own, written to a
- * temp file in their directory and renamed into place, so a crash never leaves a half-written
- * object under its real name. Putting an object again is harmless.
+ * A blob store in a local folder: each key is a file. A put writes a temp file in the key's
+ * folder and renames it into place, so a crash never leaves a half-written blob under its real
+ * name, and fsyncs it (in batches, in the background) before flush returns. A writer appends a
+ * big blob (a pack) piece by piece and makes it durable at its finish. Ranged reads go through a
+ * few kept-open handles. Putting a blob again is harmless.
  */
-export class DiskStore implements Store {
-  /** Puts are durable, and packed objects visible to other processes, only after flush. */
+export class DiskStore implements BlobStore {
+  readonly remote = false;
+  /** Puts are durable only after flush. */
   readonly durableOnPut = false;
-  private readonly packs: PackSet;
-  layout: 'packed' | 'loose';
   /** Files written and not yet being fsynced: fsynced before a version is made visible. */
   private unsynced = new Set<string>();
   /** Background fsyncs of earlier puts, which flush waits for. */
@@ -48,14 +37,9 @@ export class DiskStore implements Store {
   private syncError: unknown;
   /** Folders known to exist: a put into a known shard skips its mkdir. */
   private readonly folders = new Set<string>();
+  private readonly handles = new ReadHandles();
 
-  constructor(
-    readonly root: string,
-    options: DiskStoreOptions = {},
-  ) {
-    this.layout = options.layout ?? 'packed';
-    this.packs = new PackSet(root, options.packBytes);
-  }
+  constructor(readonly root: string) {}
 
   get location(): string {
     return this.root;
@@ -63,30 +47,15 @@ export class DiskStore implements Store {
 
   private path(key: string): string {
     validateKey(key);
-    if (key === PACKS_DIR || key.startsWith(`${PACKS_DIR}/`))
-      throw new StoreError(`invalid storage key "${key}": ${PACKS_DIR}/ is reserved`, 'BAD_KEY');
     return join(this.root, ...key.split('/'));
   }
 
-  /** Where a packed object is (tests and debugging); undefined when it is not packed. */
-  async locate(
-    hash: string,
-  ): Promise<{ file: string; offset: number; length: number } | undefined> {
-    if (!this.packs.has(hash)) await this.guard(() => this.packs.refresh(), PACKS_DIR);
-    return this.packs.locate(hash);
+  localPath(key: string): string {
+    return this.path(key);
   }
 
-  /**
-   * Where each object lies in a pack, after one look for packs other processes added or rewrote;
-   * undefined for an object that is not packed (loose, or absent). For readers that read the
-   * files themselves (a restore's workers); a pack can still be rewritten by another process's
-   * gc before they read it, so they fall back to get when a read fails.
-   */
-  async locateMany(
-    hashes: readonly string[],
-  ): Promise<({ file: string; offset: number; length: number } | undefined)[]> {
-    await this.guard(() => this.packs.refresh(), PACKS_DIR);
-    return hashes.map((hash) => this.packs.locate(hash));
+  now(): number {
+    return Date.now();
   }
 
   async has(key: string): Promise<boolean> {
@@ -94,20 +63,11 @@ export class DiskStore implements Store {
   }
 
   async hasMany(keys: readonly string[]): Promise<boolean[]> {
-    const hashes = keys.map((key) => (this.path(key), hashOfKey(key)));
-    // Packs other processes added or rewrote (gc) since we last looked: a hit must not come from
-    // an index that is gone (a push would name an object gc removed). One stat when nothing moved.
-    if (hashes.some((hash) => hash)) await this.guard(() => this.packs.refresh(), PACKS_DIR);
-    const answers = hashes.map((hash) => hash !== undefined && this.packs.has(hash));
-    // Then loose files: other keys, and objects of format 1 (skipped where there are none).
-    const loose = existsSync(join(this.root, OBJECTS_PREFIX));
-    const rest = keys.flatMap((key, i) => (!answers[i] && (loose || !hashes[i]) ? [i] : []));
-    const found = await mapLimit(rest, 64, (i) => this.isFile(keys[i] as string));
-    rest.forEach((i, k) => (answers[i] = found[k] as boolean));
-    return answers;
+    return mapLimit(keys, 64, (key) => this.isFile(key));
   }
 
   private async isFile(key: string): Promise<boolean> {
+    countRequest('head', 0, 0);
     try {
       return (await stat(this.path(key))).isFile();
     } catch (err) {
@@ -117,13 +77,10 @@ export class DiskStore implements Store {
   }
 
   async put(key: string, data: Uint8Array): Promise<void> {
-    const hash = hashOfKey(key);
-    if (hash && this.layout === 'packed') {
-      return this.guard(() => this.packs.put(hash, data), key);
-    }
     const target = this.path(key);
+    countRequest('put', data.length, 0);
     // Content-addressed objects are immutable; other keys (config, refs) are written once. A
-    // put of an existing object rewrites identical bytes: the rename keeps it atomic either way.
+    // put of an existing blob rewrites identical bytes: the rename keeps it atomic either way.
     const temp = `${target}.${randomBytes(6).toString('hex')}${TEMP_SUFFIX}`;
     try {
       const folder = dirname(target);
@@ -145,16 +102,7 @@ export class DiskStore implements Store {
 
   async get(key: string): Promise<Readable> {
     const path = this.path(key);
-    const hash = hashOfKey(key);
-    if (hash) {
-      // As for has: never read through an index another process's gc has removed (its pack may
-      // still be open here). One stat when nothing moved.
-      const packed = await this.guard(async () => {
-        await this.packs.refresh();
-        return this.packs.read(hash);
-      }, key);
-      if (packed) return packed;
-    }
+    countRequest('get', 0, 0);
     try {
       const handle = await open(path, 'r');
       return handle.createReadStream();
@@ -165,42 +113,78 @@ export class DiskStore implements Store {
     }
   }
 
-  /** Removes the object; a packed one is gone for lookups at once and from disk at flush. */
+  async getRange(key: string, offset: number, length: number): Promise<Buffer> {
+    const path = this.path(key);
+    countRequest('get', 0, length);
+    const bytes = Buffer.allocUnsafe(length);
+    try {
+      await this.handles.with(path, (handle) => readExactly(handle, bytes, offset));
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT')
+        throw new ObjectNotFoundError(key, this.location);
+      throw this.wrap(err, key);
+    }
+    return bytes;
+  }
+
+  createWriter(key: string): BlobWriter {
+    const path = this.path(key);
+    const writer = new DiskBlobWriter(path, async (finished) => {
+      countRequest('put', writer.size, 0);
+      // The rename is durable once the folder is: a writer's blob counts as durable at finish.
+      await syncFolder(dirname(finished));
+    });
+    return wrapWriter(writer, (err) => this.wrap(err, key));
+  }
+
+  /** Removes the blob; removing an absent blob is not an error. */
   async delete(key: string): Promise<void> {
     const path = this.path(key);
-    const hash = hashOfKey(key);
-    if (hash) this.packs.delete(hash);
+    countRequest('delete', 0, 0);
+    this.handles.drop(path);
     await rm(path, { force: true });
   }
 
-  async *list(prefix: string): AsyncIterable<ListEntry> {
-    if (OBJECTS_PREFIX.startsWith(prefix) || prefix.startsWith(OBJECTS_PREFIX)) {
-      await this.guard(() => this.packs.refresh(), PACKS_DIR);
-      for (const o of this.packs.objects()) {
-        const key = `${OBJECTS_PREFIX}${o.hash.slice(0, 2)}/${o.hash}`;
-        if (key.startsWith(prefix)) yield { key, size: o.size, modified: o.modified };
-      }
-    }
+  async *list(prefix: string, options: ListOptions = {}): AsyncIterable<ListEntry> {
+    countRequest('list', 0, 0);
     // Start at the deepest folder the prefix names whole, then filter by the rest.
     const folder = prefix.includes('/') ? prefix.slice(0, prefix.lastIndexOf('/')) : '';
     const start = folder ? join(this.root, ...folder.split('/')) : this.root;
-    yield* this.walk(start, prefix);
+    for await (const entry of this.walk(start, prefix))
+      if (options.startAfter === undefined || entry.key > options.startAfter) yield entry;
   }
 
   /**
-   * Removes packs that pushes which never finished left behind, once older than the given age
-   * (gc calls it with its grace period; a younger one may be a push still running).
+   * Removes what writers that never finished left (temp files of a killed push), once older than
+   * the given age: a younger one may be a writer still running. Returns what it freed.
    */
-  removeAbandoned(olderThanMs: number, now?: number): Promise<{ files: number; bytes: number }> {
-    return this.guard(() => this.packs.removeAbandoned(olderThanMs, now), PACKS_DIR);
-  }
-
-  private async guard<T>(action: () => Promise<T>, key: string): Promise<T> {
-    try {
-      return await action();
-    } catch (err) {
-      throw this.wrap(err, key);
-    }
+  async removeAbandoned(
+    olderThanMs: number,
+    now = Date.now(),
+  ): Promise<{ files: number; bytes: number }> {
+    let files = 0;
+    let bytes = 0;
+    const visit = async (dir: string): Promise<void> => {
+      let entries;
+      try {
+        entries = await opendir(dir);
+      } catch {
+        return;
+      }
+      for await (const entry of entries) {
+        const full = join(dir, entry.name);
+        if (entry.isDirectory()) await visit(full);
+        else if (entry.name.endsWith(TEMP_SUFFIX)) {
+          const info = await stat(full).catch(() => undefined);
+          if (!info || now - info.mtimeMs < olderThanMs) continue;
+          await unlink(full).catch(() => {});
+          files++;
+          bytes += info.size;
+        }
+      }
+    };
+    await visit(this.root);
+    return { files, bytes };
   }
 
   private async *walk(dir: string, prefix: string): AsyncIterable<ListEntry> {
@@ -213,7 +197,6 @@ export class DiskStore implements Store {
     }
     for await (const entry of entries) {
       const full = join(dir, entry.name);
-      if (dir === this.root && entry.name === PACKS_DIR) continue; // not keys: listed above
       if (entry.isDirectory()) {
         yield* this.walk(full, prefix);
       } else if (entry.isFile() && !entry.name.endsWith(TEMP_SUFFIX)) {
@@ -241,11 +224,7 @@ export class DiskStore implements Store {
   async flush(): Promise<void> {
     const files = [...this.unsynced];
     this.unsynced = new Set();
-    await Promise.all([
-      this.guard(() => this.packs.flush(), PACKS_DIR),
-      this.syncFiles(files, 32),
-      ...this.syncing,
-    ]);
+    await Promise.all([this.syncFiles(files, 32), ...this.syncing]);
     const err = this.syncError;
     this.syncError = undefined;
     if (err) throw this.wrap(err, 'a written object');
@@ -271,12 +250,11 @@ export class DiskStore implements Store {
   }
 
   async close(): Promise<void> {
-    await this.packs.close();
+    this.handles.dropAll();
   }
 
   private wrap(err: unknown, key: string): Error {
     if (err instanceof StoreError) return err;
-    if (err instanceof PackError) return new StoreError(err.message, err.code, { cause: err });
     const e = err as NodeJS.ErrnoException;
     const what =
       e.code === 'EACCES' || e.code === 'EPERM'
@@ -289,5 +267,37 @@ export class DiskStore implements Store {
     return new StoreError(`cannot access ${key} in ${this.root}: ${what}`, e.code ?? 'IO', {
       cause: err,
     });
+  }
+}
+
+/** A writer whose failures are described as the store describes its own. */
+function wrapWriter(writer: BlobWriter, wrap: (err: unknown) => Error): BlobWriter {
+  const guard =
+    <A extends unknown[], R>(fn: (...args: A) => Promise<R>) =>
+    (...args: A): Promise<R> =>
+      fn(...args).catch((err: unknown) => {
+        throw wrap(err);
+      });
+  return {
+    get size() {
+      return writer.size;
+    },
+    append: guard((data: Uint8Array) => writer.append(data)),
+    read: guard((offset: number, length: number) => writer.read(offset, length)),
+    finish: guard(() => writer.finish()),
+    abort: () => writer.abort(),
+  };
+}
+
+/** fsyncs a folder so renames and removals in it are durable (where the platform allows it). */
+export async function syncFolder(dir: string): Promise<void> {
+  const handle = await open(dir, 'r').catch(() => undefined);
+  if (!handle) return;
+  try {
+    await handle.sync();
+  } catch {
+    // Some platforms cannot fsync a directory.
+  } finally {
+    await handle.close();
   }
 }

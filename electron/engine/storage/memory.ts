@@ -1,10 +1,24 @@
 import { Readable } from 'node:stream';
-import { ObjectNotFoundError, validateKey, type ListEntry, type Store } from './store';
+import {
+  ObjectNotFoundError,
+  StoreError,
+  validateKey,
+  type BlobStore,
+  type BlobWriter,
+  type ListEntry,
+  type ListOptions,
+} from './store';
 
-/** A Store in a Map: for tests of the code above the storage layer. */
-export class MemoryStore implements Store {
+/** A blob store in a Map: for tests of the code above the storage layer. */
+export class MemoryStore implements BlobStore {
   readonly location = 'memory';
+  readonly remote: boolean;
   private readonly objects = new Map<string, { data: Buffer; modified: Date }>();
+
+  /** `remote`: behave as a store across a network (the pack layer keeps a local index copy). */
+  constructor(options: { remote?: boolean } = {}) {
+    this.remote = options.remote ?? false;
+  }
 
   async has(key: string): Promise<boolean> {
     return this.objects.has(validateKey(key));
@@ -19,18 +33,53 @@ export class MemoryStore implements Store {
   }
 
   async get(key: string): Promise<Readable> {
+    return Readable.from([this.bytes(key)]);
+  }
+
+  async getRange(key: string, offset: number, length: number): Promise<Buffer> {
+    const data = this.bytes(key);
+    if (offset + length > data.length)
+      throw new StoreError(`${key} ends before byte ${offset + length}`, 'SHORT_READ');
+    return Buffer.from(data.subarray(offset, offset + length));
+  }
+
+  private bytes(key: string): Buffer {
     const entry = this.objects.get(validateKey(key));
     if (!entry) throw new ObjectNotFoundError(key, this.location);
-    return Readable.from([entry.data]);
+    return entry.data;
+  }
+
+  createWriter(key: string): BlobWriter {
+    validateKey(key);
+    const parts: Buffer[] = [];
+    let size = 0;
+    return {
+      get size() {
+        return size;
+      },
+      append: async (data) => {
+        parts.push(Buffer.from(data));
+        size += data.length;
+      },
+      read: async (offset, length) => Buffer.concat(parts).subarray(offset, offset + length),
+      finish: () => this.put(key, Buffer.concat(parts)),
+      abort: async () => {},
+    };
+  }
+
+  now(): number {
+    return Date.now();
   }
 
   async delete(key: string): Promise<void> {
     this.objects.delete(validateKey(key));
   }
 
-  async *list(prefix: string): AsyncIterable<ListEntry> {
+  async *list(prefix: string, options: ListOptions = {}): AsyncIterable<ListEntry> {
     for (const [key, entry] of [...this.objects]) {
-      if (key.startsWith(prefix)) yield { key, size: entry.data.length, modified: entry.modified };
+      if (!key.startsWith(prefix)) continue;
+      if (options.startAfter !== undefined && key <= options.startAfter) continue;
+      yield { key, size: entry.data.length, modified: entry.modified };
     }
   }
 

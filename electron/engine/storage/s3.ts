@@ -3,6 +3,9 @@ import { Agent as HttpsAgent } from 'node:https';
 import { isIP } from 'node:net';
 import type { Readable } from 'node:stream';
 import {
+  AbortMultipartUploadCommand,
+  CompleteMultipartUploadCommand,
+  CreateMultipartUploadCommand,
   DeleteObjectCommand,
   GetObjectCommand,
   HeadBucketCommand,
@@ -10,17 +13,23 @@ import {
   ListObjectsV2Command,
   PutObjectCommand,
   S3Client,
+  UploadPartCommand,
   type S3ClientConfig,
 } from '@aws-sdk/client-s3';
 import { NodeHttpHandler } from '@smithy/node-http-handler';
 import { mapLimit, Semaphore } from '../concurrency';
+import { countRequest } from './requests';
+import { S3BlobWriter, type S3Uploads } from './s3-writer';
 import {
   ObjectNotFoundError,
   StoreError,
   validateKey,
+  type BlobStore,
+  type BlobWriter,
   type ListEntry,
+  type ListOptions,
   type PutOptions,
-  type Store,
+  type WriterOptions,
 } from './store';
 
 export interface S3Location {
@@ -40,7 +49,17 @@ export interface S3Options {
   concurrency?: number;
   /** Tries per request, for 5xx and SlowDown (default 5). */
   maxAttempts?: number;
+  /**
+   * A blob written piece by piece (a pack) goes up in one PUT up to this size, and as a multipart
+   * upload of parts this big beyond it, each sent as it fills (default 96 MiB: packs of the
+   * sizes `tv init --pack-size` offers by default go in one request; at least 5 MiB, as S3
+   * requires of every part but the last).
+   */
+  partBytes?: number;
 }
+
+/** Free upload buffers kept for the next writers, per size. */
+const SPARE_BUFFERS = 8;
 
 /** Parses "s3://bucket/some/prefix". */
 export function parseS3Url(url: string): S3Location {
@@ -77,11 +96,16 @@ export function needsPathStyle(endpoint: string | undefined): boolean {
  * keep-alive sockets, bounded concurrency, the SDK's retries for 5xx and SlowDown, and
  * ChecksumSHA256 on uploads whose sha256 is known, so the bucket verifies what it stores.
  */
-export class S3Store implements Store {
+export class S3Store implements BlobStore {
   readonly location: string;
+  readonly remote = true;
   private readonly client: S3Client;
   private readonly limit: Semaphore;
   private readonly endpoint: string | undefined;
+  private readonly partBytes: number;
+  private readonly spare = new Map<number, Buffer[]>();
+  /** The server's clock minus ours, from the Date header of its last answer. */
+  private clockOffsetMs = 0;
 
   constructor(
     private readonly where: S3Location,
@@ -108,6 +132,15 @@ export class S3Store implements Store {
       }),
     });
     this.limit = new Semaphore(concurrency);
+    this.partBytes = Math.max(5 << 20, options.partBytes ?? 96 << 20);
+    this.client.middlewareStack.add(
+      (next) => async (args) => {
+        const result = await next(args);
+        this.readClock((result.response as { headers?: Record<string, string> }).headers);
+        return result;
+      },
+      { step: 'deserialize', name: 'serverClock' },
+    );
     // An upload whose sha256 is known signs that digest as its payload hash: the SDK would
     // otherwise hash every body again to sign it (S3 checks the body against both).
     this.client.middlewareStack.add(
@@ -141,6 +174,7 @@ export class S3Store implements Store {
 
   async has(key: string): Promise<boolean> {
     const Key = this.key(key);
+    countRequest('head');
     try {
       await this.limit.with(() =>
         this.client.send(new HeadObjectCommand({ Bucket: this.where.bucket, Key })),
@@ -158,6 +192,7 @@ export class S3Store implements Store {
 
   async put(key: string, data: Uint8Array, options: PutOptions = {}): Promise<void> {
     const Key = this.key(key);
+    countRequest('put', data.length);
     try {
       await this.limit.with(() =>
         this.client.send(
@@ -179,6 +214,7 @@ export class S3Store implements Store {
 
   async get(key: string): Promise<Readable> {
     const Key = this.key(key);
+    countRequest('get');
     try {
       const response = await this.limit.with(() =>
         this.client.send(new GetObjectCommand({ Bucket: this.where.bucket, Key })),
@@ -190,8 +226,138 @@ export class S3Store implements Store {
     }
   }
 
+  async getRange(key: string, offset: number, length: number): Promise<Buffer> {
+    if (length === 0) return Buffer.alloc(0);
+    const Key = this.key(key);
+    countRequest('get', 0, length);
+    try {
+      return await this.limit.with(async () => {
+        const response = await this.client.send(
+          new GetObjectCommand({
+            Bucket: this.where.bucket,
+            Key,
+            Range: `bytes=${offset}-${offset + length - 1}`,
+          }),
+        );
+        const bytes = await readBody(response.Body as Readable, length);
+        if (bytes.length !== length)
+          throw new StoreError(
+            `cannot download bytes ${offset}-${offset + length - 1} of ${key} in ${this.location}: the object ends early (${bytes.length} bytes came)`,
+            'SHORT_READ',
+          );
+        return bytes;
+      });
+    } catch (err) {
+      if (err instanceof StoreError) throw err;
+      if (isNotFound(err)) throw new ObjectNotFoundError(key, this.location);
+      throw this.describe(err, 'download', key);
+    }
+  }
+
+  createWriter(key: string, options: WriterOptions = {}): BlobWriter {
+    const Key = this.key(key);
+    const Bucket = this.where.bucket;
+    const checksum = (sha256: string) => Buffer.from(sha256, 'hex').toString('base64');
+    const request = async <T>(kind: 'put' | 'post', bytes: number, send: () => Promise<T>) => {
+      countRequest(kind, bytes);
+      try {
+        return await this.limit.with(send);
+      } catch (err) {
+        throw this.describe(err, 'upload', key);
+      }
+    };
+    const uploads: S3Uploads = {
+      putWhole: async (data, sha256) => {
+        await request('put', data.length, () =>
+          this.client.send(
+            new PutObjectCommand({
+              Bucket,
+              Key,
+              Body: data,
+              ContentLength: data.length,
+              ChecksumSHA256: checksum(sha256),
+            }),
+          ),
+        );
+      },
+      startMultipart: async () => {
+        const started = await request('post', 0, () =>
+          this.client.send(
+            new CreateMultipartUploadCommand({ Bucket, Key, ChecksumAlgorithm: 'SHA256' }),
+          ),
+        );
+        return started.UploadId as string;
+      },
+      uploadPart: async (UploadId, PartNumber, data, sha256) => {
+        const sent = await request('put', data.length, () =>
+          this.client.send(
+            new UploadPartCommand({
+              Bucket,
+              Key,
+              UploadId,
+              PartNumber,
+              Body: data,
+              ContentLength: data.length,
+              ChecksumSHA256: checksum(sha256),
+            }),
+          ),
+        );
+        return sent.ETag as string;
+      },
+      completeMultipart: async (UploadId, parts) => {
+        await request('post', 0, () =>
+          this.client.send(
+            new CompleteMultipartUploadCommand({
+              Bucket,
+              Key,
+              UploadId,
+              MultipartUpload: {
+                Parts: parts.map((p) => ({
+                  PartNumber: p.part,
+                  ETag: p.etag,
+                  ChecksumSHA256: checksum(p.sha256),
+                })),
+              },
+            }),
+          ),
+        );
+      },
+      abortMultipart: async (UploadId) => {
+        countRequest('delete');
+        await this.limit.with(() =>
+          this.client.send(new AbortMultipartUploadCommand({ Bucket, Key, UploadId })),
+        );
+      },
+      takeBuffer: (bytes) => this.spare.get(bytes)?.pop() ?? Buffer.allocUnsafeSlow(bytes),
+      giveBack: (buffer) => {
+        // Pack-sized buffers come back for the next pack; small ones are not worth keeping.
+        if (buffer.length < 1 << 20) return;
+        const free = this.spare.get(buffer.length) ?? [];
+        if (free.length < SPARE_BUFFERS) free.push(buffer);
+        this.spare.set(buffer.length, free);
+      },
+    };
+    // A blob expected to fit in a part goes up in one PUT, from one buffer sized for it.
+    const expected = options.expectedBytes ?? 64 << 10;
+    return new S3BlobWriter(uploads, expected, this.partBytes);
+  }
+
+  now(): number {
+    return Date.now() + this.clockOffsetMs;
+  }
+
+  /** Keeps the server's clock from a response's Date header (a second's resolution). */
+  private readClock(headers: Record<string, string> | undefined): void {
+    const date = headers?.['date'] ?? headers?.['Date'];
+    if (!date) return;
+    const server = Date.parse(date);
+    // The header truncates to the second: the middle of that second is the best guess.
+    if (Number.isFinite(server)) this.clockOffsetMs = server + 500 - Date.now();
+  }
+
   async delete(key: string): Promise<void> {
     const Key = this.key(key);
+    countRequest('delete');
     try {
       await this.limit.with(() =>
         this.client.send(new DeleteObjectCommand({ Bucket: this.where.bucket, Key })),
@@ -202,12 +368,19 @@ export class S3Store implements Store {
     }
   }
 
-  async *list(prefix: string): AsyncIterable<ListEntry> {
+  async *list(prefix: string, options: ListOptions = {}): AsyncIterable<ListEntry> {
     const full = this.where.prefix ? `${this.where.prefix}/${prefix}` : prefix;
     const strip = this.where.prefix ? this.where.prefix.length + 1 : 0;
+    const StartAfter =
+      options.startAfter === undefined
+        ? undefined
+        : this.where.prefix
+          ? `${this.where.prefix}/${options.startAfter}`
+          : options.startAfter;
     let ContinuationToken: string | undefined;
     do {
       let page;
+      countRequest('list');
       try {
         page = await this.limit.with(() =>
           this.client.send(
@@ -215,6 +388,7 @@ export class S3Store implements Store {
               Bucket: this.where.bucket,
               Prefix: full,
               ContinuationToken,
+              ...(StartAfter && !ContinuationToken ? { StartAfter } : {}),
             }),
           ),
         );
@@ -310,6 +484,21 @@ export class S3Store implements Store {
       { cause: err },
     );
   }
+}
+
+/** A response body read whole, `expected` bytes at most allocated up front. */
+async function readBody(body: Readable, expected: number): Promise<Buffer> {
+  const bytes = Buffer.allocUnsafe(expected);
+  let at = 0;
+  const extra: Buffer[] = [];
+  for await (const part of body) {
+    const chunk = part as Buffer;
+    const n = Math.min(chunk.length, expected - at);
+    chunk.copy(bytes, at, 0, n);
+    at += n;
+    if (n < chunk.length) extra.push(chunk.subarray(n));
+  }
+  return extra.length > 0 ? Buffer.concat([bytes, ...extra]) : bytes.subarray(0, at);
 }
 
 function isNotFound(err: unknown): boolean {

@@ -14,6 +14,12 @@ export interface Store {
    * flush returns: a cache above must not claim the object before. Absent means true.
    */
   readonly durableOnPut?: boolean;
+  /**
+   * For a store whose puts become durable later than they return (packs: when the pack and its
+   * index object are): tells the listener which objects just became durable. A cache above
+   * claims them then, never before. Returns the unsubscribe function.
+   */
+  onDurable?(listener: (hashes: string[]) => void): () => void;
   has(key: string): Promise<boolean>;
   /** Existence of many keys, answers in the same order: batched where the backend allows. */
   hasMany(keys: readonly string[]): Promise<boolean[]>;
@@ -26,8 +32,12 @@ export interface Store {
   get(key: string): Promise<Readable>;
   /** Removes the object; removing an absent object is not an error. */
   delete(key: string): Promise<void>;
-  /** Every object whose key starts with the prefix, in no particular order. */
-  list(prefix: string): AsyncIterable<ListEntry>;
+  /**
+   * Every object whose key starts with the prefix, in no particular order; with `startAfter`,
+   * only the keys that sort after it (S3's StartAfter: a listing of names that sort by time need
+   * not go over the old ones).
+   */
+  list(prefix: string, options?: ListOptions): AsyncIterable<ListEntry>;
   /**
    * Makes every put so far durable (fsync on disk). The repository calls it before it writes
    * the ref that makes a version visible. Backends that acknowledge durably do nothing.
@@ -37,9 +47,66 @@ export interface Store {
   close(): Promise<void>;
 }
 
+export interface ListOptions {
+  startAfter?: string;
+}
+
 export interface PutOptions {
   /** The data's sha256 (hex), when known: lets the backend verify the upload (S3 ChecksumSHA256). */
   sha256?: string;
+  /**
+   * Keep the object as a blob of its own (objects/<h[0:2]>/<h>), readable by its key without any
+   * index: manifests and version records. Chunks go to packs where the store has them.
+   */
+  loose?: boolean;
+}
+
+/**
+ * A Store of named blobs, as the pack layer (storage/packs) uses it: besides whole objects, byte
+ * ranges of a blob and blobs written piece by piece. The folder and S3 backends are blob stores.
+ */
+export interface BlobStore extends Store {
+  /**
+   * True where every request crosses a network (S3): the pack layer keeps a copy of the index
+   * objects in the user's cache folder. A folder is its own local copy.
+   */
+  readonly remote: boolean;
+  /** Bytes [offset, offset + length) of a blob: ObjectNotFoundError when absent, an error if short. */
+  getRange(key: string, offset: number, length: number): Promise<Buffer>;
+  /** A blob written piece by piece; it appears under its key whole, once finished, or never. */
+  createWriter(key: string, options?: WriterOptions): BlobWriter;
+  /** The file holding a blob, for a store in a local folder (readers in worker threads). */
+  localPath?(key: string): string;
+  /**
+   * The store's own clock, in ms since 1970, as its last answers told it (S3's Date header): names
+   * that sort by time come from it, so workstations whose clocks differ still agree on the order.
+   */
+  now(): number;
+}
+
+export interface WriterOptions {
+  /** The size the blob will most likely reach (an S3 writer sizes its buffer by it). */
+  expectedBytes?: number;
+}
+
+export interface BlobWriter {
+  /** Bytes appended so far. */
+  readonly size: number;
+  /** Appends bytes; resolves once the caller may reuse `data`. */
+  append(data: Uint8Array): Promise<void>;
+  /**
+   * Bytes appended before (a writer serves reads of its own blob until it is finished). An S3
+   * writer holds only the parts not yet uploaded: an error with code NOT_BUFFERED for the rest.
+   */
+  read(offset: number, length: number): Promise<Buffer>;
+  /** Makes the blob durable under its key: a reader that finds the key finds all of it. */
+  finish(): Promise<void>;
+  /** Gives the blob up: nothing appears under its key. */
+  abort(): Promise<void>;
+}
+
+export function isBlobStore(store: Store): store is BlobStore {
+  return typeof (store as Partial<BlobStore>).getRange === 'function';
 }
 
 export interface ListEntry {

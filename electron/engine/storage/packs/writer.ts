@@ -1,0 +1,221 @@
+import { randomBytes } from 'node:crypto';
+import { Semaphore } from '../../concurrency';
+import type { BlobStore, BlobWriter } from '../store';
+import {
+  encodeIndexObject,
+  encodeTrailer,
+  ENCODING_NONE,
+  indexKey,
+  indexName,
+  packHeader,
+  packKey,
+  type ObjectRecord,
+} from './format';
+import type { IndexSync } from './index-sync';
+
+export interface PackWriterOptions {
+  /** A pack is sealed once it holds this many bytes. */
+  packBytes: number;
+  /**
+   * Packs open or being made durable at once. On S3 each holds its bytes in memory until its
+   * upload ends, so memory is bounded by this times packBytes; appends wait for a free one.
+   */
+  packsInFlight: number;
+}
+
+interface OpenPack {
+  name: string;
+  writer: BlobWriter;
+  records: ObjectRecord[];
+  hashes: string[];
+  /** Appends not yet settled. */
+  appends: Promise<void>[];
+}
+
+/** Objects to name in the next index object beside a pack: loose ones, durable once `ready`. */
+export interface LooseObjects {
+  records: ObjectRecord[];
+  hashes: string[];
+  ready: Promise<void>;
+}
+
+/**
+ * Appends objects to packs and makes them durable: a pack is sealed when full (or at flush): its
+ * trailer is appended, the blob finished (durable under its key), then an index object naming its
+ * objects is written (durable too), and only then are they known, to this client's catalog and
+ * to every other: `onDurable` hears of them at that moment (the cache claims them then). Several
+ * packs upload at once; a push killed mid-way loses only the packs still in flight.
+ */
+export class PackWriter {
+  private current: OpenPack | undefined;
+  private opening: Promise<OpenPack> | undefined;
+  private readonly slots: Semaphore;
+  private readonly sealing = new Set<Promise<void>>();
+  private failure: unknown;
+  /** Objects appended and not yet durable: their pack and where. */
+  private readonly staged = new Map<string, { pack: OpenPack; record: ObjectRecord }>();
+
+  constructor(
+    private readonly blobs: BlobStore,
+    private readonly sync: IndexSync,
+    private readonly options: PackWriterOptions,
+    private readonly onDurable: (hashes: string[]) => void,
+  ) {
+    this.slots = new Semaphore(Math.max(1, options.packsInFlight));
+  }
+
+  /** Whether this writer holds the object (appended, not yet durable). */
+  holds(hash: string): boolean {
+    return this.staged.has(hash);
+  }
+
+  /** Objects appended and not yet durable: hash and length. */
+  *held(): Generator<[string, { length: number }]> {
+    for (const [hash, { record }] of this.staged) yield [hash, { length: record.length }];
+  }
+
+  /** The bytes of an object appended and not yet durable, or undefined. */
+  async read(hash: string): Promise<Buffer | undefined> {
+    const staged = this.staged.get(hash);
+    if (!staged) return undefined;
+    await Promise.all(staged.pack.appends);
+    return staged.pack.writer.read(staged.record.offset, staged.record.storedLength);
+  }
+
+  /**
+   * Appends an object to the open pack (unless it holds it already); resolves once `data` may be
+   * reused. It is durable, and known to others, once its pack is sealed: full, or at flush.
+   */
+  async append(hash: string, data: Uint8Array): Promise<void> {
+    if (this.failure) throw this.failure;
+    if (this.staged.has(hash)) return;
+    let pack: OpenPack | undefined;
+    while (!(pack = this.current)) await this.open();
+    if (this.staged.has(hash)) return; // appended by another caller while this one waited
+    // From here until the writer has the bytes nothing awaits: offsets follow call order.
+    const record: ObjectRecord = {
+      hash: Buffer.from(hash, 'hex'),
+      offset: pack.writer.size,
+      storedLength: data.length,
+      length: data.length,
+      encoding: ENCODING_NONE,
+    };
+    pack.records.push(record);
+    pack.hashes.push(hash);
+    this.staged.set(hash, { pack, record });
+    const appended = pack.writer.append(data);
+    pack.appends.push(appended.catch(() => {}));
+    if (pack.writer.size >= this.options.packBytes) {
+      this.current = undefined;
+      this.sealInBackground(pack);
+    }
+    await appended;
+  }
+
+  private open(): Promise<OpenPack> {
+    this.opening ??= (async () => {
+      await this.slots.acquire();
+      const name = randomBytes(16).toString('hex');
+      const bytes = this.options.packBytes;
+      const writer = this.blobs.createWriter(packKey(name), {
+        // Room for the object that crosses packBytes and for the trailer.
+        expectedBytes: bytes + Math.ceil(bytes / 8) + (1 << 20),
+      });
+      const pack: OpenPack = { name, writer, records: [], hashes: [], appends: [] };
+      pack.appends.push(writer.append(packHeader()).catch(() => {}));
+      this.current = pack;
+      return pack;
+    })().finally(() => (this.opening = undefined));
+    return this.opening;
+  }
+
+  private sealInBackground(pack: OpenPack | undefined, loose?: LooseObjects): void {
+    const task = this.seal(pack, loose)
+      .catch((err: unknown) => {
+        this.failure ??= err;
+      })
+      .finally(() => this.sealing.delete(task));
+    this.sealing.add(task);
+  }
+
+  /**
+   * Makes a pack durable, then writes the index object that names its objects (and `loose`, once
+   * they are durable). If anything fails, the objects are forgotten here, so a later push stores
+   * them again instead of naming objects no index lists.
+   */
+  private async seal(pack: OpenPack | undefined, loose?: LooseObjects): Promise<void> {
+    try {
+      let packs: { name: string; length: number; records: ObjectRecord[] }[] = [];
+      if (pack) {
+        await Promise.all(pack.appends);
+        await pack.writer.append(encodeTrailer(pack.records));
+        const length = pack.writer.size;
+        await Promise.all([pack.writer.finish(), loose?.ready]);
+        packs = [{ name: pack.name, length, records: pack.records }];
+      } else await loose?.ready;
+      const hashes = [...(pack?.hashes ?? []), ...(loose?.hashes ?? [])];
+      if (hashes.length > 0) {
+        await this.writeIndex(
+          encodeIndexObject({ packs, ...(loose ? { loose: loose.records } : {}) }),
+        );
+        this.onDurable(hashes);
+      }
+    } catch (err) {
+      await pack?.writer.abort();
+      throw err;
+    } finally {
+      for (const hash of pack?.hashes ?? []) this.staged.delete(hash);
+      if (pack) this.slots.release();
+    }
+  }
+
+  /** Writes an index object, durably, named by the store's clock; then this client knows it. */
+  async writeIndex(bytes: Buffer): Promise<string> {
+    const name = indexName(this.blobs.now(), randomBytes(8).toString('hex'));
+    const writer = this.blobs.createWriter(indexKey(name), { expectedBytes: bytes.length });
+    try {
+      await writer.append(bytes);
+      await writer.finish();
+    } catch (err) {
+      await writer.abort();
+      throw err;
+    }
+    await this.sync.adopt(name, bytes);
+    return name;
+  }
+
+  /**
+   * Seals the open pack (its index also naming `loose`) and waits for every seal: every object
+   * appended so far is durable and known to everyone, or this throws.
+   */
+  async flush(loose?: LooseObjects): Promise<void> {
+    const pack = this.current;
+    this.current = undefined;
+    if (pack && pack.records.length === 0) {
+      // Only a header: nothing to keep.
+      await pack.writer.abort();
+      this.slots.release();
+      if (loose) this.sealInBackground(undefined, loose);
+    } else if (pack || loose) this.sealInBackground(pack, loose);
+    while (this.sealing.size > 0) await Promise.all([...this.sealing]);
+    const err = this.failure;
+    this.failure = undefined;
+    if (err) throw err;
+  }
+
+  /**
+   * Waits for packs already sealing; a pack still open was never flushed: its objects are in no
+   * version, and nothing of it is kept.
+   */
+  async close(): Promise<void> {
+    await Promise.allSettled([...this.sealing]);
+    const pack = this.current;
+    this.current = undefined;
+    if (pack) {
+      await Promise.allSettled(pack.appends);
+      await pack.writer.abort();
+      for (const hash of pack.hashes) this.staged.delete(hash);
+      this.slots.release();
+    }
+  }
+}
