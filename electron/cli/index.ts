@@ -111,26 +111,41 @@ program
       .choices(['sha256', 'blake3'])
       .default('sha256'),
   )
+  .option(
+    '--pack-size <size>',
+    'bytes per pack, 64KiB to 1GiB (default: 16MiB on S3, 64MiB in a folder)',
+  )
   .option('--json', 'print one JSON object')
-  .action(async (opts: { chunkSize: string; hash: 'sha256' | 'blake3'; json?: boolean }) => {
-    await withService(opts.json, async (service) => {
-      const { parseSize, profileForAverage } = await import('../engine/chunking/params');
-      const { formatBytes } = await import('./format');
-      const info = await service.init({
-        hash: opts.hash,
-        chunking: profileForAverage(parseSize(opts.chunkSize)),
+  .action(
+    async (opts: {
+      chunkSize: string;
+      hash: 'sha256' | 'blake3';
+      packSize?: string;
+      json?: boolean;
+    }) => {
+      await withService(opts.json, async (service) => {
+        const { parseSize, profileForAverage } = await import('../engine/chunking/params');
+        const { validatePackSize } = await import('../engine/repository/format');
+        const { formatBytes } = await import('./format');
+        const info = await service.init({
+          hash: opts.hash,
+          chunking: profileForAverage(parseSize(opts.chunkSize)),
+          ...(opts.packSize !== undefined
+            ? { packSize: validatePackSize(parseSize(opts.packSize)) }
+            : {}),
+        });
+        emit(opts.json, info, () => {
+          const c = info.chunking;
+          return `Created a repository at ${info.location}\n  id ${info.repositoryId}, hash ${info.hash}, chunks ${formatBytes(c.minSize)} / ${formatBytes(c.avgSize)} / ${formatBytes(c.maxSize)}${info.packSize ? `, packs of ${formatBytes(info.packSize)}` : ''}`;
+        });
       });
-      emit(opts.json, info, () => {
-        const c = info.chunking;
-        return `Created a repository at ${info.location}\n  id ${info.repositoryId}, hash ${info.hash}, chunks ${formatBytes(c.minSize)} / ${formatBytes(c.avgSize)} / ${formatBytes(c.maxSize)}`;
-      });
-    });
-  });
+    },
+  );
 
 program
   .command('upgrade')
   .description(
-    'move a folder repository of format 1 to format 2 (pack files); older clients cannot open it afterwards',
+    'move a repository of format 1 or 2 to format 3 (chunks in packs, with an index); older clients cannot open it afterwards',
   )
   .option('--json', 'print one JSON object')
   .action(async (opts: { json?: boolean }) => {
@@ -139,7 +154,7 @@ program
       emit(opts.json, r, () =>
         r.from === r.to
           ? `${r.location} is at format ${r.to} already: nothing to do`
-          : `Upgraded ${r.location} from format ${r.from} to ${r.to}: new objects go to pack files (the existing ones stay and are read as before); TensorVault versions before format ${r.to} can no longer open it`,
+          : `Upgraded ${r.location} from format ${r.from} to ${r.to}: new chunks go to packs; the ${r.looseObjects} objects stored one by one (and any packs of format 2) stay and are read as before; TensorVault versions before format ${r.to} can no longer open it`,
       );
     });
   });
@@ -153,7 +168,8 @@ program
   .option('--json', 'print one JSON object')
   .action(async (model: string, paths: string[], opts: { message: string; json?: boolean }) => {
     await withService(opts.json, async (service) => {
-      const { formatBytes, formatRatio, formatSeconds } = await import('./format');
+      const { formatBytes, formatRatio, formatRequests, formatSeconds, formatUsd } =
+        await import('./format');
       const bar = await progressBar('pushing');
       const controller = new AbortController();
       const onSigint = () => controller.abort();
@@ -188,6 +204,7 @@ program
             `${result.model} ${result.version} (${result.shortId}): ${result.files} file${result.files === 1 ? '' : 's'}, ${formatBytes(result.logicalBytes)}`,
             `  new ${formatBytes(result.newBytes)} in ${result.newChunks} of ${result.chunks} chunks, reused ${formatBytes(result.reusedBytes)} (${formatBytes(result.reusedFromParentBytes)} from the previous version)`,
             `  dedup ${formatRatio(result.dedupRatio)}, ${formatSeconds(result.seconds)}`,
+            `  ${formatRequests(result.requests)}, ${formatBytes(result.uploadedBytes)} sent${result.estimatedRequestCostUsd === null ? '' : ` (estimated request cost $${formatUsd(result.estimatedRequestCostUsd)} at S3 Standard list prices)`}`,
           ].join('\n'),
         );
       } finally {
@@ -374,6 +391,13 @@ program
     });
   });
 
+function percentage(value: string): number {
+  const n = Number(value.trim().replace(/%$/, ''));
+  if (!Number.isFinite(n) || n < 0 || n > 100)
+    throw new InvalidArgumentError('a percentage is a number from 0 to 100 (e.g. 50)');
+  return n;
+}
+
 function duration(value: string): number {
   const match = /^(\d+)\s*(s|m|h|d)?$/.exec(value.trim());
   if (!match)
@@ -414,6 +438,12 @@ program
           );
         if (r.damaged.length > 50)
           lines.push(`  ... and ${r.damaged.length - 50} more (--json lists all)`);
+        if (r.packs) {
+          lines.push(
+            `  ${r.packs.checked} packs checked against their trailers${r.packs.unindexed > 0 ? `; ${r.packs.unindexed} packs no index names (a push running now, or run \`tv repair index\`)` : ''}`,
+          );
+          for (const p of r.packs.problems.slice(0, 50)) lines.push(`  ${p}`);
+        }
         if (r.staleCacheKeysRemoved > 0)
           lines.push(
             `  removed ${r.staleCacheKeysRemoved} cache keys that claimed missing objects`,
@@ -453,22 +483,63 @@ program
     duration,
     86400,
   )
+  .option(
+    '--repack-below <percent>',
+    'rewrite a pack that lost objects once less than this share of it is still needed',
+    percentage,
+    50,
+  )
   .option('--json', 'print one JSON object')
-  .action(async (opts: { dryRun?: boolean; grace: number; json?: boolean }) => {
+  .action(
+    async (opts: { dryRun?: boolean; grace: number; repackBelow: number; json?: boolean }) => {
+      await withService(opts.json, async (service) => {
+        const { formatBytes } = await import('./format');
+        const r = await service.gc({
+          dryRun: opts.dryRun ?? false,
+          graceSeconds: opts.grace,
+          repackBelowPercent: opts.repackBelow,
+        });
+        emit(opts.json, r, () =>
+          [
+            `${r.dryRun ? 'would reclaim' : 'reclaimed'} ${r.sweptObjects} objects, ${formatBytes(r.sweptBytes)}; ${r.liveVersions} live versions need ${r.reachableObjects} objects`,
+            ...(r.deferredObjects > 0
+              ? [
+                  `  ${r.deferredObjects} unreachable objects (${formatBytes(r.deferredBytes)}) wait out the ${r.graceSeconds} s grace period: run gc again after it`,
+                ]
+              : []),
+            ...(r.abandonedBytes > 0
+              ? [
+                  `  ${r.dryRun ? 'would remove' : 'removed'} ${formatBytes(r.abandonedBytes)} that unfinished pushes left`,
+                ]
+              : []),
+            ...((r.packsDeleted ?? 0) + (r.packsRewritten ?? 0) > 0 || (r.deadBytesKept ?? 0) > 0
+              ? [
+                  `  packs: ${r.packsDeleted ?? 0} ${r.dryRun ? 'to delete' : 'deleted'}, ${r.packsRewritten ?? 0} ${r.dryRun ? 'to rewrite' : 'rewritten'} (${formatBytes(r.repackedBytes ?? 0)} copied); ${formatBytes(r.deadBytesKept ?? 0)} of swept objects stay in packs still mostly needed`,
+                ]
+              : []),
+          ].join('\n'),
+        );
+      });
+    },
+  );
+
+const repair = program.command('repair').description('rebuild what can be rebuilt from the store');
+repair
+  .command('index')
+  .description(
+    'rebuild the index from the packs: index packs no index names (from their trailers), drop packs that are gone, replace damaged index objects',
+  )
+  .option('--json', 'print one JSON object')
+  .action(async (opts: { json?: boolean }) => {
     await withService(opts.json, async (service) => {
-      const { formatBytes } = await import('./format');
-      const r = await service.gc({ dryRun: opts.dryRun ?? false, graceSeconds: opts.grace });
+      const r = await service.repairIndex();
       emit(opts.json, r, () =>
         [
-          `${r.dryRun ? 'would reclaim' : 'reclaimed'} ${r.sweptObjects} objects, ${formatBytes(r.sweptBytes)}; ${r.liveVersions} live versions need ${r.reachableObjects} objects`,
-          ...(r.deferredObjects > 0
+          `${r.packsListed} packs: ${r.packsIndexed} indexed again from their trailers, ${r.packsMissing} gone from the store dropped from the index; ${r.damagedIndexObjects} damaged index objects replaced; ${r.looseIndexed} loose objects named`,
+          ...r.unreadablePacks.map((p) => `  left alone (unreadable trailer): ${p}`),
+          ...(r.objectsLost > 0
             ? [
-                `  ${r.deferredObjects} unreachable objects (${formatBytes(r.deferredBytes)}) wait out the ${r.graceSeconds} s grace period: run gc again after it`,
-              ]
-            : []),
-          ...(r.abandonedBytes > 0
-            ? [
-                `  ${r.dryRun ? 'would remove' : 'removed'} ${formatBytes(r.abandonedBytes)} of packs that unfinished pushes left`,
+                `  ${r.objectsLost} objects were only in missing packs: run tv verify to see which versions need them`,
               ]
             : []),
         ].join('\n'),

@@ -1,6 +1,6 @@
 import { useRef, useState } from 'react';
 import { fromDrop, fromInput } from '../drop';
-import { bytes, percent } from '../format';
+import { bytes, percent, requests, usd } from '../format';
 import { useApp } from '../store';
 
 export function PushPanel({ model }: { model: string }) {
@@ -114,7 +114,15 @@ export function PushPanel({ model }: { model: string }) {
           {push.status === 'done' && push.result && (
             <p data-testid="push-done">
               {push.result.version} written: new {bytes(push.result.newBytes)}, reused{' '}
-              {bytes(push.result.reusedBytes)}
+              {bytes(push.result.reusedBytes)} · {requests(push.result.requests)},{' '}
+              {bytes(push.result.uploadedBytes)} sent
+              {push.result.estimatedRequestCostUsd !== null && (
+                <span className="muted" data-testid="push-cost">
+                  {' '}
+                  · about ${usd(push.result.estimatedRequestCostUsd)} in requests (estimate, S3
+                  Standard list prices)
+                </span>
+              )}
             </p>
           )}
           {push.status === 'failed' && <p className="error">{push.error}</p>}
