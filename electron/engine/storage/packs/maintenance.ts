@@ -1,7 +1,15 @@
-import { objectKey } from '../store';
-import type { PackEntry } from './catalog';
+import { objectKey, type BlobStore } from '../store';
+import type { Catalog, PackEntry } from './catalog';
 import { encodeIndexObject, indexKey, LEGACY_PREFIX, type ObjectRecord } from './format';
-import type { PackedStore } from './packed-store';
+import type { PackWriter } from './writer';
+
+/** What a rewrite works on: a pack layer's catalog, writer, blob store and reads. */
+export interface PackLayer {
+  readonly catalog: Catalog;
+  readonly writer: PackWriter;
+  readonly blobs: BlobStore;
+  readMany(hashes: readonly string[]): Promise<Buffer[]>;
+}
 
 /** What a rewrite of the index and packs is to do (gc's sweep, or removing objects at once). */
 export interface RewritePlan {
@@ -58,7 +66,7 @@ interface Fate {
  *
  * A crash before 3 leaves duplicates; between 3 and 4, blobs nobody names (gc removes them).
  */
-export async function rewrite(store: PackedStore, plan: RewritePlan): Promise<RewriteResult> {
+export async function rewrite(store: PackLayer, plan: RewritePlan): Promise<RewriteResult> {
   const fates = decide(store, plan);
   const result: RewriteResult = {
     packsDeleted: 0,
@@ -113,7 +121,7 @@ export async function rewrite(store: PackedStore, plan: RewritePlan): Promise<Re
 }
 
 /** What becomes of each pack of every index object the plan touches. */
-function decide(store: PackedStore, plan: RewritePlan): Fate[] {
+function decide(store: PackLayer, plan: RewritePlan): Fate[] {
   const { catalog } = store;
   const fates: Fate[] = [];
   const sources = new Set(plan.merge ?? []);
@@ -155,7 +163,7 @@ function decide(store: PackedStore, plan: RewritePlan): Fate[] {
 }
 
 /** Copies the kept objects of these packs into new packs (durable and indexed when it returns). */
-async function repack(store: PackedStore, fates: Fate[]): Promise<void> {
+async function repack(store: PackLayer, fates: Fate[]): Promise<void> {
   for (const f of fates) {
     const hashes = f.kept.map((r) => store.catalog.objects.hashHex(r));
     // A pack's worth at a time: the kept objects of one pack come in a few ranged reads.
@@ -170,7 +178,7 @@ async function repack(store: PackedStore, fates: Fate[]): Promise<void> {
 
 /** Writes the index objects that replace the touched ones; the last one supersedes them. */
 async function describe(
-  store: PackedStore,
+  store: PackLayer,
   fates: Fate[],
   supersedes: string[],
   condemned: RewritePlan['condemned'],
@@ -208,7 +216,7 @@ export interface Descriptions {
  * each; the last one carries the superseded names and the condemned set, so readers forget the
  * old descriptions only once the new ones are all there.
  */
-export async function writeIndexObjects(store: PackedStore, d: Descriptions): Promise<void> {
+export async function writeIndexObjects(store: PackLayer, d: Descriptions): Promise<void> {
   const groups: { packs: Descriptions['packs']; loose: ObjectRecord[] }[] = [
     { packs: [], loose: [] },
   ];
