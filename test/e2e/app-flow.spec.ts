@@ -76,6 +76,11 @@ test('push checkpoints through the page, read the report and the diff, watch the
   await page.getByRole('button', { name: 'Push llama-ft' }).click();
   await expect(page.getByTestId('push-progress')).toBeVisible();
   await expect(page.getByTestId('push-done')).toContainText('v2 written', { timeout: 30_000 });
+  // What the push cost: its requests to S3, and their price, labelled as an estimate.
+  await expect(page.getByTestId('push-done')).toContainText(/\d+ requests \(\d+ PUT/);
+  await expect(page.getByTestId('push-cost')).toContainText(
+    /about \$[\d.]+ in requests \(estimate, S3 Standard list prices\)/,
+  );
   await expect(page.getByTestId('timeline')).toContainText('fine-tune k_proj');
   await page.screenshot({ path: `${shots}/model.png`, fullPage: true });
 
