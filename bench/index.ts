@@ -1,4 +1,7 @@
 // `npm run bench [SCENARIO...] [--quick] [--json]`: every figure measured side by side in one run.
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { printTable, type BenchContext, type Row, type ScenarioResult } from './report';
 import { chunker } from './scenarios/chunker';
@@ -6,10 +9,15 @@ import { dedupCheck } from './scenarios/dedup-check';
 import { hash } from './scenarios/hash';
 import { ingestLocal } from './scenarios/ingest-local';
 import { memory } from './scenarios/memory';
+import { packSize } from './scenarios/pack-size';
 import { report } from './scenarios/report';
 import { s3 } from './scenarios/s3';
 
 process.env['AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED'] ??= 'true';
+// The user's cache folder (the local copy of an S3 repository's index) is the run's own, for
+// this process and every `tv` it starts: runs start alike, and nothing stays behind.
+const cacheDir = mkdtempSync(join(tmpdir(), 'tv-bench-cache-'));
+process.env['XDG_CACHE_HOME'] = cacheDir;
 
 const SCENARIOS: Record<string, (ctx: BenchContext) => Promise<ScenarioResult>> = {
   chunker,
@@ -20,7 +28,10 @@ const SCENARIOS: Record<string, (ctx: BenchContext) => Promise<ScenarioResult>> 
   restore: s3,
   memory,
   report,
+  'pack-size': packSize,
 };
+/** Scenarios run only when named (long, and for choosing a default rather than checking one). */
+const ON_REQUEST = ['pack-size'];
 
 const { values, positionals } = parseArgs({
   allowPositionals: true,
@@ -39,9 +50,10 @@ if (unknown.length > 0) {
 // `restore` is measured by the s3 scenario (it needs the same repositories): run that once.
 const selected = [
   ...new Set(
-    (positionals.length > 0 ? positionals : Object.keys(SCENARIOS)).map((n) =>
-      n === 'restore' ? 's3' : n,
-    ),
+    (positionals.length > 0
+      ? positionals
+      : Object.keys(SCENARIOS).filter((n) => !ON_REQUEST.includes(n))
+    ).map((n) => (n === 'restore' ? 's3' : n)),
   ),
 ];
 const ctx: BenchContext = { quick: values.quick ?? false, log: (m) => console.error(m) };
@@ -54,4 +66,5 @@ for (const name of selected) {
 }
 if (values.json) process.stdout.write(JSON.stringify(json) + '\n');
 else printTable(rows);
+rmSync(cacheDir, { recursive: true, force: true });
 process.exit(0);

@@ -1,6 +1,7 @@
 // The S3-protocol server and its proxy in a process of their own: their work runs beside the push
 // being measured (on the same cores), never on its event loop. Commands on stdin: "counts",
-// "reset", "latency N"; end of input stops the server and removes its folder.
+// "bytes" (request body bytes by method), "reset", "latency N"; end of input stops the server
+// and removes its folder.
 import { createInterface } from 'node:readline';
 import { S3Server } from '../test/harness/s3';
 
@@ -10,6 +11,8 @@ for await (const line of createInterface({ input: process.stdin })) {
   const [command, arg] = line.trim().split(' ');
   if (command === 'counts')
     process.stdout.write(JSON.stringify(Object.fromEntries(s3.counts)) + '\n');
+  else if (command === 'bytes')
+    process.stdout.write(JSON.stringify(Object.fromEntries(s3.bytesIn)) + '\n');
   else if (command === 'reset') {
     s3.resetCounts();
     process.stdout.write('{}\n');

@@ -3,6 +3,7 @@ import { readFileSync } from 'node:fs';
 import { createInterface } from 'node:readline';
 import { RedisServer } from '../test/harness/redis';
 import { TEST_CREDENTIALS, TEST_REGION } from '../test/harness/s3';
+import { Repository } from '../electron/engine/repository/repository';
 import { Service } from '../electron/engine/service';
 
 /** The S3-protocol server in its own process, driven over stdin/stdout. */
@@ -70,9 +71,37 @@ export function s3Service(s3: S3Child, prefix: string, redisUrl: string | undefi
   return new Service({
     repository: `s3://${s3.bucket}/${prefix}`,
     redisUrl,
-    s3: { endpoint: s3.endpoint, region: TEST_REGION, credentials: TEST_CREDENTIALS },
+    s3: s3Settings(s3),
     mode: 'cli',
   });
+}
+
+function s3Settings(s3: S3Child) {
+  return { endpoint: s3.endpoint, region: TEST_REGION, credentials: TEST_CREDENTIALS };
+}
+
+/** Creates a repository at s3://bench/<prefix>: format 3 (of a pack size), or format 1. */
+export async function s3Repository(
+  s3: S3Child,
+  prefix: string,
+  options: { format?: number; packSize?: number } = {},
+): Promise<void> {
+  const repo = await Repository.init({
+    repository: `s3://${s3.bucket}/${prefix}`,
+    s3: s3Settings(s3),
+    ...options,
+  });
+  await repo.close();
+}
+
+/** The environment that points `tv` at the server, the AWS way. */
+export function s3Env(s3: S3Child): Record<string, string> {
+  return {
+    AWS_ENDPOINT_URL_S3: s3.endpoint,
+    AWS_REGION: TEST_REGION,
+    AWS_ACCESS_KEY_ID: TEST_CREDENTIALS.accessKeyId,
+    AWS_SECRET_ACCESS_KEY: TEST_CREDENTIALS.secretAccessKey,
+  };
 }
 
 export { RedisServer };

@@ -1,23 +1,20 @@
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { spawn } from 'node:child_process';
+import { mkdtemp, rm } from 'node:fs/promises';
 import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
-import { NodeHttpHandler } from '@smithy/node-http-handler';
-import { Agent } from 'node:http';
-import { DEFAULT_PROFILE, MiB } from '../../electron/engine/chunking/params';
-import { cutPoints } from '../../electron/engine/chunking/stream';
-import { mapLimit } from '../../electron/engine/concurrency';
-import { createHasher } from '../../electron/engine/hashing';
+import type { PushResult, RequestCounts } from '../../shared/types';
+import { MiB } from '../../electron/engine/chunking/params';
+import { defaultPackSize } from '../../electron/engine/repository/repository';
 import { Service } from '../../electron/engine/service';
-import { objectKey } from '../../electron/engine/storage/store';
+import { packsInFlight } from '../../electron/engine/storage/compose';
+import { S3Store } from '../../electron/engine/storage/s3';
 import { TEST_CREDENTIALS, TEST_REGION } from '../../test/harness/s3';
 import { versionPair } from '../data';
-import { round, type BenchContext, type ScenarioResult } from '../report';
-import { settle } from '../run';
-import { RedisServer, S3Child, s3Service } from '../s3-fixture';
+import { round, type BenchContext, type Row, type ScenarioResult } from '../report';
+import { settle, tv } from '../run';
+import { RedisServer, S3Child, s3Env, s3Repository, s3Service } from '../s3-fixture';
 
 const LATENCY_MS = 30;
-const CONCURRENCY = 64;
 
 const timed = async <T>(fn: () => Promise<T>): Promise<[T, number]> => {
   settle();
@@ -26,10 +23,34 @@ const timed = async <T>(fn: () => Promise<T>): Promise<[T, number]> => {
   return [value, (performance.now() - started) / 1000];
 };
 
+const total = (r: RequestCounts) => Object.values(r).reduce((a, b) => a + b, 0);
+const kinds = (r: RequestCounts) =>
+  Object.entries(r)
+    .filter(([, n]) => n > 0)
+    .map(([k, n]) => `${n} ${k.toUpperCase()}`)
+    .join(', ');
+
+/** One repository's cold push, warm push and restore, at 30 ms per request, with Redis. */
+interface Figures {
+  coldSeconds: number;
+  coldMbps: number;
+  coldRequests: RequestCounts;
+  warmSeconds: number;
+  warmRequests: RequestCounts;
+  warmHeads: number;
+  warmChunks: number;
+  /** CPU seconds of this process (push and workers) and of the S3 server during the warm push. */
+  warmClientCpu: number;
+  warmServerCpu: number | null;
+  restoreMbps: number;
+}
+
 /**
- * v1 and v2 pushed to the S3-protocol server behind the proxy at 30 ms per request, with Redis;
- * beside it the seed's path (one check per chunk), Redis down, a bare parallel-PUT loop of the
- * same chunks, the same warm push to a local repository, and restores from both.
+ * v1 and v2 pushed to the S3-protocol server (in its own process) behind its proxy at 30 ms per
+ * request, with Redis, into a repository of packs (format 3) and, in the same run, one that keeps
+ * a blob per object (format 1, as every S3 repository did before packs); restores from both; the
+ * warm push and the restore from a local folder; the seed's one-check-per-chunk path and Redis
+ * down; and a push killed with kill -9 and run again.
  */
 export async function s3(ctx: BenchContext): Promise<ScenarioResult> {
   const size = (ctx.quick ? 128 : 1024) * MiB;
@@ -39,168 +60,78 @@ export async function s3(ctx: BenchContext): Promise<ScenarioResult> {
   const service = (s: Service) => (services.push(s), s);
   try {
     ctx.log(`s3: generating ${size / MiB} MiB v1 and v2`);
-    const { v1, v2 } = await versionPair(dir, size);
+    const pair = await versionPair(dir, size);
     await server.command(`latency ${LATENCY_MS}`);
-    const team = service(s3Service(server, 'team', redis.url));
-    ctx.log('s3: cold push');
-    const [cold, coldSeconds] = await timed(() => team.push({ model: 'm', paths: [v1] }));
-    await server.command('reset');
-    ctx.log('s3: warm push');
-    // CPU of the server and of this process (the push, its workers) during the warm push: on
-    // these two cores they share, the sum bounds the push's time from below.
-    const serverCpuBefore = server.cpuSeconds();
-    const clientCpuBefore = process.cpuUsage();
-    const [warm, warmSeconds] = await timed(() => team.push({ model: 'm', paths: [v2] }));
-    const clientCpu = process.cpuUsage(clientCpuBefore);
-    const warmClientCpu = round((clientCpu.user + clientCpu.system) / 1e6);
-    const serverCpuAfter = server.cpuSeconds();
-    const warmServerCpu =
-      serverCpuBefore === null || serverCpuAfter === null
-        ? null
-        : round(serverCpuAfter - serverCpuBefore);
-    const warmHeads = (await server.command('counts'))['HEAD'] ?? 0;
+    const mbps = (s: number) => round(size / 1e6 / s, 0);
+    const run = (prefix: string, options: { format?: number }) =>
+      measure(ctx, server, redis, pair, dir, prefix, options, service, mbps);
+    const packed = await run('packed', {});
+    const loose = await run('loose', { format: 1 });
 
     ctx.log("s3: the seed's path (one has per chunk, warm Redis)");
     await server.command('reset');
+    const team = service(s3Service(server, 'packed', redis.url));
     const [, seedSeconds] = await timed(() =>
-      team.push({ model: 'seed', paths: [v2], existenceChecks: 'per-chunk' }),
+      team.push({ model: 'seed', paths: [pair.v2], existenceChecks: 'per-chunk' }),
     );
     const seedHeads = (await server.command('counts'))['HEAD'] ?? 0;
 
     ctx.log('s3: Redis down');
     await redis.kill();
     await server.command('reset');
-    const down = service(s3Service(server, 'team', redis.url));
-    const [, downSeconds] = await timed(() => down.push({ model: 'other', paths: [v2] }));
+    const down = service(s3Service(server, 'packed', redis.url));
+    const [, downSeconds] = await timed(() => down.push({ model: 'other', paths: [pair.v2] }));
     const downHeads = (await server.command('counts'))['HEAD'] ?? 0;
+    await redis.restart();
 
-    ctx.log('s3: local warm push for comparison');
+    ctx.log('s3: local warm push and restore for comparison');
     const local = service(
       new Service({ repository: join(dir, 'local-repo'), redisUrl: undefined, mode: 'cli' }),
     );
-    await local.push({ model: 'm', paths: [v1] });
+    await local.push({ model: 'm', paths: [pair.v1] });
     const localCpuBefore = process.cpuUsage();
-    const [, localWarmSeconds] = await timed(() => local.push({ model: 'm', paths: [v2] }));
+    const [, localWarmSeconds] = await timed(() => local.push({ model: 'm', paths: [pair.v2] }));
     const localCpu = process.cpuUsage(localCpuBefore);
     const localWarmCpu = round((localCpu.user + localCpu.system) / 1e6);
-
-    ctx.log('s3: bare parallel PUT loop of the same chunks');
-    const bytes = await readFile(join(v1, 'model.bin'));
-    const hash = await createHasher('sha256');
-    const client = new S3Client({
-      endpoint: server.endpoint,
-      region: TEST_REGION,
-      credentials: TEST_CREDENTIALS,
-      forcePathStyle: true,
-      requestChecksumCalculation: 'WHEN_REQUIRED',
-      requestHandler: new NodeHttpHandler({
-        httpAgent: new Agent({ keepAlive: true, maxSockets: CONCURRENCY + 16 }),
-      }),
-    });
-    const cuts = cutPoints(bytes, DEFAULT_PROFILE);
-    const [, bareSeconds] = await timed(() =>
-      mapLimit(cuts, CONCURRENCY, async (end, i) => {
-        const data = bytes.subarray(cuts[i - 1] ?? 0, end);
-        await client.send(
-          new PutObjectCommand({
-            Bucket: server.bucket,
-            Key: `bare/${objectKey(hash(data))}`,
-            Body: data,
-          }),
-        );
-      }),
-    );
-    client.destroy();
-
-    ctx.log('s3: restores');
-    await redis.restart();
-    const [, restoreS3Seconds] = await timed(() => team.pull('m@v2', join(dir, 'restore-s3')));
     const [, restoreLocalSeconds] = await timed(() =>
       local.pull('m@v2', join(dir, 'restore-local')),
     );
 
-    const mbps = (s: number) => round(size / 1e6 / s, 0);
-    const coldMbps = mbps(coldSeconds);
-    const bareMbps = mbps(bareSeconds);
-    return {
-      json: {
-        s3: {
-          latencyMs: LATENCY_MS,
-          sizeMiB: size / MiB,
-          coldSeconds: round(coldSeconds),
-          coldMbps,
-          bareMbps,
-          coldVsBare: round(coldMbps / bareMbps),
-          warmSeconds: round(warmSeconds),
-          warmHeads,
-          warmChunks: warm.chunks,
-          warmHeadsPct: round((100 * warmHeads) / warm.chunks, 3),
-          warmVsLocal: round(warmSeconds / localWarmSeconds),
-          warmClientCpuSeconds: warmClientCpu,
-          warmServerCpuSeconds: warmServerCpu,
-          localWarmCpuSeconds: localWarmCpu,
-          localWarmSeconds: round(localWarmSeconds),
-          seedPathSeconds: round(seedSeconds),
-          seedPathHeads: seedHeads,
-          redisDownSeconds: round(downSeconds),
-          redisDownHeads: downHeads,
-          newBytesCold: cold.newBytes,
-        },
-        restore: {
-          fromLocalMbps: mbps(restoreLocalSeconds),
-          fromS3Mbps: mbps(restoreS3Seconds),
-          latencyMs: LATENCY_MS,
-        },
+    const resume = await resumed(ctx, server, pair.v1, size);
+    const json = {
+      s3: {
+        latencyMs: LATENCY_MS,
+        sizeMiB: size / MiB,
+        packSizeMiB: defaultPackSize(true) / MiB,
+        packed,
+        loose,
+        localWarmSeconds: round(localWarmSeconds),
+        localWarmCpuSeconds: localWarmCpu,
+        seedPathSeconds: round(seedSeconds),
+        seedPathHeads: seedHeads,
+        redisDownSeconds: round(downSeconds),
+        redisDownHeads: downHeads,
+        resume,
       },
-      rows: [
-        {
-          scenario: 's3',
-          metric: 'cold push s',
-          value: String(round(coldSeconds)),
-          note: `${coldMbps} MB/s at ${LATENCY_MS} ms`,
-        },
-        {
-          scenario: 's3',
-          metric: 'bare parallel PUT MB/s',
-          value: String(bareMbps),
-          note: `cold/bare ${round(coldMbps / bareMbps)} (target >= 0.8)`,
-        },
-        {
-          scenario: 's3',
-          metric: 'warm push s',
-          value: String(round(warmSeconds)),
-          note: `${warmHeads} HEADs for ${warm.chunks} chunks (target <= 1%)`,
-        },
-        {
-          scenario: 's3',
-          metric: 'warm S3 / warm local',
-          value: String(round(warmSeconds / localWarmSeconds)),
-          note: `local ${round(localWarmSeconds)} s (target <= 1.25); CPU s: push ${warmClientCpu} + S3 server ${warmServerCpu ?? '?'} vs local ${localWarmCpu}, on ${availableParallelism()} cores`,
-        },
-        {
-          scenario: 's3',
-          metric: "seed's path s",
-          value: String(round(seedSeconds)),
-          note: `one has per chunk, ${seedHeads} HEADs`,
-        },
-        {
-          scenario: 's3',
-          metric: 'Redis down push s',
-          value: String(round(downSeconds)),
-          note: `no parent: ${downHeads} HEADs, batched`,
-        },
-        {
-          scenario: 'restore',
-          metric: 'from local MB/s',
-          value: String(mbps(restoreLocalSeconds)),
-        },
-        {
-          scenario: 'restore',
-          metric: `from S3 MB/s`,
-          value: String(mbps(restoreS3Seconds)),
-          note: `${LATENCY_MS} ms per request`,
-        },
-      ],
+      restore: {
+        fromLocalMbps: mbps(restoreLocalSeconds),
+        fromS3Mbps: packed.restoreMbps,
+        fromS3LooseMbps: loose.restoreMbps,
+        latencyMs: LATENCY_MS,
+      },
+    };
+    return {
+      json,
+      rows: rows(size, packed, loose, {
+        localWarmSeconds,
+        localWarmCpu,
+        restoreLocalMbps: mbps(restoreLocalSeconds),
+        seedSeconds,
+        seedHeads,
+        downSeconds,
+        downHeads,
+        resume,
+      }),
     };
   } finally {
     for (const s of services) await s.close().catch(() => {});
@@ -208,4 +139,178 @@ export async function s3(ctx: BenchContext): Promise<ScenarioResult> {
     await redis.dispose();
     await rm(dir, { recursive: true, force: true });
   }
+}
+
+async function measure(
+  ctx: BenchContext,
+  server: S3Child,
+  redis: RedisServer,
+  pair: { v1: string; v2: string },
+  dir: string,
+  prefix: string,
+  options: { format?: number; packSize?: number },
+  service: (s: Service) => Service,
+  mbps: (seconds: number) => number,
+): Promise<Figures> {
+  await s3Repository(server, prefix, options);
+  const team = service(s3Service(server, prefix, redis.url));
+  ctx.log(`s3: ${prefix}: cold push`);
+  const [cold, coldSeconds] = await timed(() => team.push({ model: 'm', paths: [pair.v1] }));
+  await server.command('reset');
+  ctx.log(`s3: ${prefix}: warm push`);
+  // CPU of the server and of this process (the push, its workers) during the warm push: on
+  // these two cores they share, the sum bounds the push's time from below.
+  const serverCpuBefore = server.cpuSeconds();
+  const clientCpuBefore = process.cpuUsage();
+  const [warm, warmSeconds] = await timed(() => team.push({ model: 'm', paths: [pair.v2] }));
+  const clientCpu = process.cpuUsage(clientCpuBefore);
+  const serverCpuAfter = server.cpuSeconds();
+  const warmHeads = (await server.command('counts'))['HEAD'] ?? 0;
+  ctx.log(`s3: ${prefix}: restore`);
+  const [, restoreSeconds] = await timed(() => team.pull('m@v2', join(dir, `restore-${prefix}`)));
+  return {
+    coldSeconds: round(coldSeconds),
+    coldMbps: mbps(coldSeconds),
+    coldRequests: (cold as PushResult).requests,
+    warmSeconds: round(warmSeconds),
+    warmRequests: warm.requests,
+    warmHeads,
+    warmChunks: warm.chunks,
+    warmClientCpu: round((clientCpu.user + clientCpu.system) / 1e6),
+    warmServerCpu:
+      serverCpuBefore === null || serverCpuAfter === null
+        ? null
+        : round(serverCpuAfter - serverCpuBefore),
+    restoreMbps: mbps(restoreSeconds),
+  };
+}
+
+interface Resume {
+  packSizeMiB: number;
+  /** Index objects (durable packs) when the push was killed. */
+  indexedAtKill: number;
+  firstRunBytes: number;
+  secondRunBytes: number;
+  /** What both runs sent beyond the data itself. */
+  uploadedTwiceBytes: number;
+  /** Packs in flight at most, times the pack size. */
+  inFlightBoundBytes: number;
+}
+
+/**
+ * `tv push` of v1 (cold) killed with SIGKILL once a third of its packs are durable, then run
+ * again: the bytes both runs sent (the proxy counts request bodies, cut-off ones included)
+ * beyond the data itself are what was uploaded twice.
+ */
+async function resumed(
+  ctx: BenchContext,
+  server: S3Child,
+  v1: string,
+  size: number,
+): Promise<Resume> {
+  ctx.log('s3: a push killed with kill -9, then run again');
+  const prefix = 'resume';
+  await s3Repository(server, prefix);
+  const packSize = defaultPackSize(true);
+  const env = { ...s3Env(server), TV_REPO: `s3://${server.bucket}/${prefix}`, TV_REDIS_URL: '' };
+  await server.command('reset');
+  const child = spawn(process.execPath, ['bin/tv.mjs', 'push', 'm', v1], {
+    env: { ...process.env, ...env },
+    stdio: 'ignore',
+  });
+  const exited = new Promise((resolve) => child.once('exit', resolve));
+  const bucket = new S3Store(
+    { bucket: server.bucket, prefix },
+    { endpoint: server.endpoint, region: TEST_REGION, credentials: TEST_CREDENTIALS },
+  );
+  let indexed = 0;
+  try {
+    while (child.exitCode === null) {
+      indexed = 0;
+      for await (const _ of bucket.list('index/')) indexed++;
+      if (indexed >= size / packSize / 3) break;
+      await new Promise((r) => setTimeout(r, 20));
+    }
+  } finally {
+    child.kill('SIGKILL');
+    await exited;
+    await bucket.close();
+  }
+  const firstRunBytes = (await server.command('bytes'))['PUT'] ?? 0;
+  await server.command('reset');
+  await tv(['push', 'm', v1, '--json'], env);
+  const secondRunBytes = (await server.command('bytes'))['PUT'] ?? 0;
+  return {
+    packSizeMiB: packSize / MiB,
+    indexedAtKill: indexed,
+    firstRunBytes,
+    secondRunBytes,
+    uploadedTwiceBytes: firstRunBytes + secondRunBytes - size,
+    inFlightBoundBytes: packsInFlight(packSize, true) * packSize,
+  };
+}
+
+function rows(
+  size: number,
+  packed: Figures,
+  loose: Figures,
+  other: {
+    localWarmSeconds: number;
+    localWarmCpu: number;
+    restoreLocalMbps: number;
+    seedSeconds: number;
+    seedHeads: number;
+    downSeconds: number;
+    downHeads: number;
+    resume: Resume;
+  },
+): Row[] {
+  const gib = size / 2 ** 30;
+  const perGiB = (r: RequestCounts) => Math.round(total(r) / gib);
+  const target = Math.round(1024 / 8 + 20);
+  const mib = (b: number) => round(b / MiB, 1);
+  return [
+    {
+      scenario: 's3',
+      metric: 'cold push requests/GiB',
+      value: String(perGiB(packed.coldRequests)),
+      note: `packs: ${kinds(packed.coldRequests)}; a blob per chunk: ${perGiB(loose.coldRequests)} (target <= ${target})`,
+    },
+    {
+      scenario: 's3',
+      metric: 'cold push MB/s',
+      value: String(packed.coldMbps),
+      note: `a blob per chunk ${loose.coldMbps} MB/s: ${round(packed.coldMbps / loose.coldMbps)}x (target >= 2x) at ${LATENCY_MS} ms`,
+    },
+    {
+      scenario: 's3',
+      metric: 'warm S3 / warm local',
+      value: String(round(packed.warmSeconds / other.localWarmSeconds)),
+      note: `${packed.warmSeconds} s vs local ${round(other.localWarmSeconds)} s (target <= 1.15; a blob per chunk ${round(loose.warmSeconds / other.localWarmSeconds)}); ${kinds(packed.warmRequests)}, ${packed.warmHeads} HEADs of ${packed.warmChunks} chunks; CPU s: push ${packed.warmClientCpu} + S3 server ${packed.warmServerCpu ?? '?'} vs local ${other.localWarmCpu}, on ${availableParallelism()} cores`,
+    },
+    {
+      scenario: 'restore',
+      metric: 'from S3 MB/s',
+      value: String(packed.restoreMbps),
+      note: `${round(packed.restoreMbps / other.restoreLocalMbps)}x a folder's ${other.restoreLocalMbps} MB/s (targets >= 150 and >= 0.5x); a blob per chunk ${loose.restoreMbps} MB/s`,
+    },
+    {
+      scenario: 's3',
+      metric: 'resumed push: MiB sent twice',
+      value: String(mib(other.resume.uploadedTwiceBytes)),
+      note: `killed with ${other.resume.indexedAtKill} packs indexed; at most ${mib(other.resume.inFlightBoundBytes)} MiB in flight (${other.resume.packSizeMiB} MiB packs)`,
+    },
+    {
+      scenario: 's3',
+      metric: "seed's path s",
+      value: String(round(other.seedSeconds)),
+      note: `one has per chunk, ${other.seedHeads} HEADs`,
+    },
+    {
+      scenario: 's3',
+      metric: 'Redis down push s',
+      value: String(round(other.downSeconds)),
+      note: `no parent: ${other.downHeads} HEADs (the index answers)`,
+    },
+  ];
 }
