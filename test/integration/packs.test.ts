@@ -75,6 +75,12 @@ const client = (root: string, packBytes = 256 * 1024): PackedStore => {
   return store;
 };
 
+const counted = async <T>(fn: () => Promise<T>) => {
+  const meter = new RequestMeter();
+  const value = await metered(meter, fn);
+  return { value, requests: meter.requests };
+};
+
 describe('packs in a folder (format 3)', () => {
   it('other clients see objects once their pack is sealed, byte for byte; the writer sees them at once', async () => {
     const path = await folder();
@@ -334,6 +340,41 @@ describe('packs in a folder (format 3)', () => {
   });
 });
 
+describe('reading many objects', () => {
+  it('reads objects in any order, repeated or not, from one ranged read per run of a pack, into their places', async () => {
+    const blobs = new DiskStore(await folder());
+    const store = packedStore(blobs, { packBytes: 1 << 20 });
+    disposers.push(() => store.close());
+    const objects = Array.from({ length: 60 }, (_, i) => object(1000 + i * 331));
+    for (const o of objects) await store.put(o.key, o.data);
+    await store.flush();
+    const other = packedStore(blobs, { packBytes: 1 << 20 });
+    disposers.push(() => other.close());
+    // Shuffled, with repeats, skipping some (gaps inside a pack cost less than a request).
+    const picks = [5, 3, 3, 40, 0, 59, 7, 7, 7, 22, 41, 39].map((i) => objects[i]!);
+    await other.sync.sync();
+    const read = await counted(() => other.readMany(picks.map((o) => o.hash)));
+    read.value.forEach((bytes, i) => expect(bytes.equals(picks[i]!.data)).toBe(true));
+    expect(read.requests.get).toBe(1); // one pack: one ranged read
+    // Into a buffer, at given places, with the lengths the caller expects.
+    const lengths = picks.map((o) => o.data.length);
+    const positions = lengths.map((_, i) => lengths.slice(0, i).reduce((a, b) => a + b, 7));
+    const dest = Buffer.alloc(7 + lengths.reduce((a, b) => a + b, 0));
+    await other.readInto(
+      picks.map((o) => o.hash),
+      dest,
+      positions,
+      lengths,
+    );
+    picks.forEach((o, i) =>
+      expect(dest.subarray(positions[i]!, positions[i]! + o.data.length).equals(o.data)).toBe(true),
+    );
+    await expect(
+      other.readInto([picks[0]!.hash], Buffer.alloc(10_000), [0], [picks[0]!.data.length + 1]),
+    ).rejects.toThrow(/is \d+ bytes by the index, \d+ by its manifest/);
+  });
+});
+
 describe('packs on S3', () => {
   let s3: S3Server;
   let n = 0;
@@ -347,12 +388,6 @@ describe('packs on S3', () => {
     disposers.push(() => store.close());
     return store;
   };
-  const counted = async <T>(fn: () => Promise<T>) => {
-    const meter = new RequestMeter();
-    const value = await metered(meter, fn);
-    return { value, requests: meter.requests };
-  };
-
   it('a client lists and fetches only the index objects written since its local copy; a damaged or missing copy costs requests, never answers', async () => {
     const prefix = `incremental-${++n}`;
     const cacheA = await folder();

@@ -161,6 +161,8 @@ class RestoreRun {
   private readonly downloads: Semaphore;
   private readonly batches: Semaphore;
   private readonly openFiles = new Semaphore(OPEN_FILES);
+  /** Batch buffers the workers handed back, for the next downloads. */
+  private readonly spares: ArrayBuffer[] = [];
   private failure: unknown;
   private readonly stop = new AbortController();
 
@@ -291,6 +293,7 @@ class RestoreRun {
       const located = attempt === 0 ? await this.locate(batch) : [];
       const task = await this.task(batch, fd, located);
       const result = await this.options.pool.write(task, this.stop.signal);
+      if (result.spare) this.spares.push(result.spare);
       if (result.type === 'written') return;
       const index = batch.first + ('index' in result ? result.index : 0);
       const chunk = batch.chunks[index] as Manifest['chunks'][number];
@@ -345,35 +348,51 @@ class RestoreRun {
       chunks,
     };
     if (fetch.length === 0) return task;
-    const fetched =
-      this.packs && !this.local
-        ? await this.fetchRanges(batch, fetch, this.packs)
-        : await Promise.all(fetch.map((i) => this.downloads.with(() => this.fetch(batch, i))));
-    // One buffer of the batch's own, handed to the worker (transferred, not copied).
-    const data = new Uint8Array(fetched.reduce((n, b) => n + b.length, 0));
-    let at = 0;
-    for (const bytes of fetched) {
-      data.set(bytes, at);
-      at += bytes.length;
+    // One buffer of the batch's own (recycled from an earlier batch), handed to the worker.
+    const lengths = fetch.map((i) => (batch.chunks[i] as Manifest['chunks'][number]).length);
+    const positions: number[] = [];
+    let total = 0;
+    for (const length of lengths) {
+      positions.push(total);
+      total += length;
+    }
+    const data = new Uint8Array(this.takeBuffer(total), 0, total);
+    if (this.packs && !this.local)
+      await this.fetchRanges(batch, fetch, this.packs, data, positions, lengths);
+    else {
+      const fetched = await Promise.all(
+        fetch.map((i) => this.downloads.with(() => this.fetch(batch, i))),
+      );
+      fetched.forEach((bytes, k) => data.set(bytes, positions[k] as number));
     }
     task.data = data;
     return task;
   }
 
+  /** A buffer of at least this many bytes: one a worker handed back, or a new one. */
+  private takeBuffer(bytes: number): ArrayBuffer {
+    const index = this.spares.findIndex((b) => b.byteLength >= bytes);
+    if (index >= 0) return this.spares.splice(index, 1)[0] as ArrayBuffer;
+    // Room for a batch that ends with a big chunk, so buffers serve every batch.
+    return new ArrayBuffer(Math.max(bytes, BATCH_BYTES + (1 << 20)));
+  }
+
   /**
-   * Chunks of a batch from packs in a remote store: chunks that lie together in a pack come in
-   * one ranged read (see PackedStore.readMany).
+   * Chunks of a batch from packs in a remote store, straight into the batch's buffer: chunks
+   * that lie together in a pack come in one ranged read (see PackedStore.readInto).
    */
   private async fetchRanges(
     batch: Batch,
     indexes: number[],
     packs: PackedStore,
-  ): Promise<Buffer[]> {
+    data: Uint8Array,
+    positions: number[],
+    lengths: number[],
+  ): Promise<void> {
     this.stop.signal.throwIfAborted();
     const hashes = indexes.map((i) => (batch.chunks[i] as Manifest['chunks'][number]).hash);
-    let data: Buffer[];
     try {
-      data = await packs.readMany(hashes);
+      await packs.readInto(hashes, data, positions, lengths);
     } catch (err) {
       const missing = err instanceof ObjectNotFoundError ? hashOfKey(err.key) : undefined;
       const index = missing ? indexes[hashes.indexOf(missing)] : undefined;
@@ -383,15 +402,6 @@ class RestoreRun {
         );
       throw new RestoreError(`cannot restore ${batch.path}: ${(err as Error).message}`);
     }
-    data.forEach((bytes, k) => {
-      const index = indexes[k] as number;
-      const { hash, length } = batch.chunks[index] as Manifest['chunks'][number];
-      if (bytes.length !== length)
-        throw new RestoreError(
-          `cannot restore ${batch.path}: chunk ${hash} (${span(batch, index)}) is corrupt: it holds ${bytes.length} bytes, not ${length} (run \`tv verify\`)`,
-        );
-    });
-    return data;
   }
 
   private async fetch(batch: Batch, index: number): Promise<Buffer> {

@@ -7,6 +7,7 @@ import {
   type BlobWriter,
   type ListEntry,
   type ListOptions,
+  type RangeSink,
 } from './store';
 
 /** A blob store in a Map: for tests of the code above the storage layer. */
@@ -41,6 +42,10 @@ export class MemoryStore implements BlobStore {
     if (offset + length > data.length)
       throw new StoreError(`${key} ends before byte ${offset + length}`, 'SHORT_READ');
     return Buffer.from(data.subarray(offset, offset + length));
+  }
+
+  async readRange(key: string, offset: number, length: number, sink: RangeSink): Promise<void> {
+    sink(await this.getRange(key, offset, length), 0);
   }
 
   private bytes(key: string): Buffer {

@@ -73,6 +73,12 @@ export interface BlobStore extends Store {
   readonly remote: boolean;
   /** Bytes [offset, offset + length) of a blob: ObjectNotFoundError when absent, an error if short. */
   getRange(key: string, offset: number, length: number): Promise<Buffer>;
+  /**
+   * The same bytes handed to `sink` piece by piece as they arrive, each with its position from
+   * `offset`: a reader that scatters them where they belong copies each byte once and holds no
+   * buffer of the range. Every byte is handed over exactly once, or this throws.
+   */
+  readRange(key: string, offset: number, length: number, sink: RangeSink): Promise<void>;
   /** A blob written piece by piece; it appears under its key whole, once finished, or never. */
   createWriter(key: string, options?: WriterOptions): BlobWriter;
   /** The file holding a blob, for a store in a local folder (readers in worker threads). */
@@ -83,6 +89,8 @@ export interface BlobStore extends Store {
    */
   now(): number;
 }
+
+export type RangeSink = (piece: Uint8Array, at: number) => void;
 
 export interface WriterOptions {
   /** The size the blob will most likely reach (an S3 writer sizes its buffer by it). */

@@ -60,11 +60,14 @@ parentPort.on(
     }
     if ('task' in message) {
       const { port } = message;
+      const spare = message.task.data?.buffer;
       void writer
         .run(message.task)
         .catch((err: Error) => ({ type: 'error' as const, message: err.message }))
         .then((result) => {
-          port.postMessage(result);
+          // The bytes the task came with go back, for the next task's download.
+          if (spare instanceof ArrayBuffer) port.postMessage({ ...result, spare }, [spare]);
+          else port.postMessage(result);
           port.close();
         });
       return;

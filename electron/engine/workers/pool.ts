@@ -270,12 +270,13 @@ export class ChunkHashPool {
         port1.once('message', resolve);
         worker.on('error', onError);
         const transfer: Transferable[] = [port2];
-        // Moved, not copied, when the view is its whole buffer (never a pooled Buffer's slab).
+        // Moved, not copied, when the view starts an ArrayBuffer of its own (a Buffer may sit in
+        // a slab shared with others: never moved).
         const data = task.data;
         if (
           data?.buffer instanceof ArrayBuffer &&
           data.byteOffset === 0 &&
-          data.byteLength === data.buffer.byteLength
+          (!Buffer.isBuffer(data) || data.byteLength === data.buffer.byteLength)
         )
           transfer.push(data.buffer);
         worker.postMessage({ task, port: port2 }, transfer);

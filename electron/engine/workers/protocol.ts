@@ -83,7 +83,10 @@ export interface WriteTask {
   fd: number;
   position: number;
   chunks: WriteChunk[];
-  /** The bytes of the chunks that have no `from`, one after another in chunk order. */
+  /**
+   * The bytes of the chunks that have no `from`, one after another in chunk order. A view from
+   * the start of an ArrayBuffer of its own is moved to the worker, and handed back in the result.
+   */
   data?: Uint8Array;
 }
 
@@ -95,11 +98,15 @@ export interface WriteChunk {
 }
 
 /** Worker -> main: what became of a WriteTask. */
-export type WriteResult =
+export type WriteResult = (
   | { type: 'written'; bytes: number }
   /** A chunk's bytes hash to something else: nothing was written. */
   | { type: 'corrupt'; index: number; actual: string }
   /** A chunk's `from` could not be read (its pack rewritten or removed since): nothing was written. */
   | { type: 'unreadable'; index: number; message: string; code?: string }
   /** The destination could not be written. */
-  | { type: 'error'; message: string; code?: string };
+  | { type: 'error'; message: string; code?: string }
+) & {
+  /** The buffer of the task's `data`, handed back for the next task (no fresh memory per batch). */
+  spare?: ArrayBuffer;
+};
