@@ -407,6 +407,11 @@ export class Repository {
     validateModelName(record.model);
     const bytes = encodeVersion(record);
     const id = this.hash(bytes);
+    // The model's refs are listed while everything is stored: the new version's number is its
+    // place among them (a version another client makes at the same moment may take a number
+    // this one then reports, as with a listing after the ref; `tv log` shows them as stored).
+    const listed = this.refs(record.model);
+    listed.catch(() => {}); // awaited below
     // The record is stored alongside the objects still being stored (`stored`: the manifests);
     // all of them durable, then the ref.
     await Promise.all([
@@ -418,11 +423,15 @@ export class Repository {
     await this.store.put(key, Buffer.from(id));
     await this.store.flush();
     this.records.set(id, record);
-    const entry = (await this.versions(record.model)).find((v) => v.ref.key === key);
-    if (!entry)
-      throw new RepositoryError(
-        `version ${id} of ${record.model} was written but is not listed: the store did not keep its ref`,
-      );
+    const refs = (await listed).filter((r) => !r.tombstone);
+    const entry: VersionEntry = {
+      model: record.model,
+      number: refs.filter((r) => r.base < key).length + 1,
+      id,
+      ref: parseRefKey(key) as ParsedRef,
+      record,
+    };
+    if (!refs.some((r) => r.base > key)) this.lastListed.set(record.model, entry);
     return entry;
   }
 
