@@ -451,7 +451,6 @@ describe('packs on S3', () => {
             ],
           }),
         );
-        await blobs.put(o.key, o.data);
       }),
     );
     const store = remote(prefix, await folder());

@@ -257,12 +257,14 @@ describe('write tasks (a restore, in the workers)', () => {
         ],
         { data: sent },
       );
-      expect(result).toEqual({
+      const { spare, ...outcome } = result;
+      expect(outcome).toEqual({
         type: 'written',
         bytes: c.length + b.length + 2 * a.length + d.length,
       });
-      // The bytes were moved to the worker, not copied.
+      // The bytes were moved to the worker, not copied, and their buffer comes back for reuse.
       expect(sent.byteLength).toBe(0);
+      expect(spare?.byteLength).toBe(d.length);
       const written = await readFile(join(dir, 'out.bin'));
       expect(written.subarray(0, 1000).every((x) => x === 0)).toBe(true);
       expect(written.subarray(1000).equals(Buffer.concat([c, b, a, d, a]))).toBe(true);

@@ -1,10 +1,9 @@
 import { chunkOffsets, type Manifest } from '../repository/format';
 import type { Repository } from '../repository/repository';
-import { objectKey, readAll } from '../storage/store';
 
 /**
  * Reads byte ranges of one file of a version through its manifest, fetching only the chunks
- * that cover the range (and each at most once).
+ * that cover the range (each at most once, those of one range together).
  */
 export class FileReader {
   /** Start offset of each chunk. */
@@ -32,27 +31,32 @@ export class FileReader {
 
   async read(start: number, end: number): Promise<Buffer> {
     if (end <= start) return Buffer.alloc(0);
-    const parts: Buffer[] = [];
+    const covering: number[] = [];
     for (
       let i = this.chunkAt(start);
       i < this.starts.length && (this.starts[i] as number) < end;
       i++
-    ) {
-      const data = await this.chunk(i);
+    )
+      covering.push(i);
+    await this.fetch(covering.filter((i) => !this.fetched.has(i)));
+    const parts = covering.map((i) => {
+      const data = this.fetched.get(i) as Buffer;
       const from = this.starts[i] as number;
-      parts.push(data.subarray(Math.max(0, start - from), Math.min(data.length, end - from)));
-    }
+      return data.subarray(Math.max(0, start - from), Math.min(data.length, end - from));
+    });
     return Buffer.concat(parts);
   }
 
-  private async chunk(i: number): Promise<Buffer> {
-    const cached = this.fetched.get(i);
-    if (cached) return cached;
-    const hash = (this.manifest.chunks[i] as { hash: string }).hash;
-    const data = await readAll(this.repo.store, objectKey(hash));
-    if (this.repo.hash(data) !== hash)
-      throw new Error(`chunk ${hash} is corrupt (run \`tv verify\`)`);
-    this.fetched.set(i, data);
-    return data;
+  /** Fetches chunks together (from packs: those that lie together in one ranged read). */
+  private async fetch(indexes: number[]): Promise<void> {
+    if (indexes.length === 0) return;
+    const hashes = indexes.map((i) => (this.manifest.chunks[i] as { hash: string }).hash);
+    const data = await this.repo.readObjects(hashes);
+    indexes.forEach((i, k) => {
+      const hash = hashes[k] as string;
+      if (this.repo.hash(data[k] as Buffer) !== hash)
+        throw new Error(`chunk ${hash} is corrupt (run \`tv verify\`)`);
+      this.fetched.set(i, data[k] as Buffer);
+    });
   }
 }

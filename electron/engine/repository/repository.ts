@@ -4,6 +4,7 @@ import { DEFAULT_PROFILE, MiB, type ChunkingParams } from '../chunking/params';
 import { userCacheDir } from '../config';
 import { createHasher, type HashAlgorithm, type HashFn } from '../hashing';
 import { silentLogger, type Logger } from '../log';
+import { mapLimit } from '../concurrency';
 import { composeStack, openBackend, type StorageStack } from '../storage/compose';
 import type { CachedStoreOptions } from '../storage/cached';
 import { encodeIndexObject, ENCODING_NONE, type ObjectRecord } from '../storage/packs/format';
@@ -377,6 +378,17 @@ export class Repository {
     if (this.manifests.size >= 256)
       this.manifests.delete(this.manifests.keys().next().value as string);
     this.manifests.set(hash, manifest);
+  }
+
+  /**
+   * The bytes of several objects (chunks of a file's range, for a report): from packs, those
+   * that lie together in one ranged read; otherwise one read each, side by side. Not checked
+   * against their hashes: the caller does.
+   */
+  async readObjects(hashes: readonly string[]): Promise<Buffer[]> {
+    const packs = this.stack.packs;
+    if (packs) return packs.readMany(hashes);
+    return mapLimit(hashes, 16, (hash) => readAll(this.store, objectKey(hash)));
   }
 
   private async readObject(hash: string, what: string): Promise<Buffer> {

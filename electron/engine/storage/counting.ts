@@ -1,5 +1,5 @@
 import type { Readable } from 'node:stream';
-import type { ListEntry, PutOptions, Store } from './store';
+import type { ListEntry, ListOptions, PutOptions, Store } from './store';
 
 export type StoreOperation = 'has' | 'hasMany' | 'put' | 'get' | 'delete' | 'list';
 
@@ -19,7 +19,12 @@ export class CountingStore implements Store {
   /** Keys asked about, through has and hasMany together. */
   keysChecked = 0;
 
-  constructor(private readonly inner: Store) {}
+  constructor(private readonly inner: Store) {
+    // A store that tells when objects become durable (packs) still tells, through this one.
+    if (inner.onDurable) this.onDurable = (listener) => inner.onDurable!(listener);
+  }
+
+  readonly onDurable?: (listener: (hashes: string[]) => void) => () => void;
 
   get location(): string {
     return this.inner.location;
@@ -65,9 +70,9 @@ export class CountingStore implements Store {
     return this.inner.delete(key);
   }
 
-  list(prefix: string): AsyncIterable<ListEntry> {
+  list(prefix: string, options?: ListOptions): AsyncIterable<ListEntry> {
     this.calls.list++;
-    return this.inner.list(prefix);
+    return this.inner.list(prefix, options);
   }
 
   flush(): Promise<void> {
