@@ -54,6 +54,8 @@ export interface ServiceOptions extends EngineConfig {
   workers?: number;
   /** Where settings are kept; by default read-only, from the configuration above. */
   settings?: SettingsStore;
+  /** The user's cache folder (default: the platform's; tests give each workstation its own). */
+  cacheDir?: string;
 }
 
 export interface PushRequest {
@@ -299,6 +301,7 @@ export class Service implements Api {
       redisUrl: this.options.redisUrl,
       logger: this.logger,
       ...(this.options.s3 ? { s3: this.options.s3 } : {}),
+      ...(this.options.cacheDir ? { cacheDir: this.options.cacheDir } : {}),
     };
   }
 

@@ -1,5 +1,5 @@
 import { spawn } from 'node:child_process';
-import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { mkdir, readdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -204,6 +204,54 @@ describe('rm and gc', () => {
       s3.faults.latencyMs = 0;
       await service.close();
     }
+  });
+});
+
+describe('a workstation that has never seen the repository', () => {
+  it('with Redis up, pushes chunks Redis knows without fetching any index object; with Redis flushed, the index answers and nothing is uploaded twice', async () => {
+    const data = seededBytes(40, 3_000_000);
+    const src = await folder('fresh', { 'w.bin': data });
+    const first = teamService('fresh');
+    try {
+      await first.push({ model: 'a', paths: [src] });
+    } finally {
+      await first.close();
+    }
+    const workstation = async (fn: (s: Service) => Promise<void>) => {
+      const cache = join(work.path, `cache-${++n}`);
+      const service = new Service({
+        repository: `s3://${s3.bucket}/fresh`,
+        redisUrl: redis.url,
+        s3: s3Options(s3),
+        mode: 'cli',
+        workers: 2,
+        cacheDir: cache,
+      });
+      try {
+        await fn(service);
+      } finally {
+        await service.close();
+      }
+      return cache;
+    };
+    // Every chunk of model b is one of model a's: Redis answers for all of them.
+    const cache = await workstation(async (service) => {
+      const pushed = await service.push({ model: 'b', paths: [src] });
+      expect(pushed).toMatchObject({ newBytes: 0, newChunks: 0 });
+      expect(pushed.requests.get).toBe(0);
+    });
+    const held = await readdir(join(cache, 'repositories')).catch(() => []);
+    const copies =
+      held.length > 0 ? await readdir(join(cache, 'repositories', held[0]!, 'index')) : [];
+    expect(copies.length).toBeLessThanOrEqual(1); // its own index object, at most
+    // Redis flushed: the index (fetched now) answers; no chunk is sent again (only the new
+    // version's record, its index object and its ref).
+    await redisClient.flushall();
+    await workstation(async (service) => {
+      const pushed = await service.push({ model: 'c', paths: [src] });
+      expect(pushed.uploadedBytes).toBeLessThan(10_000);
+      expect(pushed.requests.get).toBeGreaterThan(0);
+    });
   });
 });
 
