@@ -2,10 +2,14 @@ import { createHash, randomBytes } from 'node:crypto';
 import { mkdir, open, readdir, readFile, readlink, rm, utimes, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { push } from '../../electron/engine/ingest/push';
 import { gc } from '../../electron/engine/integrity/gc';
 import { repairIndex } from '../../electron/engine/integrity/repair';
 import { verify } from '../../electron/engine/integrity/verify';
 import { Repository } from '../../electron/engine/repository/repository';
+import { restore } from '../../electron/engine/restore/restore';
+import { ChunkHashPool } from '../../electron/engine/workers/pool';
+import { seededBytes } from '../unit/prng';
 import { DiskStore } from '../../electron/engine/storage/disk';
 import {
   encodeIndexObject,
@@ -25,7 +29,7 @@ import {
 } from '../../electron/engine/storage/store';
 import { RedisServer } from '../harness/redis';
 import { S3Server } from '../harness/s3';
-import { cachedStore, packedStore, s3Store, tempDir } from './stores';
+import { cachedStore, packedStore, s3Options, s3Store, tempDir } from './stores';
 
 const sha = (data: Uint8Array) => createHash('sha256').update(data).digest('hex');
 const object = (size = 1000) => {
@@ -456,6 +460,53 @@ describe('packs on S3', () => {
     const store = remote(prefix, await folder());
     expect(await store.hasMany(objects.map((o) => o.key))).toEqual(objects.map(() => true));
     expect((await keysOf(store)).length).toBe(1010);
+  });
+
+  it('a format 1 repository on S3 is upgraded: its objects stay and are read, new chunks go to packs, gc removes loose objects no version needs', async () => {
+    const prefix = `upgrade-${++n}`;
+    const dir = await folder();
+    const options = {
+      repository: `s3://${s3.bucket}/${prefix}`,
+      s3: s3Options(s3),
+      cacheDir: join(dir, 'cache'),
+    };
+    const repo = await Repository.init({ ...options, format: 1 });
+    disposers.push(() => repo.close());
+    const pool = new ChunkHashPool(2);
+    disposers.push(() => pool.close());
+    const file = (name: string, data: Uint8Array) => ({
+      path: name,
+      size: data.length,
+      stream: async function* () {
+        yield data;
+      },
+    });
+    const v1data = seededBytes(50, 600_000);
+    const v2data = seededBytes(51, 500_000);
+    await push(repo, { model: 'm', files: [file('a.bin', v1data)], pool });
+    const loose = (await keysOf(repo.stack.blobs)).filter((k) => k.startsWith('objects/'));
+    expect(loose.length).toBeGreaterThan(5);
+    expect(await repo.upgrade()).toEqual({ from: 1, to: 3, looseObjects: loose.length });
+    await push(repo, { model: 'm', files: [file('a.bin', v1data), file('b.bin', v2data)], pool });
+    expect((await keysOf(repo.stack.blobs, 'data/')).length).toBe(1);
+    // Both versions read back whole, from loose objects and from the pack.
+    for (const [selector, files] of [
+      ['m@v1', { 'a.bin': v1data }],
+      ['m@v2', { 'a.bin': v1data, 'b.bin': v2data }],
+    ] as const) {
+      const dest = join(dir, selector.replace('@', '-'));
+      await restore(repo, await repo.resolve(selector), dest, { pool });
+      for (const [name, data] of Object.entries(files))
+        expect((await readFile(join(dest, name))).equals(Buffer.from(data))).toBe(true);
+    }
+    expect((await verify(repo, { full: true })).ok).toBe(true);
+    // v2 removed: gc sweeps what only it needed (chunks of b.bin, in the pack; its record and
+    // manifest, loose), and no loose object v1 needs.
+    await repo.remove('m@v2');
+    const swept = await gc(repo, { graceSeconds: 0 });
+    expect(swept.sweptObjects).toBeGreaterThan(3);
+    expect((await keysOf(repo.stack.blobs)).filter((k) => k.startsWith('objects/'))).toEqual(loose);
+    expect((await verify(repo, { full: true })).ok).toBe(true);
   });
 
   it('a pack bigger than a part goes up as a multipart upload, each part with its checksum', async () => {
