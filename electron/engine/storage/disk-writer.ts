@@ -35,9 +35,11 @@ export class DiskBlobWriter implements BlobWriter {
   private syncing: Promise<void> | undefined;
   private failed: unknown;
 
+  /** `describe` turns a file system error into the store's own (what failed, on which key). */
   constructor(
     private readonly path: string,
     private readonly onFinished: (path: string) => Promise<void>,
+    private readonly describe: (err: unknown) => Error = (err) => err as Error,
   ) {
     this.temp = `${path}.${randomBytes(6).toString('hex')}${TEMP_SUFFIX}`;
   }
@@ -67,8 +69,8 @@ export class DiskBlobWriter implements BlobWriter {
     try {
       handle = await this.opened();
     } catch (err) {
-      this.failed ??= err;
-      for (const w of this.queue.splice(0)) w.done(err);
+      this.failed ??= this.describe(err);
+      for (const w of this.queue.splice(0)) w.done(this.failed);
       this.writing = undefined;
       return;
     }
@@ -85,8 +87,8 @@ export class DiskBlobWriter implements BlobWriter {
           (batch[0] as QueuedWrite).offset,
         );
       } catch (err) {
-        this.failed ??= err;
-        for (const w of batch) w.done(err);
+        this.failed ??= this.describe(err);
+        for (const w of batch) w.done(this.failed);
         continue;
       }
       for (const w of batch) w.done();
@@ -108,7 +110,11 @@ export class DiskBlobWriter implements BlobWriter {
     // Bytes still queued are not in the file yet.
     await this.settled();
     const bytes = Buffer.allocUnsafe(length);
-    await readExactly(await this.opened(), bytes, offset);
+    try {
+      await readExactly(await this.opened(), bytes, offset);
+    } catch (err) {
+      throw this.describe(err);
+    }
     return bytes;
   }
 
@@ -118,23 +124,27 @@ export class DiskBlobWriter implements BlobWriter {
   }
 
   async finish(): Promise<void> {
-    const handle = await this.opened();
     try {
-      await this.settled();
-      if (this.failed) throw this.failed;
-      await handle.datasync();
+      const handle = await this.opened();
+      try {
+        await this.settled();
+        if (this.failed) throw this.failed;
+        await handle.datasync();
+      } catch (err) {
+        await this.abort();
+        throw err;
+      }
+      await handle.close();
+      try {
+        await rename(this.temp, this.path);
+      } catch (err) {
+        await unlink(this.temp).catch(() => {});
+        throw err;
+      }
+      await this.onFinished(this.path);
     } catch (err) {
-      await this.abort();
-      throw err;
+      throw err === this.failed ? err : this.describe(err);
     }
-    await handle.close();
-    try {
-      await rename(this.temp, this.path);
-    } catch (err) {
-      await unlink(this.temp).catch(() => {});
-      throw err;
-    }
-    await this.onFinished(this.path);
   }
 
   async abort(): Promise<void> {

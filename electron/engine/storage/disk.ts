@@ -134,12 +134,16 @@ export class DiskStore implements BlobStore {
 
   createWriter(key: string): BlobWriter {
     const path = this.path(key);
-    const writer = new DiskBlobWriter(path, async (finished) => {
-      countRequest('put', writer.size, 0);
-      // The rename is durable once the folder is: a writer's blob counts as durable at finish.
-      await syncFolder(dirname(finished));
-    });
-    return wrapWriter(writer, (err) => this.wrap(err, key));
+    const writer: DiskBlobWriter = new DiskBlobWriter(
+      path,
+      async (finished) => {
+        countRequest('put', writer.size, 0);
+        // The rename is durable once the folder is: a writer's blob counts as durable at finish.
+        await syncFolder(dirname(finished));
+      },
+      (err) => this.wrap(err, key),
+    );
+    return writer;
   }
 
   /** Removes the blob; removing an absent blob is not an error. */
@@ -155,7 +159,7 @@ export class DiskStore implements BlobStore {
     // Start at the deepest folder the prefix names whole, then filter by the rest.
     const folder = prefix.includes('/') ? prefix.slice(0, prefix.lastIndexOf('/')) : '';
     const start = folder ? join(this.root, ...folder.split('/')) : this.root;
-    for await (const entry of this.walk(start, prefix))
+    for await (const entry of this.walk(start, prefix, options.keysOnly ?? false))
       if (options.startAfter === undefined || entry.key > options.startAfter) yield entry;
   }
 
@@ -192,7 +196,7 @@ export class DiskStore implements BlobStore {
     return { files, bytes };
   }
 
-  private async *walk(dir: string, prefix: string): AsyncIterable<ListEntry> {
+  private async *walk(dir: string, prefix: string, keysOnly: boolean): AsyncIterable<ListEntry> {
     let entries;
     try {
       entries = await opendir(dir);
@@ -203,13 +207,17 @@ export class DiskStore implements BlobStore {
     for await (const entry of entries) {
       const full = join(dir, entry.name);
       if (entry.isDirectory()) {
-        yield* this.walk(full, prefix);
+        yield* this.walk(full, prefix, keysOnly);
       } else if (entry.isFile() && !entry.name.endsWith(TEMP_SUFFIX)) {
         const key = full
           .slice(this.root.length + 1)
           .split(sep)
           .join('/');
         if (!key.startsWith(prefix)) continue;
+        if (keysOnly) {
+          yield { key, size: 0 };
+          continue;
+        }
         const info = await stat(full).catch(() => undefined);
         if (info) yield { key, size: info.size, modified: info.mtime };
       }
@@ -273,25 +281,6 @@ export class DiskStore implements BlobStore {
       cause: err,
     });
   }
-}
-
-/** A writer whose failures are described as the store describes its own. */
-function wrapWriter(writer: BlobWriter, wrap: (err: unknown) => Error): BlobWriter {
-  const guard =
-    <A extends unknown[], R>(fn: (...args: A) => Promise<R>) =>
-    (...args: A): Promise<R> =>
-      fn(...args).catch((err: unknown) => {
-        throw wrap(err);
-      });
-  return {
-    get size() {
-      return writer.size;
-    },
-    append: guard((data: Uint8Array) => writer.append(data)),
-    read: guard((offset: number, length: number) => writer.read(offset, length)),
-    finish: guard(() => writer.finish()),
-    abort: () => writer.abort(),
-  };
 }
 
 /** fsyncs a folder so renames and removals in it are durable (where the platform allows it). */

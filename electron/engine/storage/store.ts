@@ -49,6 +49,8 @@ export interface Store {
 
 export interface ListOptions {
   startAfter?: string;
+  /** Only the keys are wanted: a store may leave size at 0 and modified unset (no stat per file). */
+  keysOnly?: boolean;
 }
 
 export interface PutOptions {

@@ -50,11 +50,21 @@ export class IndexSync {
   onDamaged: ((name: string, err: Error) => void) | undefined;
   /** A folder's mtime at its last listing, while that listing can be trusted (folders only). */
   private readonly listedMtime = new Map<string, number>();
+  /**
+   * No format 2 packs when first looked at, in a repository of format 3: none come later (format
+   * 3 never writes them, and clients of format 2 do not open a repository of format 3).
+   */
+  private noLegacy = false;
 
+  /**
+   * `legacyMayAppear`: a repository of format 2, where clients of that format may still add
+   * packs/ (in format 3 no client does: a missing packs/ folder is looked for once).
+   */
   constructor(
     private readonly blobs: BlobStore,
     private readonly catalog: Catalog,
     private readonly local: LocalCopy | undefined,
+    private readonly legacyMayAppear = false,
   ) {}
 
   /**
@@ -89,12 +99,12 @@ export class IndexSync {
   }
 
   /**
-   * Syncs unless a sync began less than `maxAgeMs` ago (a remote store: existence checks during a
-   * push need not list again for every batch). A folder is looked at every time: one stat each
-   * of its index folders when nothing moved.
+   * Syncs unless a sync began less than `maxAgeMs` ago (existence checks during a push need not
+   * list a remote store again for every batch; a folder's sync is one stat of each of its index
+   * folders when nothing moved).
    */
   async fresh(maxAgeMs: number): Promise<void> {
-    if (this.blobs.remote && performance.now() - this.syncedAt < maxAgeMs) return;
+    if (performance.now() - this.syncedAt < maxAgeMs) return;
     await this.sync();
   }
 
@@ -120,7 +130,7 @@ export class IndexSync {
       this.highWater < 0 ||
       listedAt - ((await this.local?.listed())?.fullAt ?? 0) > FULL_LISTING_EVERY_MS;
     await this.syncIndexObjects(whole, listedAt);
-    if (!this.blobs.remote) await this.syncLegacy();
+    if (!this.blobs.remote && !this.noLegacy) await this.syncLegacy();
   }
 
   /**
@@ -218,6 +228,7 @@ export class IndexSync {
   private async syncLegacy(): Promise<void> {
     const names = await this.listNames(LEGACY_PREFIX);
     if (!names) return;
+    if (names.length === 0 && !this.legacyMayAppear) this.noLegacy = true;
     const sources = new Set(
       names.filter((n) => n.endsWith('.idx')).map((n) => `${LEGACY_PREFIX}${n}`),
     );
@@ -271,7 +282,10 @@ export class IndexSync {
       trusted = listedAt - mtime > RACY_MS ? mtime : undefined;
     }
     const names: string[] = [];
-    for await (const entry of this.blobs.list(prefix, startAfter ? { startAfter } : {})) {
+    for await (const entry of this.blobs.list(prefix, {
+      keysOnly: true,
+      ...(startAfter ? { startAfter } : {}),
+    })) {
       const name = entry.key.slice(prefix.length);
       if (prefix === INDEX_PREFIX ? INDEX_NAME.test(name) : !name.includes('/')) names.push(name);
     }

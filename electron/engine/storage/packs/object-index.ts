@@ -34,8 +34,20 @@ export class ObjectIndex {
 
   /** The first live record of this hash that `accept` takes (32-byte hash), or -1. */
   find(hash: Uint8Array, accept?: (record: number) => boolean): number {
-    for (const record of this.matches(hash)) if (!accept || accept(record)) return record;
-    return -1;
+    const mask = this.slots.length - 1;
+    let slot = slotOf(hash, 0) & mask;
+    for (;;) {
+      const entry = this.slots[slot] as number;
+      if (entry === 0) return -1;
+      const at = (entry - 1) * RECORD;
+      if (
+        this.records.readUInt32LE(at + 32) !== DEAD &&
+        this.records.compare(hash, 0, 32, at, at + 32) === 0 &&
+        (!accept || accept(entry - 1))
+      )
+        return entry - 1;
+      slot = (slot + 1) & mask;
+    }
   }
 
   /** Every live record of this hash (an object may be in several packs). */

@@ -79,7 +79,12 @@ export class PackedStore implements Store {
     readonly blobs: BlobStore,
     private readonly options: PackedStoreOptions,
   ) {
-    this.sync = new IndexSync(blobs, this.catalog, blobs.remote ? options.localCopy : undefined);
+    this.sync = new IndexSync(
+      blobs,
+      this.catalog,
+      blobs.remote ? options.localCopy : undefined,
+      options.readOnly !== undefined,
+    );
     this.writer = new PackWriter(
       blobs,
       this.sync,

@@ -28,8 +28,11 @@ interface OpenPack {
   writer: BlobWriter;
   records: ObjectRecord[];
   hashes: string[];
-  /** Appends not yet settled. */
-  appends: Promise<void>[];
+  /**
+   * The last append, settled (never rejects): a writer takes appends in order, so once it
+   * settles all earlier ones have; a failed one makes the blob's finish fail.
+   */
+  appended: Promise<void>;
 }
 
 /** Objects to name in the next index object beside a pack: loose ones, durable once `ready`. */
@@ -78,7 +81,7 @@ export class PackWriter {
   async read(hash: string): Promise<Buffer | undefined> {
     const staged = this.staged.get(hash);
     if (!staged) return undefined;
-    await Promise.all(staged.pack.appends);
+    await staged.pack.appended;
     return staged.pack.writer.read(staged.record.offset, staged.record.storedLength);
   }
 
@@ -104,7 +107,7 @@ export class PackWriter {
     pack.hashes.push(hash);
     this.staged.set(hash, { pack, record });
     const appended = pack.writer.append(data);
-    pack.appends.push(appended.catch(() => {}));
+    pack.appended = appended.catch(() => {});
     if (pack.writer.size >= this.options.packBytes) {
       this.current = undefined;
       this.sealInBackground(pack);
@@ -121,8 +124,13 @@ export class PackWriter {
         // Room for the object that crosses packBytes and for the trailer.
         expectedBytes: bytes + Math.ceil(bytes / 8) + (1 << 20),
       });
-      const pack: OpenPack = { name, writer, records: [], hashes: [], appends: [] };
-      pack.appends.push(writer.append(packHeader()).catch(() => {}));
+      const pack: OpenPack = {
+        name,
+        writer,
+        records: [],
+        hashes: [],
+        appended: writer.append(packHeader()).catch(() => {}),
+      };
       this.current = pack;
       return pack;
     })().finally(() => (this.opening = undefined));
@@ -147,7 +155,7 @@ export class PackWriter {
     try {
       let packs: { name: string; length: number; records: ObjectRecord[] }[] = [];
       if (pack) {
-        await Promise.all(pack.appends);
+        await pack.appended;
         await pack.writer.append(encodeTrailer(pack.records));
         const length = pack.writer.size;
         await Promise.all([pack.writer.finish(), loose?.ready]);
@@ -212,7 +220,7 @@ export class PackWriter {
     const pack = this.current;
     this.current = undefined;
     if (pack) {
-      await Promise.allSettled(pack.appends);
+      await pack.appended;
       await pack.writer.abort();
       for (const hash of pack.hashes) this.staged.delete(hash);
       this.slots.release();
