@@ -25,6 +25,7 @@ import {
   objectKey,
   readAll,
   type BlobStore,
+  type BlobWriter,
   type Store,
 } from '../../electron/engine/storage/store';
 import { RedisServer } from '../harness/redis';
@@ -211,6 +212,74 @@ describe('packs in a folder (format 3)', () => {
     await store.put(o.key, o.data);
     await store.flush();
     expect((await readAll(client(path), o.key)).equals(o.data)).toBe(true);
+  });
+
+  it("a pack that fails leaves its objects not durable, whichever caller's flush heard of it", async () => {
+    /** A folder whose first pack cannot be finished. */
+    class FailingFirstPack extends DiskStore {
+      failed = false;
+      override createWriter(key: string): BlobWriter {
+        const writer = super.createWriter(key);
+        if (this.failed || !key.startsWith('data/')) return writer;
+        this.failed = true;
+        return {
+          get size() {
+            return writer.size;
+          },
+          append: (data) => writer.append(data),
+          read: (offset, length) => writer.read(offset, length),
+          finish: async () => {
+            await writer.abort();
+            throw new Error('the disk went away');
+          },
+          abort: () => writer.abort(),
+        };
+      }
+    }
+    const store = packedStore(new FailingFirstPack(await folder()), { packBytes: 64 * 1024 });
+    disposers.push(() => store.close());
+    const first = Array.from({ length: 7 }, () => object(10_000)); // fills the first pack
+    for (const o of first) await store.put(o.key, o.data);
+    // Another caller's flush hears of the failure; the first caller's then passes: what tells
+    // it is the check of its own objects (a push makes it before its version's ref).
+    await expect(store.flush()).rejects.toThrow(/the disk went away/);
+    await store.flush();
+    expect(store.notDurable(first.map((o) => o.hash)).length).toBeGreaterThan(0);
+    // Stored again, they are durable.
+    for (const o of first) await store.put(o.key, o.data);
+    await store.flush();
+    expect(store.notDurable(first.map((o) => o.hash))).toEqual([]);
+  });
+
+  it('a version is never written while an object it stored is named by no index', async () => {
+    const repo = await Repository.init({ repository: await folder() });
+    disposers.push(() => repo.close());
+    const stats = {
+      logicalBytes: 0,
+      newBytes: 0,
+      reusedBytes: 0,
+      reusedFromParentBytes: 0,
+      chunks: 0,
+      newChunks: 0,
+      metadataBytes: 0,
+      seconds: 0,
+    };
+    const record = {
+      format: 1 as const,
+      kind: 'version' as const,
+      model: 'm',
+      parent: null,
+      createdAt: new Date().toISOString(),
+      author: 'test',
+      message: '',
+      files: [],
+      stats,
+    };
+    await expect(repo.publish(record, undefined, ['ab'.repeat(32)])).rejects.toThrow(
+      '1 objects of this version could not be stored (an upload failed): no version was written; push again',
+    );
+    expect(await repo.versions('m')).toEqual([]);
+    expect((await repo.publish(record)).number).toBe(1);
   });
 
   it('a damaged index object is refused with a message that says what to do; repair index replaces it from the trailers', async () => {

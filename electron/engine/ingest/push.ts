@@ -310,10 +310,12 @@ async function pushVersion(repo: Repository, options: PushOptions): Promise<Vers
   // each as an object of its own (read without an index). A file the parent version has as it
   // is has the parent's manifest: stored already.
   const manifestPuts: Promise<void>[] = [];
+  const manifestsStored: string[] = [];
   for (const [i, manifest] of manifests.entries()) {
     const bytes = encodeManifest(manifest, repo.config.hash);
     metadataBytes += bytes.length;
     const hash = repo.hash(bytes);
+    if (!parentManifests.has(hash)) manifestsStored.push(hash);
     manifestPuts.push(
       parentManifests.has(hash)
         ? Promise.resolve(repo.rememberManifest(hash, manifest))
@@ -370,7 +372,7 @@ async function pushVersion(repo: Repository, options: PushOptions): Promise<Vers
     await stored.catch(() => {});
     throw new PushCancelledError();
   }
-  const entry = await repo.publish(record, stored);
+  const entry = await repo.publish(record, stored, [...uploaded, ...manifestsStored]);
   progress.chunks = chunkCount;
   progress.newChunks = counted.size;
   progress.phase = 'done';

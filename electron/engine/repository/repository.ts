@@ -412,10 +412,14 @@ export class Repository {
 
   /**
    * Publishes a version whose chunks are stored (and whose manifests are, or are being: `stored`
-   * settles when they are): stores the record, makes everything durable, then writes the ref, the
-   * one step that makes the version visible.
+   * settles when they are): stores the record, makes everything durable, checks that every object
+   * it stored (`written`) is, then writes the ref, the one step that makes the version visible.
    */
-  async publish(record: VersionRecord, stored?: Promise<unknown>): Promise<VersionEntry> {
+  async publish(
+    record: VersionRecord,
+    stored?: Promise<unknown>,
+    written: readonly string[] = [],
+  ): Promise<VersionEntry> {
     validateModelName(record.model);
     const bytes = encodeVersion(record);
     const id = this.hash(bytes);
@@ -431,6 +435,13 @@ export class Repository {
       this.store.put(objectKey(id), bytes, { ...this.putOptions(id), loose: true }),
     ]);
     await this.store.flush();
+    // Packs are written for many callers at once: a pack of this version's that failed may have
+    // been reported to another caller's flush. Every object this version stored must be named.
+    const lost = this.stack.packs?.notDurable([...written, id]) ?? [];
+    if (lost.length > 0)
+      throw new RepositoryError(
+        `${lost.length} objects of this version could not be stored (an upload failed): no version was written; push again`,
+      );
     const key = refKey(record.model, Date.now(), id);
     await this.store.put(key, Buffer.from(id));
     await this.store.flush();

@@ -223,6 +223,17 @@ export class PackedStore implements Store {
     await this.blobs.flush();
   }
 
+  /**
+   * Of these objects, those no index object names. After a flush, an object a put took is named,
+   * or its pack failed: a push checks its own objects before it writes its version's ref (a
+   * failure seen by another caller's flush must not pass unnoticed).
+   */
+  notDurable(hashes: Iterable<string>): string[] {
+    const lost: string[] = [];
+    for (const hash of hashes) if (this.catalog.find(hash, 'read') < 0) lost.push(hash);
+    return lost;
+  }
+
   // --- reading ----------------------------------------------------------------------------------
 
   async get(key: string): Promise<Readable> {
