@@ -224,13 +224,15 @@ export class PackedStore implements Store {
   }
 
   /**
-   * Of these objects, those no index object names. After a flush, an object a put took is named,
-   * or its pack failed: a push checks its own objects before it writes its version's ref (a
-   * failure seen by another caller's flush must not pass unnoticed).
+   * Of these objects, those a put gave this store that are not durable: still held, or in a pack
+   * that failed (and not stored since). A push checks its own objects after its flush, before it
+   * writes its version's ref: a failure another caller's flush heard of must not pass unnoticed.
    */
   notDurable(hashes: Iterable<string>): string[] {
     const lost: string[] = [];
-    for (const hash of hashes) if (this.catalog.find(hash, 'read') < 0) lost.push(hash);
+    for (const hash of hashes)
+      if (this.holds(hash) || (this.writer.lost(hash) && this.catalog.find(hash, 'read') < 0))
+        lost.push(hash);
     return lost;
   }
 

@@ -57,6 +57,8 @@ export class PackWriter {
   private failure: unknown;
   /** Objects appended and not yet durable: their pack and where. */
   private readonly staged = new Map<string, { pack: OpenPack; record: ObjectRecord }>();
+  /** Objects whose pack failed, until one is stored again: whoever put them must not rely on them. */
+  private readonly failed = new Set<string>();
 
   constructor(
     private readonly blobs: BlobStore,
@@ -65,6 +67,11 @@ export class PackWriter {
     private readonly onDurable: (hashes: string[]) => void,
   ) {
     this.slots = new Semaphore(Math.max(1, options.packsInFlight));
+  }
+
+  /** Whether the object was appended to a pack that failed (and not stored since). */
+  lost(hash: string): boolean {
+    return this.failed.has(hash);
   }
 
   /** Whether this writer holds the object (appended, not yet durable). */
@@ -166,10 +173,12 @@ export class PackWriter {
         await this.writeIndex(
           encodeIndexObject({ packs, ...(loose ? { loose: loose.records } : {}) }),
         );
+        for (const hash of pack?.hashes ?? []) this.failed.delete(hash);
         this.onDurable(hashes);
       }
     } catch (err) {
       await pack?.writer.abort();
+      for (const hash of pack?.hashes ?? []) this.failed.add(hash);
       throw err;
     } finally {
       for (const hash of pack?.hashes ?? []) this.staged.delete(hash);
@@ -222,7 +231,10 @@ export class PackWriter {
     if (pack) {
       await pack.appended;
       await pack.writer.abort();
-      for (const hash of pack.hashes) this.staged.delete(hash);
+      for (const hash of pack.hashes) {
+        this.staged.delete(hash);
+        this.failed.add(hash);
+      }
       this.slots.release();
     }
   }
