@@ -11,9 +11,13 @@ import { RedisServer, S3Child, s3Repository, s3Service } from '../s3-fixture';
 const LATENCY_MS = 30;
 const SIZES_MIB = [16, 32, 64];
 
+/** Rounds, the sizes taking turns in each: the machine's speed drifts between them. */
+const ROUNDS = 2;
+
 /**
  * The same v1/v2 pushed to S3 at 30 ms per request, and v2 restored, with packs of 16, 32 and
- * 64 MiB, in turn: what the default pack size is chosen from.
+ * 64 MiB, taking turns in rounds, each step's best round: what the default pack size is chosen
+ * from.
  */
 export async function packSize(ctx: BenchContext): Promise<ScenarioResult> {
   const size = (ctx.quick ? 128 : 1024) * MiB;
@@ -31,27 +35,38 @@ export async function packSize(ctx: BenchContext): Promise<ScenarioResult> {
       return (performance.now() - started) / 1000;
     };
     const mbps = (s: number) => round(size / 1e6 / s, 0);
+    const best = new Map<number, { cold: number; warm: number; restore: number }>();
+    for (let turn = 1; turn <= ROUNDS; turn++) {
+      for (const mib of SIZES_MIB) {
+        ctx.log(`pack-size: round ${turn} of ${ROUNDS}, ${mib} MiB packs`);
+        const prefix = `packs-${mib}-${turn}`;
+        await s3Repository(server, prefix, { packSize: mib * MiB });
+        const team = s3Service(server, prefix, redis.url);
+        services.push(team);
+        const cold = await timed(() => team.push({ model: 'm', paths: [pair.v1] }));
+        const warm = await timed(() => team.push({ model: 'm', paths: [pair.v2] }));
+        const restore = await timed(() => team.pull('m@v2', join(dir, `restore-${prefix}`)));
+        const was = best.get(mib) ?? { cold: Infinity, warm: Infinity, restore: Infinity };
+        best.set(mib, {
+          cold: Math.min(was.cold, cold),
+          warm: Math.min(was.warm, warm),
+          restore: Math.min(was.restore, restore),
+        });
+      }
+    }
     const results: Record<string, unknown> = {};
     const rows: Row[] = [];
-    for (const mib of SIZES_MIB) {
-      ctx.log(`pack-size: ${mib} MiB packs`);
-      const prefix = `packs-${mib}`;
-      await s3Repository(server, prefix, { packSize: mib * MiB });
-      const team = s3Service(server, prefix, redis.url);
-      services.push(team);
-      const cold = await timed(() => team.push({ model: 'm', paths: [pair.v1] }));
-      const warm = await timed(() => team.push({ model: 'm', paths: [pair.v2] }));
-      const restore = await timed(() => team.pull('m@v2', join(dir, `restore-${mib}`)));
+    for (const [mib, b] of best) {
       results[`${mib}MiB`] = {
-        coldMbps: mbps(cold),
-        warmSeconds: round(warm),
-        restoreMbps: mbps(restore),
+        coldMbps: mbps(b.cold),
+        warmSeconds: round(b.warm),
+        restoreMbps: mbps(b.restore),
       };
       rows.push({
         scenario: 'pack-size',
         metric: `${mib} MiB packs`,
-        value: `${mbps(cold)} MB/s`,
-        note: `cold push; warm push ${round(warm)} s; restore ${mbps(restore)} MB/s (at ${LATENCY_MS} ms)`,
+        value: `${mbps(b.cold)} MB/s`,
+        note: `cold push; warm push ${round(b.warm)} s; restore ${mbps(b.restore)} MB/s (at ${LATENCY_MS} ms, best of ${ROUNDS})`,
       });
     }
     return { json: { packSize: { latencyMs: LATENCY_MS, sizeMiB: size / MiB, ...results } }, rows };
