@@ -1,0 +1,38 @@
+import { Option, type Command } from 'commander';
+import { emit, withService } from '../run';
+
+export function register(program: Command): void {
+  program
+    .command('init')
+    .description('create a repository at --repo (or the default location)')
+    .option(
+      '--chunk-size <size>',
+      'average chunk size, a power of two (min = size/4, max = size*4)',
+      '64KiB',
+    )
+    .addOption(
+      new Option('--hash <algorithm>', 'content hash')
+        .choices(['sha256', 'blake3'])
+        .default('sha256'),
+    )
+    .option('--json', 'print one JSON object')
+    .action(
+      async (
+        opts: { chunkSize: string; hash: 'sha256' | 'blake3'; json?: boolean },
+        command: Command,
+      ) => {
+        await withService(command, async (service) => {
+          const { parseSize, profileForAverage } = await import('../../engine/chunking/params');
+          const { formatBytes } = await import('../format');
+          const info = await service.init({
+            hash: opts.hash,
+            chunking: profileForAverage(parseSize(opts.chunkSize)),
+          });
+          emit(opts.json, info, () => {
+            const c = info.chunking;
+            return `Created a repository at ${info.location}\n  id ${info.repositoryId}, hash ${info.hash}, chunks ${formatBytes(c.minSize)} / ${formatBytes(c.avgSize)} / ${formatBytes(c.maxSize)}`;
+          });
+        });
+      },
+    );
+}

@@ -1,0 +1,65 @@
+import type { Command } from 'commander';
+import type { PushProgress } from '../../../shared/types';
+import { emit, progressBar, withService } from '../run';
+
+export function register(program: Command): void {
+  program
+    .command('push')
+    .description('make a new version of MODEL from files and folders')
+    .argument('<model>', 'model name')
+    .argument('<paths...>', "files and folders (a folder's files are stored relative to it)")
+    .option('-m, --message <message>', 'what changed in this version', '')
+    .option('--json', 'print one JSON object')
+    .action(
+      async (
+        model: string,
+        paths: string[],
+        opts: { message: string; json?: boolean },
+        command: Command,
+      ) => {
+        await withService(command, async (service) => {
+          const { formatBytes, formatRatio, formatSeconds } = await import('../format');
+          const bar = await progressBar('pushing');
+          const controller = new AbortController();
+          const onSigint = () => controller.abort();
+          process.once('SIGINT', onSigint);
+          try {
+            const result = await service.push({
+              model,
+              paths,
+              message: opts.message,
+              signal: controller.signal,
+              onProgress: (p: PushProgress) => {
+                const dedup =
+                  p.bytesHashed > 0 ? Math.round((p.bytesDeduplicated / p.bytesHashed) * 100) : 0;
+                bar?.update(
+                  p.bytesHashed,
+                  p.totalBytes,
+                  p.mbps,
+                  p.etaSeconds,
+                  ` | ${dedup}% deduplicated`,
+                );
+              },
+            });
+            bar?.stop();
+            if (result.createdRepository && !opts.json)
+              process.stderr.write(
+                `tv: created a new repository at ${(await service.repositoryInfo()).location}\n`,
+              );
+            for (const s of result.skipped)
+              process.stderr.write(`tv: skipped ${s.path}: ${s.reason}\n`);
+            emit(opts.json, result, () =>
+              [
+                `${result.model} ${result.version} (${result.shortId}): ${result.files} file${result.files === 1 ? '' : 's'}, ${formatBytes(result.logicalBytes)}`,
+                `  new ${formatBytes(result.newBytes)} in ${result.newChunks} of ${result.chunks} chunks, reused ${formatBytes(result.reusedBytes)} (${formatBytes(result.reusedFromParentBytes)} from the previous version)`,
+                `  dedup ${formatRatio(result.dedupRatio)}, ${formatSeconds(result.seconds)}`,
+              ].join('\n'),
+            );
+          } finally {
+            bar?.stop();
+            process.off('SIGINT', onSigint);
+          }
+        });
+      },
+    );
+}

@@ -1,0 +1,44 @@
+import type { Command } from 'commander';
+import { emit, withService } from '../run';
+
+export function register(program: Command): void {
+  program
+    .command('report')
+    .description(
+      'where the bytes of a version came from: new, from the previous version, from elsewhere',
+    )
+    .argument('<selector>', 'MODEL, MODEL@vN or MODEL@<id prefix>')
+    .option('--json', 'print one JSON object')
+    .action(async (selector: string, opts: { json?: boolean }, command: Command) => {
+      await withService(command, async (service) => {
+        const { formatBytes, formatRatio, formatSeconds, table } = await import('../format');
+        const r = await service.report(selector);
+        emit(opts.json, r, () => {
+          const v = r.version;
+          const lines = [
+            `${v.model} ${v.label} (${v.shortId}): ${formatBytes(r.logicalBytes)} in ${r.files.length} files, dedup ${formatRatio(r.dedupRatio)}`,
+            `  new ${formatBytes(r.newBytes)} (${r.newChunks} of ${r.chunks} chunks), from the previous version ${formatBytes(r.reusedFromParentBytes)}, from elsewhere ${formatBytes(r.reusedElsewhereBytes)}`,
+            `  pushed in ${formatSeconds(r.seconds)} (${r.mbps} MB/s)`,
+            '',
+            table(
+              ['file', 'size', 'new', 'previous', 'elsewhere', 'tensors changed'],
+              [...r.files]
+                .sort((a, b) => b.newBytes - a.newBytes || b.size - a.size)
+                .map((f) => [
+                  f.path,
+                  formatBytes(f.size),
+                  formatBytes(f.newBytes),
+                  formatBytes(f.reusedFromParentBytes),
+                  formatBytes(f.reusedElsewhereBytes),
+                  f.tensors
+                    ? `${f.tensors.filter((t) => t.status !== 'unchanged').length} of ${f.tensors.length}`
+                    : (f.note ?? ''),
+                ]),
+              [1, 2, 3, 4],
+            ),
+          ];
+          return lines.join('\n');
+        });
+      });
+    });
+}

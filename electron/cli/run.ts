@@ -1,0 +1,76 @@
+import type { Command } from 'commander';
+import type { Service } from '../engine/service';
+
+/** Options every command takes (declared on the program), and each command's own --json. */
+export interface CommandOptions {
+  repo?: string;
+  redis?: string;
+  json?: boolean;
+}
+
+/**
+ * Runs a command against the service; prints errors as one line on stderr (and, with --json, one
+ * JSON object on stdout) and sets a non-zero exit code.
+ */
+export async function withService<T>(
+  command: Command,
+  action: (service: Service) => Promise<T>,
+): Promise<T | undefined> {
+  const [{ Service }, { resolveConfig }, { createCliLogger }] = await Promise.all([
+    import('../engine/service'),
+    import('../engine/config'),
+    import('../engine/log'),
+  ]);
+  const flags = command.optsWithGlobals<CommandOptions>();
+  const service = new Service({ ...resolveConfig(flags), mode: 'cli', logger: createCliLogger() });
+  try {
+    return await action(service);
+  } catch (err) {
+    const message = err instanceof Error ? err.message : String(err);
+    if (flags.json) process.stdout.write(JSON.stringify({ error: message }) + '\n');
+    process.stderr.write(`tv: ${message}\n`);
+    process.exitCode = err instanceof Error && err.name === 'PushCancelledError' ? 130 : 1;
+    return undefined;
+  } finally {
+    await service.close();
+  }
+}
+
+/** Prints a result: one JSON value with --json, else the human text. */
+export function emit(json: boolean | undefined, value: unknown, human: () => string): void {
+  process.stdout.write(json ? JSON.stringify(value) + '\n' : human() + '\n');
+}
+
+/** A progress bar on stderr, only at a terminal. */
+export async function progressBar(label: string) {
+  if (!process.stderr.isTTY) return undefined;
+  // cli-progress is CommonJS: bundled, its module has only a default export.
+  const { default: cliProgress } = await import('cli-progress');
+  const { formatBytes } = await import('./format');
+  const bar = new cliProgress.SingleBar({
+    stream: process.stderr,
+    format: `${label} |{bar}| {percentage}% | {done} of {total_h} | {rate} MB/s | ETA {eta_h}{extra}`,
+    hideCursor: true,
+    clearOnComplete: true,
+    barsize: 24,
+  });
+  let started = false;
+  return {
+    update(done: number, total: number, rate: number, eta: number | null, extra = '') {
+      const payload = {
+        done: formatBytes(done),
+        total_h: formatBytes(total),
+        rate,
+        eta_h: eta === null ? '-' : `${eta}s`,
+        extra,
+      };
+      if (!started) {
+        bar.start(Math.max(total, 1), done, payload);
+        started = true;
+      } else bar.update(done, payload);
+    },
+    stop() {
+      if (started) bar.stop();
+    },
+  };
+}
