@@ -14,3 +14,10 @@ export function formatBytes(bytes: number): string {
 export function formatRatio(ratio: number): string {
   return `${ratio.toFixed(ratio >= 100 ? 0 : 2)}x`;
 }
+
+/** A moment for people, in UTC: "2026-11-30 14:05:01 UTC". */
+export function formatUtc(iso: string): string {
+  const date = new Date(iso);
+  if (Number.isNaN(date.getTime())) return iso;
+  return `${date.toISOString().replace('T', ' ').slice(0, 19)} UTC`;
+}

@@ -387,7 +387,7 @@ export class Service implements Api {
 
   async log(model: string): Promise<VersionSummary[]> {
     const repo = await this.repository();
-    return (await repo.versions(model)).map((v) => repo.summarize(v));
+    return (await repo.requireVersions(model)).map((v) => repo.summarize(v));
   }
 
   async pull(
@@ -415,12 +415,19 @@ export class Service implements Api {
 
   async diff(from: string, to: string): Promise<VersionDiff> {
     const repo = await this.repository();
-    const [a, b] = await Promise.all([repo.resolve(from), repo.resolve(to)]);
-    return diffVersions(repo, a, b);
+    // Both settle before an error is thrown: the service may close the repository right after.
+    const [a, b] = await Promise.allSettled([repo.resolve(from), repo.resolve(to)]);
+    if (a.status === 'rejected') throw a.reason;
+    if (b.status === 'rejected') throw b.reason;
+    return diffVersions(repo, a.value, b.value);
   }
 
   async verify(options: { selector?: string; full?: boolean } = {}): Promise<VerifyResult> {
-    return verify(await this.repository(), options);
+    const repo = await this.repository();
+    // A model that has no versions is an error, as for every command that names one.
+    if (options.selector && !options.selector.includes('@'))
+      await repo.requireVersions(options.selector);
+    return verify(repo, options);
   }
 
   async remove(selector: string): Promise<RemoveResult> {

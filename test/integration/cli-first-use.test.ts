@@ -1,0 +1,133 @@
+import { access, mkdir, readdir, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { seededBytes } from '../unit/prng';
+import { tempDir } from './stores';
+import { json, tv } from './tv';
+
+/**
+ * What a first-time user meets at the command line, each run as a person runs `tv`: unknown
+ * models and selectors, a destination that cannot be made, a damaged chunk, a push of content
+ * already stored, a report that agrees with the push and stays the same after `tv rm` and `tv gc`,
+ * counts and durations in words.
+ */
+let work: { path: string; remove(): Promise<void> };
+let src: string;
+let n = 0;
+/** The environment of a new repository. */
+const fresh = () => ({ TV_REPO: join(work.path, `repo-${++n}`) });
+const exists = (path: string) =>
+  access(path).then(
+    () => true,
+    () => false,
+  );
+
+beforeAll(async () => {
+  work = await tempDir('tv-first-use-');
+  src = join(work.path, 'model');
+  await mkdir(src);
+  await writeFile(join(src, 'weights.bin'), seededBytes(21, 1_500_000));
+  await writeFile(join(src, 'config.json'), '{"layers": 2}');
+});
+afterAll(() => work?.remove());
+
+/** Writes `src` with its weights changed in one stretch (a fine-tune of one layer). */
+async function tuned(dir: string, seed: number): Promise<string> {
+  await mkdir(dir, { recursive: true });
+  const bytes = Buffer.from(seededBytes(21, 1_500_000));
+  Buffer.from(seededBytes(seed, 200_000)).copy(bytes, 600_000);
+  await writeFile(join(dir, 'weights.bin'), bytes);
+  await writeFile(join(dir, 'config.json'), '{"layers": 2}');
+  return dir;
+}
+
+describe('an unknown model is an error for every command', () => {
+  it('exits 1 with one line naming the model, for log, verify, report, diff, rm, pull', async () => {
+    const env = fresh();
+    expect((await tv(['push', 'known', src], env)).code).toBe(0);
+    for (const args of [
+      ['log', 'nosuch'],
+      ['verify', 'nosuch'],
+      ['report', 'nosuch'],
+      ['diff', 'nosuch@v1', 'known@v1'],
+      ['diff', 'known@v1', 'nosuch@v1'],
+      ['rm', 'nosuch'],
+      ['rm', 'nosuch@v1'],
+      ['pull', 'nosuch', join(work.path, 'never')],
+    ]) {
+      const r = await tv(args, env);
+      expect(r.code, args.join(' ')).toBe(1);
+      expect(r.stderr.trim(), args.join(' ')).toMatch(/^tv: model "nosuch" has no versions in /);
+      expect(r.stderr.trim().split('\n'), args.join(' ')).toHaveLength(1);
+      const asJson = await tv([...args, '--json'], env);
+      expect(json(asJson.stdout), args.join(' ')).toEqual({
+        error: expect.stringContaining('model "nosuch" has no versions'),
+      });
+    }
+    expect(await exists(join(work.path, 'never'))).toBe(false);
+  });
+
+  it('a model whose versions were all removed says so', async () => {
+    const env = fresh();
+    expect((await tv(['push', 'gone', src], env)).code).toBe(0);
+    expect((await tv(['rm', 'gone'], env)).code).toBe(0);
+    const r = await tv(['log', 'gone'], env);
+    expect(r.code).toBe(1);
+    expect(r.stderr.trim()).toMatch(/^tv: model "gone" has no versions: its 1 version was removed/);
+  });
+});
+
+describe('selectors', () => {
+  it('MODEL@ (nothing after the @) is an error, never the latest version', async () => {
+    const env = fresh();
+    expect((await tv(['push', 'm', src], env)).code).toBe(0);
+    for (const args of [
+      ['pull', 'm@', join(work.path, 'empty-selector')],
+      ['report', 'm@'],
+      ['verify', 'm@'],
+      ['rm', 'm@'],
+    ]) {
+      const r = await tv(args, env);
+      expect(r.code, args.join(' ')).toBe(1);
+      expect(r.stderr.trim(), args.join(' ')).toBe(
+        'tv: "m@" names no version: after the @ give vN, latest or a version id prefix (see `tv log m`)',
+      );
+    }
+    // Nothing was removed by `tv rm m@`.
+    expect(json((await tv(['log', 'm', '--json'], env)).stdout)).toHaveLength(1);
+  });
+
+  it('a removed version says it was removed, when and by whom, by number and by id', async () => {
+    const env = fresh();
+    const v1 = json((await tv(['push', 'm', src, '--json'], env)).stdout) as { id: string };
+    expect((await tv(['push', 'm', await tuned(join(work.path, 'rm-v2'), 5)], env)).code).toBe(0);
+    expect((await tv(['rm', 'm@v1'], env)).code).toBe(0);
+    for (const selector of ['m@v1', `m@${v1.id.slice(0, 8)}`]) {
+      const r = await tv(['pull', selector, join(work.path, 'removed-out')], env);
+      expect(r.code, selector).toBe(1);
+      expect(r.stderr.trim(), selector).toMatch(
+        new RegExp(
+          `^tv: m v1 \\(${v1.id.slice(0, 12)}\\) was removed on \\d{4}-\\d\\d-\\d\\d \\d\\d:\\d\\d:\\d\\d UTC by [^ ]+@[^ ]+ \\(tv rm\\); its data stays until tv gc reclaims it$`,
+        ),
+      );
+    }
+    // A number that never existed names the versions there are.
+    const never = await tv(['report', 'm@v9'], env);
+    expect(never.stderr.trim()).toBe('tv: model "m" has no version v9 (it has v2; see `tv log m`)');
+  });
+
+  it('a tombstone written by an earlier version (its body the bare id) still reads', async () => {
+    const env = fresh();
+    const v1 = json((await tv(['push', 'm', src, '--json'], env)).stdout) as { id: string };
+    expect((await tv(['push', 'm', await tuned(join(work.path, 'old-v2'), 6)], env)).code).toBe(0);
+    const refs = join(env.TV_REPO, 'refs', 'm');
+    const ref = (await readdir(refs)).find((name) => name.endsWith(v1.id)) as string;
+    await writeFile(join(refs, `${ref}.removed`), v1.id);
+    const r = await tv(['pull', 'm@v1', join(work.path, 'old-tombstone-out')], env);
+    expect(r.code).toBe(1);
+    expect(r.stderr.trim()).toBe(
+      `tv: m v1 (${v1.id.slice(0, 12)}) was removed (tv rm; when and by whom were not recorded); its data stays until tv gc reclaims it`,
+    );
+    expect(json((await tv(['log', 'm', '--json'], env)).stdout)).toMatchObject([{ label: 'v2' }]);
+  });
+});
