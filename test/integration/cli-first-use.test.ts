@@ -1,4 +1,4 @@
-import { access, mkdir, readdir, writeFile } from 'node:fs/promises';
+import { access, mkdir, open, readdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { seededBytes } from '../unit/prng';
@@ -129,5 +129,53 @@ describe('selectors', () => {
       `tv: m v1 (${v1.id.slice(0, 12)}) was removed (tv rm; when and by whom were not recorded); its data stays until tv gc reclaims it`,
     );
     expect(json((await tv(['log', 'm', '--json'], env)).stdout)).toMatchObject([{ label: 'v2' }]);
+  });
+});
+
+describe('pull destinations', () => {
+  it('a destination that cannot be created fails at once with one line (no spinning in mkdir)', async () => {
+    const env = fresh();
+    expect((await tv(['push', 'm', src], env)).code).toBe(0);
+    for (const dest of ['/proc/forbidden', '/proc/forbidden/deeper/still']) {
+      const r = await tv(['pull', 'm', dest], env, 15_000);
+      expect(r.code, dest).toBe(1);
+      expect(r.stderr.trim(), dest).toBe(
+        `tv: cannot create ${dest}: /proc does not allow new folders in it`,
+      );
+    }
+    const file = join(work.path, 'a-file');
+    await writeFile(file, 'x');
+    const under = await tv(['pull', 'm', join(file, 'sub')], env);
+    expect(under.code).toBe(1);
+    expect(under.stderr.trim()).toBe(
+      `tv: cannot create ${join(file, 'sub')}: ${file} is a file, not a folder`,
+    );
+  });
+});
+
+describe('a damaged chunk', () => {
+  it('a refused pull suggests `tv verify --full` (plain verify checks presence), and leaves no folder behind', async () => {
+    const env = fresh();
+    expect((await tv(['push', 'm', src], env)).code).toBe(0);
+    const packs = join(env.TV_REPO, 'packs');
+    const pack = (await readdir(packs)).find((f) => f.endsWith('.pack')) as string;
+    const handle = await open(join(packs, pack), 'r+');
+    const byte = Buffer.alloc(1);
+    await handle.read(byte, 0, 1, 5000);
+    byte[0] = (byte[0] as number) ^ 0xff;
+    await handle.write(byte, 0, 1, 5000);
+    await handle.close();
+
+    const dest = join(work.path, 'damaged', 'deeper', 'out');
+    const pulled = await tv(['pull', 'm', dest], env);
+    expect(pulled.code).toBe(1);
+    expect(pulled.stderr.trim().split('\n')).toHaveLength(1);
+    expect(pulled.stderr).toMatch(/chunk [0-9a-f]{64} .* is corrupt/);
+    expect(pulled.stderr).toContain('`tv verify --full`');
+    expect(await exists(join(work.path, 'damaged'))).toBe(false);
+    expect((await tv(['verify', 'm'], env)).code).toBe(0);
+    const full = await tv(['verify', 'm', '--full'], env);
+    expect(full.code).toBe(1);
+    expect(full.stdout).toMatch(/^DAMAGED: 1 of \d+ objects missing or corrupt/);
   });
 });

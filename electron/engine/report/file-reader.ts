@@ -51,7 +51,9 @@ export class FileReader {
     const hash = (this.manifest.chunks[i] as { hash: string }).hash;
     const data = await readAll(this.repo.store, objectKey(hash));
     if (this.repo.hash(data) !== hash)
-      throw new Error(`chunk ${hash} is corrupt (run \`tv verify\`)`);
+      throw new Error(
+        `chunk ${hash} is corrupt (run \`tv verify --full\` to find every damaged object)`,
+      );
     this.fetched.set(i, data);
     return data;
   }

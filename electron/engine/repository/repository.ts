@@ -401,7 +401,7 @@ export class Repository {
       const actual = this.hash(bytes);
       if (actual !== hash)
         throw new FormatError(
-          `${what} ${hash} is corrupt: its content hashes to ${actual} (run \`tv verify\`)`,
+          `${what} ${hash} is corrupt: its content hashes to ${actual} (run \`tv verify --full\` to find every damaged object)`,
         );
       return bytes;
     } catch (err) {
