@@ -45,7 +45,8 @@ export interface VersionSummary {
   message: string;
   files: number;
   stats: VersionStats;
-  dedupRatio: number;
+  /** Logical bytes per new chunk byte (shared/format dedupRatio); null when nothing was new. */
+  dedupRatio: number | null;
 }
 
 /** What a push made: the version's figures (see VersionStats) and where it stands. */
@@ -56,8 +57,8 @@ export interface PushResult extends VersionStats {
   id: string;
   shortId: string;
   files: number;
-  /** Logical bytes per byte stored (new chunks plus manifests). */
-  dedupRatio: number;
+  /** Logical bytes per new chunk byte (shared/format dedupRatio); null when nothing was new. */
+  dedupRatio: number | null;
   /** True when this push created the repository. */
   createdRepository: boolean;
   skipped: { path: string; reason: string }[];
@@ -149,6 +150,26 @@ export interface FileReport {
   note?: string;
 }
 
+/** The version a version was pushed on, as the report found it. */
+export interface VersionParent {
+  id: string;
+  shortId: string;
+  /** "v1"; null when its ref is gone. */
+  label: string | null;
+  /**
+   * live; removed (`tv rm`, its record still there to compare with); collected (removed, and gc
+   * has reclaimed it: no comparison with it is possible).
+   */
+  state: 'live' | 'removed' | 'collected';
+  removedAt: string | null;
+  removedBy: string | null;
+}
+
+/**
+ * Where a version's bytes came from. The version's figures (new, from the previous version, from
+ * elsewhere, the ratio) are the ones its push recorded, so they never change; the per-file figures
+ * and chunk maps are computed from manifests (see `note` where the two differ).
+ */
 export interface VersionReport {
   version: VersionSummary;
   logicalBytes: number;
@@ -158,9 +179,16 @@ export interface VersionReport {
   reusedElsewhereBytes: number;
   chunks: number;
   newChunks: number;
-  dedupRatio: number;
+  /** Logical bytes per new chunk byte (shared/format dedupRatio); null when nothing was new. */
+  dedupRatio: number | null;
+  /** Bytes of file manifests the push stored, apart from the chunks. */
+  metadataBytes: number;
   seconds: number;
   mbps: number;
+  /** The version it was pushed on; null for a model's first version. */
+  parent: VersionParent | null;
+  /** Why the per-file figures differ from the recorded ones, when they do. */
+  note: string | null;
   files: FileReport[];
 }
 

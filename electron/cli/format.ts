@@ -1,5 +1,5 @@
 /** Human-readable figures for the terminal. */
-export { formatBytes, formatRatio } from '../../shared/format';
+export { dedupPhrase, formatBytes, formatRatio, formatUtc, plural } from '../../shared/format';
 
 export function formatSeconds(seconds: number): string {
   if (seconds < 60) return `${seconds.toFixed(seconds < 10 ? 2 : 1)} s`;

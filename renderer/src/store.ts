@@ -10,6 +10,7 @@ import type {
   VersionSummary,
 } from '../../shared/types';
 import { api, bridge, isDesktop, sendFiles } from './api';
+import { count, dedup } from './format';
 import type { Picked } from './drop';
 
 export type View =
@@ -186,7 +187,7 @@ export const useApp = create<AppState>((set, get) => ({
       set({ push: { ...get().push!, status: 'done', result }, picked: [] });
       get().notify(
         'ok',
-        `${model} ${result.version}: ${result.files} files, dedup ${result.dedupRatio.toFixed(2)}x`,
+        `${model} ${result.version}: ${count(result.files, 'file')}, ${dedup(result.dedupRatio)}`,
       );
       await get().refreshModels();
       await get().selectModel(model);

@@ -179,3 +179,136 @@ describe('a damaged chunk', () => {
     expect(full.stdout).toMatch(/^DAMAGED: 1 of \d+ objects missing or corrupt/);
   });
 });
+
+describe('the report agrees with the push and stays the same', () => {
+  type Figures = {
+    version?: { label: string };
+    newBytes: number;
+    newChunks: number;
+    logicalBytes: number;
+    metadataBytes?: number;
+    dedupRatio: number | null;
+    reusedFromParentBytes: number;
+  };
+
+  it('push, log and report give one dedup ratio (logical / new chunk bytes) and the same new bytes', async () => {
+    const env = fresh();
+    expect((await tv(['push', 'm', src], env)).code).toBe(0);
+    const pushed = json(
+      (await tv(['push', 'm', await tuned(join(work.path, 'agree-v2'), 7), '--json'], env)).stdout,
+    ) as Figures;
+    expect(pushed.newBytes).toBeGreaterThan(0);
+    const ratio = Math.round((pushed.logicalBytes / pushed.newBytes) * 100) / 100;
+    expect(pushed.dedupRatio).toBe(ratio);
+    const log = json((await tv(['log', 'm', '--json'], env)).stdout) as {
+      dedupRatio: number;
+      stats: Figures;
+    }[];
+    expect(log[1]).toMatchObject({ dedupRatio: ratio, stats: { newBytes: pushed.newBytes } });
+    const report = json((await tv(['report', 'm@v2', '--json'], env)).stdout) as Figures;
+    expect(report).toMatchObject({
+      newBytes: pushed.newBytes,
+      newChunks: pushed.newChunks,
+      dedupRatio: ratio,
+      reusedFromParentBytes: pushed.reusedFromParentBytes,
+    });
+    const human = (await tv(['report', 'm@v2'], env)).stdout;
+    expect(human).toContain(`dedup ${ratio.toFixed(2)}x`);
+    expect(human).toMatch(/manifests/);
+  });
+
+  it('a version that stored no new bytes shows "nothing new", not a ratio', async () => {
+    const env = fresh();
+    expect((await tv(['push', 'm', src], env)).code).toBe(0);
+    // The same files as another model: every chunk is stored already.
+    const same = await tv(['push', 'copy', src], env);
+    expect(same.stdout).toContain('dedup: nothing new');
+    expect((await tv(['log', 'copy'], env)).stdout.split('\n')[2]).toContain('nothing new');
+    const report = await tv(['report', 'copy'], env);
+    expect(report.stdout.split('\n')[0]).toContain('dedup: nothing new');
+    // A tiny file: its 1 chunk is new, so the ratio is 1.00x (manifests are counted apart).
+    await writeFile(join(work.path, 'tiny.txt'), 'hi\n');
+    const tiny = json(
+      (await tv(['push', 'tiny', join(work.path, 'tiny.txt'), '--json'], env)).stdout,
+    ) as Figures;
+    expect(tiny.dedupRatio).toBe(1);
+  });
+
+  it('the report of a version keeps its figures after its parent is removed, and says so; after gc it says no comparison is possible', async () => {
+    const env = fresh();
+    expect((await tv(['push', 'm', src], env)).code).toBe(0);
+    expect((await tv(['push', 'm', await tuned(join(work.path, 'stable-v2'), 8)], env)).code).toBe(
+      0,
+    );
+    const before = json((await tv(['report', 'm@v2', '--json'], env)).stdout) as Figures & {
+      files: unknown;
+      parent: unknown;
+    };
+    expect(before.parent).toMatchObject({ label: 'v1', state: 'live' });
+    expect((await tv(['rm', 'm@v1'], env)).code).toBe(0);
+    const after = json((await tv(['report', 'm@v2', '--json'], env)).stdout) as typeof before;
+    expect({ ...after, parent: null, version: null }).toEqual({
+      ...before,
+      parent: null,
+      version: null,
+    });
+    expect(after.parent).toMatchObject({
+      label: 'v1',
+      state: 'removed',
+      removedBy: expect.stringContaining('@'),
+    });
+    expect((await tv(['report', 'm@v2'], env)).stdout).toMatch(
+      /compared with v1 \([0-9a-f]{12}\), removed on \d{4}-\d\d-\d\d \d\d:\d\d:\d\d UTC by /,
+    );
+
+    expect((await tv(['gc', '--grace', '0'], env)).code).toBe(0);
+    const collected = json((await tv(['report', 'm@v2', '--json'], env)).stdout) as typeof before;
+    expect(collected).toMatchObject({
+      newBytes: before.newBytes,
+      dedupRatio: before.dedupRatio,
+      parent: { label: 'v1', state: 'collected' },
+    });
+    expect((await tv(['report', 'm@v2'], env)).stdout).toContain(
+      'v1, the version it was pushed on, was removed and gc has reclaimed it: no comparison with it is possible',
+    );
+  });
+});
+
+describe('words and units', () => {
+  it('init --chunk-size names the size the user typed', async () => {
+    const r = await tv(['init', '--chunk-size', '3KiB'], fresh());
+    expect(r.code).toBe(1);
+    expect(r.stderr.trim()).toBe(
+      'tv: --chunk-size 3KiB is not a power of two from 256 B to 256 MiB (e.g. 16KiB, 64KiB, 1MiB)',
+    );
+  });
+
+  it('gc shows durations as --grace takes them', async () => {
+    const env = fresh();
+    expect((await tv(['push', 'm', src], env)).code).toBe(0);
+    expect((await tv(['push', 'm', await tuned(join(work.path, 'gc-v2'), 9)], env)).code).toBe(0);
+    expect((await tv(['rm', 'm@v1'], env)).code).toBe(0);
+    expect((await tv(['gc'], env)).stdout).toContain('wait out the 24h grace period');
+    expect((await tv(['gc', '--grace', '90m'], env)).stdout).toContain(
+      'wait out the 90m grace period',
+    );
+    expect((await tv(['gc', '--help'], env)).stdout).toContain('(default: 24h)');
+  });
+
+  it('one of a thing is singular: 1 file, 1 chunk, 1 version', async () => {
+    const env = fresh();
+    await writeFile(join(work.path, 'one.txt'), 'one\n');
+    const pushed = await tv(['push', 'one', join(work.path, 'one.txt')], env);
+    expect(pushed.stdout).toMatch(
+      /^one v1 \([0-9a-f]{12}\): 1 file, 4 B\n {2}new 4 B in 1 of 1 chunk,/,
+    );
+    const verified = await tv(['verify'], env);
+    expect(verified.stdout).toMatch(/^ok: 1 version, 3 objects present/);
+    const report = await tv(['report', 'one'], env);
+    expect(report.stdout).toMatch(/4 B in 1 file,/);
+    expect(report.stdout).toMatch(/new 4 B \(1 of 1 chunk\)/);
+    expect((await tv(['gc', '--dry-run'], env)).stdout).toContain('1 live version needs 3 objects');
+    const pulled = await tv(['pull', 'one', join(work.path, 'one-out')], env);
+    expect(pulled.stdout).toMatch(/^one v1: 1 file, 4 B written to /);
+  });
+});

@@ -10,7 +10,7 @@ export function register(program: Command): void {
     .option('--json', 'print one JSON object')
     .action(async (from: string, to: string, opts: { json?: boolean }, command: Command) => {
       await withService(command, async (service) => {
-        const { formatBytes, table } = await import('../format');
+        const { formatBytes, plural, table } = await import('../format');
         const d = await service.diff(from, to);
         emit(opts.json, d, () => {
           const lines = [
@@ -33,7 +33,10 @@ export function register(program: Command): void {
               .filter((t) => t.status !== 'unchanged')
               .sort((a, b) => b.bytes - a.bytes);
             if (!f.tensors) continue;
-            lines.push('', `${f.path}: ${changed.length} of ${f.tensors.length} tensors changed`);
+            lines.push(
+              '',
+              `${f.path}: ${changed.length} of ${plural(f.tensors.length, 'tensor')} changed`,
+            );
             if (changed.length > 0) {
               lines.push(
                 table(

@@ -1,14 +1,21 @@
-import { InvalidArgumentError, type Command } from 'commander';
+import { InvalidArgumentError, Option, type Command } from 'commander';
 import { emit, withService } from '../run';
 
-function duration(value: string): number {
+/** A duration as --grace takes it, kept as typed so that messages show it the same way. */
+interface Duration {
+  seconds: number;
+  text: string;
+}
+
+function duration(value: string): Duration {
   const match = /^(\d+)\s*(s|m|h|d)?$/.exec(value.trim());
   if (!match)
     throw new InvalidArgumentError('a duration is a number with s, m, h or d (e.g. 24h, 30m, 0)');
-  return (
-    Number(match[1]) *
-    { s: 1, m: 60, h: 3600, d: 86400 }[(match[2] ?? 's') as 's' | 'm' | 'h' | 'd']
-  );
+  const unit = (match[2] ?? 's') as 's' | 'm' | 'h' | 'd';
+  return {
+    seconds: Number(match[1]) * { s: 1, m: 60, h: 3600, d: 86400 }[unit],
+    text: `${match[1]}${match[2] ?? 's'}`,
+  };
 }
 
 export function register(program: Command): void {
@@ -18,32 +25,37 @@ export function register(program: Command): void {
       'reclaim objects no version needs (an object must stay unreachable for the grace period)',
     )
     .option('--dry-run', 'report what would be reclaimed, delete nothing')
-    .option(
-      '--grace <duration>',
-      'how long an object must be unreachable and unwritten first',
-      duration,
-      86400,
+    .addOption(
+      new Option('--grace <duration>', 'how long an object must be unreachable and unwritten first')
+        .argParser(duration)
+        .default({ seconds: 86400, text: '24h' }, '24h'),
     )
     .option('--json', 'print one JSON object')
-    .action(async (opts: { dryRun?: boolean; grace: number; json?: boolean }, command: Command) => {
-      await withService(command, async (service) => {
-        const { formatBytes } = await import('../format');
-        const r = await service.gc({ dryRun: opts.dryRun ?? false, graceSeconds: opts.grace });
-        emit(opts.json, r, () =>
-          [
-            `${r.dryRun ? 'would reclaim' : 'reclaimed'} ${r.sweptObjects} objects, ${formatBytes(r.sweptBytes)}; ${r.liveVersions} live versions need ${r.reachableObjects} objects`,
-            ...(r.deferredObjects > 0
-              ? [
-                  `  ${r.deferredObjects} unreachable objects (${formatBytes(r.deferredBytes)}) wait out the ${r.graceSeconds} s grace period: run gc again after it`,
-                ]
-              : []),
-            ...(r.abandonedBytes > 0
-              ? [
-                  `  ${r.dryRun ? 'would remove' : 'removed'} ${formatBytes(r.abandonedBytes)} of packs that unfinished pushes left`,
-                ]
-              : []),
-          ].join('\n'),
-        );
-      });
-    });
+    .action(
+      async (opts: { dryRun?: boolean; grace: Duration; json?: boolean }, command: Command) => {
+        await withService(command, async (service) => {
+          const { formatBytes, plural } = await import('../format');
+          const r = await service.gc({
+            dryRun: opts.dryRun ?? false,
+            graceSeconds: opts.grace.seconds,
+          });
+          const verb = (n: number, one: string, many: string) => (n === 1 ? one : many);
+          emit(opts.json, r, () =>
+            [
+              `${r.dryRun ? 'would reclaim' : 'reclaimed'} ${plural(r.sweptObjects, 'object')}, ${formatBytes(r.sweptBytes)}; ${plural(r.liveVersions, 'live version')} ${verb(r.liveVersions, 'needs', 'need')} ${plural(r.reachableObjects, 'object')}`,
+              ...(r.deferredObjects > 0
+                ? [
+                    `  ${plural(r.deferredObjects, 'unreachable object')} (${formatBytes(r.deferredBytes)}) ${verb(r.deferredObjects, 'waits', 'wait')} out the ${opts.grace.text} grace period: run gc again after it`,
+                  ]
+                : []),
+              ...(r.abandonedBytes > 0
+                ? [
+                    `  ${r.dryRun ? 'would remove' : 'removed'} ${formatBytes(r.abandonedBytes)} of packs that unfinished pushes left`,
+                  ]
+                : []),
+            ].join('\n'),
+          );
+        });
+      },
+    );
 }

@@ -22,12 +22,15 @@ export function register(program: Command): void {
         command: Command,
       ) => {
         await withService(command, async (service) => {
-          const { parseSize, profileForAverage } = await import('../../engine/chunking/params');
+          const { profileForSize } = await import('../../engine/chunking/params');
           const { formatBytes } = await import('../format');
-          const info = await service.init({
-            hash: opts.hash,
-            chunking: profileForAverage(parseSize(opts.chunkSize)),
-          });
+          let chunking;
+          try {
+            chunking = profileForSize(opts.chunkSize);
+          } catch (err) {
+            throw new Error(`--chunk-size ${(err as Error).message}`, { cause: err });
+          }
+          const info = await service.init({ hash: opts.hash, chunking });
           emit(opts.json, info, () => {
             const c = info.chunking;
             return `Created a repository at ${info.location}\n  id ${info.repositoryId}, hash ${info.hash}, chunks ${formatBytes(c.minSize)} / ${formatBytes(c.avgSize)} / ${formatBytes(c.maxSize)}`;

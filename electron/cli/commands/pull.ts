@@ -11,7 +11,7 @@ export function register(program: Command): void {
     .option('--json', 'print one JSON object')
     .action(async (selector: string, dest: string, opts: { json?: boolean }, command: Command) => {
       await withService(command, async (service) => {
-        const { formatBytes, formatSeconds } = await import('../format');
+        const { formatBytes, formatSeconds, plural } = await import('../format');
         const bar = await progressBar('pulling');
         try {
           const result = await service.pull(selector, dest, {
@@ -23,7 +23,7 @@ export function register(program: Command): void {
             opts.json,
             result,
             () =>
-              `${result.model} ${result.version}: ${result.files} files, ${formatBytes(result.bytes)} written to ${result.destination} in ${formatSeconds(result.seconds)}`,
+              `${result.model} ${result.version}: ${plural(result.files, 'file')}, ${formatBytes(result.bytes)} written to ${result.destination} in ${formatSeconds(result.seconds)}`,
           );
         } finally {
           bar?.stop();

@@ -18,7 +18,7 @@ export function register(program: Command): void {
         command: Command,
       ) => {
         await withService(command, async (service) => {
-          const { formatBytes, formatRatio, formatSeconds } = await import('../format');
+          const { dedupPhrase, formatBytes, formatSeconds, plural } = await import('../format');
           const bar = await progressBar('pushing');
           const controller = new AbortController();
           const onSigint = () => controller.abort();
@@ -50,9 +50,9 @@ export function register(program: Command): void {
               process.stderr.write(`tv: skipped ${s.path}: ${s.reason}\n`);
             emit(opts.json, result, () =>
               [
-                `${result.model} ${result.version} (${result.shortId}): ${result.files} file${result.files === 1 ? '' : 's'}, ${formatBytes(result.logicalBytes)}`,
-                `  new ${formatBytes(result.newBytes)} in ${result.newChunks} of ${result.chunks} chunks, reused ${formatBytes(result.reusedBytes)} (${formatBytes(result.reusedFromParentBytes)} from the previous version)`,
-                `  dedup ${formatRatio(result.dedupRatio)}, ${formatSeconds(result.seconds)}`,
+                `${result.model} ${result.version} (${result.shortId}): ${plural(result.files, 'file')}, ${formatBytes(result.logicalBytes)}`,
+                `  new ${formatBytes(result.newBytes)} in ${result.newChunks} of ${plural(result.chunks, 'chunk')}, reused ${formatBytes(result.reusedBytes)} (${formatBytes(result.reusedFromParentBytes)} from the previous version); manifests ${formatBytes(result.metadataBytes)}`,
+                `  ${dedupPhrase(result.dedupRatio)}, ${formatSeconds(result.seconds)}`,
               ].join('\n'),
             );
           } finally {

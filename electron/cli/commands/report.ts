@@ -11,14 +11,33 @@ export function register(program: Command): void {
     .option('--json', 'print one JSON object')
     .action(async (selector: string, opts: { json?: boolean }, command: Command) => {
       await withService(command, async (service) => {
-        const { formatBytes, formatRatio, formatSeconds, table } = await import('../format');
+        const { dedupPhrase, formatBytes, formatSeconds, formatUtc, plural, table } =
+          await import('../format');
         const r = await service.report(selector);
         emit(opts.json, r, () => {
           const v = r.version;
+          const p = r.parent;
+          const parent = !p
+            ? []
+            : p.state === 'collected'
+              ? [
+                  `  ${p.label ?? p.shortId}, the version it was pushed on, was removed and gc has reclaimed it: no comparison with it is possible`,
+                ]
+              : [
+                  `  compared with ${p.label ?? 'the version it was pushed on'} (${p.shortId})${
+                    p.state === 'live'
+                      ? ''
+                      : p.removedAt && p.removedBy
+                        ? `, removed on ${formatUtc(p.removedAt)} by ${p.removedBy}`
+                        : ', removed (when and by whom were not recorded)'
+                  }`,
+                ];
           const lines = [
-            `${v.model} ${v.label} (${v.shortId}): ${formatBytes(r.logicalBytes)} in ${r.files.length} files, dedup ${formatRatio(r.dedupRatio)}`,
-            `  new ${formatBytes(r.newBytes)} (${r.newChunks} of ${r.chunks} chunks), from the previous version ${formatBytes(r.reusedFromParentBytes)}, from elsewhere ${formatBytes(r.reusedElsewhereBytes)}`,
+            `${v.model} ${v.label} (${v.shortId}): ${formatBytes(r.logicalBytes)} in ${plural(r.files.length, 'file')}, ${dedupPhrase(r.dedupRatio)}`,
+            `  new ${formatBytes(r.newBytes)} (${r.newChunks} of ${plural(r.chunks, 'chunk')}), from the previous version ${formatBytes(r.reusedFromParentBytes)}, from elsewhere ${formatBytes(r.reusedElsewhereBytes)}; manifests ${formatBytes(r.metadataBytes)}`,
+            ...parent,
             `  pushed in ${formatSeconds(r.seconds)} (${r.mbps} MB/s)`,
+            ...(r.note ? [`  note: ${r.note}`] : []),
             '',
             table(
               ['file', 'size', 'new', 'previous', 'elsewhere', 'tensors changed'],

@@ -17,6 +17,7 @@ export function register(program: Command): void {
         command: Command,
       ) => {
         await withService(command, async (service) => {
+          const { plural } = await import('../format');
           const r = await service.verify({
             ...(selector ? { selector } : {}),
             full: opts.full ?? false,
@@ -24,8 +25,8 @@ export function register(program: Command): void {
           emit(opts.json, r, () => {
             const lines = [
               r.ok
-                ? `ok: ${r.versionsChecked} versions, ${r.objectsChecked} objects present${r.full ? ' and intact' : ''} (${r.method === 'list' ? 'listed' : 'checked one by one'}, ${r.seconds} s)`
-                : `DAMAGED: ${r.damaged.length} of ${r.objectsChecked} objects missing or corrupt, in ${r.damagedVersions.length} versions`,
+                ? `ok: ${plural(r.versionsChecked, 'version')}, ${plural(r.objectsChecked, 'object')} present${r.full ? ' and intact' : ''} (${r.method === 'list' ? 'listed' : 'checked one by one'}, ${r.seconds} s)`
+                : `DAMAGED: ${r.damaged.length} of ${plural(r.objectsChecked, 'object')} missing or corrupt, in ${plural(r.damagedVersions.length, 'version')}`,
             ];
             for (const v of r.damagedVersions)
               lines.push(
@@ -39,7 +40,7 @@ export function register(program: Command): void {
               lines.push(`  ... and ${r.damaged.length - 50} more (--json lists all)`);
             if (r.staleCacheKeysRemoved > 0)
               lines.push(
-                `  removed ${r.staleCacheKeysRemoved} cache keys that claimed missing objects`,
+                `  removed ${plural(r.staleCacheKeysRemoved, 'cache key')} that claimed missing objects`,
               );
             return lines.join('\n');
           });

@@ -1,3 +1,4 @@
+import { dedupRatio } from '../../../shared/format';
 import type { PushProgress, PushResult } from '../../../shared/types';
 import { mapLimit, Semaphore } from '../concurrency';
 import { throttledProgress } from '../progress';
@@ -7,12 +8,7 @@ import {
   type Manifest,
   type VersionRecord,
 } from '../repository/format';
-import {
-  dedupRatio,
-  defaultAuthor,
-  type Repository,
-  type VersionEntry,
-} from '../repository/repository';
+import { defaultAuthor, type Repository, type VersionEntry } from '../repository/repository';
 import { objectKey } from '../storage/store';
 import { ChunkGuide } from '../chunking/guided';
 import type { ChunkBatch, ChunkHashJob, ChunkHashPool } from '../workers/pool';
@@ -359,7 +355,7 @@ export async function push(repo: Repository, options: PushOptions): Promise<Push
     shortId: entry.id.slice(0, 12),
     files: files.length,
     ...record.stats,
-    dedupRatio: dedupRatio(logicalBytes, newBytes + metadataBytes),
+    dedupRatio: dedupRatio(logicalBytes, newBytes),
     createdRepository: repo.created,
     skipped: options.skipped ?? [],
   };

@@ -1,5 +1,5 @@
 import { hostname, userInfo } from 'node:os';
-import { formatUtc } from '../../../shared/format';
+import { dedupRatio, formatUtc } from '../../../shared/format';
 import type { RepositoryInfo, VersionSummary } from '../../../shared/types';
 import { DEFAULT_PROFILE, type ChunkingParams } from '../chunking/params';
 import { createHasher, type HashAlgorithm, type HashFn } from '../hashing';
@@ -458,18 +458,9 @@ export class Repository {
       message: record.message,
       files: record.files.length,
       stats: record.stats,
-      dedupRatio: dedupRatio(
-        record.stats.logicalBytes,
-        record.stats.newBytes + record.stats.metadataBytes,
-      ),
+      dedupRatio: dedupRatio(record.stats.logicalBytes, record.stats.newBytes),
     };
   }
-}
-
-/** Logical bytes per byte stored (new chunks plus manifests): 1 means nothing was deduplicated. */
-export function dedupRatio(logical: number, stored: number): number {
-  if (logical === 0) return 1;
-  return Math.round((logical / Math.max(stored, 1)) * 100) / 100;
 }
 
 /** "v2, v3 and v5", or "12 versions, v2 to v14": what a model has, for messages. */

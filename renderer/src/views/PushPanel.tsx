@@ -1,6 +1,6 @@
 import { useRef, useState } from 'react';
 import { fromDrop, fromInput } from '../drop';
-import { bytes, percent } from '../format';
+import { bytes, count, percent } from '../format';
 import { useApp } from '../store';
 
 export function PushPanel({ model }: { model: string }) {
@@ -58,7 +58,7 @@ export function PushPanel({ model }: { model: string }) {
         />
         {files.length > 0 && (
           <p className="muted" data-testid="selected-files">
-            {files.length} files, {bytes(total)}:{' '}
+            {count(files.length, 'file')}, {bytes(total)}:{' '}
             {files
               .slice(0, 4)
               .map((f) => f.path)
@@ -98,7 +98,7 @@ export function PushPanel({ model }: { model: string }) {
               : `Push ${push.status}`}{' '}
             {p && (
               <>
-                {bytes(p.bytesHashed)} of {bytes(p.totalBytes)} · {p.chunks} chunks ·{' '}
+                {bytes(p.bytesHashed)} of {bytes(p.totalBytes)} · {count(p.chunks, 'chunk')} ·{' '}
                 {percent(p.bytesDeduplicated, p.bytesHashed)} deduplicated · {p.mbps} MB/s
                 {p.etaSeconds !== null && push.status === 'running'
                   ? ` · ${p.etaSeconds}s left`

@@ -1,6 +1,12 @@
 import { useEffect, useMemo, useRef, useState } from 'react';
-import type { ChunkRun, ChunkSource, FileReport, TensorChange } from '../../../shared/types';
-import { bytes, ratio } from '../format';
+import type {
+  ChunkRun,
+  ChunkSource,
+  FileReport,
+  TensorChange,
+  VersionParent,
+} from '../../../shared/types';
+import { bytes, count, ratio, utc } from '../format';
 import { useApp } from '../store';
 
 export const SOURCE_COLOR: Record<ChunkSource, string> = {
@@ -151,6 +157,28 @@ export function TensorTable({ tensors }: { tensors: TensorChange[] }) {
   );
 }
 
+/** What the version is compared with: its parent, even once removed, or why there is none. */
+function ParentLine({ parent }: { parent: VersionParent }) {
+  const name = parent.label ?? 'the version it was pushed on';
+  if (parent.state === 'collected')
+    return (
+      <p className="muted" data-testid="report-parent">
+        {name} ({parent.shortId}), the version it was pushed on, was removed and gc has reclaimed
+        it: no comparison with it is possible.
+      </p>
+    );
+  return (
+    <p className="muted" data-testid="report-parent">
+      Compared with {name} <code>{parent.shortId}</code>
+      {parent.state === 'removed' &&
+        (parent.removedAt && parent.removedBy
+          ? `, removed on ${utc(parent.removedAt)} by ${parent.removedBy}`
+          : ', removed (when and by whom were not recorded)')}
+      .
+    </p>
+  );
+}
+
 export function ReportView({ selector }: { selector: string }) {
   const report = useApp((s) => s.report);
   if (!report || report.selector !== selector || (!report.data && !report.error))
@@ -172,7 +200,9 @@ export function ReportView({ selector }: { selector: string }) {
           <span className="big" data-testid="dedup-ratio">
             {ratio(r.dedupRatio)}
           </span>
-          <span className="muted">dedup ratio</span>
+          <span className="muted">
+            dedup ratio{r.dedupRatio === null && ': every chunk was stored already'}
+          </span>
         </div>
         <div>
           <span className="big">{bytes(r.reusedBytes)}</span>
@@ -181,10 +211,13 @@ export function ReportView({ selector }: { selector: string }) {
         <div>
           <span className="big">{bytes(r.newBytes)}</span>
           <span className="muted">
-            new, in {r.newChunks} of {r.chunks} chunks
+            new, in {r.newChunks} of {count(r.chunks, 'chunk')}, and {bytes(r.metadataBytes)} of
+            manifests
           </span>
         </div>
       </div>
+      {r.parent && <ParentLine parent={r.parent} />}
+      {r.note && <p className="muted">Note: {r.note}.</p>}
       <p className="legend">
         {(Object.keys(SOURCE_COLOR) as ChunkSource[]).map((s) => (
           <span key={s}>
