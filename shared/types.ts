@@ -62,6 +62,13 @@ export interface PushResult extends VersionStats {
   /** True when this push created the repository. */
   createdRepository: boolean;
   skipped: { path: string; reason: string }[];
+  /**
+   * False when the content was identical to the model's latest version and no version was
+   * written (see `identicalTo`; model, version, number, id and shortId then name that version).
+   */
+  created: boolean;
+  /** The latest version this content is identical to, when no version was written; else null. */
+  identicalTo: { version: string; id: string; shortId: string } | null;
 }
 
 export interface PushProgress {

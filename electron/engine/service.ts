@@ -65,6 +65,8 @@ export interface PushRequest {
   onProgress?: (progress: PushProgress) => void;
   /** For the benchmark: the original one-check-per-chunk path. */
   existenceChecks?: 'batched' | 'per-chunk';
+  /** Write a version even when the files are identical to the latest version's. */
+  allowSame?: boolean;
 }
 
 /**
@@ -370,6 +372,7 @@ export class Service implements Api {
       ...(request.signal ? { signal: request.signal } : {}),
       ...(request.onProgress ? { onProgress: request.onProgress } : {}),
       ...(request.existenceChecks ? { existenceChecks: request.existenceChecks } : {}),
+      ...(request.allowSame ? { allowSame: true } : {}),
     });
   }
 

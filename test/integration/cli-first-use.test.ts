@@ -1,4 +1,4 @@
-import { access, mkdir, open, readdir, writeFile } from 'node:fs/promises';
+import { access, mkdir, open, readdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { seededBytes } from '../unit/prng';
@@ -180,6 +180,35 @@ describe('a damaged chunk', () => {
   });
 });
 
+describe('pushing what the latest version holds already', () => {
+  it('says "identical to vN", makes no version, and --allow-same makes one', async () => {
+    const env = fresh();
+    const first = json((await tv(['push', 'm', src, '--json'], env)).stdout) as { id: string };
+    const again = await tv(['push', 'm', src, '-m', 'again'], env);
+    expect(again.code).toBe(0);
+    expect(again.stdout.trim()).toBe(
+      `m: identical to v1 (${first.id.slice(0, 12)}): no new version written (--allow-same writes one)`,
+    );
+    const asJson = json((await tv(['push', 'm', src, '--json'], env)).stdout);
+    expect(asJson).toMatchObject({
+      model: 'm',
+      created: false,
+      identicalTo: { version: 'v1', id: first.id },
+      version: 'v1',
+      id: first.id,
+      newBytes: 0,
+      dedupRatio: null,
+    });
+    expect(json((await tv(['log', 'm', '--json'], env)).stdout)).toHaveLength(1);
+
+    const allowed = json((await tv(['push', 'm', src, '--allow-same', '--json'], env)).stdout);
+    expect(allowed).toMatchObject({ version: 'v2', created: true, identicalTo: null });
+    // A different message alone is no change either (as git refuses an empty commit).
+    const renamed = await tv(['push', 'm', src, '-m', 'new words'], env);
+    expect(renamed.stdout).toContain('identical to v2');
+  });
+});
+
 describe('the report agrees with the push and stays the same', () => {
   type Figures = {
     version?: { label: string };
@@ -310,5 +339,35 @@ describe('words and units', () => {
     expect((await tv(['gc', '--dry-run'], env)).stdout).toContain('1 live version needs 3 objects');
     const pulled = await tv(['pull', 'one', join(work.path, 'one-out')], env);
     expect(pulled.stdout).toMatch(/^one v1: 1 file, 4 B written to /);
+  });
+});
+
+describe('--json keeps its fields', () => {
+  it('push --json has every field it had, plus the new ones', async () => {
+    const env = fresh();
+    const r = json((await tv(['push', 'm', src, '--json'], env)).stdout) as Record<string, unknown>;
+    for (const key of [
+      'model',
+      'version',
+      'number',
+      'id',
+      'shortId',
+      'files',
+      'logicalBytes',
+      'newBytes',
+      'reusedBytes',
+      'reusedFromParentBytes',
+      'chunks',
+      'newChunks',
+      'metadataBytes',
+      'seconds',
+      'dedupRatio',
+      'createdRepository',
+      'skipped',
+      'created',
+      'identicalTo',
+    ])
+      expect(r, key).toHaveProperty(key);
+    expect(await readFile(join(env.TV_REPO, 'config'), 'utf8')).toContain('repositoryId');
   });
 });

@@ -92,7 +92,8 @@ describe('tv command line', () => {
     expect(pushed.output).not.toContain('is not a constructor');
     expect(pushed.code).toBe(0);
     expect(pushed.output).toMatch(/tty-model v1 \([0-9a-f]{12}\): 2 files/);
-    const asJson = await tvOnTerminal(['push', 'tty-model', src, '--json'], env);
+    // The same files again: a version only with --allow-same.
+    const asJson = await tvOnTerminal(['push', 'tty-model', src, '--allow-same', '--json'], env);
     expect(asJson.code).toBe(0);
     expect(asJson.output).toMatch(/"version":"v2"/);
     const dest = join(work.path, 'out-tty');
@@ -166,7 +167,7 @@ describe('tv command line', () => {
     expect(first.stderr).toBe('');
     expect(first.code).toBe(0);
     expect(json(first.stdout)).toMatchObject({ version: 'v1', createdRepository: true });
-    const second = await tv(['push', 'team-model', src, '--json'], env);
+    const second = await tv(['push', 'team-model', src, '--allow-same', '--json'], env);
     expect(json(second.stdout)).toMatchObject({ version: 'v2', newBytes: 0 });
     const status = await tv(['cache', 'status', '--json'], env);
     expect(json(status.stdout)).toMatchObject({ state: 'up', redis: redis.url });

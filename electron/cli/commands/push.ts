@@ -9,12 +9,16 @@ export function register(program: Command): void {
     .argument('<model>', 'model name')
     .argument('<paths...>', "files and folders (a folder's files are stored relative to it)")
     .option('-m, --message <message>', 'what changed in this version', '')
+    .option(
+      '--allow-same',
+      "write a version even when the files are identical to the latest version's",
+    )
     .option('--json', 'print one JSON object')
     .action(
       async (
         model: string,
         paths: string[],
-        opts: { message: string; json?: boolean },
+        opts: { message: string; allowSame?: boolean; json?: boolean },
         command: Command,
       ) => {
         await withService(command, async (service) => {
@@ -28,6 +32,7 @@ export function register(program: Command): void {
               model,
               paths,
               message: opts.message,
+              allowSame: opts.allowSame ?? false,
               signal: controller.signal,
               onProgress: (p: PushProgress) => {
                 const dedup =
@@ -49,11 +54,13 @@ export function register(program: Command): void {
             for (const s of result.skipped)
               process.stderr.write(`tv: skipped ${s.path}: ${s.reason}\n`);
             emit(opts.json, result, () =>
-              [
-                `${result.model} ${result.version} (${result.shortId}): ${plural(result.files, 'file')}, ${formatBytes(result.logicalBytes)}`,
-                `  new ${formatBytes(result.newBytes)} in ${result.newChunks} of ${plural(result.chunks, 'chunk')}, reused ${formatBytes(result.reusedBytes)} (${formatBytes(result.reusedFromParentBytes)} from the previous version); manifests ${formatBytes(result.metadataBytes)}`,
-                `  ${dedupPhrase(result.dedupRatio)}, ${formatSeconds(result.seconds)}`,
-              ].join('\n'),
+              result.identicalTo
+                ? `${result.model}: identical to ${result.identicalTo.version} (${result.identicalTo.shortId}): no new version written (--allow-same writes one)`
+                : [
+                    `${result.model} ${result.version} (${result.shortId}): ${plural(result.files, 'file')}, ${formatBytes(result.logicalBytes)}`,
+                    `  new ${formatBytes(result.newBytes)} in ${result.newChunks} of ${plural(result.chunks, 'chunk')}, reused ${formatBytes(result.reusedBytes)} (${formatBytes(result.reusedFromParentBytes)} from the previous version); manifests ${formatBytes(result.metadataBytes)}`,
+                    `  ${dedupPhrase(result.dedupRatio)}, ${formatSeconds(result.seconds)}`,
+                  ].join('\n'),
             );
           } finally {
             bar?.stop();

@@ -36,6 +36,11 @@ export interface PushOptions {
   /** Told, per chunking job, how many chunks the parent's file predicted (tests, benchmarks). */
   onChunkingStats?: ChunkHashJob['onStats'];
   skipped?: PushResult['skipped'];
+  /**
+   * Write a version even when its files are identical to the latest version's (by default no
+   * version is written then, as git refuses an empty commit).
+   */
+  allowSame?: boolean;
 }
 
 export class PushCancelledError extends Error {
@@ -282,17 +287,12 @@ export async function push(repo: Repository, options: PushOptions): Promise<Push
   emit(true);
   const files: VersionRecord['files'] = [];
   let metadataBytes = 0;
-  // The manifests upload together, and beside the version record (publish waits for them).
-  const manifestPuts: Promise<void>[] = [];
+  const encoded: { hash: string; bytes: Buffer; manifest: Manifest }[] = [];
   for (const [i, manifest] of manifests.entries()) {
     const bytes = encodeManifest(manifest, repo.config.hash);
     metadataBytes += bytes.length;
     const hash = repo.hash(bytes);
-    manifestPuts.push(
-      store
-        .put(objectKey(hash), bytes, repo.putOptions(hash))
-        .then(() => repo.rememberManifest(hash, manifest)),
-    );
+    encoded.push({ hash, bytes, manifest });
     files.push({
       path: (options.files[i] as FileSource).path,
       size: manifest.size,
@@ -337,17 +337,7 @@ export async function push(repo: Repository, options: PushOptions): Promise<Push
       seconds,
     },
   };
-  const stored = Promise.all(manifestPuts);
-  if (signal?.aborted) {
-    await stored.catch(() => {});
-    throw new PushCancelledError();
-  }
-  const entry = await repo.publish(record, stored);
-  progress.chunks = chunkCount;
-  progress.newChunks = counted.size;
-  progress.phase = 'done';
-  emit(true);
-  return {
+  const result = (entry: VersionEntry, created: boolean): PushResult => ({
     model,
     version: `v${entry.number}`,
     number: entry.number,
@@ -358,7 +348,41 @@ export async function push(repo: Repository, options: PushOptions): Promise<Push
     dedupRatio: dedupRatio(logicalBytes, newBytes),
     createdRepository: repo.created,
     skipped: options.skipped ?? [],
-  };
+    created,
+    identicalTo: created
+      ? null
+      : { version: `v${entry.number}`, id: entry.id, shortId: entry.id.slice(0, 12) },
+  });
+  if (parent && !options.allowSame && sameFiles(parent.record.files, files)) {
+    progress.phase = 'done';
+    emit(true);
+    return result(parent, false);
+  }
+  // The manifests upload together, and beside the version record (publish waits for them).
+  const stored = Promise.all(
+    encoded.map(({ hash, bytes, manifest }) =>
+      store
+        .put(objectKey(hash), bytes, repo.putOptions(hash))
+        .then(() => repo.rememberManifest(hash, manifest)),
+    ),
+  );
+  if (signal?.aborted) {
+    await stored.catch(() => {});
+    throw new PushCancelledError();
+  }
+  const entry = await repo.publish(record, stored);
+  progress.chunks = chunkCount;
+  progress.newChunks = counted.size;
+  progress.phase = 'done';
+  emit(true);
+  return result(entry, true);
+}
+
+/** Whether two versions hold the same files: the same paths with the same content. */
+function sameFiles(a: VersionRecord['files'], b: VersionRecord['files']): boolean {
+  if (a.length !== b.length) return false;
+  const manifests = new Map(a.map((f) => [f.path, f.manifest]));
+  return b.every((f) => manifests.get(f.path) === f.manifest);
 }
 
 type ParentFiles = Map<string, { manifest: string; chunks: Manifest['chunks'] }>;

@@ -113,8 +113,9 @@ export function PushPanel({ model }: { model: string }) {
           )}
           {push.status === 'done' && push.result && (
             <p data-testid="push-done">
-              {push.result.version} written: new {bytes(push.result.newBytes)}, reused{' '}
-              {bytes(push.result.reusedBytes)}
+              {push.result.identicalTo
+                ? `Identical to ${push.result.identicalTo.version}: no new version written (nothing changed since it)`
+                : `${push.result.version} written: new ${bytes(push.result.newBytes)}, reused ${bytes(push.result.reusedBytes)}`}
             </p>
           )}
           {push.status === 'failed' && <p className="error">{push.error}</p>}
