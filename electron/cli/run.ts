@@ -41,6 +41,13 @@ export function emit(json: boolean | undefined, value: unknown, human: () => str
   process.stdout.write(json ? JSON.stringify(value) + '\n' : human() + '\n');
 }
 
+/** Time left for people: "45s", "12 min", "3 h 20 min". */
+function formatEta(seconds: number): string {
+  if (seconds < 100) return `${seconds}s`;
+  const minutes = Math.round(seconds / 60);
+  return minutes < 120 ? `${minutes} min` : `${Math.floor(minutes / 60)} h ${minutes % 60} min`;
+}
+
 /** A progress bar on stderr, only at a terminal. */
 export async function progressBar(label: string) {
   if (!process.stderr.isTTY) return undefined;
@@ -49,7 +56,7 @@ export async function progressBar(label: string) {
   const { formatBytes } = await import('./format');
   const bar = new cliProgress.SingleBar({
     stream: process.stderr,
-    format: `${label} |{bar}| {percentage}% | {done} of {total_h} | {rate} MB/s | ETA {eta_h}{extra}`,
+    format: `${label} |{bar}| {percentage}% | {done} of {total_h} | {rate} MB/s{eta_h}{extra}`,
     hideCursor: true,
     clearOnComplete: true,
     barsize: 24,
@@ -61,7 +68,8 @@ export async function progressBar(label: string) {
         done: formatBytes(done),
         total_h: formatBytes(total),
         rate,
-        eta_h: eta === null ? '-' : `${eta}s`,
+        // No ETA until the rate is measured (the engine says null until then).
+        eta_h: eta === null ? '' : ` | ETA ${formatEta(eta)}`,
         extra,
       };
       if (!started) {

@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { seededBytes } from '../unit/prng';
 import { tempDir } from './stores';
-import { json, tv } from './tv';
+import { json, tv, tvOnTerminal } from './tv';
 
 /**
  * What a first-time user meets at the command line, each run as a person runs `tv`: unknown
@@ -339,6 +339,21 @@ describe('words and units', () => {
     expect((await tv(['gc', '--dry-run'], env)).stdout).toContain('1 live version needs 3 objects');
     const pulled = await tv(['pull', 'one', join(work.path, 'one-out')], env);
     expect(pulled.stdout).toMatch(/^one v1: 1 file, 4 B written to /);
+  });
+});
+
+describe('progress on a terminal', () => {
+  it('shows no ETA before the rate is measured over a second', async () => {
+    const env = fresh();
+    const big = join(work.path, 'big');
+    await mkdir(big);
+    await writeFile(join(big, 'weights.bin'), seededBytes(99, 48_000_000));
+    const pushed = await tvOnTerminal(['push', 'big', big], env);
+    expect(pushed.code).toBe(0);
+    const etas = [...pushed.output.matchAll(/ETA (\d+)s/g)].map((m) => Number(m[1]));
+    // Every ETA shown is a plausible one (this push takes seconds, not days).
+    for (const eta of etas) expect(eta).toBeLessThan(600);
+    expect(pushed.output).not.toContain('ETA -');
   });
 });
 
