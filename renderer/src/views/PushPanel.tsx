@@ -47,14 +47,22 @@ export function PushPanel({ model }: { model: string }) {
           type="file"
           multiple
           hidden
-          onChange={(e) => pick(fromInput(e.target.files))}
+          onChange={(e) => {
+            pick(fromInput(e.target.files));
+            // Emptied, so that choosing the same files again (after a push) is a change too.
+            e.target.value = '';
+          }}
         />
         <input
           ref={folderInput}
           type="file"
           hidden
           {...{ webkitdirectory: '' }}
-          onChange={(e) => pick(fromInput(e.target.files))}
+          onChange={(e) => {
+            pick(fromInput(e.target.files));
+            // Emptied, so that choosing the same files again (after a push) is a change too.
+            e.target.value = '';
+          }}
         />
         {files.length > 0 && (
           <p className="muted" data-testid="selected-files">
