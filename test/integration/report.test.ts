@@ -78,9 +78,11 @@ describe('dedup report and version diff', () => {
       .reduce((n, t) => n + t.shape.reduce((a, b) => a * b, 1) * 2, 0);
     expect(file.bytesChanged).toBeGreaterThanOrEqual(changedBytes);
     expect(file.bytesChanged).toBeLessThan(changedBytes + 6 * 256 * 1024);
-    expect(file.tensors!.find((t) => t.name === changed[0])).toEqual({
+    expect(file.format).toBe('safetensors');
+    expect(file.tensors!.find((t) => t.name === changed[0])).toMatchObject({
       name: changed[0],
       status: 'modified',
+      changes: ['content'],
       dtype: 'BF16',
       shape: [512, 512],
       bytes: 512 * 512 * 2,

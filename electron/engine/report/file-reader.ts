@@ -2,6 +2,11 @@ import { chunkOffsets, type Manifest } from '../repository/format';
 import type { Repository } from '../repository/repository';
 import { objectKey, readAll } from '../storage/store';
 
+/** A chunk a reader needed could not be read (missing from the repository, or corrupt). */
+export class ChunkReadError extends Error {
+  override name = 'ChunkReadError';
+}
+
 /**
  * Reads byte ranges of one file of a version through its manifest, fetching only the chunks
  * that cover the range (and each at most once).
@@ -10,12 +15,23 @@ export class FileReader {
   /** Start offset of each chunk. */
   readonly starts: number[];
   private readonly fetched = new Map<number, Buffer>();
+  private chunkIndex: Map<number, number> | undefined;
 
   constructor(
     private readonly repo: Repository,
     readonly manifest: Manifest,
   ) {
     this.starts = chunkOffsets(manifest);
+  }
+
+  get size(): number {
+    return this.manifest.size;
+  }
+
+  /** Index of the chunk starting exactly at `offset`, if one does. */
+  chunkStartingAt(offset: number): number | undefined {
+    this.chunkIndex ??= new Map(this.starts.map((s, i) => [s, i]));
+    return this.chunkIndex.get(offset);
   }
 
   /** Index of the chunk holding byte `offset`. */
@@ -31,6 +47,7 @@ export class FileReader {
   }
 
   async read(start: number, end: number): Promise<Buffer> {
+    end = Math.min(end, this.manifest.size);
     if (end <= start) return Buffer.alloc(0);
     const parts: Buffer[] = [];
     for (
@@ -42,16 +59,24 @@ export class FileReader {
       const from = this.starts[i] as number;
       parts.push(data.subarray(Math.max(0, start - from), Math.min(data.length, end - from)));
     }
-    return Buffer.concat(parts);
+    return parts.length === 1 ? (parts[0] as Buffer) : Buffer.concat(parts);
   }
 
   private async chunk(i: number): Promise<Buffer> {
     const cached = this.fetched.get(i);
     if (cached) return cached;
     const hash = (this.manifest.chunks[i] as { hash: string }).hash;
-    const data = await readAll(this.repo.store, objectKey(hash));
+    let data: Buffer;
+    try {
+      data = await readAll(this.repo.store, objectKey(hash));
+    } catch (err) {
+      throw new ChunkReadError(
+        `chunk ${hash} could not be read (${(err as Error).message}); run \`tv verify\``,
+        { cause: err },
+      );
+    }
     if (this.repo.hash(data) !== hash)
-      throw new Error(`chunk ${hash} is corrupt (run \`tv verify\`)`);
+      throw new ChunkReadError(`chunk ${hash} is corrupt (run \`tv verify\`)`);
     this.fetched.set(i, data);
     return data;
   }

@@ -9,8 +9,12 @@ import type {
 import { mapLimit } from '../concurrency';
 import type { Manifest } from '../repository/format';
 import { dedupRatio, type Repository, type VersionEntry } from '../repository/repository';
-import { isSafetensors } from './safetensors';
-import { compareTensors } from './tensors';
+import {
+  attributeNewChunks,
+  compareModelFile,
+  externalDataChanges,
+  VersionFiles,
+} from './model-files';
 
 async function chunkSet(repo: Repository, entries: VersionEntry[]): Promise<Set<string>> {
   const set = new Set<string>();
@@ -33,8 +37,9 @@ async function earlierVersions(repo: Repository, entry: VersionEntry): Promise<V
 /**
  * Where each byte of a version came from, computed from manifests: chunks its parent names
  * ("parent"), chunks an earlier version of any model holds or that repeat inside this version
- * ("elsewhere"), and the rest ("new"). Per file, the chunk map as runs; for safetensors files,
- * each tensor compared with the parent's file at the same path.
+ * ("elsewhere"), and the rest ("new"). Per file, the chunk map as runs; for model files, each
+ * tensor and metadata key compared with the parent's file at the same path, and the bytes of each
+ * tensor that new chunks carry.
  */
 export async function versionReport(repo: Repository, entry: VersionEntry): Promise<VersionReport> {
   const earlier = await earlierVersions(repo, entry);
@@ -44,7 +49,8 @@ export async function versionReport(repo: Repository, entry: VersionEntry): Prom
     repo,
     earlier.filter((v) => v !== parent),
   );
-  const parentFiles = new Map(parent?.record.files.map((f) => [f.path, f.manifest]) ?? []);
+  const thisFiles = new VersionFiles(repo, entry.record.files);
+  const parentFiles = parent && new VersionFiles(repo, parent.record.files);
   const inThisVersion = new Set<string>();
 
   const files: FileReport[] = [];
@@ -81,18 +87,11 @@ export async function versionReport(repo: Repository, entry: VersionEntry): Prom
       }
       offset += chunk.length;
     }
-    if (isSafetensors(file.path)) {
-      const previous = parentFiles.get(file.path);
-      const older =
-        previous === undefined
-          ? undefined
-          : previous === file.manifest
-            ? manifest
-            : await repo.readManifest(previous);
-      Object.assign(report, await compareTensors(repo, manifest, older));
-    }
+    VersionFiles.remember(file.path, file.manifest, manifest, thisFiles, parentFiles);
+    Object.assign(report, await compareModelFile(file.path, thisFiles, parentFiles));
     files.push(report);
   }
+  attributeNewChunks(files);
   const sum = (pick: (f: FileReport) => number) => files.reduce((n, f) => n + pick(f), 0);
   const logicalBytes = sum((f) => f.size);
   const newBytes = sum((f) => f.newBytes);
@@ -119,7 +118,7 @@ function bytesNotIn(newer: Manifest, older: Manifest): number {
   return newer.chunks.reduce((n, c) => n + (have.has(c.hash) ? 0 : c.length), 0);
 }
 
-/** File by file (and tensor by tensor for safetensors), what changed from `from` to `to`. */
+/** File by file (and tensor by tensor for model files), what changed from `from` to `to`. */
 export async function diffVersions(
   repo: Repository,
   from: VersionEntry,
@@ -128,6 +127,8 @@ export async function diffVersions(
   const before = new Map(from.record.files.map((f) => [f.path, f]));
   const after = new Map(to.record.files.map((f) => [f.path, f]));
   const paths = [...new Set([...before.keys(), ...after.keys()])];
+  const fromFiles = new VersionFiles(repo, from.record.files);
+  const toFiles = new VersionFiles(repo, to.record.files);
   const files: FileDiff[] = [];
   for (const path of paths) {
     const a = before.get(path);
@@ -139,6 +140,7 @@ export async function diffVersions(
         bytesChanged: 0,
         sizeBefore: a.size,
         sizeAfter: b.size,
+        ...(await externalDataChanges(path, toFiles, fromFiles)),
       });
       continue;
     }
@@ -150,11 +152,7 @@ export async function diffVersions(
         sizeBefore: null,
         sizeAfter: b.size,
       };
-      if (isSafetensors(path))
-        Object.assign(
-          diff,
-          await compareTensors(repo, await repo.readManifest(b.manifest), undefined),
-        );
+      Object.assign(diff, await compareModelFile(path, toFiles, fromFiles));
       files.push(diff);
       continue;
     }
@@ -179,7 +177,9 @@ export async function diffVersions(
       sizeBefore: a!.size,
       sizeAfter: b!.size,
     };
-    if (isSafetensors(path)) Object.assign(diff, await compareTensors(repo, newer, older));
+    VersionFiles.remember(path, a!.manifest, older, fromFiles);
+    VersionFiles.remember(path, b!.manifest, newer, toFiles);
+    Object.assign(diff, await compareModelFile(path, toFiles, fromFiles));
     files.push(diff);
   }
   const order: Record<FileDiff['status'], number> = {
