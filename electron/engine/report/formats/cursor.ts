@@ -63,6 +63,14 @@ export class Cursor {
     return offset;
   }
 
+  /** The next u64 as a number, without moving (after has(8)); past 2^53 it is inexact. */
+  peekU64(): number {
+    const o = this.pos - this.bufferStart;
+    const b = this.buffer;
+    return this.littleEndian
+      ? b.readUInt32LE(o) + b.readUInt32LE(o + 4) * 2 ** 32
+      : b.readUInt32BE(o + 4) + b.readUInt32BE(o) * 2 ** 32;
+  }
   u8(): number {
     return this.buffer.readUInt8(this.at(1));
   }

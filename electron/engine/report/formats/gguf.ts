@@ -63,16 +63,8 @@ function checkType(type: number, where: string): ValueType {
   return type;
 }
 
-async function readValue(
-  c: Cursor,
-  type: ValueType,
-  key: string,
-  depth = 0,
-): Promise<MetadataValue> {
-  if (type === ValueType.STRING) return readString(c);
-  if (type === ValueType.ARRAY) return readArray(c, key, depth);
-  const size = MIN_BYTES[type] as number;
-  if (!c.has(size)) await c.need(size);
+/** A value of a fixed-size type, its bytes in memory already. */
+function readFixed(c: Cursor, type: ValueType): MetadataValue {
   switch (type) {
     case ValueType.U8:
       return c.u8();
@@ -99,18 +91,52 @@ async function readValue(
   }
 }
 
+async function readValue(
+  c: Cursor,
+  type: ValueType,
+  key: string,
+  depth = 0,
+): Promise<MetadataValue> {
+  if (type === ValueType.STRING) return readString(c);
+  if (type === ValueType.ARRAY) return readArray(c, key, depth);
+  const size = MIN_BYTES[type] as number;
+  if (!c.has(size)) await c.need(size);
+  return readFixed(c, type);
+}
+
+/** Arrays (a vocabulary of 150,000 tokens) read without an await per item where bytes are at hand. */
 async function readArray(c: Cursor, key: string, depth: number): Promise<MetadataValue[]> {
   if (depth >= MAX_ARRAY_DEPTH)
     throw new LayoutError(`GGUF key "${key}" nests arrays deeper than ${MAX_ARRAY_DEPTH}`);
   await c.need(12);
   const type = checkType(c.u32(), `key "${key}"`);
   const n = c.u64();
-  if (n * BigInt(MIN_BYTES[type] as number) > BigInt(c.size - c.pos))
+  const size = MIN_BYTES[type] as number;
+  if (n * BigInt(size) > BigInt(c.size - c.pos))
     throw new LayoutError(
       `GGUF key "${key}" says ${count(n)} array items, more than the ${formatBytes(c.size)} file can hold`,
     );
   const items: MetadataValue[] = [];
-  for (let i = 0; i < Number(n); i++) items.push(await readValue(c, type, key, depth + 1));
+  const length = Number(n);
+  if (type === ValueType.STRING)
+    for (let i = 0; i < length; i++) {
+      if (c.has(8)) {
+        const bytes = c.peekU64();
+        if (bytes <= 1024 && c.has(8 + bytes)) {
+          c.pos += 8;
+          items.push(c.bytes(bytes).toString('utf8'));
+          continue;
+        }
+      }
+      items.push(await readString(c));
+    }
+  else if (type === ValueType.ARRAY)
+    for (let i = 0; i < length; i++) items.push(await readArray(c, key, depth + 1));
+  else
+    for (let i = 0; i < length; i++) {
+      if (!c.has(size)) await c.need(size);
+      items.push(readFixed(c, type));
+    }
   return items;
 }
 
