@@ -15,7 +15,6 @@ export class FileReader {
   /** Start offset of each chunk. */
   readonly starts: number[];
   private readonly fetched = new Map<number, Buffer>();
-  private chunkIndex: Map<number, number> | undefined;
 
   constructor(
     private readonly repo: Repository,
@@ -30,12 +29,12 @@ export class FileReader {
 
   /** Index of the chunk starting exactly at `offset`, if one does. */
   chunkStartingAt(offset: number): number | undefined {
-    this.chunkIndex ??= new Map(this.starts.map((s, i) => [s, i]));
-    return this.chunkIndex.get(offset);
+    const i = this.chunkAt(offset);
+    return this.starts[i] === offset ? i : undefined;
   }
 
   /** Index of the chunk holding byte `offset`. */
-  private chunkAt(offset: number): number {
+  chunkAt(offset: number): number {
     let lo = 0;
     let hi = this.starts.length - 1;
     while (lo < hi) {
@@ -44,6 +43,22 @@ export class FileReader {
       else hi = mid - 1;
     }
     return lo;
+  }
+
+  /**
+   * Whether `other` holds the same bytes as this file wherever this reader has read: same size,
+   * and the same chunks (hash and place) at every chunk read. A header parsed here parses the
+   * same there.
+   */
+  sameBytesRead(other: FileReader): boolean {
+    if (other.manifest.size !== this.manifest.size || this.fetched.size === 0) return false;
+    for (const i of this.fetched.keys())
+      if (
+        other.starts[i] !== this.starts[i] ||
+        other.manifest.chunks[i]?.hash !== this.manifest.chunks[i]?.hash
+      )
+        return false;
+    return true;
   }
 
   async read(start: number, end: number): Promise<Buffer> {

@@ -102,6 +102,21 @@ async function readModel(files: VersionFiles, path: string): Promise<ReadResult>
   }
 }
 
+/**
+ * The older file's layout: the newer one's when the older file holds the same bytes wherever the
+ * newer header was read (a fine-tune that left the header alone), else read.
+ */
+async function readOlder(
+  older: VersionFiles,
+  path: string,
+  newer: VersionFiles,
+  layout: ModelLayout,
+): Promise<ReadResult> {
+  const [a, b] = await Promise.all([newer.open(path), older.open(path)]);
+  if (a && b && a.sameBytesRead(b)) return { layout };
+  return readModel(older, path);
+}
+
 export interface ModelFileChanges {
   format?: ModelFormatName;
   tensors?: TensorChange[];
@@ -128,7 +143,7 @@ export async function compareModelFile(
     };
   const format = n.layout.format;
   const notes = [...(n.layout.warnings ?? [])];
-  const o = older ? await readModel(older, path) : {};
+  const o = older ? await readOlder(older, path, newer, n.layout) : {};
   if (!o.layout && o.problem) notes.push(`the older file is not readable (${o.problem})`);
   else if (!o.layout && o.format) notes.push(`the older file was not ${LABEL[format]}`);
   const result: ModelFileChanges = { format };

@@ -26,7 +26,7 @@ async function sameContent(
   const unsettled: [number, number][] = []; // relative ranges still to compare
   let cursor = 0;
   const chunks = newer.manifest.chunks;
-  for (let i = 0; i < chunks.length; i++) {
+  for (let i = newer.chunkAt(b.start); i < chunks.length; i++) {
     const start = newer.starts[i] as number;
     const chunk = chunks[i] as { hash: string; length: number };
     if (start + chunk.length <= b.start) continue;
