@@ -291,6 +291,7 @@ program
   .action(async (selector: string, opts: { json?: boolean }) => {
     await withService(opts.json, async (service) => {
       const { formatBytes, formatRatio, formatSeconds, table } = await import('./format');
+      const { formatName } = await import('../../shared/format');
       const r = await service.report(selector);
       emit(opts.json, r, () => {
         const v = r.version;
@@ -310,7 +311,7 @@ program
                 formatBytes(f.reusedFromParentBytes),
                 formatBytes(f.reusedElsewhereBytes),
                 f.tensors
-                  ? `${f.tensors.filter((t) => t.status !== 'unchanged').length} of ${f.tensors.length}`
+                  ? `${f.tensors.filter((t) => t.status !== 'unchanged').length} of ${f.tensors.length} (${formatName(f.format!)})`
                   : (f.note ?? ''),
               ]),
             [1, 2, 3, 4],
@@ -330,6 +331,7 @@ program
   .action(async (from: string, to: string, opts: { json?: boolean }) => {
     await withService(opts.json, async (service) => {
       const { formatBytes, table } = await import('./format');
+      const { modelChangeLines } = await import('./model-changes');
       const d = await service.diff(from, to);
       emit(opts.json, d, () => {
         const lines = [
@@ -346,29 +348,7 @@ program
             [2, 3],
           ),
         ];
-        for (const f of d.files) {
-          if (f.note) lines.push('', `${f.path}: ${f.note}`);
-          const changed = (f.tensors ?? [])
-            .filter((t) => t.status !== 'unchanged')
-            .sort((a, b) => b.bytes - a.bytes);
-          if (!f.tensors) continue;
-          lines.push('', `${f.path}: ${changed.length} of ${f.tensors.length} tensors changed`);
-          if (changed.length > 0) {
-            lines.push(
-              table(
-                ['tensor', 'status', 'dtype', 'shape', 'bytes'],
-                changed.map((t) => [
-                  t.name,
-                  t.status,
-                  t.dtype,
-                  `[${t.shape.join(', ')}]`,
-                  formatBytes(t.bytes),
-                ]),
-                [4],
-              ),
-            );
-          }
-        }
+        for (const f of d.files) lines.push(...modelChangeLines(f));
         return lines.join('\n');
       });
     });

@@ -111,9 +111,18 @@ describe('GGUF, ONNX and PyTorch files in the report and the diff', () => {
       before: 'tiny-llama',
     });
     expect(meta.get('tokenizer.ggml.tokens')).toMatchObject({
-      detail: '1 of 3,000 items differ, the first at index 5',
+      detail: '1 of 3,000 items differ, the first at index 5: "tok5" → "tok5-renamed"',
       value: '[3,000 strings: "tok0", "tok1", "tok2", "tok3", …]',
     });
+    // v3 changes one tensor's bytes and leaves the header alone: it is parsed once, for both.
+    const v3 = {
+      ...v2,
+      tensors: v2.tensors.map((t) => (t.name === 'blk.0.attn_q.weight' ? { ...t, seed: 4242 } : t)),
+    };
+    await pushFiles('llama-gguf', { 'model.gguf': buildGguf(v3) });
+    const same = fileOf((await service.diff('llama-gguf@v2', 'llama-gguf@v3')).files, 'model.gguf');
+    expect(changed(same.tensors)).toEqual({ modified: ['blk.0.attn_q.weight'] });
+    expect(changed(same.metadata)).toEqual({});
     // The report of v2 names the same changes, and which tensors the new chunks carry.
     const report = await service.report('llama-gguf@v2');
     const r = report.files.find((f) => f.path === 'model.gguf')!;

@@ -69,10 +69,12 @@ function arrayDetail(a: MetadataValue[], b: MetadataValue[]): string {
     }
   const n = (x: number) => x.toLocaleString('en-US');
   const parts: string[] = [];
-  if (differ > 0)
+  if (differ > 0) {
+    const item = (v: MetadataValue) => summarize([v]).slice(1, -1);
     parts.push(
-      `${n(differ)} of ${n(Math.min(a.length, b.length))} items differ, the first at index ${n(first)}`,
+      `${n(differ)} of ${n(Math.min(a.length, b.length))} items differ, the first at index ${n(first)}: ${item(a[first] as MetadataValue)} → ${item(b[first] as MetadataValue)}`,
     );
+  }
   if (a.length !== b.length) parts.push(`${n(a.length)} → ${n(b.length)} items`);
   return parts.join('; ');
 }
