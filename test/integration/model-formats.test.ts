@@ -1,7 +1,9 @@
 import { mkdir, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { encodeManifest } from '../../electron/engine/repository/format';
 import { Service } from '../../electron/engine/service';
+import { objectKey } from '../../electron/engine/storage/store';
 import type { FileDiff, MetadataChange, TensorChange } from '../../shared/types';
 import { buildGguf, type GgufSpec, llamaGguf } from '../fixtures/gguf';
 import { buildOnnx, mlpOnnx } from '../fixtures/onnx';
@@ -255,5 +257,42 @@ describe('GGUF, ONNX and PyTorch files in the report and the diff', () => {
     expect(notes['weights.bin']).toBeUndefined();
     for (const f of report.files) expect(f.tensors).toBeUndefined();
     expect(report.files.find((f) => f.path === 'huge.gguf')!.format).toBe('gguf');
+  });
+
+  it('a model file whose header chunk is missing from the repository gets a note naming it, not a crash', async () => {
+    const repo = await service.repository();
+    const missing = 'ab'.repeat(32);
+    const manifest = encodeManifest(
+      { size: 4096, fileHash: '0'.repeat(64), chunks: [{ hash: missing, length: 4096 }] },
+      'sha256',
+    );
+    const m = repo.hash(manifest);
+    await repo.store.put(objectKey(m), manifest);
+    const stats = {
+      logicalBytes: 4096,
+      newBytes: 4096,
+      reusedBytes: 0,
+      reusedFromParentBytes: 0,
+      chunks: 1,
+      newChunks: 1,
+      metadataBytes: 0,
+      seconds: 1,
+    };
+    await repo.publish({
+      format: 1,
+      kind: 'version',
+      model: 'lost',
+      parent: null,
+      createdAt: new Date().toISOString(),
+      author: 't',
+      message: '',
+      files: [{ path: 'model.gguf', size: 4096, manifest: m }],
+      stats,
+    });
+    const file = (await service.report('lost')).files[0]!;
+    expect(file.note).toMatch(
+      new RegExp(`^chunk ${missing} could not be read \\(.*\\); run \`tv verify\``),
+    );
+    expect(file.tensors).toBeUndefined();
   });
 });

@@ -183,6 +183,8 @@ describe('dedup report and version diff', () => {
       { size: chunkCount * size, fileHash: '1'.repeat(64), chunks: v2Chunks },
       'sha256',
     );
+    // .dat: no model format claims it, so the report reads nothing but the manifests (whose
+    // chunks this test never stores).
     const stats = {
       logicalBytes: chunkCount * size,
       newBytes: 0,
@@ -209,17 +211,18 @@ describe('dedup report and version diff', () => {
     };
     const first = await repo.publish({
       ...record,
-      files: [{ path: 'weights.bin', size: chunkCount * size, manifest: m1 }],
+      files: [{ path: 'weights.dat', size: chunkCount * size, manifest: m1 }],
     });
     await repo.publish({
       ...record,
       parent: first.id,
-      files: [{ path: 'weights.bin', size: chunkCount * size, manifest: m2 }],
+      files: [{ path: 'weights.dat', size: chunkCount * size, manifest: m2 }],
     });
     const report = await service.report('huge@v2');
     const file = report.files[0]!;
     expect(file.runs).toHaveLength(321); // 160 rewritten stretches between 161 kept ones
     expect(file.newBytes).toBe(16_000 * size);
+    expect(file.note).toBeUndefined();
     expect(report.newBytes + report.reusedBytes).toBe(report.logicalBytes);
   });
 });
