@@ -152,14 +152,24 @@ function persistentLoad(pid: PickleValue): StorageRef {
 /** Reads the pickle `data` (a torch.save data.pkl) into plain values; never executes anything. */
 export function readPickle(data: Uint8Array): PickleValue {
   const r = new PickleReader(Buffer.from(data.buffer, data.byteOffset, data.length));
-  return r.run();
+  for (;;) {
+    const op = r.u8();
+    if (op === 0x2e) return r.pop(); // STOP
+    const handler = OPCODES[op];
+    if (!handler)
+      throw new PickleError(
+        `not readable as a state dict: pickle opcode 0x${op.toString(16)} at byte ${r.pos - 1}`,
+      );
+    handler(r);
+  }
 }
 
+/** The stream, the stack, its marks and the memo; each opcode below works on these. */
 class PickleReader {
-  private pos = 0;
+  pos = 0;
   private stack: StackItem[] = [];
   private marks: number[] = [];
-  private memo = new Map<number, PickleValue>();
+  readonly memo = new Map<number, PickleValue>();
 
   constructor(private readonly b: Buffer) {}
 
@@ -170,16 +180,18 @@ class PickleReader {
     this.pos += n;
     return at;
   }
-  private u8 = () => this.b.readUInt8(this.need(1));
-  private u16 = () => this.b.readUInt16LE(this.need(2));
-  private u32 = () => this.b.readUInt32LE(this.need(4));
-  private u64 = () => {
+  u8 = () => this.b.readUInt8(this.need(1));
+  u16 = () => this.b.readUInt16LE(this.need(2));
+  u32 = () => this.b.readUInt32LE(this.need(4));
+  i32 = () => this.b.readInt32LE(this.need(4));
+  f64 = () => this.b.readDoubleBE(this.need(8));
+  u64 = () => {
     const n = this.b.readBigUInt64LE(this.need(8));
     if (n > BigInt(this.b.length)) throw new PickleError('pickle length runs past its end');
     return Number(n);
   };
-  private raw = (n: number) => this.b.subarray(this.need(n), this.pos);
-  private line = () => {
+  raw = (n: number) => this.b.subarray(this.need(n), this.pos);
+  line = () => {
     const end = this.b.indexOf(0x0a, this.pos);
     if (end < 0) throw new PickleError('pickle ends in the middle of a global name');
     const text = this.b.toString('utf8', this.pos, end);
@@ -187,241 +199,139 @@ class PickleReader {
     return text;
   };
 
-  private pop(): PickleValue {
+  pop(): PickleValue {
     if (this.stack.length === 0 || this.stack.at(-1) === MARK)
       throw new PickleError('pickle pops an empty stack');
     return this.stack.pop() as PickleValue;
   }
-  private top(): PickleValue {
+  top(): PickleValue {
     const v = this.stack.at(-1);
     if (v === undefined || v === MARK) throw new PickleError('pickle reads an empty stack');
     return v;
   }
-  private popMark(): PickleValue[] {
-    const mark = this.marks.pop();
-    if (mark === undefined) throw new PickleError('pickle closes a mark it never opened');
-    const items = this.stack.splice(mark) as PickleValue[];
-    items.shift(); // the MARK itself
-    return items;
-  }
-  private push(v: PickleValue) {
+  push(v: PickleValue) {
     this.stack.push(v);
   }
-  private memoGet(i: number) {
+  mark() {
+    this.marks.push(this.stack.length);
+    this.stack.push(MARK);
+  }
+  popMark(): PickleValue[] {
+    const mark = this.marks.pop();
+    if (mark === undefined) throw new PickleError('pickle closes a mark it never opened');
+    return this.stack.splice(mark).slice(1) as PickleValue[]; // without the MARK itself
+  }
+  memoGet(i: number): PickleValue {
     if (!this.memo.has(i)) throw new PickleError(`pickle reads memo ${i}, never written`);
-    this.push(this.memo.get(i) as PickleValue);
+    return this.memo.get(i) as PickleValue;
   }
+}
 
-  private setItems(target: PickleValue, items: PickleValue[]) {
-    if (!(target instanceof Map))
-      throw new PickleError('not readable as a state dict: items set on a non-dict');
-    for (let i = 0; i + 1 < items.length; i += 2)
-      target.set(items[i] as PickleValue, items[i + 1] as PickleValue);
-  }
-  private appendItems(target: PickleValue, items: PickleValue[]) {
-    if (!Array.isArray(target))
-      throw new PickleError('not readable as a state dict: items appended to a non-list');
-    target.push(...items);
-  }
+function setItems(target: PickleValue, items: PickleValue[]) {
+  if (!(target instanceof Map))
+    throw new PickleError('not readable as a state dict: items set on a non-dict');
+  for (let i = 0; i + 1 < items.length; i += 2)
+    target.set(items[i] as PickleValue, items[i + 1] as PickleValue);
+}
 
-  private global(name: string) {
-    if (!(name in CALLABLE) && !STORAGE_TYPES.has(name))
-      throw new PickleError(`not readable as a state dict: the pickle names ${name}`);
-    this.push({ kind: 'global', name });
-  }
+function appendItems(target: PickleValue, items: PickleValue[]) {
+  if (!Array.isArray(target))
+    throw new PickleError('not readable as a state dict: items appended to a non-list');
+  target.push(...items);
+}
 
-  private long(n: number): number | bigint {
-    const bytes = this.raw(n);
-    if (n === 0) return 0;
-    let value = 0n;
-    for (let i = n - 1; i >= 0; i--) value = (value << 8n) | BigInt(bytes[i] as number);
-    if ((bytes[n - 1] as number) & 0x80) value -= 1n << BigInt(8 * n);
-    return value >= BigInt(Number.MIN_SAFE_INTEGER) && value <= BigInt(Number.MAX_SAFE_INTEGER)
-      ? Number(value)
-      : value;
-  }
+function global(name: string): Global {
+  if (!Object.hasOwn(CALLABLE, name) && !STORAGE_TYPES.has(name))
+    throw new PickleError(`not readable as a state dict: the pickle names ${name}`);
+  return { kind: 'global', name };
+}
 
-  run(): PickleValue {
-    for (;;) {
-      const op = this.u8();
-      if (op === 0x2e) return this.pop(); // STOP
-      this.step(op);
-    }
-  }
+/** A little-endian two's-complement integer of `n` bytes (LONG1, LONG4). */
+function long(bytes: Uint8Array): number | bigint {
+  const n = bytes.length;
+  if (n === 0) return 0;
+  let value = 0n;
+  for (let i = n - 1; i >= 0; i--) value = (value << 8n) | BigInt(bytes[i] as number);
+  if ((bytes[n - 1] as number) & 0x80) value -= 1n << BigInt(8 * n);
+  const safe = value >= BigInt(Number.MIN_SAFE_INTEGER) && value <= BigInt(Number.MAX_SAFE_INTEGER);
+  return safe ? Number(value) : value;
+}
 
-  // One opcode; grouped as the pickle module documents them.
-  private step(op: number): void {
-    switch (op) {
-      case 0x80:
-        this.u8();
-        return; // PROTO
-      case 0x95:
-        this.u64();
-        return; // FRAME
-      case 0x7d:
-        this.push(new Map());
-        return; // EMPTY_DICT
-      case 0x5d:
-        this.push([]);
-        return; // EMPTY_LIST
-      case 0x29:
-        this.push([]);
-        return; // EMPTY_TUPLE
-      case 0x28:
-        this.marks.push(this.stack.length);
-        this.stack.push(MARK);
-        return; // MARK
-      case 0x74:
-        this.push(this.popMark());
-        return; // TUPLE
-      case 0x6c:
-        this.push(this.popMark());
-        return; // LIST
-      case 0x64: {
-        const m = new Map();
-        this.setItems(m, this.popMark());
-        this.push(m);
-        return;
-      } // DICT
-      case 0x85:
-        this.push([this.pop()]);
-        return; // TUPLE1
-      case 0x86: {
-        const b = this.pop();
-        this.push([this.pop(), b]);
-        return;
-      } // TUPLE2
-      case 0x87: {
-        const c = this.pop();
-        const b = this.pop();
-        this.push([this.pop(), b, c]);
-        return;
-      } // TUPLE3
-      case 0x61: {
-        const v = this.pop();
-        this.appendItems(this.top(), [v]);
-        return;
-      } // APPEND
-      case 0x65: {
-        const items = this.popMark();
-        this.appendItems(this.top(), items);
-        return;
-      } // APPENDS
-      case 0x73: {
-        const v = this.pop();
-        const k = this.pop();
-        this.setItems(this.top(), [k, v]);
-        return;
-      } // SETITEM
-      case 0x75: {
-        const items = this.popMark();
-        this.setItems(this.top(), items);
-        return;
-      } // SETITEMS
-      case 0x58:
-        this.push(this.raw(this.u32()).toString('utf8'));
-        return; // BINUNICODE
-      case 0x8c:
-        this.push(this.raw(this.u8()).toString('utf8'));
-        return; // SHORT_BINUNICODE
-      case 0x8d:
-        this.push(this.raw(this.u64()).toString('utf8'));
-        return; // BINUNICODE8
-      case 0x54:
-        this.push(this.raw(this.u32()).toString('latin1'));
-        return; // BINSTRING
-      case 0x55:
-        this.push(this.raw(this.u8()).toString('latin1'));
-        return; // SHORT_BINSTRING
-      case 0x42:
-        this.push(Buffer.from(this.raw(this.u32())));
-        return; // BINBYTES
-      case 0x43:
-        this.push(Buffer.from(this.raw(this.u8())));
-        return; // SHORT_BINBYTES
-      case 0x8e:
-        this.push(Buffer.from(this.raw(this.u64())));
-        return; // BINBYTES8
-      case 0x4a:
-        this.push(this.b.readInt32LE(this.need(4)));
-        return; // BININT
-      case 0x4b:
-        this.push(this.u8());
-        return; // BININT1
-      case 0x4d:
-        this.push(this.u16());
-        return; // BININT2
-      case 0x8a:
-        this.push(this.long(this.u8()));
-        return; // LONG1
-      case 0x8b:
-        this.push(this.long(this.u32()));
-        return; // LONG4
-      case 0x47:
-        this.push(this.b.readDoubleBE(this.need(8)));
-        return; // BINFLOAT
-      case 0x4e:
-        this.push(null);
-        return; // NONE
-      case 0x88:
-        this.push(true);
-        return; // NEWTRUE
-      case 0x89:
-        this.push(false);
-        return; // NEWFALSE
-      case 0x63:
-        this.global(`${this.line()}.${this.line()}`);
-        return; // GLOBAL
-      case 0x93: {
-        const name = this.pop();
-        this.global(`${String(this.pop())}.${String(name)}`);
-        return;
-      } // STACK_GLOBAL
-      case 0x52: {
-        const args = asArray(this.pop());
-        this.push(call(this.pop(), args));
-        return;
-      } // REDUCE
-      case 0x81: {
-        const args = asArray(this.pop());
-        this.push(call(this.pop(), args));
-        return;
-      } // NEWOBJ
-      case 0x62:
-        this.pop();
-        this.top();
-        return; // BUILD: object state (OrderedDict._metadata) is not needed
-      case 0x51:
-        this.push(persistentLoad(this.pop()));
-        return; // BINPERSID
-      case 0x71:
-        this.memo.set(this.u8(), this.top());
-        return; // BINPUT
-      case 0x72:
-        this.memo.set(this.u32(), this.top());
-        return; // LONG_BINPUT
-      case 0x94:
-        this.memo.set(this.memo.size, this.top());
-        return; // MEMOIZE
-      case 0x68:
-        this.memoGet(this.u8());
-        return; // BINGET
-      case 0x6a:
-        this.memoGet(this.u32());
-        return; // LONG_BINGET
-      case 0x30:
-        this.pop();
-        return; // POP
-      case 0x31:
-        this.popMark();
-        return; // POP_MARK
-      case 0x32:
-        this.push(this.top());
-        return; // DUP
-      default:
-        throw new PickleError(
-          `not readable as a state dict: pickle opcode 0x${op.toString(16)} at byte ${this.pos - 1}`,
-        );
-    }
-  }
+type Op = (r: PickleReader) => void;
+const value =
+  (read: (r: PickleReader) => PickleValue): Op =>
+  (r) =>
+    r.push(read(r));
+
+/** The opcodes torch.save writes, by byte, as the pickle module names them. Nothing else is read. */
+const OPCODES: Record<number, Op> = {
+  0x80: (r) => void r.u8(), // PROTO
+  0x95: (r) => void r.u64(), // FRAME
+  // Values
+  0x7d: value(() => new Map()), // EMPTY_DICT
+  0x5d: value(() => []), // EMPTY_LIST
+  0x29: value(() => []), // EMPTY_TUPLE
+  0x58: value((r) => r.raw(r.u32()).toString('utf8')), // BINUNICODE
+  0x8c: value((r) => r.raw(r.u8()).toString('utf8')), // SHORT_BINUNICODE
+  0x8d: value((r) => r.raw(r.u64()).toString('utf8')), // BINUNICODE8
+  0x54: value((r) => r.raw(r.u32()).toString('latin1')), // BINSTRING
+  0x55: value((r) => r.raw(r.u8()).toString('latin1')), // SHORT_BINSTRING
+  0x42: value((r) => Buffer.from(r.raw(r.u32()))), // BINBYTES
+  0x43: value((r) => Buffer.from(r.raw(r.u8()))), // SHORT_BINBYTES
+  0x8e: value((r) => Buffer.from(r.raw(r.u64()))), // BINBYTES8
+  0x4a: value((r) => r.i32()), // BININT
+  0x4b: value((r) => r.u8()), // BININT1
+  0x4d: value((r) => r.u16()), // BININT2
+  0x8a: value((r) => long(r.raw(r.u8()))), // LONG1
+  0x8b: value((r) => long(r.raw(r.u32()))), // LONG4
+  0x47: value((r) => r.f64()), // BINFLOAT
+  0x4e: value(() => null), // NONE
+  0x88: value(() => true), // NEWTRUE
+  0x89: value(() => false), // NEWFALSE
+  // Containers
+  0x28: (r) => r.mark(), // MARK
+  0x74: value((r) => r.popMark()), // TUPLE
+  0x6c: value((r) => r.popMark()), // LIST
+  0x85: value((r) => [r.pop()]), // TUPLE1
+  0x86: value((r) => [r.pop(), r.pop()].reverse()), // TUPLE2
+  0x87: value((r) => [r.pop(), r.pop(), r.pop()].reverse()), // TUPLE3
+  0x64: value((r) => {
+    const m = new Map<PickleValue, PickleValue>();
+    setItems(m, r.popMark());
+    return m;
+  }), // DICT
+  0x61: (r) => appendItems(...topAfter(r, [r.pop()])), // APPEND
+  0x65: (r) => appendItems(...topAfter(r, r.popMark())), // APPENDS
+  0x73: (r) => setItems(...topAfter(r, [r.pop(), r.pop()].reverse())), // SETITEM
+  0x75: (r) => setItems(...topAfter(r, r.popMark())), // SETITEMS
+  // Globals and calls: only the allowed ones, turned into data
+  0x63: value((r) => global(`${r.line()}.${r.line()}`)), // GLOBAL
+  0x93: value((r) => {
+    const name = r.pop();
+    return global(`${String(r.pop())}.${String(name)}`);
+  }), // STACK_GLOBAL
+  0x52: value((r) => {
+    const args = asArray(r.pop());
+    return call(r.pop(), args);
+  }), // REDUCE
+  0x81: value((r) => {
+    const args = asArray(r.pop());
+    return call(r.pop(), args);
+  }), // NEWOBJ
+  0x62: (r) => void (r.pop(), r.top()), // BUILD: object state (OrderedDict._metadata) is not needed
+  0x51: value((r) => persistentLoad(r.pop())), // BINPERSID
+  // Memo and stack
+  0x71: (r) => void r.memo.set(r.u8(), r.top()), // BINPUT
+  0x72: (r) => void r.memo.set(r.u32(), r.top()), // LONG_BINPUT
+  0x94: (r) => void r.memo.set(r.memo.size, r.top()), // MEMOIZE
+  0x68: value((r) => r.memoGet(r.u8())), // BINGET
+  0x6a: value((r) => r.memoGet(r.u32())), // LONG_BINGET
+  0x30: (r) => void r.pop(), // POP
+  0x31: (r) => void r.popMark(), // POP_MARK
+  0x32: value((r) => r.top()), // DUP
+};
+
+/** The items, then the object below them they go into (read in that order: items come first). */
+function topAfter(r: PickleReader, items: PickleValue[]): [PickleValue, PickleValue[]] {
+  return [r.top(), items];
 }
