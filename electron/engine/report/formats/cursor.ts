@@ -26,6 +26,11 @@ export class Cursor {
     return this.source.size;
   }
 
+  /** Bytes from the position already in memory. */
+  available(): number {
+    return Math.max(0, this.bufferStart + this.buffer.length - this.pos);
+  }
+
   /** True when `n` bytes from the position are in memory already (no await needed). */
   has(n: number): boolean {
     return this.pos >= this.bufferStart && this.pos + n <= this.bufferStart + this.buffer.length;
@@ -113,6 +118,12 @@ export class Cursor {
   bytes(n: number): Buffer {
     const o = this.at(n);
     return this.buffer.subarray(o, o + n);
+  }
+
+  /** `n` bytes of UTF-8 text (after need(n)), decoded without a view in between. */
+  text(n: number): string {
+    const o = this.at(n);
+    return this.buffer.toString('utf8', o, o + n);
   }
 
   /** `n` bytes, fetched as needed: a copy when they span windows. */

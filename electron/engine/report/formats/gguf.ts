@@ -54,7 +54,7 @@ async function readString(c: Cursor): Promise<string> {
     );
   const length = Number(n);
   if (!c.has(length)) return (await c.take(length)).toString('utf8');
-  return c.bytes(length).toString('utf8');
+  return c.text(length);
 }
 
 function checkType(type: number, where: string): ValueType {
@@ -63,33 +63,20 @@ function checkType(type: number, where: string): ValueType {
   return type;
 }
 
-/** A value of a fixed-size type, its bytes in memory already. */
-function readFixed(c: Cursor, type: ValueType): MetadataValue {
-  switch (type) {
-    case ValueType.U8:
-      return c.u8();
-    case ValueType.I8:
-      return c.i8();
-    case ValueType.U16:
-      return c.u16();
-    case ValueType.I16:
-      return c.i16();
-    case ValueType.U32:
-      return c.u32();
-    case ValueType.I32:
-      return c.i32();
-    case ValueType.F32:
-      return c.f32();
-    case ValueType.BOOL:
-      return c.u8() !== 0;
-    case ValueType.U64:
-      return c.u64();
-    case ValueType.I64:
-      return c.i64();
-    default:
-      return c.f64();
-  }
-}
+/** Readers of the fixed-size types, their bytes in memory already. */
+const FIXED: Record<number, (c: Cursor) => MetadataValue> = {
+  [ValueType.U8]: (c) => c.u8(),
+  [ValueType.I8]: (c) => c.i8(),
+  [ValueType.U16]: (c) => c.u16(),
+  [ValueType.I16]: (c) => c.i16(),
+  [ValueType.U32]: (c) => c.u32(),
+  [ValueType.I32]: (c) => c.i32(),
+  [ValueType.F32]: (c) => c.f32(),
+  [ValueType.BOOL]: (c) => c.u8() !== 0,
+  [ValueType.U64]: (c) => c.u64(),
+  [ValueType.I64]: (c) => c.i64(),
+  [ValueType.F64]: (c) => c.f64(),
+};
 
 async function readValue(
   c: Cursor,
@@ -101,7 +88,7 @@ async function readValue(
   if (type === ValueType.ARRAY) return readArray(c, key, depth);
   const size = MIN_BYTES[type] as number;
   if (!c.has(size)) await c.need(size);
-  return readFixed(c, type);
+  return FIXED[type]!(c);
 }
 
 /** Arrays (a vocabulary of 150,000 tokens) read without an await per item where bytes are at hand. */
@@ -124,7 +111,7 @@ async function readArray(c: Cursor, key: string, depth: number): Promise<Metadat
         const bytes = c.peekU64();
         if (bytes <= 1024 && c.has(8 + bytes)) {
           c.pos += 8;
-          items.push(c.bytes(bytes).toString('utf8'));
+          items.push(c.text(bytes));
           continue;
         }
       }
@@ -132,11 +119,15 @@ async function readArray(c: Cursor, key: string, depth: number): Promise<Metadat
     }
   else if (type === ValueType.ARRAY)
     for (let i = 0; i < length; i++) items.push(await readArray(c, key, depth + 1));
-  else
-    for (let i = 0; i < length; i++) {
+  else {
+    const read = FIXED[type]!;
+    for (let i = 0; i < length;) {
       if (!c.has(size)) await c.need(size);
-      items.push(readFixed(c, type));
+      const inMemory = Math.min(length - i, Math.floor(c.available() / size));
+      for (let k = 0; k < inMemory; k++) items.push(read(c));
+      i += inMemory;
     }
+  }
   return items;
 }
 
