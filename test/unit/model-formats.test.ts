@@ -208,3 +208,38 @@ describe('PyTorch reader', () => {
     ).toBeUndefined();
   });
 });
+
+describe('value budget', () => {
+  it('a header of millions of tiny values is refused before they are built, in every format', async () => {
+    const n = 5_000_000;
+    // GGUF: one key holding 5 million u8 items, each one byte of the file.
+    const head = Buffer.alloc(24 + 8 + 3 + 4 + 4 + 8);
+    head.write('GGUF', 0);
+    head.writeUInt32LE(3, 4);
+    head.writeBigUInt64LE(0n, 8);
+    head.writeBigUInt64LE(1n, 16);
+    head.writeBigUInt64LE(3n, 24);
+    head.write('big', 32);
+    head.writeUInt32LE(9, 35);
+    head.writeUInt32LE(0, 39);
+    head.writeBigUInt64LE(BigInt(n), 43);
+    await rejects(
+      'm.gguf',
+      Buffer.concat([head, Buffer.alloc(n)]),
+      /GGUF header holds more than 4e6 values/,
+    );
+    // ONNX: 5 million empty doc_string fields.
+    await rejects(
+      'm.onnx',
+      Buffer.alloc(2 * n, Buffer.from([0x32, 0x00])),
+      /ONNX header holds more than 4e6 values/,
+    );
+    // PyTorch: a pickle of 5 million empty lists.
+    const pkl = Buffer.concat([Buffer.from([0x80, 0x02]), Buffer.alloc(n, 0x5d), Buffer.from('.')]);
+    await rejects(
+      'm.pt',
+      buildZip([['archive/data.pkl', pkl]]),
+      /pickle builds more than 4e6 values/,
+    );
+  });
+});

@@ -1,4 +1,4 @@
-import { type ByteSource, LayoutError, MAX_HEADER_BYTES } from './model-format';
+import { type ByteSource, count, LayoutError, MAX_HEADER_BYTES, MAX_VALUES } from './model-format';
 
 /** Bytes fetched at once when the cursor runs out: a header is read in a few ranged reads. */
 const WINDOW = 256 * 1024;
@@ -13,6 +13,7 @@ export class Cursor {
   private buffer: Buffer = Buffer.alloc(0);
   private bufferStart = 0;
   private bytesRead = 0;
+  private values = 0;
 
   constructor(
     private readonly source: ByteSource,
@@ -24,6 +25,15 @@ export class Cursor {
 
   get size(): number {
     return this.source.size;
+  }
+
+  /** Counts `n` values about to be built; throws past MAX_VALUES for the file. */
+  count(n: number | bigint): void {
+    this.values += Number(n);
+    if (this.values > MAX_VALUES)
+      throw new LayoutError(
+        `${this.what} header holds more than ${count(MAX_VALUES)} values: not read further`,
+      );
   }
 
   /** Bytes from the position already in memory. */

@@ -73,6 +73,13 @@ export class LayoutError extends Error {
 /** Most header bytes a reader may read from one file, whatever the header says. */
 export const MAX_HEADER_BYTES = 256 * 1024 * 1024;
 
+/**
+ * Most values (metadata items, tensors, protobuf fields, pickle objects) a reader builds from one
+ * file: about three times the largest real headers (a 262,144-token vocabulary with its scores,
+ * types and merges holds ~1.3 million), so memory stays bounded whatever the counts say.
+ */
+export const MAX_VALUES = 4_000_000;
+
 export const hasExtension = (path: string, extensions: readonly string[]) => {
   const lower = path.toLowerCase();
   return extensions.some((e) => lower.endsWith(e));

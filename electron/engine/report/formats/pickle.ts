@@ -1,4 +1,4 @@
-import { LayoutError } from './model-format';
+import { count, LayoutError, MAX_VALUES } from './model-format';
 
 /**
  * A restricted pickle reader for PyTorch state dicts. It understands the opcodes torch.save
@@ -170,6 +170,7 @@ class PickleReader {
   private stack: StackItem[] = [];
   private marks: number[] = [];
   readonly memo = new Map<number, PickleValue>();
+  private built = 0;
 
   constructor(private readonly b: Buffer) {}
 
@@ -210,6 +211,10 @@ class PickleReader {
     return v;
   }
   push(v: PickleValue) {
+    if (++this.built > MAX_VALUES)
+      throw new PickleError(
+        `pickle builds more than ${count(MAX_VALUES)} values: not read further`,
+      );
     this.stack.push(v);
   }
   mark() {
