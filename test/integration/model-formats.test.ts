@@ -1,4 +1,6 @@
+import { execFile } from 'node:child_process';
 import { mkdir, rm, writeFile } from 'node:fs/promises';
+import { promisify } from 'node:util';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { encodeManifest } from '../../electron/engine/repository/format';
@@ -228,6 +230,16 @@ describe('GGUF, ONNX and PyTorch files in the report and the diff', () => {
       dtype: 'float16',
     });
     expect(changed(file.metadata)).toEqual({ modified: ['epoch'] });
+    // The built `tv` (one bundle: its zip and protobuf libraries as bundled) says the same.
+    const run = (args: string[]) =>
+      promisify(execFile)(process.execPath, ['bin/tv.mjs', ...args], {
+        env: { ...process.env, TV_REPO: join(work.path, 'repo'), TV_REDIS_URL: '' },
+      });
+    const json = JSON.parse((await run(['diff', 'torch@v1', 'torch@v2', '--json'])).stdout);
+    expect(changed(fileOf(json.files, 'pytorch_model.bin').tensors)).toEqual(changed(file.tensors));
+    const text = (await run(['diff', 'torch@v1', 'torch@v2'])).stdout;
+    expect(text).toContain('pytorch_model.bin (PyTorch checkpoint): 3 of 6 tensors changed');
+    expect(text).toMatch(/epoch +modified +1 +2/);
   });
 
   it('damaged files claiming a format get one line each and are compared as opaque files', async () => {

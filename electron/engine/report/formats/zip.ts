@@ -20,7 +20,10 @@ export async function listZip(
   source: ByteSource,
   wanted: (name: string) => boolean,
 ): Promise<ZipMember[]> {
-  const yauzl = await import('yauzl');
+  // yauzl is CommonJS: bundled, its exports are on the default export only.
+  const loaded: typeof import('yauzl') & { default?: typeof import('yauzl') } =
+    await import('yauzl');
+  const yauzl = loaded.default ?? loaded;
   class Reader extends yauzl.RandomAccessReader {
     override _readStreamForRange(start: number, end: number): Readable {
       return Readable.from(
