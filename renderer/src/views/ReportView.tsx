@@ -15,12 +15,11 @@ const SOURCE_LABEL: Record<ChunkSource, string> = {
   elsewhere: 'from elsewhere',
 };
 
-/** The run and the tensors (of this file's own bytes) at byte `offset`. */
+/** The run and the tensors whose bytes lie at `offset` of this file. */
 function at(offset: number, runs: ChunkRun[], tensors: TensorChange[]) {
   const run = runs.find((r) => offset >= r.offset && offset < r.offset + r.length);
   const inside = tensors.filter(
     (t) =>
-      t.file === undefined &&
       t.status !== 'removed' &&
       t.offset !== undefined &&
       offset >= t.offset &&
@@ -34,7 +33,16 @@ function at(offset: number, runs: ChunkRun[], tensors: TensorChange[]) {
  * selected tensor outlined. Pointing at the strip names the tensors there and where their chunks
  * came from.
  */
-function ChunkMap({ file, selected }: { file: FileReport; selected?: TensorChange }) {
+function ChunkMap({
+  file,
+  tensors,
+  selected,
+}: {
+  file: FileReport;
+  /** The tensors whose bytes this file holds (its own, or another file's external data). */
+  tensors: TensorChange[];
+  selected?: TensorChange;
+}) {
   const { runs, size } = file;
   const canvas = useRef<HTMLCanvasElement>(null);
   const [pointed, setPointed] = useState<string | null>(null);
@@ -50,7 +58,7 @@ function ChunkMap({ file, selected }: { file: FileReport; selected?: TensorChang
       ctx.fillStyle = SOURCE_COLOR[run.source];
       ctx.fillRect(Math.floor(x(run.offset)), 0, Math.max(1, Math.ceil(x(run.length))), height);
     }
-    if (selected?.offset !== undefined && selected.file === undefined) {
+    if (selected?.offset !== undefined && tensors.includes(selected)) {
       ctx.strokeStyle = '#1d1d1f';
       ctx.lineWidth = 2 * devicePixelRatio;
       ctx.strokeRect(
@@ -64,20 +72,22 @@ function ChunkMap({ file, selected }: { file: FileReport; selected?: TensorChang
   const point = (e: React.MouseEvent<HTMLCanvasElement>) => {
     const box = e.currentTarget.getBoundingClientRect();
     const offset = Math.floor(((e.clientX - box.left) / Math.max(box.width, 1)) * size);
-    const { run, inside } = at(offset, runs, file.tensors ?? []);
+    const { run, inside } = at(offset, runs, tensors);
     if (!run) return setPointed(null);
     const names = inside.map((t) => t.name);
     const where =
-      names.length === 0
-        ? 'no tensor (header or padding)'
-        : names.slice(0, 3).join(', ') + (names.length > 3 ? ` and ${names.length - 3} more` : '');
-    setPointed(`at ${bytes(offset)}: ${where} · ${SOURCE_LABEL[run.source]}`);
+      tensors.length === 0
+        ? ''
+        : names.length === 0
+          ? 'no tensor (header or padding) · '
+          : `${names.slice(0, 3).join(', ')}${names.length > 3 ? ` and ${names.length - 3} more` : ''} · `;
+    setPointed(`at ${bytes(offset)}: ${where}${SOURCE_LABEL[run.source]}`);
   };
   const idle = selected
     ? `${selected.name}: ${bytes(selected.newBytes ?? 0)} of ${bytes(selected.bytes)} in new chunks`
-    : file.tensors
+    : tensors.length > 0
       ? 'Point at the map to see which tensors its chunks carry; pick a tensor to mark it.'
-      : '';
+      : 'Point at the map to see where its chunks came from.';
   return (
     <>
       <canvas
@@ -166,15 +176,20 @@ export function ReportView({ selector }: { selector: string }) {
         ))}
       </p>
       {r.files.map((f) => (
-        <FileSection key={f.path} file={f} />
+        <FileSection
+          key={f.path}
+          file={f}
+          hosted={r.files.flatMap((o) => (o.tensors ?? []).filter((t) => t.file === f.path))}
+        />
       ))}
     </div>
   );
 }
 
 /** One file of a report: where its bytes came from, its tensors and its metadata. */
-function FileSection({ file: f }: { file: FileReport }) {
+function FileSection({ file: f, hosted }: { file: FileReport; hosted: TensorChange[] }) {
   const [selected, setSelected] = useState<TensorChange | undefined>();
+  const own = (f.tensors ?? []).filter((t) => t.file === undefined);
   return (
     <section className="panel file" data-testid="report-file">
       <h3>
@@ -184,7 +199,7 @@ function FileSection({ file: f }: { file: FileReport }) {
         </span>
       </h3>
       <StackedBar file={f} />
-      <ChunkMap file={f} selected={selected} />
+      <ChunkMap file={f} tensors={[...own, ...hosted]} selected={selected} />
       {f.note && <p className="muted">{f.note}</p>}
       {f.tensors && (
         <TensorTable tensors={f.tensors} selected={selected?.name} onSelect={setSelected} />
