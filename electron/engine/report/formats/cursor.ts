@@ -28,7 +28,7 @@ export class Cursor {
   }
 
   /** Counts `n` values about to be built; throws past MAX_VALUES for the file. */
-  count(n: number | bigint): void {
+  countValues(n: number | bigint): void {
     this.values += Number(n);
     if (this.values > MAX_VALUES)
       throw new LayoutError(

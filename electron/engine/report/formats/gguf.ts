@@ -103,7 +103,7 @@ async function readArray(c: Cursor, key: string, depth: number): Promise<Metadat
     throw new LayoutError(
       `GGUF key "${key}" says ${count(n)} array items, more than the ${formatBytes(c.size)} file can hold`,
     );
-  c.count(n);
+  c.countValues(n);
   const items: MetadataValue[] = [];
   const length = Number(n);
   if (type === ValueType.STRING)
@@ -238,7 +238,7 @@ async function read(source: ByteSource): Promise<ModelLayout> {
     throw new LayoutError(
       `GGUF header says ${count(tensorCount)} tensors and ${count(kvCount)} metadata keys, file is ${formatBytes(source.size)}`,
     );
-  c.count(tensorCount + kvCount);
+  c.countValues(tensorCount + kvCount);
   const metadata = await readMetadata(c, Number(kvCount));
   const infos: TensorInfo[] = [];
   for (let i = 0; i < Number(tensorCount); i++) infos.push(await readTensorInfo(c));

@@ -39,7 +39,7 @@ export async function walkFields(
   c.pos = start;
   while (c.pos < end) {
     const fieldStart = c.pos;
-    c.count(1);
+    c.countValues(1);
     const tag = await varint(c, end);
     const number = Math.floor(tag / 8);
     const wireType = tag % 8;

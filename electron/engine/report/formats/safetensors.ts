@@ -15,10 +15,10 @@ import {
  */
 
 /** Largest header this reader accepts (the format's own limit is 100 MB). */
-export const MAX_HEADER = 100 * 1024 * 1024;
+const MAX_HEADER = 100 * 1024 * 1024;
 
 /** The header length from the file's first 8 bytes; throws when it cannot be the header's. */
-export function headerLength(first8: Uint8Array, fileSize: number): number {
+function headerLength(first8: Uint8Array, fileSize: number): number {
   if (first8.length < 8 || fileSize < 8)
     throw new LayoutError('file shorter than the 8-byte header length');
   const n = Number(Buffer.from(first8.buffer, first8.byteOffset, 8).readBigUInt64LE(0));
@@ -62,7 +62,7 @@ function tensorEntry(name: string, value: unknown, dataStart: number, size: numb
 }
 
 /** Parses the JSON header; every tensor's range must lie inside the file. */
-export function parseHeader(json: Uint8Array, headerLen: number, fileSize: number): ModelLayout {
+function parseHeader(json: Uint8Array, headerLen: number, fileSize: number): ModelLayout {
   const header = parseJson(json);
   const tensors: TensorEntry[] = [];
   const metadata = new Map<string, MetadataValue>();
