@@ -10,11 +10,12 @@ const sameShape = (a: number[], b: number[]) =>
 
 /**
  * Whether tensor `b` (in the newer file) holds the same bytes as tensor `a` (in the older one),
- * wherever each sits. Chunks of `b` that lie inside it are matched by hash against chunks of `a`
- * at the same offset from the tensor's start: equal hashes prove equal bytes, and a chunk of the
- * same length with another hash proves a difference. What no chunk settles (the edges, where a
- * chunk also holds neighbouring bytes, and stretches where the cut points differ) is read from
- * both files and compared byte for byte.
+ * wherever each sits. Each chunk of the newer file overlapping `b` is matched against the older
+ * file's chunk at the same offset from the tensor's start (for an edge chunk, which also holds a
+ * neighbour's bytes, that offset lies before or across the tensor's start or end): an equal hash
+ * proves the overlapping bytes equal, and a chunk inside the tensor with the same length and
+ * another hash proves a difference. What no chunk settles (stretches where the cut points differ,
+ * edges whose neighbour changed) is read from both files and compared byte for byte.
  */
 async function sameContent(
   a: TensorEntry,
@@ -29,17 +30,20 @@ async function sameContent(
   for (let i = newer.chunkAt(b.start); i < chunks.length; i++) {
     const start = newer.starts[i] as number;
     const chunk = chunks[i] as { hash: string; length: number };
-    if (start + chunk.length <= b.start) continue;
     if (start >= b.end) break;
-    if (start < b.start || start + chunk.length > b.end) continue; // an edge chunk: compare bytes
+    if (start + chunk.length <= b.start) continue;
     const rel = start - b.start;
-    const k = older.chunkStartingAt(a.start + rel);
+    const k = a.start + rel >= 0 ? older.chunkStartingAt(a.start + rel) : undefined;
     const other = k === undefined ? undefined : older.manifest.chunks[k];
-    if (other && other.length === chunk.length) {
-      if (other.hash !== chunk.hash) return false;
-      if (rel > cursor) unsettled.push([cursor, rel]);
-      cursor = rel + chunk.length;
+    if (!other || other.length !== chunk.length) continue;
+    const inside = rel >= 0 && rel + chunk.length <= length;
+    if (other.hash !== chunk.hash) {
+      if (inside) return false;
+      continue;
     }
+    const from = Math.max(0, rel);
+    if (from > cursor) unsettled.push([cursor, from]);
+    cursor = Math.min(length, rel + chunk.length);
   }
   if (cursor < length) unsettled.push([cursor, length]);
   for (const [from, to] of unsettled) {

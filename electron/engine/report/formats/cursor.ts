@@ -1,7 +1,7 @@
 import { type ByteSource, count, LayoutError, MAX_HEADER_BYTES, MAX_VALUES } from './model-format';
 
 /** Bytes fetched at once when the cursor runs out: a header is read in a few ranged reads. */
-const WINDOW = 256 * 1024;
+const WINDOW = 1024 * 1024;
 
 /**
  * Reads a header front to back from a byte source, a window at a time. Every read is checked
