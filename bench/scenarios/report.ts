@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { encodeManifest, type Manifest } from '../../electron/engine/repository/format';
 import type { Repository } from '../../electron/engine/repository/repository';
+import { HEADER_WINDOW } from '../../electron/engine/report/formats/cursor';
 import { Service } from '../../electron/engine/service';
 import { objectKey } from '../../electron/engine/storage/store';
 import {
@@ -115,7 +116,7 @@ async function ggufChunks(repo: Repository, spec: GgufSpec, data: Map<string, Ma
       }));
       // A header read takes a window past its end: the first data chunks exist for real.
       if (chunks.length * CHUNK < header.length + CHUNK)
-        for (let i = 0; i < 8; i++) {
+        for (let i = 0; i <= HEADER_WINDOW / CHUNK; i++) {
           const bytes = randomBytes(CHUNK);
           list[i] = { hash: repo.hash(bytes), length: CHUNK };
           await repo.store.put(objectKey(list[i]!.hash), bytes);

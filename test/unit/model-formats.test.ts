@@ -142,6 +142,20 @@ describe('ONNX reader', () => {
     expect(missing.warnings).toEqual(['external data file model.onnx.data is not in this version']);
   });
 
+  it('reads around inline tensor data, never through it', async () => {
+    const spec = mlpOnnx(16);
+    spec.initializers = Array.from({ length: 40 }, (_, i) => ({
+      name: `w${i}`,
+      dims: [256, 256],
+      seed: i,
+    }));
+    const { model } = buildOnnx(spec);
+    const { layout, src } = await read('m.onnx', model);
+    expect(layout.tensors).toHaveLength(40);
+    expect(model.length).toBeGreaterThan(10_000_000);
+    expect(src.bytesRead).toBeLessThan(1_500_000);
+  });
+
   it('rejects truncated files and lengths past the end, reading no more than the file', async () => {
     const { model } = buildOnnx(mlpOnnx(16));
     await rejects(

@@ -6,6 +6,9 @@ import { objectKey, readAll } from '../storage/store';
 /** Chunks one read fetches at once: a 256 KiB header window from S3 in one round trip, not four. */
 const FETCHES_AT_ONCE = 16;
 
+/** Chunks a reader keeps in memory (the latest): 16 MiB at the average chunk size. */
+const KEPT_CHUNKS = 256;
+
 /** A chunk a reader needed could not be read (missing from the repository, or corrupt). */
 export class ChunkReadError extends Error {
   override name = 'ChunkReadError';
@@ -18,7 +21,10 @@ export class ChunkReadError extends Error {
 export class FileReader {
   /** Start offset of each chunk. */
   readonly starts: number[];
+  /** Chunks fetched lately, oldest first: a header is parsed front to back. */
   private readonly fetched = new Map<number, Buffer>();
+  /** Every chunk this reader has read (for sameBytesRead). */
+  private readonly everRead = new Set<number>();
 
   constructor(
     private readonly repo: Repository,
@@ -55,8 +61,8 @@ export class FileReader {
    * same there.
    */
   sameBytesRead(other: FileReader): boolean {
-    if (other.manifest.size !== this.manifest.size || this.fetched.size === 0) return false;
-    for (const i of this.fetched.keys())
+    if (other.manifest.size !== this.manifest.size || this.everRead.size === 0) return false;
+    for (const i of this.everRead)
       if (
         other.starts[i] !== this.starts[i] ||
         other.manifest.chunks[i]?.hash !== this.manifest.chunks[i]?.hash
@@ -96,6 +102,8 @@ export class FileReader {
     if (this.repo.hash(data) !== hash)
       throw new ChunkReadError(`chunk ${hash} is corrupt (run \`tv verify\`)`);
     this.fetched.set(i, data);
+    this.everRead.add(i);
+    if (this.fetched.size > KEPT_CHUNKS) this.fetched.delete(this.fetched.keys().next().value!);
     return data;
   }
 }

@@ -1,7 +1,9 @@
 import { type ByteSource, count, LayoutError, MAX_HEADER_BYTES, MAX_VALUES } from './model-format';
 
 /** Bytes fetched at once when the cursor runs out: a header is read in a few ranged reads. */
-const WINDOW = 1024 * 1024;
+export const HEADER_WINDOW = 1024 * 1024;
+/** For headers whose fields lie between large stretches skipped unread (ONNX tensor data). */
+export const SPARSE_WINDOW = 16 * 1024;
 
 /**
  * Reads a header front to back from a byte source, a window at a time. Every read is checked
@@ -21,6 +23,8 @@ export class Cursor {
     private readonly what: string,
     public pos = 0,
     readonly littleEndian = true,
+    /** Bytes fetched at once from the position: a contiguous header wants many. */
+    private readonly window = HEADER_WINDOW,
   ) {}
 
   get size(): number {
@@ -50,7 +54,7 @@ export class Cursor {
   async need(n: number, end = this.source.size): Promise<void> {
     this.check(n, end);
     if (this.has(n)) return;
-    const to = Math.min(this.source.size, Math.max(this.pos + n, this.pos + WINDOW));
+    const to = Math.min(this.source.size, Math.max(this.pos + n, this.pos + this.window));
     this.charge(to - this.pos);
     this.buffer = Buffer.from(await this.source.read(this.pos, to));
     this.bufferStart = this.pos;
@@ -138,7 +142,7 @@ export class Cursor {
 
   /** `n` bytes, fetched as needed: a copy when they span windows. */
   async take(n: number, end = this.source.size): Promise<Buffer> {
-    if (n <= WINDOW) {
+    if (n <= this.window) {
       await this.need(n, end);
       return this.bytes(n);
     }

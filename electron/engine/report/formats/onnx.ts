@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import { posix } from 'node:path';
-import { Cursor } from './cursor';
+import { Cursor, SPARSE_WINDOW } from './cursor';
 import {
   type ByteSource,
   type FileContext,
@@ -146,7 +146,8 @@ async function readGraph(w: Walk, graph: Field, metadata: Map<string, MetadataVa
 
 async function read(source: ByteSource, context: FileContext): Promise<ModelLayout> {
   const [onnx, pb] = await schema();
-  const w: Walk = { c: new Cursor(source, 'ONNX'), onnx, pb, context, warnings: [] };
+  const c = new Cursor(source, 'ONNX', 0, true, SPARSE_WINDOW);
+  const w: Walk = { c, onnx, pb, context, warnings: [] };
   const m = onnx.ModelProtoSchema.field;
   let graph: Field | undefined;
   const kept: Field[] = [];
