@@ -135,12 +135,46 @@ export interface ChunkRun {
 
 export type ChangeStatus = 'unchanged' | 'modified' | 'added' | 'removed';
 
+/** The model file formats read tensor by tensor. */
+export type ModelFormatName = 'safetensors' | 'gguf' | 'onnx' | 'pytorch';
+
+/** How a modified tensor changed: its bytes only, its dtype (a new quantization), its shape. */
+export type TensorChangeKind = 'content' | 'retyped' | 'reshaped';
+
 export interface TensorChange {
   name: string;
   status: ChangeStatus;
+  /** The format's own name for the element type: BF16, Q4_K, FLOAT16, torch.HalfStorage... */
   dtype: string;
   shape: number[];
   bytes: number;
+  /**
+   * Where the tensor's bytes start in the file (the newer file; the older one for a removed
+   * tensor). Together with `bytes`, the tensor's place on the chunk map.
+   */
+  offset?: number;
+  /** When the bytes live in another file of the version (ONNX external data): its path. */
+  file?: string;
+  /** PyTorch: the storage holding the tensor's elements (several tensors may share one). */
+  storage?: string;
+  /** For a modified tensor: what changed ('retyped' and 'reshaped' may come together). */
+  changes?: TensorChangeKind[];
+  /** For a retyped or reshaped tensor: its dtype, shape and size in the older file. */
+  before?: { dtype: string; shape: number[]; bytes: number };
+  /** In a version report: bytes of the tensor held in chunks new in this version. */
+  newBytes?: number;
+}
+
+/** A metadata key of a model file (GGUF key/value, ONNX producer and opset...), compared. */
+export interface MetadataChange {
+  key: string;
+  status: ChangeStatus;
+  /** The value in the newer file, for display (long arrays summarized); absent when removed. */
+  value?: string;
+  /** The value in the older file, when the key was modified or removed. */
+  before?: string;
+  /** What differs inside a long value: "3 of 151,936 items differ, the first at index 1,042". */
+  detail?: string;
 }
 
 export interface FileReport {
@@ -152,8 +186,12 @@ export interface FileReport {
   chunks: number;
   newChunks: number;
   runs: ChunkRun[];
-  /** For safetensors files: each tensor compared with the parent version's file. */
+  /** The model format the file was read as (absent for other files). */
+  format?: ModelFormatName;
+  /** For model files: each tensor compared with the parent version's file. */
   tensors?: TensorChange[];
+  /** For model files: each metadata key compared with the parent version's file. */
+  metadata?: MetadataChange[];
   note?: string;
 }
 
@@ -206,7 +244,9 @@ export interface FileDiff {
   bytesChanged: number;
   sizeBefore: number | null;
   sizeAfter: number | null;
+  format?: ModelFormatName;
   tensors?: TensorChange[];
+  metadata?: MetadataChange[];
   note?: string;
 }
 
