@@ -50,6 +50,8 @@ export class PushCancelledError extends Error {
 }
 
 const PROGRESS_INTERVAL_MS = 100;
+/** Batches of one file whose existence checks and uploads may be under way at once. */
+const SETTLING_BATCHES = 3;
 
 /**
  * Makes a new version of a model from files: each file is chunked and hashed in a worker; chunks
@@ -158,17 +160,12 @@ export async function push(repo: Repository, options: PushOptions): Promise<Push
 
   const perChunk = options.existenceChecks === 'per-chunk';
   /**
-   * With a healthy Redis cache, ADR-012's put flow: what the cache claims is stored; a miss is
-   * uploaded without asking the backend first (a HEAD then a PUT would cost two requests for
-   * every new chunk; a chunk that exists but fell out of the cache costs one PUT instead of one
-   * HEAD, and rewriting identical bytes is harmless). Without Redis, batched backend checks.
+   * ADR-012: chunks the parent does not name are checked through the store's hasMany, batched. With
+   * a Redis cache, Redis answers for the chunks it knows and only its misses go to the backend
+   * (HEADs on S3, an index lookup where the backend keeps one), whose answers are written back to
+   * Redis: a chunk that fell out of the cache (flushed, restarted, expired) is not uploaded again.
    */
-  const cache = repo.stack.cache;
-  const existence = async (hashes: string[]): Promise<boolean[]> => {
-    const claimed =
-      cache && cache.state !== 'down' ? await cache.claims(hashes, { count: true }) : undefined;
-    return claimed ?? store.hasMany(hashes.map(objectKey));
-  };
+  const existence = (hashes: string[]): Promise<boolean[]> => store.hasMany(hashes.map(objectKey));
   const settle = async (batch: ChunkBatch) => {
     if (perChunk) return settleOneByOne(batch);
     // Chunks the parent version names are stored already: no existence check needed for them.
@@ -230,16 +227,27 @@ export async function push(repo: Repository, options: PushOptions): Promise<Push
           source: (source.stream as NonNullable<FileSource['stream']>)(),
         });
     let read = 0;
-    for await (const batch of batches) {
-      progress.bytesRead += batch.bytesRead - read;
-      read = batch.bytesRead;
-      for (const chunk of batch.chunks) {
-        cut.push(chunk);
-        progress.bytesHashed += chunk.length;
+    const settling: Promise<void>[] = [];
+    try {
+      for await (const batch of batches) {
+        progress.bytesRead += batch.bytesRead - read;
+        read = batch.bytesRead;
+        for (const chunk of batch.chunks) {
+          cut.push(chunk);
+          progress.bytesHashed += chunk.length;
+        }
+        progress.chunks += batch.chunks.length;
+        // A batch's existence checks run while the next batches are chunked, a few batches at
+        // once (a worker holds the bytes of a few batches until they are taken).
+        const settled = settle(batch);
+        settled.catch(() => {}); // awaited below
+        settling.push(settled);
+        if (settling.length >= SETTLING_BATCHES) await settling.shift();
+        emit();
       }
-      progress.chunks += batch.chunks.length;
-      await settle(batch);
-      emit();
+      await Promise.all(settling);
+    } finally {
+      await Promise.allSettled(settling);
     }
     // Chunks in file order: a file's segments are put together; a stream's come in order.
     const inOrder = source.file ? stitchChunks(cut, source.size) : cut;
