@@ -40,6 +40,7 @@ import { Repository, type OpenOptions } from './repository/repository';
 import { diffVersions, versionReport } from './report/report';
 import { restore, safeJoin } from './restore/restore';
 import { UploadSession } from './ingest/upload';
+import { parseRedisUrl } from './storage/redis-url';
 import type { S3Options } from './storage/s3';
 import { PRODUCT, VERSION } from './version';
 import { ChunkHashPool } from './workers/pool';
@@ -99,10 +100,7 @@ export class Service implements Api {
   async saveSettings(input: SettingsInput): Promise<Settings> {
     const merged = mergeSettings(await this.settings.load(), input);
     if (merged.repository) parseLocation(merged.repository); // a clear error for a bad location
-    if (merged.redisUrl)
-      (await import('./storage/redis'))
-        .createRedisClient(merged.redisUrl, { lazy: true })
-        .disconnect();
+    if (merged.redisUrl) parseRedisUrl(merged.redisUrl, 'the Redis URL in Settings');
     await this.settings.save(merged); // where settings come from the environment, this says so
     await this.reconfigure(merged);
     return publicSettings(merged, true);
@@ -119,9 +117,11 @@ export class Service implements Api {
     if (previous) await (await previous.catch(() => undefined))?.close();
   }
 
-  /** Checks that S3 (the repository's bucket) or Redis answers with these settings, unsaved. */
+  /**
+   * Checks that S3 (the repository's bucket) or Redis answers with these settings, unsaved, within
+   * a few seconds: one try, short timeouts, and what failed in words.
+   */
   async testConnection(target: 's3' | 'redis', input: SettingsInput): Promise<ConnectionTest> {
-    const engine = engineOptions(mergeSettings(await this.settings.load(), input));
     const started = performance.now();
     const result = (ok: boolean, message: string): ConnectionTest => ({
       target,
@@ -130,6 +130,7 @@ export class Service implements Api {
       latencyMs: ok ? Math.round(performance.now() - started) : null,
     });
     try {
+      const engine = engineOptions(mergeSettings(await this.settings.load(), input));
       if (target === 's3') {
         const location = parseLocation(engine.repository);
         if (location.kind !== 's3')
@@ -146,15 +147,19 @@ export class Service implements Api {
       }
       if (!engine.redisUrl)
         return result(false, 'no Redis URL is set: without one there is no cache');
-      const { createRedisClient, waitReady } = await import('./storage/redis');
-      const client = createRedisClient(engine.redisUrl, { commandTimeoutMs: 2_000 });
+      const { RedisConnection } = await import('./storage/redis');
+      const connection = new RedisConnection(engine.redisUrl, {
+        source: 'the Redis URL in Settings',
+      });
       try {
-        if (!(await waitReady(client, 2_000)))
-          return result(false, `cannot reach Redis at ${redactUrl(engine.redisUrl)} within 2 s`);
-        await client.ping();
-        return result(true, `Redis at ${redactUrl(engine.redisUrl)} answers`);
+        if (!(await connection.waitReady(3_000)))
+          return result(false, connection.notReadyReason(3_000));
+        await connection.client.ping();
+        return result(true, `Redis at ${connection.display} answers`);
+      } catch (err) {
+        return result(false, connection.describe(err));
       } finally {
-        client.disconnect();
+        connection.disconnect();
       }
     } catch (err) {
       return result(false, err instanceof Error ? err.message : String(err));
@@ -361,6 +366,8 @@ export class Service implements Api {
       skipped = collected.skipped;
     }
     const repo = await this.repository(true);
+    // Redis connects while the first batches are chunked (or is given up on within its budget).
+    repo.stack.cache?.connect();
     return push(repo, {
       model: request.model,
       files,
@@ -436,11 +443,16 @@ export class Service implements Api {
     return gc(await this.repository(), options);
   }
 
+  /**
+   * The cache's state, from PINGs sent now, and the shared cache's figures from Redis. A
+   * long-running front end asks every second: it sends one PING and rereads the figures every
+   * 15 s; the command line sends three and reads them now.
+   */
   async cacheStatus(): Promise<CacheStatus> {
     const redis = this.options.redisUrl ? redactUrl(this.options.redisUrl) : null;
     const repo = await this.repository();
     const cache = repo.stack.cache;
-    if (!cache) {
+    if (!cache || !redis) {
       return {
         state: 'disabled',
         redis,
@@ -453,13 +465,22 @@ export class Service implements Api {
         fallbacks: 0,
         backendCallsAvoided: 0,
         errors: 0,
+        timeouts: 0,
         lastError: null,
         since: null,
+        reason: null,
+        pingMs: null,
+        commandTimeoutMs: null,
+        countersScope: 'process',
+        shared: null,
       };
     }
-    const h = cache.health();
-    const asked = h.hits + h.misses;
-    return { ...h, redis, hitRate: asked > 0 ? Math.round((h.hits / asked) * 1000) / 1000 : null };
+    const { cacheStatus } = await import('./storage/cache-status');
+    return cacheStatus(
+      cache,
+      redis,
+      this.options.mode === 'cli' ? { pings: 3 } : { pings: 1, sharedMaxAgeMs: 15_000 },
+    );
   }
 
   async close(): Promise<void> {

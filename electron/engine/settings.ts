@@ -1,5 +1,6 @@
 import type { Settings, SettingsInput } from '../../shared/types';
 import { defaultRepository } from './config';
+import { parseRedisUrl } from './storage/redis-url';
 import type { S3Options } from './storage/s3';
 
 /** Settings with their secrets: lives in the main process only, never sent to a page. */
@@ -69,7 +70,7 @@ export function engineOptions(s: StoredSettings): {
 } {
   let redisUrl: string | undefined = s.redisUrl || undefined;
   if (redisUrl && s.redisPassword) {
-    const url = new URL(redisUrl);
+    const url = parseRedisUrl(redisUrl, 'the Redis URL in Settings');
     url.password = s.redisPassword;
     redisUrl = url.toString();
   }

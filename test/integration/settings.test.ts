@@ -135,11 +135,16 @@ describe('settings', () => {
         }),
       ).toMatchObject({
         ok: false,
-        message: `cannot reach Redis at redis://127.0.0.1:${closed} within 2 s`,
+        message: `Redis at 127.0.0.1:${closed} refused the connection`,
       });
       expect(
         await service.testConnection('redis', { ...input, redisUrl: 'localhost:6379' }),
-      ).toMatchObject({ ok: false, message: expect.stringMatching(/cannot read the Redis URL/) });
+      ).toMatchObject({
+        ok: false,
+        message: expect.stringMatching(
+          /^the Redis URL in Settings is not a Redis URL \("localhost:6379"\): expected redis:\/\//,
+        ),
+      });
     } finally {
       await service.close();
     }
