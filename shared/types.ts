@@ -77,6 +77,13 @@ export interface PushProgress {
   newChunks: number;
   mbps: number;
   etaSeconds: number | null;
+  /**
+   * S3 asked to slow down (503 SlowDown) within the last few seconds: requests are being retried,
+   * adaptively, for up to the retry time (`--retry-for`); the push goes on, slower.
+   */
+  throttled: boolean;
+  /** Requests this push retried after S3 asked to slow down. */
+  throttledRetries: number;
 }
 
 export interface RestoreProgress {
@@ -287,6 +294,8 @@ export interface Settings {
   redisPasswordSet: boolean;
   /** Uploads in flight at once. */
   uploadConcurrency: number;
+  /** How long a request S3 throttles (503 SlowDown) keeps being retried, in seconds. */
+  retryForSeconds: number;
   /** False where settings come from the environment (browser mode, the command line). */
   editable: boolean;
 }
@@ -301,6 +310,8 @@ export interface SettingsInput {
   redisUrl: string;
   redisPassword?: string;
   uploadConcurrency: number;
+  /** Left out: keeps the saved one. */
+  retryForSeconds?: number;
 }
 
 export interface ConnectionTest {

@@ -12,6 +12,8 @@ process.env['UV_THREADPOOL_SIZE'] ??= '16';
 interface GlobalOptions {
   repo?: string;
   redis?: string;
+  /** Seconds (see duration). */
+  retryFor?: number;
 }
 
 function portNumber(value: string): number {
@@ -33,6 +35,15 @@ const program = new Command('tv')
     '--redis <url>',
     'Redis existence cache, redis://host:port (env TV_REDIS_URL; default: none)',
   )
+  .option(
+    '--retry-for <duration>',
+    'how long a request S3 throttles (503 SlowDown) keeps being retried, e.g. 30m (default: 10m)',
+    (value: string) => {
+      const seconds = duration(value);
+      if (seconds < 1) throw new InvalidArgumentError('the retry time must be at least 1s');
+      return seconds;
+    },
+  )
   .showHelpAfterError('(run tv --help for usage)');
 
 /** Runs a command against the service; prints errors as one line (or one JSON object). */
@@ -50,6 +61,7 @@ async function withService<T>(
   try {
     service = new Service({
       ...resolveConfig(flags),
+      ...(flags.retryFor !== undefined ? { s3: { retryForMs: flags.retryFor * 1000 } } : {}),
       mode: 'cli',
       logger: createCliLogger(),
     });
@@ -177,7 +189,7 @@ program
               p.totalBytes,
               p.mbps,
               p.etaSeconds,
-              ` | ${dedup}% deduplicated`,
+              ` | ${dedup}% deduplicated${p.throttled ? ' | S3 is throttling, retrying' : ''}`,
             );
           },
         });

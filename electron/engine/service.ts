@@ -45,6 +45,15 @@ import type { S3Options } from './storage/s3';
 import { PRODUCT, VERSION } from './version';
 import { ChunkHashPool } from './workers/pool';
 
+/** The connection test answers within seconds: one try, short timeouts. */
+const CONNECTION_TEST_MS = 3_000;
+const CONNECTION_TEST_S3: S3Options = {
+  maxAttempts: 1,
+  retryForMs: CONNECTION_TEST_MS,
+  connectTimeoutMs: CONNECTION_TEST_MS,
+  idleTimeoutMs: CONNECTION_TEST_MS,
+};
+
 export interface ServiceOptions extends EngineConfig {
   mode: AppInfo['mode'];
   logger?: Logger;
@@ -138,7 +147,7 @@ export class Service implements Api {
             false,
             `the repository is ${engine.repository}, not an s3://bucket/prefix location`,
           );
-        const store = await openBackend(location.url, engine.s3);
+        const store = await openBackend(location.url, { ...engine.s3, ...CONNECTION_TEST_S3 });
         await store.close();
         return result(
           true,
@@ -152,8 +161,8 @@ export class Service implements Api {
         source: 'the Redis URL in Settings',
       });
       try {
-        if (!(await connection.waitReady(3_000)))
-          return result(false, connection.notReadyReason(3_000));
+        if (!(await connection.waitReady(CONNECTION_TEST_MS)))
+          return result(false, connection.notReadyReason(CONNECTION_TEST_MS));
         await connection.client.ping();
         return result(true, `Redis at ${connection.display} answers`);
       } catch (err) {

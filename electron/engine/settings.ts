@@ -1,7 +1,7 @@
 import type { Settings, SettingsInput } from '../../shared/types';
 import { defaultRepository } from './config';
 import { parseRedisUrl } from './storage/redis-url';
-import type { S3Options } from './storage/s3';
+import { S3_DEFAULTS, type S3Options } from './storage/s3-options';
 
 /** Settings with their secrets: lives in the main process only, never sent to a page. */
 export interface StoredSettings {
@@ -13,6 +13,8 @@ export interface StoredSettings {
   redisUrl: string;
   redisPassword: string;
   uploadConcurrency: number;
+  /** How long a request throttled by S3 keeps being retried, in seconds. */
+  retryForSeconds: number;
 }
 
 /** Where a front end keeps its settings: the desktop app's encrypted file, or the environment. */
@@ -31,6 +33,7 @@ export const DEFAULT_SETTINGS: StoredSettings = {
   redisUrl: '',
   redisPassword: '',
   uploadConcurrency: 64,
+  retryForSeconds: S3_DEFAULTS.retryForMs / 1000,
 };
 
 /** What a page may see. */
@@ -44,6 +47,7 @@ export function publicSettings(s: StoredSettings, editable: boolean): Settings {
     redisUrl: s.redisUrl,
     redisPasswordSet: s.redisPassword !== '',
     uploadConcurrency: s.uploadConcurrency,
+    retryForSeconds: s.retryForSeconds,
     editable,
   };
 }
@@ -59,6 +63,7 @@ export function mergeSettings(saved: StoredSettings, input: SettingsInput): Stor
     redisUrl: input.redisUrl.trim(),
     redisPassword: input.redisPassword ?? saved.redisPassword,
     uploadConcurrency: input.uploadConcurrency,
+    retryForSeconds: input.retryForSeconds ?? saved.retryForSeconds,
   };
 }
 
@@ -80,6 +85,7 @@ export function engineOptions(s: StoredSettings): {
   if (s.s3AccessKeyId && s.s3SecretAccessKey)
     s3.credentials = { accessKeyId: s.s3AccessKeyId, secretAccessKey: s.s3SecretAccessKey };
   s3.concurrency = s.uploadConcurrency;
+  s3.retryForMs = s.retryForSeconds * 1000;
   return { repository: s.repository || defaultRepository(), redisUrl, s3 };
 }
 

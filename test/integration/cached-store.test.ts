@@ -102,7 +102,7 @@ describe('CachedStore (ADR-012) over S3, requests counted by the proxy', () => {
   });
 
   it('write-through happens only after the backend confirmed the upload', async () => {
-    const store = await cachedOverS3();
+    const store = await cachedOverS3({}, { retryForMs: 1_000 });
     const redisClient = new Redis(redis.url);
     disposers.push(async () => redisClient.disconnect());
     const o = object();

@@ -52,6 +52,8 @@ export class PushCancelledError extends Error {
 const PROGRESS_INTERVAL_MS = 100;
 /** Batches of one file whose existence checks and uploads may be under way at once. */
 const SETTLING_BATCHES = 3;
+/** How long after S3's last throttling answer the progress still says it throttles. */
+const THROTTLED_FOR_MS = 5_000;
 
 /**
  * Makes a new version of a model from files: each file is chunked and hashed in a worker; chunks
@@ -59,6 +61,19 @@ const SETTLING_BATCHES = 3;
  * missing ones uploaded; then manifests, the version record, and last its ref.
  */
 export async function push(repo: Repository, options: PushOptions): Promise<PushResult> {
+  const timers = new Set<NodeJS.Timeout>();
+  try {
+    return await pushVersion(repo, options, timers);
+  } finally {
+    for (const timer of timers) clearInterval(timer);
+  }
+}
+
+async function pushVersion(
+  repo: Repository,
+  options: PushOptions,
+  timers: Set<NodeJS.Timeout>,
+): Promise<PushResult> {
   const started = performance.now();
   const model = validateModelName(options.model);
   const { signal } = options;
@@ -103,15 +118,31 @@ export async function push(repo: Repository, options: PushOptions): Promise<Push
     newChunks: 0,
     mbps: 0,
     etaSeconds: null,
+    throttled: false,
+    throttledRetries: 0,
   };
+  // Retries after S3 asked to slow down, which the progress shows (the push goes on, slower).
+  const throttledBefore = store.retries?.()?.throttled ?? 0;
+  const onProgress = options.onProgress;
   const emit = throttledProgress(
     progress,
     totalBytes,
     (p) => p.bytesHashed,
-    options.onProgress,
+    onProgress &&
+      ((p: PushProgress) => {
+        const retries = store.retries?.();
+        if (retries) {
+          p.throttledRetries = retries.throttled - throttledBefore;
+          p.throttled =
+            retries.lastThrottledAt !== null &&
+            Date.now() - retries.lastThrottledAt < THROTTLED_FOR_MS;
+        }
+        onProgress(p);
+      }),
     PROGRESS_INTERVAL_MS,
   );
-
+  // Progress also while nothing moves (uploads waiting out a throttled S3's backoff).
+  if (onProgress) timers.add(setInterval(() => emit(), 1000).unref());
   // What this push has decided about each chunk hash: stored already, or uploaded by us.
   const seen = new Set<string>();
   /** Hashes this push stored. */

@@ -11,7 +11,14 @@ import {
   type CacheState,
 } from './redis-breaker';
 import { NO_TOTALS, RedisClaims, type CacheTotals } from './redis-claims';
-import { hashOfKey, StoreError, type ListEntry, type PutOptions, type Store } from './store';
+import {
+  hashOfKey,
+  StoreError,
+  type ListEntry,
+  type PutOptions,
+  type RetryStats,
+  type Store,
+} from './store';
 
 export type { CacheState } from './redis-breaker';
 
@@ -115,6 +122,10 @@ export class CachedStore extends EventEmitter implements Store {
 
   get namespace(): string {
     return this.options.namespace;
+  }
+
+  retries(): RetryStats | undefined {
+    return this.backend.retries?.();
   }
 
   /**
