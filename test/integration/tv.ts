@@ -7,6 +7,8 @@ export interface TvRun {
   stderr: string;
   /** Wall time from spawn to exit, in milliseconds. */
   ms: number;
+  /** When stdout last received output, in milliseconds from spawn. */
+  lastOutputMs: number;
 }
 
 /**
@@ -26,7 +28,11 @@ export function tv(
     });
     let stdout = '';
     let stderr = '';
-    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+    let lastOutputMs = 0;
+    child.stdout.on('data', (d: Buffer) => {
+      stdout += d.toString();
+      lastOutputMs = performance.now() - started;
+    });
     child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
     const timer = setTimeout(() => {
       child.kill('SIGKILL');
@@ -34,7 +40,7 @@ export function tv(
     }, timeoutMs);
     child.once('close', (code) => {
       clearTimeout(timer);
-      resolve({ code, stdout, stderr, ms: performance.now() - started });
+      resolve({ code, stdout, stderr, ms: performance.now() - started, lastOutputMs });
     });
   });
 }

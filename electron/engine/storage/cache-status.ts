@@ -30,7 +30,8 @@ export async function cacheStatus(
   options: StatusOptions = {},
 ): Promise<CacheStatus> {
   const { breaker, keys } = cache.internals();
-  cache.connect(options.startupMs ?? 1_000);
+  // The status says why Redis is down: no warning besides (when this is the first use).
+  cache.connect(options.startupMs ?? 1_000, { quiet: true });
   await breaker.start();
   const answered: number[] = [];
   const failures: string[] = [];

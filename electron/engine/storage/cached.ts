@@ -132,8 +132,8 @@ export class CachedStore extends EventEmitter implements Store {
    * Starts connecting to Redis now, for a command that will need the cache (a push): the
    * connection is made while the work starts, and given up on within the start-up budget.
    */
-  connect(startupMs?: number): void {
-    void this.start(startupMs);
+  connect(startupMs?: number, options: { quiet?: boolean } = {}): void {
+    void this.start(startupMs, options);
   }
 
   // --- Store --------------------------------------------------------------------------------
@@ -168,7 +168,9 @@ export class CachedStore extends EventEmitter implements Store {
   async put(key: string, data: Uint8Array, options?: PutOptions): Promise<void> {
     const hash = hashOfKey(key);
     if (!hash) return this.backend.put(key, data, options);
-    const [claimed] = await this.lookup([hash]);
+    // Redis may have learnt of it since the caller asked (another client uploaded it): a hit
+    // skips the upload; a miss was counted when the caller asked.
+    const [claimed] = await this.lookup([hash], { misses: false });
     if (claimed) return;
     await this.backend.put(key, data, options);
     // Write-through, only once the backend holds the object durably: now, or (a folder, whose
@@ -294,7 +296,7 @@ export class CachedStore extends EventEmitter implements Store {
   // --- internals ------------------------------------------------------------------------------
 
   /** Connects (on first use) and starts adding this client's counts to the shared totals. */
-  private async start(startupMs?: number): Promise<void> {
+  private async start(startupMs?: number, options: { quiet?: boolean } = {}): Promise<void> {
     if (!this.totalsTimer) {
       this.totalsTimer = setInterval(
         () => void this.sendTotals(),
@@ -302,14 +304,17 @@ export class CachedStore extends EventEmitter implements Store {
       );
       this.totalsTimer.unref();
     }
-    await this.breaker.start(startupMs);
+    await this.breaker.start(startupMs, options);
   }
 
   /**
    * Which of these objects Redis claims, several MGETs in flight; [] when Redis did not answer
-   * (each then counts as a fallback, not a miss). Counted as hits and misses.
+   * (each then counts as a fallback, not a miss). Counted as hits and (unless told) misses.
    */
-  private async lookup(hashes: readonly string[]): Promise<boolean[]> {
+  private async lookup(
+    hashes: readonly string[],
+    count: { misses: boolean } = { misses: true },
+  ): Promise<boolean[]> {
     if (hashes.length === 0) return [];
     await this.start();
     const batches: string[][] = [];
@@ -323,7 +328,7 @@ export class CachedStore extends EventEmitter implements Store {
     const claimed = replies.flat() as boolean[];
     const hits = claimed.filter(Boolean).length;
     this.count('hits', hits);
-    this.count('misses', claimed.length - hits);
+    if (count.misses) this.count('misses', claimed.length - hits);
     this.counters.backendCallsAvoided += hits;
     return claimed;
   }

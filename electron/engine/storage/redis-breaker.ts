@@ -45,6 +45,7 @@ export class RedisBreaker {
   /** Commands under way. */
   private running = 0;
   private probing = false;
+  private quiet = false;
   private reported: CacheState = 'up';
   private changedAt = new Date();
   private probeTimer: NodeJS.Timeout | undefined;
@@ -72,7 +73,9 @@ export class RedisBreaker {
    * Starts connecting now (a command that will need the cache soon); resolves once the connection
    * is ready, or after `startupMs` (the first call's), when the circuit opens until Redis answers.
    */
-  start(startupMs = this.startupMs): Promise<void> {
+  start(startupMs = this.startupMs, options: { quiet?: boolean } = {}): Promise<void> {
+    // Quiet: the caller reports the state itself (`tv cache status`), so no warning is logged.
+    if (!this.started) this.quiet = options.quiet ?? false;
     this.started ??= this.connection.waitReady(startupMs).then((ready) => {
       if (!ready) this.trip(this.connection.notReadyReason(startupMs));
       this.probeTimer = setInterval(() => void this.probe(), this.options.probeIntervalMs ?? 1000);
@@ -202,9 +205,10 @@ export class RedisBreaker {
     this.lastError = reason;
     if (this.open) return;
     this.open = true;
-    this.options.logger.warn(
-      `Redis cache unavailable (${reason}): using the storage backend directly until it is back`,
-    );
+    if (!this.quiet)
+      this.options.logger.warn(
+        `Redis cache unavailable (${reason}): using the storage backend directly until it is back`,
+      );
     this.report();
   }
 
@@ -243,7 +247,7 @@ export class RedisBreaker {
     }
     this.open = false;
     this.recoveredAt = Date.now();
-    this.options.logger.warn('Redis cache answers again: caching resumes');
+    if (!this.quiet) this.options.logger.warn('Redis cache answers again: caching resumes');
     this.report();
   }
 
