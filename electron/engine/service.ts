@@ -488,7 +488,9 @@ export class Service implements Api {
     return cacheStatus(
       cache,
       redis,
-      this.options.mode === 'cli' ? { pings: 3 } : { pings: 1, sharedMaxAgeMs: 15_000 },
+      this.options.mode === 'cli'
+        ? { pings: 3, quiet: true }
+        : { pings: 1, sharedMaxAgeMs: 15_000 },
     );
   }
 

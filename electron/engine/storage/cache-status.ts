@@ -15,6 +15,11 @@ export interface StatusOptions {
   startupMs?: number;
   /** Reuse shared figures read within this long (default 0: read them now). */
   sharedMaxAgeMs?: number;
+  /**
+   * When this is the cache's first use, log no warning that Redis is down: the caller shows the
+   * state itself (`tv cache status`). A long-running app keeps its warnings (its log).
+   */
+  quiet?: boolean;
 }
 
 const lastShared = new WeakMap<CachedStore, CacheShared>();
@@ -30,8 +35,7 @@ export async function cacheStatus(
   options: StatusOptions = {},
 ): Promise<CacheStatus> {
   const { breaker, keys } = cache.internals();
-  // The status says why Redis is down: no warning besides (when this is the first use).
-  cache.connect(options.startupMs ?? 1_000, { quiet: true });
+  cache.connect(options.startupMs ?? 1_000, { quiet: options.quiet ?? false });
   await breaker.start();
   const answered: number[] = [];
   const failures: string[] = [];
