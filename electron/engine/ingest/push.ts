@@ -50,8 +50,6 @@ export class PushCancelledError extends Error {
 }
 
 const PROGRESS_INTERVAL_MS = 100;
-/** Batches of one file whose existence checks and uploads may be under way at once. */
-const SETTLING_BATCHES = 3;
 /** How long after S3's last throttling answer the progress still says it throttles. */
 const THROTTLED_FOR_MS = 5_000;
 
@@ -258,27 +256,16 @@ async function pushVersion(
           source: (source.stream as NonNullable<FileSource['stream']>)(),
         });
     let read = 0;
-    const settling: Promise<void>[] = [];
-    try {
-      for await (const batch of batches) {
-        progress.bytesRead += batch.bytesRead - read;
-        read = batch.bytesRead;
-        for (const chunk of batch.chunks) {
-          cut.push(chunk);
-          progress.bytesHashed += chunk.length;
-        }
-        progress.chunks += batch.chunks.length;
-        // A batch's existence checks run while the next batches are chunked, a few batches at
-        // once (a worker holds the bytes of a few batches until they are taken).
-        const settled = settle(batch);
-        settled.catch(() => {}); // awaited below
-        settling.push(settled);
-        if (settling.length >= SETTLING_BATCHES) await settling.shift();
-        emit();
+    for await (const batch of batches) {
+      progress.bytesRead += batch.bytesRead - read;
+      read = batch.bytesRead;
+      for (const chunk of batch.chunks) {
+        cut.push(chunk);
+        progress.bytesHashed += chunk.length;
       }
-      await Promise.all(settling);
-    } finally {
-      await Promise.allSettled(settling);
+      progress.chunks += batch.chunks.length;
+      await settle(batch);
+      emit();
     }
     // Chunks in file order: a file's segments are put together; a stream's come in order.
     const inOrder = source.file ? stitchChunks(cut, source.size) : cut;
