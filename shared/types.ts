@@ -85,6 +85,13 @@ export interface PushProgress {
   newChunks: number;
   mbps: number;
   etaSeconds: number | null;
+  /**
+   * S3 asked to slow down (503 SlowDown) within the last few seconds: requests are being retried,
+   * adaptively, for up to the retry time (`--retry-for`); the push goes on, slower.
+   */
+  throttled: boolean;
+  /** Requests this push retried after S3 asked to slow down. */
+  throttledRetries: number;
 }
 
 export interface RestoreProgress {
@@ -122,6 +129,55 @@ export interface CacheStatus {
   errors: number;
   lastError: string | null;
   since: string | null;
+  /** Redis commands that did not answer within their timeout (this process). */
+  timeouts: number;
+  /**
+   * Why the state is what it is: the failure when down; the timeouts, failed PINGs or recent
+   * recovery when degraded; null when up or disabled.
+   */
+  reason: string | null;
+  /** Median round trip of the PINGs this status sent, in milliseconds; null when none answered. */
+  pingMs: number | null;
+  /** The timeout a Redis command gets now, sized from measured round trips; null when disabled. */
+  commandTimeoutMs: number | null;
+  /**
+   * `hits` to `errors` above count this process's own work since it started: a fresh `tv` shows
+   * zeros. What every client of the repository counted is in `shared.totals`.
+   */
+  countersScope: 'process';
+  /** The shared cache, as read from Redis; null when disabled or when Redis did not answer. */
+  shared: CacheShared | null;
+}
+
+/** What any client can read about the shared cache from Redis itself. */
+export interface CacheShared {
+  /** The repository whose keys are counted (keys are bound to its id). */
+  repositoryId: string;
+  /** This repository's existence keys: counted one by one, or estimated from a sample of keys. */
+  keys: { count: number; method: 'counted' | 'sampled'; sampledKeys: number } | null;
+  /** Estimated memory of those keys, in bytes. */
+  keyBytes: number | null;
+  memory: {
+    usedBytes: number;
+    /** Redis' maxmemory; null when it has no limit. */
+    maxBytes: number | null;
+    /** maxmemory-policy: what Redis does at the limit. */
+    policy: string;
+    /** Keys Redis evicted since it started: each one a cache entry lost. */
+    evictedKeys: number;
+  } | null;
+  /** Counters every client of this repository adds to in Redis (approximate), and since when. */
+  totals: {
+    hits: number;
+    misses: number;
+    backfills: number;
+    uploads: number;
+    fallbacks: number;
+    hitRate: number | null;
+    since: string;
+  } | null;
+  /** When these figures were read (ISO 8601). */
+  readAt: string;
 }
 
 export type ChunkSource = 'new' | 'parent' | 'elsewhere';
@@ -313,6 +369,8 @@ export interface Settings {
   redisPasswordSet: boolean;
   /** Uploads in flight at once. */
   uploadConcurrency: number;
+  /** How long a request S3 throttles (503 SlowDown) keeps being retried, in seconds. */
+  retryForSeconds: number;
   /** False where settings come from the environment (browser mode, the command line). */
   editable: boolean;
 }
@@ -327,6 +385,8 @@ export interface SettingsInput {
   redisUrl: string;
   redisPassword?: string;
   uploadConcurrency: number;
+  /** Left out: keeps the saved one. */
+  retryForSeconds?: number;
 }
 
 export interface ConnectionTest {

@@ -42,7 +42,7 @@ export function register(program: Command): void {
                   p.totalBytes,
                   p.mbps,
                   p.etaSeconds,
-                  ` | ${dedup}% deduplicated`,
+                  ` | ${dedup}% deduplicated${p.throttled ? ' | S3 is throttling, retrying' : ''}`,
                 );
               },
             });
