@@ -27,7 +27,6 @@ export function duration(value: string): Duration {
   };
 }
 
-
 /**
  * Runs a command against the service; prints errors as one line on stderr (and, with --json, one
  * JSON object on stdout) and sets a non-zero exit code.
@@ -46,7 +45,9 @@ export async function withService<T>(
   try {
     service = new Service({
       ...resolveConfig(flags),
-      ...(flags.retryFor !== undefined ? { s3: { retryForMs: flags.retryFor.seconds * 1000 } } : {}),
+      ...(flags.retryFor !== undefined
+        ? { s3: { retryForMs: flags.retryFor.seconds * 1000 } }
+        : {}),
       mode: 'cli',
       logger: createCliLogger(),
     });
