@@ -15,8 +15,9 @@ export default defineConfig({
     testTimeout: 60_000,
     hookTimeout: 60_000,
     pool: 'forks',
-    // s3rver (the S3-protocol server the tests run in-process) encrypts ListObjectsV2
-    // continuation tokens with DES, which OpenSSL 3 disables: listings past 1,000 keys need it.
+    // The S3-protocol server runs in the test processes; it encrypts ListObjectsV2 continuation
+    // tokens with DES, which OpenSSL 3 serves only with its legacy provider: without it, a
+    // listing of more than 1,000 keys fails with a 500.
     execArgv: ['--openssl-legacy-provider'],
     env: { AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true' },
   },

@@ -60,6 +60,7 @@ const settingsInput = z
     redisUrl: z.string().max(2048),
     redisPassword: z.string().max(1024).optional(),
     uploadConcurrency: z.number().int().min(1).max(1024),
+    retryForSeconds: z.number().int().min(1).max(86_400).optional(),
   })
   .strict();
 /** A push started by the UI: an id to cancel it and to tell its progress events apart. */

@@ -10,9 +10,64 @@ export function formatBytes(bytes: number): string {
   return unit === 0 ? `${value} B` : `${value.toFixed(value < 10 ? 2 : 1)} ${units[unit]}`;
 }
 
-/** A dedup ratio: "10.96x", "2081x". */
-export function formatRatio(ratio: number): string {
-  return `${ratio.toFixed(ratio >= 100 ? 0 : 2)}x`;
+/**
+ * The dedup ratio of a version, the one definition every front end shows: its logical bytes (the
+ * size of its files) per byte of new chunks it stored, rounded to two decimals. 1 means every
+ * byte was new; 10 means one byte in ten was. File manifests (the chunk lists) are counted apart
+ * (`metadataBytes`), so a tiny version is not shown below 1. A version that stored no new chunk
+ * bytes (all its chunks were stored already, or it is empty) has no ratio: null, shown as
+ * "nothing new", never a figure that reads as a measurement.
+ */
+export function dedupRatio(logicalBytes: number, newBytes: number): number | null {
+  if (newBytes <= 0) return null;
+  return Math.round((logicalBytes / newBytes) * 100) / 100;
+}
+
+/** A dedup ratio: "10.96x", "2081x"; "nothing new" for a version that stored no new bytes. */
+export function formatRatio(ratio: number | null): string {
+  return ratio === null ? 'nothing new' : `${ratio.toFixed(ratio >= 100 ? 0 : 2)}x`;
+}
+
+/** "dedup 3.21x", or "dedup: nothing new" for a version that stored no new bytes. */
+export function dedupPhrase(ratio: number | null): string {
+  return ratio === null ? 'dedup: nothing new' : `dedup ${formatRatio(ratio)}`;
+}
+
+/** A count with its noun: "1 chunk", "2 chunks", "0 files" (`nouns` for irregular plurals). */
+export function plural(count: number, noun: string, nouns = `${noun}s`): string {
+  return `${count} ${count === 1 ? noun : nouns}`;
+}
+
+/** A moment for people, in UTC: "2026-11-30 14:05:01 UTC". */
+export function formatUtc(iso: string): string {
+  const date = new Date(iso);
+  if (Number.isNaN(date.getTime())) return iso;
+  return `${date.toISOString().replace('T', ' ').slice(0, 19)} UTC`;
+}
+
+/** A model format as people name it: "GGUF", "PyTorch checkpoint". */
+export function formatName(format: 'safetensors' | 'gguf' | 'onnx' | 'pytorch'): string {
+  return { safetensors: 'safetensors', gguf: 'GGUF', onnx: 'ONNX', pytorch: 'PyTorch checkpoint' }[
+    format
+  ];
+}
+
+/**
+ * How a tensor changed, in words: "retyped F16 → Q8_0", "reshaped [4096, 32000] → [4096, 32001]",
+ * "modified" (new bytes), or its status.
+ */
+export function tensorChange(t: {
+  status: string;
+  dtype: string;
+  shape: number[];
+  changes?: string[];
+  before?: { dtype: string; shape: number[] };
+}): string {
+  const parts: string[] = [];
+  if (t.changes?.includes('retyped')) parts.push(`retyped ${t.before?.dtype} → ${t.dtype}`);
+  if (t.changes?.includes('reshaped'))
+    parts.push(`reshaped [${t.before?.shape.join(', ')}] → [${t.shape.join(', ')}]`);
+  return parts.length > 0 ? parts.join(', ') : t.status;
 }
 
 /** Requests by kind, most first: "66 PUT, 2 LIST, 1 GET" ("no requests" when there were none). */

@@ -47,7 +47,8 @@ export interface VersionSummary {
   message: string;
   files: number;
   stats: VersionStats;
-  dedupRatio: number;
+  /** Logical bytes per new chunk byte (shared/format dedupRatio); null when nothing was new. */
+  dedupRatio: number | null;
 }
 
 /**
@@ -71,8 +72,8 @@ export interface PushResult extends VersionStats {
   id: string;
   shortId: string;
   files: number;
-  /** Logical bytes per byte stored (new chunks plus manifests). */
-  dedupRatio: number;
+  /** Logical bytes per new chunk byte (shared/format dedupRatio); null when nothing was new. */
+  dedupRatio: number | null;
   /** True when this push created the repository. */
   createdRepository: boolean;
   skipped: { path: string; reason: string }[];
@@ -85,6 +86,13 @@ export interface PushResult extends VersionStats {
    * repositories only (null for a folder).
    */
   estimatedRequestCostUsd: number | null;
+  /**
+   * False when the content was identical to the model's latest version and no version was
+   * written (see `identicalTo`; model, version, number, id and shortId then name that version).
+   */
+  created: boolean;
+  /** The latest version this content is identical to, when no version was written; else null. */
+  identicalTo: { version: string; id: string; shortId: string } | null;
 }
 
 export interface PushProgress {
@@ -101,6 +109,13 @@ export interface PushProgress {
   newChunks: number;
   mbps: number;
   etaSeconds: number | null;
+  /**
+   * S3 asked to slow down (503 SlowDown) within the last few seconds: requests are being retried,
+   * adaptively, for up to the retry time (`--retry-for`); the push goes on, slower.
+   */
+  throttled: boolean;
+  /** Requests this push retried after S3 asked to slow down. */
+  throttledRetries: number;
 }
 
 export interface RestoreProgress {
@@ -138,6 +153,55 @@ export interface CacheStatus {
   errors: number;
   lastError: string | null;
   since: string | null;
+  /** Redis commands that did not answer within their timeout (this process). */
+  timeouts: number;
+  /**
+   * Why the state is what it is: the failure when down; the timeouts, failed PINGs or recent
+   * recovery when degraded; null when up or disabled.
+   */
+  reason: string | null;
+  /** Median round trip of the PINGs this status sent, in milliseconds; null when none answered. */
+  pingMs: number | null;
+  /** The timeout a Redis command gets now, sized from measured round trips; null when disabled. */
+  commandTimeoutMs: number | null;
+  /**
+   * `hits` to `errors` above count this process's own work since it started: a fresh `tv` shows
+   * zeros. What every client of the repository counted is in `shared.totals`.
+   */
+  countersScope: 'process';
+  /** The shared cache, as read from Redis; null when disabled or when Redis did not answer. */
+  shared: CacheShared | null;
+}
+
+/** What any client can read about the shared cache from Redis itself. */
+export interface CacheShared {
+  /** The repository whose keys are counted (keys are bound to its id). */
+  repositoryId: string;
+  /** This repository's existence keys: counted one by one, or estimated from a sample of keys. */
+  keys: { count: number; method: 'counted' | 'sampled'; sampledKeys: number } | null;
+  /** Estimated memory of those keys, in bytes. */
+  keyBytes: number | null;
+  memory: {
+    usedBytes: number;
+    /** Redis' maxmemory; null when it has no limit. */
+    maxBytes: number | null;
+    /** maxmemory-policy: what Redis does at the limit. */
+    policy: string;
+    /** Keys Redis evicted since it started: each one a cache entry lost. */
+    evictedKeys: number;
+  } | null;
+  /** Counters every client of this repository adds to in Redis (approximate), and since when. */
+  totals: {
+    hits: number;
+    misses: number;
+    backfills: number;
+    uploads: number;
+    fallbacks: number;
+    hitRate: number | null;
+    since: string;
+  } | null;
+  /** When these figures were read (ISO 8601). */
+  readAt: string;
 }
 
 export type ChunkSource = 'new' | 'parent' | 'elsewhere';
@@ -151,12 +215,46 @@ export interface ChunkRun {
 
 export type ChangeStatus = 'unchanged' | 'modified' | 'added' | 'removed';
 
+/** The model file formats read tensor by tensor. */
+export type ModelFormatName = 'safetensors' | 'gguf' | 'onnx' | 'pytorch';
+
+/** How a modified tensor changed: its bytes only, its dtype (a new quantization), its shape. */
+export type TensorChangeKind = 'content' | 'retyped' | 'reshaped';
+
 export interface TensorChange {
   name: string;
   status: ChangeStatus;
+  /** The format's own name for the element type: BF16, Q4_K, FLOAT16, torch.HalfStorage... */
   dtype: string;
   shape: number[];
   bytes: number;
+  /**
+   * Where the tensor's bytes start in the file (the newer file; the older one for a removed
+   * tensor). Together with `bytes`, the tensor's place on the chunk map.
+   */
+  offset?: number;
+  /** When the bytes live in another file of the version (ONNX external data): its path. */
+  file?: string;
+  /** PyTorch: the storage holding the tensor's elements (several tensors may share one). */
+  storage?: string;
+  /** For a modified tensor: what changed ('retyped' and 'reshaped' may come together). */
+  changes?: TensorChangeKind[];
+  /** For a retyped or reshaped tensor: its dtype, shape and size in the older file. */
+  before?: { dtype: string; shape: number[]; bytes: number };
+  /** In a version report: bytes of the tensor held in chunks new in this version. */
+  newBytes?: number;
+}
+
+/** A metadata key of a model file (GGUF key/value, ONNX producer and opset...), compared. */
+export interface MetadataChange {
+  key: string;
+  status: ChangeStatus;
+  /** The value in the newer file, for display (long arrays summarized); absent when removed. */
+  value?: string;
+  /** The value in the older file, when the key was modified or removed. */
+  before?: string;
+  /** What differs inside a long value: "3 of 151,936 items differ, the first at index 1,042". */
+  detail?: string;
 }
 
 export interface FileReport {
@@ -168,11 +266,35 @@ export interface FileReport {
   chunks: number;
   newChunks: number;
   runs: ChunkRun[];
-  /** For safetensors files: each tensor compared with the parent version's file. */
+  /** The model format the file was read as (absent for other files). */
+  format?: ModelFormatName;
+  /** For model files: each tensor compared with the parent version's file. */
   tensors?: TensorChange[];
+  /** For model files: each metadata key compared with the parent version's file. */
+  metadata?: MetadataChange[];
   note?: string;
 }
 
+/** The version a version was pushed on, as the report found it. */
+export interface VersionParent {
+  id: string;
+  shortId: string;
+  /** "v1"; null when its ref is gone. */
+  label: string | null;
+  /**
+   * live; removed (`tv rm`, its record still there to compare with); collected (removed, and gc
+   * has reclaimed it: no comparison with it is possible).
+   */
+  state: 'live' | 'removed' | 'collected';
+  removedAt: string | null;
+  removedBy: string | null;
+}
+
+/**
+ * Where a version's bytes came from. The version's figures (new, from the previous version, from
+ * elsewhere, the ratio) are the ones its push recorded, so they never change; the per-file figures
+ * and chunk maps are computed from manifests (see `note` where the two differ).
+ */
 export interface VersionReport {
   version: VersionSummary;
   logicalBytes: number;
@@ -182,9 +304,16 @@ export interface VersionReport {
   reusedElsewhereBytes: number;
   chunks: number;
   newChunks: number;
-  dedupRatio: number;
+  /** Logical bytes per new chunk byte (shared/format dedupRatio); null when nothing was new. */
+  dedupRatio: number | null;
+  /** Bytes of file manifests the push stored, apart from the chunks. */
+  metadataBytes: number;
   seconds: number;
   mbps: number;
+  /** The version it was pushed on; null for a model's first version. */
+  parent: VersionParent | null;
+  /** Why the per-file figures differ from the recorded ones, when they do. */
+  note: string | null;
   files: FileReport[];
 }
 
@@ -195,7 +324,9 @@ export interface FileDiff {
   bytesChanged: number;
   sizeBefore: number | null;
   sizeAfter: number | null;
+  format?: ModelFormatName;
   tensors?: TensorChange[];
+  metadata?: MetadataChange[];
   note?: string;
 }
 
@@ -300,6 +431,8 @@ export interface Settings {
   redisPasswordSet: boolean;
   /** Uploads in flight at once. */
   uploadConcurrency: number;
+  /** How long a request S3 throttles (503 SlowDown) keeps being retried, in seconds. */
+  retryForSeconds: number;
   /** False where settings come from the environment (browser mode, the command line). */
   editable: boolean;
 }
@@ -314,6 +447,8 @@ export interface SettingsInput {
   redisUrl: string;
   redisPassword?: string;
   uploadConcurrency: number;
+  /** Left out: keeps the saved one. */
+  retryForSeconds?: number;
 }
 
 export interface ConnectionTest {

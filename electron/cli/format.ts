@@ -1,5 +1,13 @@
 /** Human-readable figures for the terminal. */
-export { formatBytes, formatRatio, formatRequests, formatUsd } from '../../shared/format';
+export {
+  dedupPhrase,
+  formatBytes,
+  formatRatio,
+  formatRequests,
+  formatUsd,
+  formatUtc,
+  plural,
+} from '../../shared/format';
 
 export function formatSeconds(seconds: number): string {
   if (seconds < 60) return `${seconds.toFixed(seconds < 10 ? 2 : 1)} s`;

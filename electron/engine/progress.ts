@@ -1,6 +1,14 @@
+/** A rate means something once measured over this long... */
+const ETA_AFTER_MS = 1000;
+/** ...and over this share of the work (or 64 MiB, whichever is less). */
+const ETA_AFTER_SHARE = 0.01;
+const ETA_AFTER_BYTES = 64 * 1024 * 1024;
+
 /**
  * Throttled progress for long work: calls `report` at most every `intervalMs` (and when forced),
- * after filling in the rate and the time left from the bytes done so far.
+ * after filling in the rate and the time left from the bytes done so far. The time left stays
+ * null until the rate is measured over a second and a share of the work: a rate from the first
+ * few bytes (before the workers are up) gave estimates of days.
  */
 export function throttledProgress<P extends { mbps: number; etaSeconds: number | null }>(
   progress: P,
@@ -18,7 +26,11 @@ export function throttledProgress<P extends { mbps: number; etaSeconds: number |
     const seconds = (now - started) / 1000;
     const done = bytesDone(progress);
     progress.mbps = seconds > 0 ? Math.round(done / 1e6 / seconds) : 0;
-    progress.etaSeconds = done > 0 ? Math.round(((totalBytes - done) / done) * seconds) : null;
+    const measured =
+      seconds * 1000 >= ETA_AFTER_MS &&
+      done > 0 &&
+      done >= Math.min(totalBytes * ETA_AFTER_SHARE, ETA_AFTER_BYTES);
+    progress.etaSeconds = measured ? Math.round(((totalBytes - done) / done) * seconds) : null;
     report({ ...progress });
   };
 }

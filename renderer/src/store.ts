@@ -10,6 +10,7 @@ import type {
   VersionSummary,
 } from '../../shared/types';
 import { api, bridge, isDesktop, sendFiles } from './api';
+import { count, dedup } from './format';
 import type { Picked } from './drop';
 
 export type View =
@@ -30,7 +31,7 @@ export interface PushState {
 
 export interface Notice {
   id: number;
-  kind: 'ok' | 'error';
+  kind: 'ok' | 'info' | 'error';
   text: string;
 }
 
@@ -184,10 +185,16 @@ export const useApp = create<AppState>((set, get) => ({
         result = await pushing;
       }
       set({ push: { ...get().push!, status: 'done', result }, picked: [] });
-      get().notify(
-        'ok',
-        `${model} ${result.version}: ${result.files} files, dedup ${result.dedupRatio.toFixed(2)}x`,
-      );
+      if (result.identicalTo)
+        get().notify(
+          'info',
+          `${model}: identical to ${result.identicalTo.version}, so no new version was written`,
+        );
+      else
+        get().notify(
+          'ok',
+          `${model} ${result.version}: ${count(result.files, 'file')}, ${dedup(result.dedupRatio)}`,
+        );
       await get().refreshModels();
       await get().selectModel(model);
     } catch (err) {

@@ -56,6 +56,15 @@ test('push checkpoints through the page, read the report and the diff, watch the
   await expect(page.getByTestId('timeline')).toContainText('base model');
   await expect(page.getByTestId('cache-light').first()).toContainText('up');
 
+  // The same files again: information, not a failure, and no new version.
+  await page
+    .getByTestId('file-input')
+    .setInputFiles([join(dir, 'v1', 'model.safetensors'), join(dir, 'v1', 'config.json')]);
+  await page.getByRole('button', { name: 'Push llama-ft' }).click();
+  await expect(page.getByTestId('push-done')).toContainText('Identical to v1: no new version');
+  await expect(page.getByRole('status').filter({ hasText: 'identical to v1' })).toBeVisible();
+  await expect(page.getByTestId('timeline').locator('li')).toHaveCount(1);
+
   // v2, a fine-tune saved with a rewritten header, through a synthetic drop.
   const tuned = await (async () => {
     const path = join(dir, 'tuned.safetensors');

@@ -1,13 +1,27 @@
+import { spawnSync } from 'node:child_process';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { expect, test } from '@playwright/test';
 import { WebSocket as NodeWebSocket } from 'ws';
 import { startServe, type ServeProcess } from './serve';
 
 let serve: ServeProcess;
+let dir: string;
 test.beforeAll(async () => {
-  serve = await startServe();
+  // A repository of its own (never the user's data folder), so the app opens it and the server
+  // sends events (cache status every second) beside the replies.
+  dir = await mkdtemp(join(tmpdir(), 'tv-browser-'));
+  const repo = join(dir, 'repo');
+  const init = spawnSync(process.execPath, ['bin/tv.mjs', 'init'], {
+    env: { ...process.env, TV_REPO: repo, TV_REDIS_URL: '' },
+  });
+  expect(init.status, String(init.stderr)).toBe(0);
+  serve = await startServe({ TV_REPO: repo, TV_REDIS_URL: '' });
 });
 test.afterAll(async () => {
   await serve?.stop();
+  if (dir) await rm(dir, { recursive: true, force: true });
 });
 
 test('the app opens in a browser through the printed URL and talks to the API', async ({
@@ -63,24 +77,48 @@ test('a WebSocket without the token, or from another origin, is refused', async 
 
 test('a malformed API argument gets a clear error, not a crash', async ({ page }) => {
   await page.goto(serve.url);
-  const reply = await page.evaluate(async (origin) => {
+  const replies = await page.evaluate(async (origin) => {
     const ws = new WebSocket(`${origin.replace('http', 'ws')}/api`);
     await new Promise((r) => (ws.onopen = r));
-    const next = () => new Promise<string>((r) => (ws.onmessage = (m) => r(String(m.data))));
-    ws.send(JSON.stringify({ id: 7, method: 'appInfo', args: ['unexpected'] }));
-    const bad = await next();
-    ws.send('not json');
-    const garbage = await next();
-    ws.send(JSON.stringify({ id: 8, method: 'appInfo', args: [] }));
-    const good = await next();
-    return { bad, garbage, good };
+    // Events (cache status every second, progress) share the socket with replies: a reply is the
+    // message with its request's id, whatever arrives between.
+    const messages: { id?: number; event?: string }[] = [];
+    const waiting: (() => void)[] = [];
+    ws.onmessage = (m) => {
+      messages.push(JSON.parse(String(m.data)) as { id?: number; event?: string });
+      for (const wake of waiting.splice(0)) wake();
+    };
+    const until = async (found: () => boolean) => {
+      while (!found()) await new Promise<void>((r) => waiting.push(r));
+    };
+    const reply = async (id: number) => {
+      await until(() => messages.some((m) => m.id === id));
+      return messages.find((m) => m.id === id);
+    };
+    // An event arrives between each request and the reading of its reply.
+    const afterAnEvent = async (send: () => void) => {
+      const seen = messages.length;
+      send();
+      await until(() => messages.slice(seen).some((m) => m.event !== undefined));
+    };
+    await afterAnEvent(() =>
+      ws.send(JSON.stringify({ id: 7, method: 'appInfo', args: ['unexpected'] })),
+    );
+    const bad = await reply(7);
+    await afterAnEvent(() => ws.send('not json'));
+    const garbage = await reply(-1);
+    await afterAnEvent(() => ws.send(JSON.stringify({ id: 8, method: 'appInfo', args: [] })));
+    const good = await reply(8);
+    ws.close();
+    return { bad, garbage, good, events: messages.filter((m) => m.event).length };
   }, serve.origin);
-  expect(JSON.parse(reply.bad)).toEqual({
+  expect(replies.events).toBeGreaterThanOrEqual(3);
+  expect(replies.bad).toEqual({
     id: 7,
     error: expect.stringContaining('appInfo: arguments'),
   });
-  expect(JSON.parse(reply.garbage)).toEqual({ id: -1, error: 'malformed request: not JSON' });
-  expect(JSON.parse(reply.good)).toMatchObject({ id: 8, result: { product: 'TensorVault' } });
+  expect(replies.garbage).toEqual({ id: -1, error: 'malformed request: not JSON' });
+  expect(replies.good).toMatchObject({ id: 8, result: { product: 'TensorVault' } });
 });
 
 test('a push that fails before any progress says why, and the message stays', async ({ page }) => {

@@ -1,4 +1,3 @@
-import { spawn } from 'node:child_process';
 import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -6,6 +5,7 @@ import { RedisServer } from '../harness/redis';
 import { S3Server } from '../harness/s3';
 import { seededBytes } from '../unit/prng';
 import { startServers, type TestServers } from './stores';
+import { json, tv, tvOnTerminal } from './tv';
 
 let servers: TestServers;
 let work: TestServers['work'];
@@ -21,71 +21,6 @@ beforeAll(async () => {
   await writeFile(join(src, 'tokenizer/tokenizer.json'), '{"vocab": {}}');
 });
 afterAll(() => servers?.stop());
-
-/**
- * Runs the built `tv`. Asynchronously: the S3-protocol server runs in this process, and a
- * blocking spawn would keep it from answering.
- */
-function tv(
-  args: string[],
-  env: NodeJS.ProcessEnv = {},
-): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ['bin/tv.mjs', ...args], {
-      env: { ...process.env, TV_REPO: '', TV_REDIS_URL: '', ...env },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
-    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-    const timer = setTimeout(() => {
-      child.kill('SIGKILL');
-      reject(new Error(`tv ${args.join(' ')} did not finish within 60 s: ${stderr}`));
-    }, 60_000);
-    child.once('close', (code) => {
-      clearTimeout(timer);
-      resolve({ code, stdout, stderr });
-    });
-  });
-}
-
-/**
- * Runs the built `tv` on a pseudo-terminal (util-linux `script`), as a person runs it: stdout and
- * stderr are a TTY, so progress bars and colours take their real path. Both streams arrive
- * together on the terminal; the exit code is the command's own (`script -e`).
- */
-function tvOnTerminal(
-  args: string[],
-  env: NodeJS.ProcessEnv = {},
-): Promise<{ code: number | null; output: string }> {
-  const quote = (s: string) => `'${s.replace(/'/g, `'\\''`)}'`;
-  const command = [process.execPath, 'bin/tv.mjs', ...args].map(quote).join(' ');
-  return new Promise((resolve, reject) => {
-    const child = spawn('script', ['-qefc', command, '/dev/null'], {
-      env: { ...process.env, TV_REPO: '', TV_REDIS_URL: '', COLUMNS: '120', ...env },
-      stdio: ['pipe', 'pipe', 'pipe'],
-    });
-    let output = '';
-    child.stdout.on('data', (d: Buffer) => (output += d.toString()));
-    child.stderr.on('data', (d: Buffer) => (output += d.toString()));
-    const timer = setTimeout(() => {
-      child.kill('SIGKILL');
-      reject(new Error(`tv ${args.join(' ')} on a terminal did not finish within 60 s: ${output}`));
-    }, 60_000);
-    child.once('close', (code) => {
-      clearTimeout(timer);
-      resolve({ code, output });
-    });
-  });
-}
-
-/** --json output: exactly one JSON value on stdout, nothing else. */
-function json(out: string): unknown {
-  const lines = out.trim().split('\n');
-  expect(lines).toHaveLength(1);
-  return JSON.parse(lines[0] as string);
-}
 
 describe('tv command line', () => {
   it('shows help without touching a repository', async () => {
@@ -157,7 +92,8 @@ describe('tv command line', () => {
     expect(pushed.output).not.toContain('is not a constructor');
     expect(pushed.code).toBe(0);
     expect(pushed.output).toMatch(/tty-model v1 \([0-9a-f]{12}\): 2 files/);
-    const asJson = await tvOnTerminal(['push', 'tty-model', src, '--json'], env);
+    // The same files again: a version only with --allow-same.
+    const asJson = await tvOnTerminal(['push', 'tty-model', src, '--allow-same', '--json'], env);
     expect(asJson.code).toBe(0);
     expect(asJson.output).toMatch(/"version":"v2"/);
     const dest = join(work.path, 'out-tty');
@@ -234,7 +170,7 @@ describe('tv command line', () => {
     expect(first.stderr).toBe('');
     expect(first.code).toBe(0);
     expect(json(first.stdout)).toMatchObject({ version: 'v1', createdRepository: true });
-    const second = await tv(['push', 'team-model', src, '--json'], env);
+    const second = await tv(['push', 'team-model', src, '--allow-same', '--json'], env);
     expect(json(second.stdout)).toMatchObject({ version: 'v2', newBytes: 0 });
     const status = await tv(['cache', 'status', '--json'], env);
     expect(json(status.stdout)).toMatchObject({ state: 'up', redis: redis.url });

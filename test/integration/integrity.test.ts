@@ -332,7 +332,8 @@ describe('team safety', () => {
       });
       expect(flushed).toBe(true);
       await redisClient.flushall();
-      const again = await service.push({ model: 'fl', paths: [src] });
+      // The same files again, on purpose: a version only with allowSame.
+      const again = await service.push({ model: 'fl', paths: [src], allowSame: true });
       expect(again).toMatchObject({ version: 'v2', newBytes: 0 });
       expect((await service.verify({ full: true })).ok).toBe(true);
       const dest = join(work.path, `fl-out-${++n}`);

@@ -58,6 +58,27 @@ export function profileForAverage(avgSize: number): ChunkingParams {
   return validateParams({ minSize: avgSize / 4, avgSize, maxSize: avgSize * 4 });
 }
 
+/** The smallest and largest average sizes profileForAverage accepts (min = avg/4, max = avg*4). */
+const AVG_RANGE = { min: MIN_ALLOWED * 4, max: MAX_ALLOWED / 4 };
+
+/**
+ * The profile for an average chunk size as a person typed it ("64KiB"): an error names the text
+ * as typed, not the sizes derived from it.
+ */
+export function profileForSize(text: string): ChunkingParams {
+  let avgSize: number;
+  try {
+    avgSize = parseSize(text);
+  } catch {
+    throw new ChunkingParamsError(`${text.trim()} is not a size (e.g. 16KiB, 64KiB, 1MiB)`);
+  }
+  if (!isPowerOfTwo(avgSize) || avgSize < AVG_RANGE.min || avgSize > AVG_RANGE.max)
+    throw new ChunkingParamsError(
+      `${text.trim()} is not a power of two from 256 B to 256 MiB (e.g. 16KiB, 64KiB, 1MiB)`,
+    );
+  return profileForAverage(avgSize);
+}
+
 /** Parses "64KiB", "8k", "1MiB", "65536" into bytes. */
 export function parseSize(text: string): number {
   const match = /^\s*(\d+)\s*(b|k|kb|kib|m|mb|mib|g|gb|gib)?\s*$/i.exec(text);

@@ -1,3 +1,4 @@
+import { dedupRatio } from '../../../shared/format';
 import type { PushProgress, PushResult } from '../../../shared/types';
 import { mapLimit, Semaphore } from '../concurrency';
 import { throttledProgress } from '../progress';
@@ -7,12 +8,7 @@ import {
   type Manifest,
   type VersionRecord,
 } from '../repository/format';
-import {
-  dedupRatio,
-  defaultAuthor,
-  type Repository,
-  type VersionEntry,
-} from '../repository/repository';
+import { defaultAuthor, type Repository, type VersionEntry } from '../repository/repository';
 import { estimatedRequestCostUsd, metered, RequestMeter } from '../storage/requests';
 import { objectKey } from '../storage/store';
 import { ChunkGuide } from '../chunking/guided';
@@ -41,6 +37,11 @@ export interface PushOptions {
   /** Told, per chunking job, how many chunks the parent's file predicted (tests, benchmarks). */
   onChunkingStats?: ChunkHashJob['onStats'];
   skipped?: PushResult['skipped'];
+  /**
+   * Write a version even when its files are identical to the latest version's (by default no
+   * version is written then, as git refuses an empty commit).
+   */
+  allowSame?: boolean;
 }
 
 export class PushCancelledError extends Error {
@@ -51,6 +52,8 @@ export class PushCancelledError extends Error {
 }
 
 const PROGRESS_INTERVAL_MS = 100;
+/** How long after S3's last throttling answer the progress still says it throttles. */
+const THROTTLED_FOR_MS = 5_000;
 
 /**
  * Makes a new version of a model from files: each file is chunked and hashed in a worker; chunks
@@ -61,7 +64,13 @@ const PROGRESS_INTERVAL_MS = 100;
 export function push(repo: Repository, options: PushOptions): Promise<PushResult> {
   const meter = new RequestMeter();
   return metered(meter, async () => {
-    const result = await pushVersion(repo, options);
+    const timers = new Set<NodeJS.Timeout>();
+    let result: VersionPushed;
+    try {
+      result = await pushVersion(repo, options, timers);
+    } finally {
+      for (const timer of timers) clearInterval(timer);
+    }
     return {
       ...result,
       requests: { ...meter.requests },
@@ -75,7 +84,11 @@ export function push(repo: Repository, options: PushOptions): Promise<PushResult
 
 type VersionPushed = Omit<PushResult, 'requests' | 'uploadedBytes' | 'estimatedRequestCostUsd'>;
 
-async function pushVersion(repo: Repository, options: PushOptions): Promise<VersionPushed> {
+async function pushVersion(
+  repo: Repository,
+  options: PushOptions,
+  timers: Set<NodeJS.Timeout>,
+): Promise<VersionPushed> {
   const started = performance.now();
   const model = validateModelName(options.model);
   const { signal } = options;
@@ -120,15 +133,31 @@ async function pushVersion(repo: Repository, options: PushOptions): Promise<Vers
     newChunks: 0,
     mbps: 0,
     etaSeconds: null,
+    throttled: false,
+    throttledRetries: 0,
   };
+  // Retries after S3 asked to slow down, which the progress shows (the push goes on, slower).
+  const throttledBefore = store.retries?.()?.throttled ?? 0;
+  const onProgress = options.onProgress;
   const emit = throttledProgress(
     progress,
     totalBytes,
     (p) => p.bytesHashed,
-    options.onProgress,
+    onProgress &&
+      ((p: PushProgress) => {
+        const retries = store.retries?.();
+        if (retries) {
+          p.throttledRetries = retries.throttled - throttledBefore;
+          p.throttled =
+            retries.lastThrottledAt !== null &&
+            Date.now() - retries.lastThrottledAt < THROTTLED_FOR_MS;
+        }
+        onProgress(p);
+      }),
     PROGRESS_INTERVAL_MS,
   );
-
+  // Progress also while nothing moves (uploads waiting out a throttled S3's backoff).
+  if (onProgress) timers.add(setInterval(() => emit(), 1000).unref());
   // What this push has decided about each chunk hash: stored already, or uploaded by us.
   const seen = new Set<string>();
   /** Hashes this push stored. */
@@ -177,17 +206,12 @@ async function pushVersion(repo: Repository, options: PushOptions): Promise<Vers
 
   const perChunk = options.existenceChecks === 'per-chunk';
   /**
-   * With a healthy Redis cache, ADR-012's put flow: what the cache claims is stored; a miss is
-   * uploaded without asking the backend first (a HEAD then a PUT would cost two requests for
-   * every new chunk; a chunk that exists but fell out of the cache costs one PUT instead of one
-   * HEAD, and rewriting identical bytes is harmless). Without Redis, batched backend checks.
+   * ADR-012: chunks the parent does not name are checked through the store's hasMany, batched. With
+   * a Redis cache, Redis answers for the chunks it knows and only its misses go to the backend
+   * (HEADs on S3, an index lookup where the backend keeps one), whose answers are written back to
+   * Redis: a chunk that fell out of the cache (flushed, restarted, expired) is not uploaded again.
    */
-  const cache = repo.stack.cache;
-  const existence = async (hashes: string[]): Promise<boolean[]> => {
-    const claimed =
-      cache && cache.state !== 'down' ? await cache.claims(hashes, { count: true }) : undefined;
-    return claimed ?? store.hasMany(hashes.map(objectKey));
-  };
+  const existence = (hashes: string[]): Promise<boolean[]> => store.hasMany(hashes.map(objectKey));
   const settle = async (batch: ChunkBatch) => {
     if (perChunk) return settleOneByOne(batch);
     // Chunks the parent version names are stored already: no existence check needed for them.
@@ -306,23 +330,12 @@ async function pushVersion(repo: Repository, options: PushOptions): Promise<Vers
   emit(true);
   const files: VersionRecord['files'] = [];
   let metadataBytes = 0;
-  // The manifests upload together, and beside the version record (publish waits for them),
-  // each as an object of its own (read without an index). A file the parent version has as it
-  // is has the parent's manifest: stored already.
-  const manifestPuts: Promise<void>[] = [];
-  const manifestsStored: string[] = [];
+  const encoded: { hash: string; bytes: Buffer; manifest: Manifest }[] = [];
   for (const [i, manifest] of manifests.entries()) {
     const bytes = encodeManifest(manifest, repo.config.hash);
     metadataBytes += bytes.length;
     const hash = repo.hash(bytes);
-    if (!parentManifests.has(hash)) manifestsStored.push(hash);
-    manifestPuts.push(
-      parentManifests.has(hash)
-        ? Promise.resolve(repo.rememberManifest(hash, manifest))
-        : store
-            .put(objectKey(hash), bytes, { ...repo.putOptions(hash), loose: true })
-            .then(() => repo.rememberManifest(hash, manifest)),
-    );
+    encoded.push({ hash, bytes, manifest });
     files.push({
       path: (options.files[i] as FileSource).path,
       size: manifest.size,
@@ -367,7 +380,40 @@ async function pushVersion(repo: Repository, options: PushOptions): Promise<Vers
       seconds,
     },
   };
-  const stored = Promise.all(manifestPuts);
+  const result = (entry: VersionEntry, created: boolean): VersionPushed => ({
+    model,
+    version: `v${entry.number}`,
+    number: entry.number,
+    id: entry.id,
+    shortId: entry.id.slice(0, 12),
+    files: files.length,
+    ...record.stats,
+    dedupRatio: dedupRatio(logicalBytes, newBytes),
+    createdRepository: repo.created,
+    skipped: options.skipped ?? [],
+    created,
+    identicalTo: created
+      ? null
+      : { version: `v${entry.number}`, id: entry.id, shortId: entry.id.slice(0, 12) },
+  });
+  if (parent && !options.allowSame && sameFiles(parent.record.files, files)) {
+    progress.phase = 'done';
+    emit(true);
+    return result(parent, false);
+  }
+  // The manifests upload together, and beside the version record (publish waits for them),
+  // each as an object of its own (read without an index). A file the parent version has as it
+  // is has the parent's manifest: stored already.
+  const manifestsStored = encoded.flatMap((e) => (parentManifests.has(e.hash) ? [] : [e.hash]));
+  const stored = Promise.all(
+    encoded.map(({ hash, bytes, manifest }) =>
+      parentManifests.has(hash)
+        ? repo.rememberManifest(hash, manifest)
+        : store
+            .put(objectKey(hash), bytes, { ...repo.putOptions(hash), loose: true })
+            .then(() => repo.rememberManifest(hash, manifest)),
+    ),
+  );
   if (signal?.aborted) {
     await stored.catch(() => {});
     throw new PushCancelledError();
@@ -377,18 +423,14 @@ async function pushVersion(repo: Repository, options: PushOptions): Promise<Vers
   progress.newChunks = counted.size;
   progress.phase = 'done';
   emit(true);
-  return {
-    model,
-    version: `v${entry.number}`,
-    number: entry.number,
-    id: entry.id,
-    shortId: entry.id.slice(0, 12),
-    files: files.length,
-    ...record.stats,
-    dedupRatio: dedupRatio(logicalBytes, newBytes + metadataBytes),
-    createdRepository: repo.created,
-    skipped: options.skipped ?? [],
-  };
+  return result(entry, true);
+}
+
+/** Whether two versions hold the same files: the same paths with the same content. */
+function sameFiles(a: VersionRecord['files'], b: VersionRecord['files']): boolean {
+  if (a.length !== b.length) return false;
+  const manifests = new Map(a.map((f) => [f.path, f.manifest]));
+  return b.every((f) => manifests.get(f.path) === f.manifest);
 }
 
 type ParentFiles = Map<string, { manifest: string; chunks: Manifest['chunks'] }>;

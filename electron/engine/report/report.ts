@@ -1,21 +1,27 @@
+import { dedupRatio, formatBytes } from '../../../shared/format';
 import type {
   ChunkRun,
   ChunkSource,
   FileDiff,
   FileReport,
   VersionDiff,
+  VersionParent,
   VersionReport,
 } from '../../../shared/types';
 import { mapLimit } from '../concurrency';
-import type { Manifest } from '../repository/format';
-import { dedupRatio, type Repository, type VersionEntry } from '../repository/repository';
-import { isSafetensors } from './safetensors';
-import { compareTensors } from './tensors';
+import type { Manifest, VersionRecord } from '../repository/format';
+import { RepositoryError, type Repository, type VersionEntry } from '../repository/repository';
+import {
+  attributeNewChunks,
+  compareModelFile,
+  externalDataChanges,
+  VersionFiles,
+} from './model-files';
 
-async function chunkSet(repo: Repository, entries: VersionEntry[]): Promise<Set<string>> {
+async function chunkSet(repo: Repository, records: VersionRecord[]): Promise<Set<string>> {
   const set = new Set<string>();
   const manifests = await mapLimit(
-    entries.flatMap((e) => e.record.files.map((f) => f.manifest)),
+    records.flatMap((r) => r.files.map((f) => f.manifest)),
     16,
     (hash) => repo.readManifest(hash),
   );
@@ -23,28 +29,75 @@ async function chunkSet(repo: Repository, entries: VersionEntry[]): Promise<Set<
   return set;
 }
 
-/** Versions of every model created before `entry` (its parent among them). */
-async function earlierVersions(repo: Repository, entry: VersionEntry): Promise<VersionEntry[]> {
-  const models = await repo.modelNames();
-  const all = (await Promise.all(models.map((m) => repo.versions(m)))).flat();
-  return all.filter((v) => v.ref.base < entry.ref.base);
+/**
+ * Records of the versions of every model created before `entry`, removed ones included while
+ * their records are there: what the push could find stored. The parent is left out.
+ */
+async function earlierRecords(
+  repo: Repository,
+  entry: VersionEntry,
+  parentId: string | null,
+): Promise<VersionRecord[]> {
+  const ids = (await repo.refs())
+    .filter((r) => !r.tombstone && r.base < entry.ref.base && r.versionId !== parentId)
+    .map((r) => r.versionId);
+  const records = await mapLimit(ids, 16, (id) =>
+    repo.readVersion(id).catch((err: unknown) => {
+      if (err instanceof RepositoryError) return undefined; // reclaimed by gc after tv rm
+      throw err;
+    }),
+  );
+  return records.filter((r): r is VersionRecord => r !== undefined);
 }
 
 /**
- * Where each byte of a version came from, computed from manifests: chunks its parent names
- * ("parent"), chunks an earlier version of any model holds or that repeat inside this version
- * ("elsewhere"), and the rest ("new"). Per file, the chunk map as runs; for safetensors files,
- * each tensor compared with the parent's file at the same path.
+ * The version `entry` was pushed on, read by the id its record names, whether it is live,
+ * removed, or removed and reclaimed by gc (then there is nothing to compare with).
+ */
+async function parentOf(
+  repo: Repository,
+  entry: VersionEntry,
+): Promise<{ info: VersionParent; record: VersionRecord | undefined } | null> {
+  const id = entry.record.parent;
+  if (!id) return null;
+  const ref = (await repo.numberedRefs(entry.model)).find((r) => r.ref.versionId === id);
+  const removal = ref?.removed ? await repo.removal(ref) : undefined;
+  let record: VersionRecord | undefined;
+  try {
+    record = await repo.readVersion(id);
+  } catch (err) {
+    // A live parent must be readable (else the repository is damaged: the error says so).
+    if (!(err instanceof RepositoryError) || (ref && !ref.removed)) throw err;
+  }
+  const info: VersionParent = {
+    id,
+    shortId: id.slice(0, 12),
+    label: ref ? `v${ref.number}` : null,
+    state: !record ? 'collected' : ref && !ref.removed ? 'live' : 'removed',
+    removedAt: removal?.removedAt ?? null,
+    removedBy: removal?.removedBy ?? null,
+  };
+  return { info, record };
+}
+
+/**
+ * Where each byte of a version came from. The version's figures are those its push recorded
+ * (new bytes and chunks, bytes from its parent), so they never change, whatever happens to other
+ * versions later. The per-file figures and chunk maps are computed from manifests: chunks the
+ * parent (read by id, even once removed) names ("parent"), chunks an earlier version of any model
+ * holds or that repeat inside this version ("elsewhere"), and the rest ("new"). For model files,
+ * each tensor and metadata key is compared with the parent's file at the same path, and each
+ * tensor gets the bytes new chunks carry.
  */
 export async function versionReport(repo: Repository, entry: VersionEntry): Promise<VersionReport> {
-  const earlier = await earlierVersions(repo, entry);
-  const parent = earlier.find((v) => v.id === entry.record.parent);
-  const fromParent = parent ? await chunkSet(repo, [parent]) : new Set<string>();
-  const elsewhere = await chunkSet(
-    repo,
-    earlier.filter((v) => v !== parent),
-  );
-  const parentFiles = new Map(parent?.record.files.map((f) => [f.path, f.manifest]) ?? []);
+  const parent = await parentOf(repo, entry);
+  const parentRecord = parent?.record;
+  const fromParent = parentRecord ? await chunkSet(repo, [parentRecord]) : new Set<string>();
+  const elsewhere = await chunkSet(repo, await earlierRecords(repo, entry, entry.record.parent));
+  const thisFiles = new VersionFiles(repo, entry.record.files);
+  const parentFiles = parentRecord && new VersionFiles(repo, parentRecord.files);
+  // A parent reclaimed by gc leaves nothing to compare tensors with (not "every tensor added").
+  const compare = parent?.info.state !== 'collected';
   const inThisVersion = new Set<string>();
 
   const files: FileReport[] = [];
@@ -81,34 +134,35 @@ export async function versionReport(repo: Repository, entry: VersionEntry): Prom
       }
       offset += chunk.length;
     }
-    if (isSafetensors(file.path)) {
-      const previous = parentFiles.get(file.path);
-      const older =
-        previous === undefined
-          ? undefined
-          : previous === file.manifest
-            ? manifest
-            : await repo.readManifest(previous);
-      Object.assign(report, await compareTensors(repo, manifest, older));
-    }
+    VersionFiles.remember(file.path, file.manifest, manifest, thisFiles, parentFiles);
+    if (compare) Object.assign(report, await compareModelFile(file.path, thisFiles, parentFiles));
     files.push(report);
   }
-  const sum = (pick: (f: FileReport) => number) => files.reduce((n, f) => n + pick(f), 0);
-  const logicalBytes = sum((f) => f.size);
-  const newBytes = sum((f) => f.newBytes);
-  const seconds = entry.record.stats.seconds;
+  attributeNewChunks(files);
+  const { stats } = entry.record;
+  const mapped = files.reduce((n, f) => n + f.newBytes, 0);
   return {
     version: repo.summarize(entry),
-    logicalBytes,
-    newBytes,
-    reusedBytes: logicalBytes - newBytes,
-    reusedFromParentBytes: sum((f) => f.reusedFromParentBytes),
-    reusedElsewhereBytes: sum((f) => f.reusedElsewhereBytes),
-    chunks: sum((f) => f.chunks),
-    newChunks: sum((f) => f.newChunks),
-    dedupRatio: dedupRatio(logicalBytes, newBytes + entry.record.stats.metadataBytes),
-    seconds,
-    mbps: seconds > 0 ? Math.round(logicalBytes / 1e6 / seconds) : 0,
+    logicalBytes: stats.logicalBytes,
+    newBytes: stats.newBytes,
+    reusedBytes: stats.logicalBytes - stats.newBytes,
+    reusedFromParentBytes: stats.reusedFromParentBytes,
+    reusedElsewhereBytes: stats.logicalBytes - stats.newBytes - stats.reusedFromParentBytes,
+    chunks: stats.chunks,
+    newChunks: stats.newChunks,
+    dedupRatio: dedupRatio(stats.logicalBytes, stats.newBytes),
+    metadataBytes: stats.metadataBytes,
+    seconds: stats.seconds,
+    mbps: stats.seconds > 0 ? Math.round(stats.logicalBytes / 1e6 / stats.seconds) : 0,
+    parent: parent?.info ?? null,
+    note:
+      mapped === stats.newBytes
+        ? null
+        : `the files below count ${formatBytes(mapped)} as new where the push stored ${formatBytes(stats.newBytes)}: ${
+            mapped > stats.newBytes
+              ? 'chunks it found stored were held by versions gc has reclaimed since, or by a push that never finished'
+              : 'it stored again chunks that earlier versions hold'
+          }`,
     files,
   };
 }
@@ -119,7 +173,7 @@ function bytesNotIn(newer: Manifest, older: Manifest): number {
   return newer.chunks.reduce((n, c) => n + (have.has(c.hash) ? 0 : c.length), 0);
 }
 
-/** File by file (and tensor by tensor for safetensors), what changed from `from` to `to`. */
+/** File by file (and tensor by tensor for model files), what changed from `from` to `to`. */
 export async function diffVersions(
   repo: Repository,
   from: VersionEntry,
@@ -128,6 +182,8 @@ export async function diffVersions(
   const before = new Map(from.record.files.map((f) => [f.path, f]));
   const after = new Map(to.record.files.map((f) => [f.path, f]));
   const paths = [...new Set([...before.keys(), ...after.keys()])];
+  const fromFiles = new VersionFiles(repo, from.record.files);
+  const toFiles = new VersionFiles(repo, to.record.files);
   const files: FileDiff[] = [];
   for (const path of paths) {
     const a = before.get(path);
@@ -139,6 +195,7 @@ export async function diffVersions(
         bytesChanged: 0,
         sizeBefore: a.size,
         sizeAfter: b.size,
+        ...(await externalDataChanges(path, toFiles, fromFiles)),
       });
       continue;
     }
@@ -150,11 +207,7 @@ export async function diffVersions(
         sizeBefore: null,
         sizeAfter: b.size,
       };
-      if (isSafetensors(path))
-        Object.assign(
-          diff,
-          await compareTensors(repo, await repo.readManifest(b.manifest), undefined),
-        );
+      Object.assign(diff, await compareModelFile(path, toFiles, fromFiles));
       files.push(diff);
       continue;
     }
@@ -179,7 +232,9 @@ export async function diffVersions(
       sizeBefore: a!.size,
       sizeAfter: b!.size,
     };
-    if (isSafetensors(path)) Object.assign(diff, await compareTensors(repo, newer, older));
+    VersionFiles.remember(path, a!.manifest, older, fromFiles);
+    VersionFiles.remember(path, b!.manifest, newer, toFiles);
+    Object.assign(diff, await compareModelFile(path, toFiles, fromFiles));
     files.push(diff);
   }
   const order: Record<FileDiff['status'], number> = {

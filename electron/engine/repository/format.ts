@@ -120,6 +120,44 @@ export function refKey(model: string, createdAtMs: number, versionId: string): s
 
 export const TOMBSTONE_SUFFIX = '.removed';
 
+/** Who removed a version and when, as its tombstone records it (null where it does not). */
+export interface Removal {
+  removedAt: string | null;
+  removedBy: string | null;
+}
+
+const TombstoneSchema = z.object({
+  version: z.string().regex(/^[0-9a-f]{64}$/),
+  removedAt: z.string(),
+  removedBy: z.string(),
+});
+
+/** A tombstone's body: the version id, when and by whom (JSON). */
+export function encodeTombstone(versionId: string, removedAt: Date, removedBy: string): Buffer {
+  return Buffer.from(
+    JSON.stringify({ version: versionId, removedAt: removedAt.toISOString(), removedBy }),
+  );
+}
+
+/**
+ * Reads a tombstone's body: JSON as encodeTombstone writes it, or (before who and when were
+ * recorded) the bare version id. A body that is neither still removes the version.
+ */
+export function parseTombstone(bytes: Uint8Array): Removal {
+  const text = Buffer.from(bytes).toString('utf8').trim();
+  if (!text.startsWith('{')) return { removedAt: null, removedBy: null };
+  let raw: unknown;
+  try {
+    raw = JSON.parse(text);
+  } catch {
+    return { removedAt: null, removedBy: null };
+  }
+  const parsed = TombstoneSchema.safeParse(raw);
+  return parsed.success
+    ? { removedAt: parsed.data.removedAt, removedBy: parsed.data.removedBy }
+    : { removedAt: null, removedBy: null };
+}
+
 export interface ParsedRef {
   model: string;
   key: string;

@@ -1,4 +1,5 @@
 import { hostname, userInfo } from 'node:os';
+import { dedupRatio, formatUtc } from '../../../shared/format';
 import type { RepositoryInfo, VersionSummary } from '../../../shared/types';
 import { DEFAULT_PROFILE, MiB, type ChunkingParams } from '../chunking/params';
 import { userCacheDir } from '../config';
@@ -22,12 +23,14 @@ import {
 import {
   CONFIG_KEY,
   decodeManifest,
+  encodeTombstone,
   encodeVersion,
   FORMAT,
   FormatError,
   newConfig,
   parseConfig,
   parseRefKey,
+  parseTombstone,
   parseVersion,
   REFS_PREFIX,
   refKey,
@@ -35,6 +38,7 @@ import {
   validateModelName,
   type Manifest,
   type ParsedRef,
+  type Removal,
   type RepositoryConfig,
   type VersionRecord,
 } from './format';
@@ -84,6 +88,14 @@ export interface VersionEntry {
   id: string;
   ref: ParsedRef;
   record: VersionRecord;
+}
+
+/** A ref with its version's number; `removed` is its tombstone when the version was removed. */
+export interface NumberedRef {
+  model: string;
+  number: number;
+  ref: ParsedRef;
+  removed: ParsedRef | undefined;
 }
 
 export class Repository {
@@ -267,20 +279,39 @@ export class Repository {
     return [...live].sort();
   }
 
-  /** A model's live refs with their numbers (creation order; removed versions keep theirs). */
-  async liveRefs(model: string): Promise<{ model: string; number: number; ref: ParsedRef }[]> {
+  /**
+   * A model's refs with their numbers (creation order), removed versions included: they keep
+   * their numbers, so numbers never change. `removed` is the version's tombstone, if any.
+   */
+  async numberedRefs(model: string): Promise<NumberedRef[]> {
     validateModelName(model);
     const refs = await this.refs(model);
-    const removed = new Set(refs.filter((r) => r.tombstone).map((r) => r.base));
-    const numbered = refs
+    const tombstones = new Map(refs.filter((r) => r.tombstone).map((r) => [r.base, r]));
+    return refs
       .filter((r) => !r.tombstone)
-      .map((ref, i) => ({ model, ref, number: i + 1 }));
-    return numbered.filter(({ ref }) => !removed.has(ref.base));
+      .map((ref, i) => ({ model, ref, number: i + 1, removed: tombstones.get(ref.base) }));
   }
 
-  /** A model's live versions, numbered by creation order. */
+  /** A model's live refs with their numbers (creation order; removed versions keep theirs). */
+  async liveRefs(model: string): Promise<NumberedRef[]> {
+    return (await this.numberedRefs(model)).filter((r) => !r.removed);
+  }
+
+  /** A model's live versions, numbered by creation order; none for a model that has none. */
   async versions(model: string): Promise<VersionEntry[]> {
-    const live = await this.liveRefs(model);
+    return this.liveEntries(model, await this.numberedRefs(model));
+  }
+
+  /** A model's live versions; an error naming the model when it has none. */
+  async requireVersions(model: string): Promise<VersionEntry[]> {
+    const numbered = await this.numberedRefs(model);
+    const entries = await this.liveEntries(model, numbered);
+    if (entries.length === 0) throw this.noVersions(model, numbered.length);
+    return entries;
+  }
+
+  private async liveEntries(model: string, numbered: NumberedRef[]): Promise<VersionEntry[]> {
+    const live = numbered.filter((r) => !r.removed);
     const records = await Promise.all(live.map(({ ref }) => this.readVersion(ref.versionId)));
     const entries = live.map(({ ref, number }, i) => ({
       model,
@@ -293,6 +324,14 @@ export class Repository {
     if (latest) this.lastListed.set(model, latest);
     else this.lastListed.delete(model);
     return entries;
+  }
+
+  private noVersions(model: string, removed: number): RepositoryError {
+    return new RepositoryError(
+      removed === 0
+        ? `model "${model}" has no versions in ${this.location} (see \`tv models\`)`
+        : `model "${model}" has no versions: its ${removed === 1 ? '1 version was' : `${removed} versions were`} removed (tv rm); see \`tv models\``,
+    );
   }
 
   /**
@@ -310,43 +349,53 @@ export class Repository {
 
   /**
    * Removes a version (`MODEL@VERSION`) or every version of a model (`MODEL`) by writing
-   * tombstone refs: nothing is overwritten or deleted; gc reclaims the data later.
+   * tombstone refs that say when and by whom: nothing is overwritten or deleted; gc reclaims the
+   * data later.
    */
   async remove(selector: string): Promise<VersionEntry[]> {
     const targets = selector.includes('@')
       ? [await this.resolve(selector)]
-      : await this.versions(validateModelName(selector));
-    if (targets.length === 0)
-      throw new RepositoryError(`model "${selector}" has no versions in ${this.location}`);
+      : await this.requireVersions(validateModelName(selector));
+    const now = new Date();
+    const by = defaultAuthor();
     for (const v of targets)
-      await this.store.put(`${v.ref.base}${TOMBSTONE_SUFFIX}`, Buffer.from(v.id));
+      await this.store.put(`${v.ref.base}${TOMBSTONE_SUFFIX}`, encodeTombstone(v.id, now, by));
     await this.store.flush();
     return targets;
   }
 
-  /** Resolves `MODEL`, `MODEL@vN`, `MODEL@latest` or `MODEL@<id prefix>` to a version. */
+  /**
+   * Resolves `MODEL`, `MODEL@vN`, `MODEL@latest` or `MODEL@<id prefix>` to a live version. A
+   * removed version is an error that says when and by whom it was removed.
+   */
   async resolve(selector: string): Promise<VersionEntry> {
     const at = selector.indexOf('@');
     const model = validateModelName(at < 0 ? selector : selector.slice(0, at));
     const which = at < 0 ? 'latest' : selector.slice(at + 1);
-    const versions = await this.versions(model);
-    if (versions.length === 0)
+    if (which === '')
       throw new RepositoryError(
-        `model "${model}" has no versions in ${this.location} (see \`tv models\`)`,
+        `"${selector}" names no version: after the @ give vN, latest or a version id prefix (see \`tv log ${model}\`)`,
       );
-    if (which === 'latest' || which === '') return versions[versions.length - 1] as VersionEntry;
-    const numbered = /^v(\d+)$/.exec(which);
-    if (numbered) {
-      const found = versions.find((v) => v.number === Number(numbered[1]));
+    const numbered = await this.numberedRefs(model);
+    const versions = await this.liveEntries(model, numbered);
+    if (versions.length === 0) throw this.noVersions(model, numbered.length);
+    if (which === 'latest') return versions[versions.length - 1] as VersionEntry;
+    const pick = async (found: NumberedRef): Promise<VersionEntry> => {
+      if (found.removed) throw await this.removedError(found);
+      return versions.find((v) => v.ref.key === found.ref.key) as VersionEntry;
+    };
+    const numberMatch = /^v(\d+)$/.exec(which);
+    if (numberMatch) {
+      const found = numbered.find((r) => r.number === Number(numberMatch[1]));
       if (!found)
         throw new RepositoryError(
-          `model "${model}" has no version ${which} (it has v1 to v${versions.at(-1)?.number}; see \`tv log ${model}\`)`,
+          `model "${model}" has no version ${which} (it has ${describeLabels(versions)}; see \`tv log ${model}\`)`,
         );
-      return found;
+      return pick(found);
     }
     if (/^[0-9a-f]{4,64}$/.test(which)) {
-      const matches = versions.filter((v) => v.id.startsWith(which));
-      if (matches.length === 1) return matches[0] as VersionEntry;
+      const matches = numbered.filter((r) => r.ref.versionId.startsWith(which));
+      if (matches.length === 1) return pick(matches[0] as NumberedRef);
       if (matches.length > 1)
         throw new RepositoryError(
           `version id prefix "${which}" of "${model}" is ambiguous: give more characters`,
@@ -354,6 +403,31 @@ export class Repository {
     }
     throw new RepositoryError(
       `model "${model}" has no version "${which}": use vN, latest, or an id prefix (see \`tv log ${model}\`)`,
+    );
+  }
+
+  /** When and by whom a removed version was removed, as its tombstone says. */
+  async removal(ref: NumberedRef): Promise<Removal> {
+    if (!ref.removed) throw new Error(`${ref.model} v${ref.number} is not removed`);
+    try {
+      return parseTombstone(await readAll(this.store, ref.removed.key));
+    } catch (err) {
+      if (err instanceof ObjectNotFoundError) return { removedAt: null, removedBy: null };
+      throw err;
+    }
+  }
+
+  private async removedError(ref: NumberedRef): Promise<RepositoryError> {
+    const [removal, kept] = await Promise.all([
+      this.removal(ref),
+      this.stack.backend.has(objectKey(ref.ref.versionId)),
+    ]);
+    const when =
+      removal.removedAt && removal.removedBy
+        ? ` on ${formatUtc(removal.removedAt)} by ${removal.removedBy} (tv rm)`
+        : ' (tv rm; when and by whom were not recorded)';
+    return new RepositoryError(
+      `${ref.model} v${ref.number} (${ref.ref.versionId.slice(0, 12)}) was removed${when}; ${kept ? 'its data stays until tv gc reclaims it' : 'tv gc has reclaimed its data'}`,
     );
   }
 
@@ -397,7 +471,7 @@ export class Repository {
       const actual = this.hash(bytes);
       if (actual !== hash)
         throw new FormatError(
-          `${what} ${hash} is corrupt: its content hashes to ${actual} (run \`tv verify\`)`,
+          `${what} ${hash} is corrupt: its content hashes to ${actual} (run \`tv verify --full\` to find every damaged object)`,
         );
       return bytes;
     } catch (err) {
@@ -477,18 +551,18 @@ export class Repository {
       message: record.message,
       files: record.files.length,
       stats: record.stats,
-      dedupRatio: dedupRatio(
-        record.stats.logicalBytes,
-        record.stats.newBytes + record.stats.metadataBytes,
-      ),
+      dedupRatio: dedupRatio(record.stats.logicalBytes, record.stats.newBytes),
     };
   }
 }
 
-/** Logical bytes per byte stored (new chunks plus manifests): 1 means nothing was deduplicated. */
-export function dedupRatio(logical: number, stored: number): number {
-  if (logical === 0) return 1;
-  return Math.round((logical / Math.max(stored, 1)) * 100) / 100;
+/** "v2, v3 and v5", or "12 versions, v2 to v14": what a model has, for messages. */
+function describeLabels(versions: VersionEntry[]): string {
+  const labels = versions.map((v) => `v${v.number}`);
+  if (labels.length > 5) return `${labels.length} versions, ${labels[0]} to ${labels.at(-1)}`;
+  return labels.length === 1
+    ? (labels[0] as string)
+    : `${labels.slice(0, -1).join(', ')} and ${labels.at(-1)}`;
 }
 
 export function defaultAuthor(): string {

@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { mkdir, open, readdir, rename, rm, rmdir, stat, type FileHandle } from 'node:fs/promises';
+import { mkdir, open, readdir, rename, rm, rmdir, type FileHandle } from 'node:fs/promises';
 import { dirname, isAbsolute, join, relative, resolve } from 'node:path';
 import type { RestoreProgress, RestoreResult } from '../../../shared/types';
 import { Semaphore } from '../concurrency';
@@ -11,6 +11,7 @@ import type { PackedStore } from '../storage/packs/packed-store';
 import { hashOfKey, ObjectNotFoundError, objectKey, readAll } from '../storage/store';
 import type { ChunkHashPool } from '../workers/pool';
 import type { WriteChunk, WriteTask } from '../workers/protocol';
+import { prepareDestination, removeCreated } from './destination';
 
 export interface RestoreOptions {
   /** The workers that verify the chunks and write them (see workers/write-task). */
@@ -65,24 +66,7 @@ export async function restore(
   const { record } = entry;
   const targets = record.files.map((f) => safeJoin(dest, f.path));
 
-  const existing = await stat(dest).catch((err: NodeJS.ErrnoException) => {
-    if (err.code === 'ENOENT') return undefined;
-    throw new RestoreError(`cannot use ${destination} as the destination: ${err.message}`);
-  });
-  if (existing && !existing.isDirectory())
-    throw new RestoreError(
-      `${destination} exists and is not a folder: choose an empty or new folder`,
-    );
-  if (existing && (await readdir(dest)).length > 0)
-    throw new RestoreError(`${destination} is not empty: choose an empty or new folder`);
-  try {
-    await mkdir(dest, { recursive: true });
-  } catch (err) {
-    const e = err as NodeJS.ErrnoException;
-    throw new RestoreError(
-      `cannot create ${destination}: ${e.code === 'EACCES' || e.code === 'EPERM' ? 'permission denied' : e.message}`,
-    );
-  }
+  const destinationFolder = await prepareDestination(destination, dest);
 
   const totalBytes = record.files.reduce((n, f) => n + f.size, 0);
   const progress: RestoreProgress = {
@@ -103,7 +87,8 @@ export async function restore(
     // Leave the destination as it was: no partial file, no half-restored version.
     await Promise.all([...temps].map((t) => rm(t, { force: true })));
     await Promise.all(targets.map((t) => rm(t, { force: true })));
-    await removeEmptyDirs(dest, existing === undefined);
+    await removeEmptyDirs(dest, destinationFolder.created.length > 0);
+    await removeCreated(destinationFolder);
     throw err;
   }
   emit(true);
@@ -299,7 +284,7 @@ class RestoreRun {
       const chunk = batch.chunks[index] as Manifest['chunks'][number];
       if (result.type === 'corrupt')
         throw new RestoreError(
-          `cannot restore ${batch.path}: chunk ${chunk.hash} (${span(batch, index)}) is corrupt: its content hashes to ${result.actual} (run \`tv verify\`)`,
+          `cannot restore ${batch.path}: chunk ${chunk.hash} (${span(batch, index)}) is corrupt: its content hashes to ${result.actual} (run \`tv verify --full\` to find every damaged object)`,
         );
       if (result.type === 'error')
         throw new RestoreError(`cannot write ${batch.path}: ${result.message}`);
@@ -422,7 +407,7 @@ class RestoreRun {
     }
     if (data.length !== length) {
       throw new RestoreError(
-        `cannot restore ${batch.path}: chunk ${hash} (${span(batch, index)}) is corrupt: it holds ${data.length} bytes, not ${length} (run \`tv verify\`)`,
+        `cannot restore ${batch.path}: chunk ${hash} (${span(batch, index)}) is corrupt: it holds ${data.length} bytes, not ${length} (run \`tv verify --full\` to find every damaged object)`,
       );
     }
     return data;

@@ -6,7 +6,7 @@ import type {
   VersionSummary,
 } from '../../../shared/types';
 import { api, bridge } from '../api';
-import { bytes, percent } from '../format';
+import { bytes, count, percent } from '../format';
 import { useApp } from '../store';
 
 /** Restore a version to a folder, and verify the model, from its page. */
@@ -100,7 +100,7 @@ export function Maintenance({ model, versions }: { model: string; versions: Vers
       )}
       {restoring?.result && (
         <p data-testid="restore-done">
-          {restoring.result.files} files, {bytes(restoring.result.bytes)} written to{' '}
+          {count(restoring.result.files, 'file')}, {bytes(restoring.result.bytes)} written to{' '}
           {restoring.result.destination}
         </p>
       )}
@@ -130,13 +130,14 @@ export function Maintenance({ model, versions }: { model: string; versions: Vers
         <div data-testid="verify-result">
           {verify.ok ? (
             <p className="ok">
-              ✓ {verify.versionsChecked} versions, {verify.objectsChecked} objects present
+              ✓ {count(verify.versionsChecked, 'version')}, {count(verify.objectsChecked, 'object')}{' '}
+              present
             </p>
           ) : (
             <>
               <p className="error">
-                ✗ {verify.damaged.length} objects missing or corrupt in{' '}
-                {verify.damagedVersions.length} versions
+                ✗ {count(verify.damaged.length, 'object')} missing or corrupt in{' '}
+                {count(verify.damagedVersions.length, 'version')}
               </p>
               <ul>
                 {verify.damagedVersions.map((v) => (
@@ -148,7 +149,9 @@ export function Maintenance({ model, versions }: { model: string; versions: Vers
             </>
           )}
           {verify.staleCacheKeysRemoved > 0 && (
-            <p className="muted">Removed {verify.staleCacheKeysRemoved} stale cache keys.</p>
+            <p className="muted">
+              Removed {count(verify.staleCacheKeysRemoved, 'stale cache key')}.
+            </p>
           )}
         </div>
       )}

@@ -8,7 +8,7 @@ import {
   XAxis,
   YAxis,
 } from 'recharts';
-import { bytes, ratio, when } from '../format';
+import { bytes, dedup, when } from '../format';
 import { useApp } from '../store';
 import { Maintenance } from './Maintenance';
 import { PushPanel } from './PushPanel';
@@ -19,7 +19,8 @@ export function ModelView() {
   const chart = (versions ?? []).map((v) => ({
     name: v.label,
     logical: v.stats.logicalBytes,
-    stored: v.stats.newBytes + v.stats.metadataBytes,
+    stored: v.stats.newBytes,
+    manifests: v.stats.metadataBytes,
   }));
   return (
     <div className="model-view">
@@ -44,8 +45,14 @@ export function ModelView() {
                   <Bar dataKey="logical" name="logical" fill="#8aa4f8" isAnimationActive={false} />
                   <Bar
                     dataKey="stored"
-                    name="stored (new)"
+                    name="stored (new chunks)"
                     fill="#f2b34b"
+                    isAnimationActive={false}
+                  />
+                  <Bar
+                    dataKey="manifests"
+                    name="manifests"
+                    fill="#9aa0a6"
                     isAnimationActive={false}
                   />
                 </BarChart>
@@ -67,7 +74,7 @@ export function ModelView() {
                   <div className="figures">
                     <span>{bytes(v.stats.logicalBytes)}</span>
                     <span>new {bytes(v.stats.newBytes)}</span>
-                    <span>dedup {ratio(v.dedupRatio)}</span>
+                    <span>{dedup(v.dedupRatio)}</span>
                   </div>
                   <div className="actions">
                     <button

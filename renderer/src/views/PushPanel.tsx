@@ -1,6 +1,6 @@
 import { useRef, useState } from 'react';
 import { fromDrop, fromInput } from '../drop';
-import { bytes, percent, requests, usd } from '../format';
+import { bytes, count, percent, requests, usd } from '../format';
 import { useApp } from '../store';
 
 export function PushPanel({ model }: { model: string }) {
@@ -47,18 +47,26 @@ export function PushPanel({ model }: { model: string }) {
           type="file"
           multiple
           hidden
-          onChange={(e) => pick(fromInput(e.target.files))}
+          onChange={(e) => {
+            pick(fromInput(e.target.files));
+            // Emptied, so that choosing the same files again (after a push) is a change too.
+            e.target.value = '';
+          }}
         />
         <input
           ref={folderInput}
           type="file"
           hidden
           {...{ webkitdirectory: '' }}
-          onChange={(e) => pick(fromInput(e.target.files))}
+          onChange={(e) => {
+            pick(fromInput(e.target.files));
+            // Emptied, so that choosing the same files again (after a push) is a change too.
+            e.target.value = '';
+          }}
         />
         {files.length > 0 && (
           <p className="muted" data-testid="selected-files">
-            {files.length} files, {bytes(total)}:{' '}
+            {count(files.length, 'file')}, {bytes(total)}:{' '}
             {files
               .slice(0, 4)
               .map((f) => f.path)
@@ -98,7 +106,7 @@ export function PushPanel({ model }: { model: string }) {
               : `Push ${push.status}`}{' '}
             {p && (
               <>
-                {bytes(p.bytesHashed)} of {bytes(p.totalBytes)} · {p.chunks} chunks ·{' '}
+                {bytes(p.bytesHashed)} of {bytes(p.totalBytes)} · {count(p.chunks, 'chunk')} ·{' '}
                 {percent(p.bytesDeduplicated, p.bytesHashed)} deduplicated · {p.mbps} MB/s
                 {p.etaSeconds !== null && push.status === 'running'
                   ? ` · ${p.etaSeconds}s left`
@@ -106,6 +114,11 @@ export function PushPanel({ model }: { model: string }) {
               </>
             )}
           </p>
+          {push.status === 'running' && p?.throttled && (
+            <p className="muted" data-testid="push-throttled">
+              S3 is throttling, retrying ({p.throttledRetries} retries so far)
+            </p>
+          )}
           {running && (
             <button type="button" onClick={() => void cancelPush()}>
               Cancel
@@ -113,9 +126,10 @@ export function PushPanel({ model }: { model: string }) {
           )}
           {push.status === 'done' && push.result && (
             <p data-testid="push-done">
-              {push.result.version} written: new {bytes(push.result.newBytes)}, reused{' '}
-              {bytes(push.result.reusedBytes)} · {requests(push.result.requests)},{' '}
-              {bytes(push.result.uploadedBytes)} sent
+              {push.result.identicalTo
+                ? `Identical to ${push.result.identicalTo.version}: no new version written (nothing changed since it)`
+                : `${push.result.version} written: new ${bytes(push.result.newBytes)}, reused ${bytes(push.result.reusedBytes)}`}{' '}
+              · {requests(push.result.requests)}, {bytes(push.result.uploadedBytes)} sent
               {push.result.estimatedRequestCostUsd !== null && (
                 <span className="muted" data-testid="push-cost">
                   {' '}

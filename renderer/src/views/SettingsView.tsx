@@ -10,6 +10,7 @@ const toInput = (s: Settings): SettingsInput => ({
   s3AccessKeyId: s.s3AccessKeyId,
   redisUrl: s.redisUrl,
   uploadConcurrency: s.uploadConcurrency,
+  retryForSeconds: s.retryForSeconds,
 });
 
 export function SettingsView() {
@@ -47,7 +48,10 @@ export function SettingsView() {
         onChange={(e) =>
           setForm({
             ...form,
-            [key]: key === 'uploadConcurrency' ? Number(e.target.value) : e.target.value,
+            [key]:
+              key === 'uploadConcurrency' || key === 'retryForSeconds'
+                ? Number(e.target.value)
+                : e.target.value,
           })
         }
         {...props}
@@ -141,6 +145,11 @@ export function SettingsView() {
       <section className="panel">
         <h3>Performance</h3>
         {field('uploadConcurrency', 'Uploads in flight', { type: 'number', min: 1, max: 1024 })}
+        {field(
+          'retryForSeconds',
+          'Retry a request S3 throttles for up to (seconds; tv --retry-for)',
+          { type: 'number', min: 1, max: 86400 },
+        )}
       </section>
       {settings.editable && <button type="submit">Save settings</button>}
     </form>

@@ -1,5 +1,6 @@
 import { useState } from 'react';
 import { useApp } from '../store';
+import { count } from '../format';
 
 export function Sidebar() {
   const { models, model, selectModel, show, view } = useApp();
@@ -63,7 +64,7 @@ export function Sidebar() {
               onClick={() => void selectModel(m.name)}
             >
               <span>{m.name}</span>
-              <span className="muted">{m.versions} versions</span>
+              <span className="muted">{count(m.versions, 'version')}</span>
             </button>
           </li>
         ))}

@@ -1,0 +1,57 @@
+import type { Command } from 'commander';
+import { emit, withService } from '../run';
+
+export function register(program: Command): void {
+  program
+    .command('verify')
+    .description(
+      'check that every object the versions need is in the storage backend (never trusting the cache)',
+    )
+    .argument('[selector]', 'MODEL or MODEL@VERSION (default: every model)')
+    .option('--full', 'also download every object and check its hash')
+    .option('--json', 'print one JSON object')
+    .action(
+      async (
+        selector: string | undefined,
+        opts: { full?: boolean; json?: boolean },
+        command: Command,
+      ) => {
+        await withService(command, async (service) => {
+          const { plural } = await import('../format');
+          const r = await service.verify({
+            ...(selector ? { selector } : {}),
+            full: opts.full ?? false,
+          });
+          emit(opts.json, r, () => {
+            const lines = [
+              r.ok
+                ? `ok: ${plural(r.versionsChecked, 'version')}, ${plural(r.objectsChecked, 'object')} present${r.full ? ' and intact' : ''} (${r.method === 'list' ? 'listed' : 'checked one by one'}, ${r.seconds} s)`
+                : `DAMAGED: ${r.damaged.length} of ${plural(r.objectsChecked, 'object')} missing or corrupt, in ${plural(r.damagedVersions.length, 'version')}`,
+            ];
+            for (const v of r.damagedVersions)
+              lines.push(
+                `  ${v.model} ${v.version} (${v.id.slice(0, 12)}): ${v.files.length > 0 ? v.files.join(', ') : 'version record'}`,
+              );
+            for (const d of r.damaged.slice(0, 50))
+              lines.push(
+                `  ${d.problem} ${d.kind} ${d.hash}${d.neededBy[0]?.file ? ` (${d.neededBy[0].file})` : ''}`,
+              );
+            if (r.damaged.length > 50)
+              lines.push(`  ... and ${r.damaged.length - 50} more (--json lists all)`);
+            if (r.packs) {
+              lines.push(
+                `  ${plural(r.packs.checked, 'pack')} checked against their trailers${r.packs.unindexed > 0 ? `; ${plural(r.packs.unindexed, 'pack')} no index names (a push running now, or run \`tv repair index\`)` : ''}`,
+              );
+              for (const p of r.packs.problems.slice(0, 50)) lines.push(`  ${p}`);
+            }
+            if (r.staleCacheKeysRemoved > 0)
+              lines.push(
+                `  removed ${plural(r.staleCacheKeysRemoved, 'cache key')} that claimed missing objects`,
+              );
+            return lines.join('\n');
+          });
+          if (!r.ok) process.exitCode = 1;
+        });
+      },
+    );
+}

@@ -1,0 +1,93 @@
+import { mkdir, readdir, rmdir, stat } from 'node:fs/promises';
+import { dirname } from 'node:path';
+
+/** The destination cannot be used: the message says why and what to choose instead. */
+export class DestinationError extends Error {
+  override name = 'DestinationError';
+}
+
+/** A restore's destination once checked: the folders this restore created, outermost first. */
+export interface Destination {
+  created: string[];
+}
+
+/**
+ * Makes `dest` (the resolved `destination`) an empty folder to restore into: an existing folder
+ * must be empty; a missing one is created with its missing parents, one level at a time. Node's
+ * recursive mkdir retries forever where a folder refuses new entries with ENOENT (/proc), so each
+ * level is created here and the first refusal ends it, with a message naming the folder that
+ * refused.
+ */
+export async function prepareDestination(destination: string, dest: string): Promise<Destination> {
+  const existing = await statOrMissing(dest, destination);
+  if (existing) {
+    if (!existing.isDirectory())
+      throw new DestinationError(
+        `${destination} exists and is not a folder: choose an empty or new folder`,
+      );
+    if ((await readdir(dest)).length > 0)
+      throw new DestinationError(`${destination} is not empty: choose an empty or new folder`);
+    return { created: [] };
+  }
+  // The folders to create: from the nearest one that exists down to dest.
+  const missing = [dest];
+  for (let parent = dirname(dest); ; parent = dirname(parent)) {
+    const found = await statOrMissing(parent, destination);
+    if (found) {
+      if (!found.isDirectory())
+        throw new DestinationError(
+          `cannot create ${destination}: ${parent} is ${found.isFile() ? 'a file, ' : ''}not a folder`,
+        );
+      break;
+    }
+    if (dirname(parent) === parent) break;
+    missing.unshift(parent);
+  }
+  const created: string[] = [];
+  for (const dir of missing) {
+    try {
+      await mkdir(dir);
+      created.push(dir);
+    } catch (err) {
+      const e = err as NodeJS.ErrnoException;
+      if (e.code === 'EEXIST' && dir !== dest) continue; // made by someone else meanwhile
+      await removeCreated({ created });
+      throw new DestinationError(`cannot create ${destination}: ${refusal(e, dirname(dir))}`);
+    }
+  }
+  return { created };
+}
+
+/** Removes the folders a restore created (when it failed), innermost first, if they are empty. */
+export async function removeCreated(destination: Destination): Promise<void> {
+  for (const dir of [...destination.created].reverse()) await rmdir(dir).catch(() => {});
+}
+
+/** A path's stat, or undefined when it (or a folder above it) does not exist. */
+async function statOrMissing(path: string, destination: string) {
+  try {
+    return await stat(path);
+  } catch (err) {
+    const e = err as NodeJS.ErrnoException;
+    // ENOTDIR: a file stands where a folder above would be; the walk up finds and names it.
+    if (e.code === 'ENOENT' || e.code === 'ENOTDIR') return undefined;
+    throw new DestinationError(`cannot use ${destination} as the destination: ${e.message}`);
+  }
+}
+
+/** Why a folder could not be made in `parent`, in words. */
+function refusal(e: NodeJS.ErrnoException, parent: string): string {
+  switch (e.code) {
+    case 'EACCES':
+      return `permission denied: you cannot write in ${parent}`;
+    case 'ENOENT': // /proc answers a new name with "no such file"
+    case 'EPERM':
+      return `${parent} does not allow new folders in it`;
+    case 'EROFS':
+      return `${parent} is on a read-only file system`;
+    case 'ENOSPC':
+      return `no space left on the device of ${parent}`;
+    default:
+      return e.message;
+  }
+}
