@@ -157,9 +157,11 @@ describe('a damaged chunk', () => {
   it('a refused pull suggests `tv verify --full` (plain verify checks presence), and leaves no folder behind', async () => {
     const env = fresh();
     expect((await tv(['push', 'm', src], env)).code).toBe(0);
-    const packs = join(env.TV_REPO, 'packs');
-    const pack = (await readdir(packs)).find((f) => f.endsWith('.pack')) as string;
-    const handle = await open(join(packs, pack), 'r+');
+    // A byte inside the first object of a pack (data/<n[0:2]>/<n>, format 3).
+    const data = join(env.TV_REPO, 'data');
+    const shard = (await readdir(data))[0] as string;
+    const pack = (await readdir(join(data, shard)))[0] as string;
+    const handle = await open(join(data, shard, pack), 'r+');
     const byte = Buffer.alloc(1);
     await handle.read(byte, 0, 1, 5000);
     byte[0] = (byte[0] as number) ^ 0xff;

@@ -93,12 +93,12 @@ describe('an S3 endpoint that accepts connections and never answers', () => {
 describe('S3 throttling (503 SlowDown)', () => {
   it('at 20%, a push on a terminal completes and its progress says S3 is throttling', async () => {
     const src = await folder(6_000_000);
+    const env = { ...s3.awsEnv(), TV_REPO: `s3://${s3.bucket}/throttled-20` };
+    // The smallest packs: a request per 64 KiB, as many as a blob per chunk would make.
+    expect((await tv(['init', '--pack-size', '64KiB'], env)).code).toBe(0);
     s3.faults.slowDownRate = 0.2;
     try {
-      const run = await tvOnTerminal(['push', 'slow', src], {
-        ...s3.awsEnv(),
-        TV_REPO: `s3://${s3.bucket}/throttled-20`,
-      });
+      const run = await tvOnTerminal(['push', 'slow', src], env);
       expect(run.code).toBe(0);
       expect(run.output).toContain('S3 is throttling, retrying');
       expect(run.output).toMatch(/slow v1 \([0-9a-f]{12}\)/);
@@ -117,6 +117,7 @@ describe('S3 throttling (503 SlowDown)', () => {
       workers: 2,
     });
     const seen: PushProgress[] = [];
+    await service.init({ packSize: 64 * 1024 }); // a request per 64 KiB
     s3.faults.slowDownRate = 0.5;
     try {
       s3.resetCounts();

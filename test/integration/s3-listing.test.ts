@@ -70,10 +70,11 @@ describe(`S3 listings of more than 1,000 keys (${MANY} versions and objects)`, (
       expect(log.at(-1)?.label).toBe(`v${MANY + 1}`);
       expect(await service.models()).toMatchObject([{ name: 'm', versions: MANY + 1 }]);
       const verified = await service.verify();
-      expect(verified).toMatchObject({ ok: true, method: 'list', versionsChecked: MANY + 1 });
+      expect(verified).toMatchObject({ ok: true, method: 'index', versionsChecked: MANY + 1 });
       expect(verified.objectsChecked).toBe(MANY + 1 + 1 + first.chunks);
       const swept = await service.gc({ graceSeconds: 0 });
-      expect(swept).toMatchObject({ sweptObjects: MANY, liveVersions: MANY + 1 });
+      // In a repository of packs, objects no index names are what unfinished pushes left.
+      expect(swept).toMatchObject({ abandonedBytes: MANY * 64, liveVersions: MANY + 1 });
       expect((await service.verify({ full: true })).ok).toBe(true);
     } finally {
       await bucket.close();

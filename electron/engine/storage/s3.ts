@@ -34,7 +34,6 @@ import {
   type RangeSink,
   type WriterOptions,
   type RetryStats,
-  type Store,
 } from './store';
 
 export type { S3Options } from './s3-options';

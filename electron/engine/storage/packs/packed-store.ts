@@ -11,6 +11,7 @@ import {
   type ListOptions,
   type PutOptions,
   type RangeSink,
+  type RetryStats,
   type Store,
 } from '../store';
 import { Catalog } from './catalog';
@@ -95,6 +96,11 @@ export class PackedStore implements Store {
 
   get location(): string {
     return this.blobs.location;
+  }
+
+  /** The blob store's retries after throttling (S3): a push's progress says when it is slowed. */
+  retries(): RetryStats | undefined {
+    return this.blobs.retries?.();
   }
 
   /**
