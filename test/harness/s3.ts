@@ -25,6 +25,15 @@ export interface ProxyFaults {
    * evenly, not at random (0.25 refuses every fourth request), so tests are repeatable.
    */
   slowDownRate: number;
+  /**
+   * Requests `matches` picks wait for `until` before they are forwarded, and `held` is told of
+   * each: a test holds one step of a client's work (a push's ref) while it does something else.
+   */
+  hold?: {
+    matches(method: string, url: string): boolean;
+    until: Promise<void>;
+    held(): void;
+  };
 }
 
 /**
@@ -133,6 +142,11 @@ export class S3Server {
     this.counts.set(method, this.count(method) + 1);
     this.lastHeaders.set(method, req.headers);
     if (this.faults.latencyMs > 0) await new Promise((r) => setTimeout(r, this.faults.latencyMs));
+    const hold = this.faults.hold;
+    if (hold?.matches(method, req.url ?? '')) {
+      hold.held();
+      await hold.until;
+    }
     this.seen++;
     const rate = this.faults.slowDownRate;
     if (rate > 0 && Math.floor(this.seen * rate) > Math.floor((this.seen - 1) * rate)) {

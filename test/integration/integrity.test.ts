@@ -207,6 +207,78 @@ describe('rm and gc', () => {
   });
 });
 
+describe('gc beside a push', () => {
+  it('sweeps the condemned copies of objects a push is storing again, never the new copies: every version restores exactly', async () => {
+    const service = teamService('gc-push');
+    const other = teamService('gc-push'); // gc, from another workstation
+    const pusher = teamService('gc-push');
+    let release = () => {};
+    try {
+      await service.init({ packSize: 256 * 1024 });
+      const shared = seededBytes(60, 1_000_000);
+      const gone = seededBytes(61, 3_000_000);
+      const kept = seededBytes(62, 1_000_000);
+      await service.push({
+        model: 'm',
+        paths: [await folder('gb1', { 'a.bin': shared, 'b.bin': gone })],
+      });
+      await service.push({
+        model: 'm',
+        paths: [await folder('gb2', { 'a.bin': shared, 'c.bin': kept })],
+      });
+      await service.remove('m@v1');
+      // b.bin's chunks are unreachable: a run two hours on condemns them (the cache forgets
+      // them; a push from then on stores them again rather than rely on them).
+      const repo = await other.repository();
+      const { gc } = await import('../../electron/engine/integrity/gc');
+      const t0 = Date.now();
+      const condemning = await gc(repo, { graceSeconds: 3600, now: t0 + 2 * 3600_000 });
+      expect(condemning.deferredObjects).toBeGreaterThan(10);
+      expect(condemning.sweptObjects).toBe(0);
+
+      // A push of b.bin again (a new process: `tv push`) has stored it anew, its packs indexed,
+      // and waits to write its ref while gc, a grace period on, sweeps the condemned copies.
+      const held = new Promise<void>((resolve) => {
+        s3.faults.hold = {
+          matches: (method, url) => method === 'PUT' && url.includes('/refs/'),
+          until: new Promise<void>((r) => (release = r)),
+          held: resolve,
+        };
+      });
+      const pushing = pusher.push({
+        model: 'm',
+        paths: [await folder('gb3', { 'a.bin': shared, 'b.bin': gone })],
+      });
+      await held;
+      const sweeping = await gc(repo, { graceSeconds: 3600, now: t0 + 4 * 3600_000 });
+      expect(sweeping.sweptObjects).toBe(condemning.deferredObjects);
+      release();
+      const v3 = await pushing;
+      expect(v3.newBytes).toBe(gone.length);
+      // A run later still, once v3 names them: its copies are reachable, nothing is swept.
+      const after = await gc(repo, { graceSeconds: 3600, now: t0 + 6 * 3600_000 });
+      expect(after.sweptObjects).toBe(0);
+
+      for (const [selector, files] of [
+        ['m@v2', { 'a.bin': shared, 'c.bin': kept }],
+        ['m@v3', { 'a.bin': shared, 'b.bin': gone }],
+      ] as const) {
+        const dest = join(work.path, `gc-push-${++n}`);
+        await service.pull(selector, dest);
+        for (const [name, data] of Object.entries(files))
+          expect((await readFile(join(dest, name))).equals(Buffer.from(data))).toBe(true);
+      }
+      expect((await service.verify({ full: true })).ok).toBe(true);
+    } finally {
+      release();
+      delete s3.faults.hold;
+      await pusher.close();
+      await other.close();
+      await service.close();
+    }
+  });
+});
+
 describe('a workstation that has never seen the repository', () => {
   it('with Redis up, pushes chunks Redis knows without fetching any index object; with Redis flushed, the index answers and nothing is uploaded twice', async () => {
     const data = seededBytes(40, 3_000_000);

@@ -75,12 +75,15 @@ async function gcPacks(
   const small = [...packs.catalog.indexSizes()]
     .filter(([, n]) => n < SMALL_INDEX_RECORDS)
     .map(([name]) => name);
-  const swept = new Set(plan.sweep.map((s) => s.hash));
+  const drop = new Map(plan.sweep.map((s) => [s.hash, s.until]));
+  const merging = small.length > SMALL_INDEX_OBJECTS;
   const result = await rewrite(packs, {
-    drop: swept,
+    drop,
     repack: (kept, length) => length === 0 || kept / length < threshold,
-    ...(small.length > SMALL_INDEX_OBJECTS ? { merge: new Set(small) } : {}),
-    ...(plan.changed || swept.size > 0 ? { condemned: plan.condemned } : {}),
+    ...(merging ? { merge: new Set(small) } : {}),
+    // Every index object gc writes comes before a condemned set: a copy it describes anew never
+    // looks like one a push stored after the set (which a push relies on, and gc keeps).
+    ...(plan.changed || drop.size > 0 || merging ? { condemned: plan.condemned } : {}),
     ...(cache
       ? { beforeRemoval: (hashes) => cache.forget(hashes, 'sweep unreachable objects') }
       : {}),
@@ -123,11 +126,19 @@ interface Unreachable {
   since: number | undefined;
 }
 
+/** An unreachable object to sweep: its copies indexed at or before `until` go. */
+interface Swept {
+  hash: string;
+  size: number;
+  until: number;
+}
+
 /**
  * What is unreachable now, and since when (as the last run's condemned set says); what may be
  * swept; the condemned set to record. An object indexed less than a grace period ago is likely a
  * push's that is still running: not condemned yet (a later run condemns it if no version came to
- * need it).
+ * need it). A copy indexed after the condemned set was written is a push's that would not rely on
+ * the condemned ones (Catalog.find): it is never swept with them, and is judged by its own age.
  */
 function condemn(
   packs: PackedStore,
@@ -135,25 +146,38 @@ function condemn(
   now: number,
   grace: number,
 ) {
-  const previous = packs.catalog.condemnedSet().since;
+  const { at, since: previous } = packs.catalog.condemnedSet();
   const unreachable: Unreachable[] = [];
-  for (const [hash, { size, indexedAt }] of packs.catalog.objectSummary()) {
+  const sweep: Swept[] = [];
+  const deferred: Unreachable[] = [];
+  const young = (indexedAt: number) => now - indexedAt < grace;
+  for (const [hash, { size, indexedAt, indexedAfter }] of packs.catalog.objectSummary(at)) {
     if (needed(hash)) continue;
-    const young = grace > 0 && now - indexedAt < grace && !previous.has(hash);
-    unreachable.push({ hash, size, since: young ? undefined : (previous.get(hash) ?? now) });
+    unreachable.push({ hash, size, since: previous.get(hash) });
+    if (grace === 0) {
+      sweep.push({ hash, size, until: Infinity });
+      continue;
+    }
+    const was = previous.get(hash);
+    if (was === undefined) {
+      deferred.push({ hash, size, since: young(indexedAt) ? undefined : now });
+    } else if (indexedAfter === undefined) {
+      if (now - was >= grace) sweep.push({ hash, size, until: at });
+      else deferred.push({ hash, size, since: was });
+    } else {
+      // Stored again since it was condemned: the condemned copies go in their time; the new
+      // ones are another object's, condemned only once they are old.
+      if (now - was >= grace) sweep.push({ hash, size, until: at });
+      deferred.push({ hash, size, since: young(indexedAfter) ? undefined : now });
+    }
   }
-  const sweep = unreachable.filter(
-    (u) => u.since !== undefined && (grace === 0 || now - u.since >= grace),
-  );
-  const swept = new Set(sweep.map((s) => s.hash));
-  const deferred = unreachable.filter((u) => !swept.has(u.hash));
   const condemned = deferred.flatMap((d) =>
     d.since === undefined ? [] : [{ hash: Buffer.from(d.hash, 'hex'), since: d.since }],
   );
-  const changed =
-    condemned.length !== previous.size ||
-    condemned.some((c) => previous.get(c.hash.toString('hex')) !== c.since);
-  const fresh = condemned.map((c) => c.hash.toString('hex')).filter((h) => !previous.has(h));
+  const fresh = condemned
+    .filter((c) => previous.get(c.hash.toString('hex')) !== c.since)
+    .map((c) => c.hash.toString('hex'));
+  const changed = condemned.length !== previous.size || fresh.length > 0;
   return { unreachable, sweep, deferred, condemned, changed, fresh };
 }
 

@@ -76,7 +76,7 @@ export async function repairIndex(repo: Repository): Promise<RepairResult> {
   const changed =
     recovered.length > 0 || affected.size > 0 || damaged.length > 0 || loose.length > 0;
   if (changed) {
-    const condemned = catalog.condemnedSet();
+    const condemned = stillCondemned(packs);
     await writeIndexObjects(packs, {
       packs: [
         ...recovered,
@@ -84,10 +84,7 @@ export async function repairIndex(repo: Repository): Promise<RepairResult> {
       ],
       loose: [...loose, ...looseKept],
       supersedes: [...affected, ...damaged],
-      condemned: [...condemned.since].map(([hash, since]) => ({
-        hash: Buffer.from(hash, 'hex'),
-        since,
-      })),
+      condemned,
     });
     for (const name of damaged) await packs.blobs.delete(indexKey(name));
   }
@@ -103,6 +100,20 @@ export async function repairIndex(repo: Repository): Promise<RepairResult> {
     objectsLost: lostObjects,
     seconds: Math.round((performance.now() - started) / 10) / 100,
   };
+}
+
+/**
+ * gc's condemned set, to write again after the index objects repair writes, less the objects a
+ * push stored again since it was written: gc keeps such copies (see gc's condemn), and they
+ * would pass for condemned ones once the set is dated after them.
+ */
+function stillCondemned(packs: PackedStore): { hash: Buffer; since: number }[] {
+  const { at, since } = packs.catalog.condemnedSet();
+  if (since.size === 0) return [];
+  const summary = packs.catalog.objectSummary(at);
+  return [...since]
+    .filter(([hash]) => summary.get(hash)?.indexedAfter === undefined)
+    .map(([hash, s]) => ({ hash: Buffer.from(hash, 'hex'), since: s }));
 }
 
 async function listPacks(packs: PackedStore): Promise<Map<string, { key: string; size: number }>> {

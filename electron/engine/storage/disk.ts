@@ -55,9 +55,13 @@ export class DiskStore implements BlobStore {
     return this.path(key);
   }
 
+  /** The local clock, never going back nor giving the same time twice (see S3Store.now). */
   now(): number {
-    return Date.now();
+    this.lastNow = Math.max(Date.now(), this.lastNow + 1);
+    return this.lastNow;
   }
+
+  private lastNow = 0;
 
   async has(key: string): Promise<boolean> {
     return (await this.hasMany([key]))[0] as boolean;

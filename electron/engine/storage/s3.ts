@@ -92,6 +92,8 @@ export class S3Store implements BlobStore {
   private readonly spare = new Map<number, Buffer[]>();
   /** The server's clock minus ours, from the Date header of its last answer. */
   private clockOffsetMs = 0;
+  /** The last time now() gave. */
+  private lastNow = 0;
   private readonly retry: S3RetryStrategy;
   private readonly timeouts: { connectMs: number; idleMs: number; retryForMs: number };
   private readonly region: string | undefined;
@@ -354,8 +356,14 @@ export class S3Store implements BlobStore {
     return new S3BlobWriter(uploads, expected, this.partBytes);
   }
 
+  /**
+   * Never goes back, and never gives the same time twice: the offset moves by up to a second as
+   * Date headers cross a second, and index objects this client writes one after another (gc's,
+   * the last carrying its condemned set) must sort in the order they were written.
+   */
   now(): number {
-    return Date.now() + this.clockOffsetMs;
+    this.lastNow = Math.max(Date.now() + this.clockOffsetMs, this.lastNow + 1);
+    return this.lastNow;
   }
 
   /** Keeps the server's clock from a response's Date header (a second's resolution). */

@@ -11,6 +11,13 @@ import {
 import { ObjectIndex, type Location } from './object-index';
 
 /** A pack as the index describes it; loose objects of one index section count as one "pack". */
+/** An object as gc sees it: see Catalog.objectSummary. */
+export interface ObjectSummary {
+  size: number;
+  indexedAt: number;
+  indexedAfter: number | undefined;
+}
+
 export interface PackEntry {
   no: number;
   /** 32 hex characters (format 3), 24 (format 2), or "" for loose objects. */
@@ -73,17 +80,25 @@ export class Catalog {
   }
 
   /**
-   * Every object named, each once however many copies: its size, and when its oldest copy was
-   * indexed (ms, the store's clock).
+   * Every object named, each once however many copies: its size, when its oldest copy was indexed
+   * (ms, the store's clock), and when its oldest copy indexed after `after` was (undefined when
+   * none was): gc tells copies a push stored after the condemned set was written that way.
    */
-  objectSummary(): Map<string, { size: number; indexedAt: number }> {
-    const summary = new Map<string, { size: number; indexedAt: number }>();
+  objectSummary(after = Infinity): Map<string, ObjectSummary> {
+    const summary = new Map<string, ObjectSummary>();
     for (const record of this.records()) {
       const hash = this.objects.hashHex(record);
       const indexedAt = this.pack(record).indexedAt;
+      const later = indexedAt > after ? indexedAt : undefined;
       const known = summary.get(hash);
-      if (!known) summary.set(hash, { size: this.objects.objectLength(record), indexedAt });
-      else if (indexedAt < known.indexedAt) known.indexedAt = indexedAt;
+      if (!known) {
+        const size = this.objects.objectLength(record);
+        summary.set(hash, { size, indexedAt, indexedAfter: later });
+        continue;
+      }
+      if (indexedAt < known.indexedAt) known.indexedAt = indexedAt;
+      if (later !== undefined && (known.indexedAfter === undefined || later < known.indexedAfter))
+        known.indexedAfter = later;
     }
     return summary;
   }

@@ -13,8 +13,11 @@ export interface PackLayer {
 
 /** What a rewrite of the index and packs is to do (gc's sweep, or removing objects at once). */
 export interface RewritePlan {
-  /** Objects to remove, every copy of each (hex hashes). */
-  drop: ReadonlySet<string>;
+  /**
+   * Objects to remove (hex hashes): for each, the copies indexed at or before the time given (ms,
+   * the store's clock; Infinity for every copy). A copy indexed later is kept.
+   */
+  drop: ReadonlyMap<string, number>;
   /**
    * Whether a pack that keeps some objects and loses others is rewritten without them (else the
    * lost ones stay as dead bytes in it, named by no index, until a later rewrite).
@@ -97,6 +100,7 @@ export async function rewrite(store: PackLayer, plan: RewritePlan): Promise<Rewr
   }
   if (plan.dryRun || (fates.length === 0 && !plan.condemned)) return result;
 
+  const keptLoose = looseKept(store.catalog, fates);
   await plan.beforeRemoval?.([...dropped]);
   await repack(
     store,
@@ -107,7 +111,10 @@ export async function rewrite(store: PackLayer, plan: RewritePlan): Promise<Rewr
   for (const source of indexSources) await blobs.delete(indexKey(source));
   for (const f of fates) {
     if (f.entry.layout === 'loose') {
-      for (const r of f.dropped) await blobs.delete(objectKey(store.catalog.objects.hashHex(r)));
+      for (const r of f.dropped) {
+        const hash = store.catalog.objects.hashHex(r);
+        if (!keptLoose.has(hash)) await blobs.delete(objectKey(hash));
+      }
     } else if (f.action !== 'describe') {
       // A format 2 pack goes after its .idx: readers tell a removed pack by its missing .idx.
       if (f.entry.layout === 'legacy') {
@@ -118,6 +125,26 @@ export async function rewrite(store: PackLayer, plan: RewritePlan): Promise<Rewr
     }
   }
   return result;
+}
+
+/**
+ * Loose objects that lose a record and keep another: a loose object has one key, so a copy
+ * stored again under it since (and kept) is the same blob, which stays.
+ */
+function looseKept(catalog: Catalog, fates: Fate[]): Set<string> {
+  const dropped = new Set(fates.flatMap((f) => f.dropped));
+  const kept = new Set<string>();
+  for (const f of fates) {
+    if (f.entry.layout !== 'loose') continue;
+    for (const r of f.dropped) {
+      const other = catalog.objects.find(
+        catalog.objects.hash(r),
+        (o) => !dropped.has(o) && catalog.pack(o).layout === 'loose',
+      );
+      if (other >= 0) kept.add(catalog.objects.hashHex(r));
+    }
+  }
+  return kept;
 }
 
 /** What becomes of each pack of every index object the plan touches. */
@@ -138,7 +165,8 @@ function decide(store: PackLayer, plan: RewritePlan): Fate[] {
     for (let r = entry.first; r < entry.first + entry.count; r++) {
       if (!catalog.objects.isLive(r)) continue;
       const bytes = catalog.location(r).storedLength;
-      if (plan.drop.has(catalog.objects.hashHex(r))) {
+      const until = plan.drop.get(catalog.objects.hashHex(r));
+      if (until !== undefined && entry.indexedAt <= until) {
         fate.dropped.push(r);
         fate.droppedBytes += bytes;
       } else {

@@ -468,7 +468,7 @@ export class PackedStore implements Store {
       }
       await this.flush(); // an object still in the open pack is durable, then removed
       await this.sync.sync();
-      await rewrite(this, { drop: new Set([hash]), repack: () => true });
+      await rewrite(this, { drop: new Map([[hash, Infinity]]), repack: () => true });
     } finally {
       this.deleting.delete(hash);
     }
