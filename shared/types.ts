@@ -366,6 +366,12 @@ export interface VerifyResult {
     /** What disagrees, one line each. */
     problems: string[];
   };
+  /**
+   * With --full, in a repository of packs: when the index lacked objects the versions need (or an
+   * index object was damaged), the index was rebuilt from the packs' trailers first (as `tv
+   * repair index` does), and this says what that did; absent otherwise.
+   */
+  repaired?: RepairResult;
   seconds: number;
 }
 

@@ -99,6 +99,45 @@ describe('verify', () => {
   });
 });
 
+describe('verify --full over a lost index', () => {
+  it("rebuilds the index from the packs' trailers before anything counts as missing", async () => {
+    const service = teamService('lost-index');
+    try {
+      await service.init({ packSize: 256 * 1024 });
+      const data = seededBytes(70, 1_500_000);
+      await service.push({ model: 'm', paths: [await folder('li', { 'w.bin': data })] });
+    } finally {
+      await service.close();
+    }
+    // Every index object is lost from the bucket.
+    const bucket = s3Store(s3, 'lost-index');
+    try {
+      for await (const entry of bucket.list('index/')) await bucket.delete(entry.key);
+    } finally {
+      await bucket.close();
+    }
+    const later = teamService('lost-index');
+    try {
+      const plain = await later.verify();
+      expect(plain.ok).toBe(false);
+      expect(plain.damaged.length).toBeGreaterThan(10);
+      expect(plain.repaired).toBeUndefined();
+      const full = await later.verify({ full: true });
+      expect(full).toMatchObject({ ok: true, damaged: [] });
+      expect(full.repaired!.packsIndexed).toBeGreaterThan(4);
+      expect(full.repaired!.objectsLost).toBe(0);
+      expect((await later.verify()).ok).toBe(true);
+      const dest = join(work.path, `lost-index-${++n}`);
+      await later.pull('m', dest);
+      expect(
+        (await readFile(join(dest, 'w.bin'))).equals(Buffer.from(seededBytes(70, 1_500_000))),
+      ).toBe(true);
+    } finally {
+      await later.close();
+    }
+  });
+});
+
 describe('rm and gc', () => {
   it('reclaim exactly the objects only the removed version used; the others still pull byte-identical', async () => {
     const service = teamService('gc');

@@ -38,6 +38,10 @@ export function register(program: Command): void {
               );
             if (r.damaged.length > 50)
               lines.push(`  ... and ${r.damaged.length - 50} more (--json lists all)`);
+            if (r.repaired)
+              lines.push(
+                `  the index lacked objects: rebuilt from the packs' trailers first (${plural(r.repaired.packsIndexed, 'pack')} indexed again, ${plural(r.repaired.damagedIndexObjects, 'damaged index object')} replaced, ${plural(r.repaired.packsMissing, 'pack')} gone from the store dropped)`,
+              );
             if (r.packs) {
               lines.push(
                 `  ${plural(r.packs.checked, 'pack')} checked against their trailers${r.packs.unindexed > 0 ? `; ${plural(r.packs.unindexed, 'pack')} no index names (a push running now, or run \`tv repair index\`)` : ''}`,

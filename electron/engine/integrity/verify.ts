@@ -1,4 +1,4 @@
-import type { DamagedObject, VerifyResult } from '../../../shared/types';
+import type { DamagedObject, RepairResult, VerifyResult } from '../../../shared/types';
 import { mapLimit } from '../concurrency';
 import type { Repository, VersionEntry } from '../repository/repository';
 import { DATA_PREFIX, packNameOfKey, PackFormatError } from '../storage/packs/format';
@@ -13,6 +13,7 @@ import {
   type Store,
 } from '../storage/store';
 import { reachable, type Reachable } from './reachable';
+import { repairIndex } from './repair';
 
 /** Below this many objects to check, one existence check each beats listing the whole store. */
 const LIST_THRESHOLD = 1000;
@@ -46,9 +47,10 @@ export async function verify(repo: Repository, options: VerifyOptions = {}): Pro
   const needed = await reachable(repo, versions);
   const hashes = [...needed.objects.keys()];
 
-  const presence = packs
-    ? await presentInPacks(packs, hashes)
-    : await presentInBackend(repo.stack.backend, hashes);
+  let repaired: RepairResult | undefined;
+  let presence: Presence;
+  if (packs) ({ presence, repaired } = await presentRepairing(repo, packs, hashes, options.full));
+  else presence = await presentInBackend(repo.stack.backend, hashes);
   const missing = hashes.filter((h) => !presence.present.has(h));
   for (const hash of missing) damaged.push(damage(needed, hash, 'missing'));
 
@@ -73,6 +75,7 @@ export async function verify(repo: Repository, options: VerifyOptions = {}): Pro
     damagedVersions: damagedVersions(damaged, refs),
     staleCacheKeysRemoved,
     ...(packReport ? { packs: packReport } : {}),
+    ...(repaired ? { repaired } : {}),
     seconds: Math.round((performance.now() - started) / 10) / 100,
   };
 }
@@ -134,6 +137,28 @@ async function presentInBackend(backend: Store, hashes: string[]): Promise<Prese
  * holds (one listing of the packs); an object the index does not name is looked for as a loose
  * blob of its own, so a lagging index never passes for damage.
  */
+/**
+ * Existence from the index; with --full, an index that lacks objects the versions need, or has a
+ * damaged index object, is rebuilt from the packs' trailers first (`tv repair index`), so that
+ * only what no pack holds counts as missing.
+ */
+async function presentRepairing(
+  repo: Repository,
+  packs: PackedStore,
+  hashes: string[],
+  full: boolean | undefined,
+): Promise<{ presence: Presence; repaired?: RepairResult }> {
+  const repairable = full && repo.config.format >= 3;
+  try {
+    const presence = await presentInPacks(packs, hashes);
+    if (!repairable || presence.present.size === hashes.length) return { presence };
+  } catch (err) {
+    if (!repairable || !(err instanceof PackFormatError)) throw err;
+  }
+  const repaired = await repairIndex(repo);
+  return { presence: await presentInPacks(packs, hashes), repaired };
+}
+
 async function presentInPacks(packs: PackedStore, hashes: string[]): Promise<Presence> {
   await packs.sync.sync({ full: true });
   const stored = new Set<string>();
