@@ -614,6 +614,23 @@ describe('a Redis cache over packs', () => {
     await cached.store.idle();
     expect(await cached.store.claims(objects.map((o) => o.hash))).toEqual(objects.map(() => true));
   });
+
+  it('an existence check of an object in the open pack answers yes, and claims nothing until the pack is durable', async () => {
+    const path = await folder();
+    const packs = client(path, 1 << 20);
+    const cached = await cachedStore(packs, redis.url, { namespace: 'packs-open-claims' });
+    disposers.push(cached.dispose);
+    const o = object(10_000);
+    await cached.store.put(o.key, o.data);
+    // Another file of the same push holds the same chunk: asked again, Redis misses and the
+    // pack layer says this client holds it; it is not durable, so no key is written back.
+    expect(await cached.store.hasMany([o.key])).toEqual([true]);
+    await cached.store.idle();
+    expect(await cached.store.claims([o.hash])).toEqual([false]);
+    await cached.store.flush();
+    await cached.store.idle();
+    expect(await cached.store.claims([o.hash])).toEqual([true]);
+  });
 });
 
 describe('repository formats', () => {
