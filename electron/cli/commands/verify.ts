@@ -25,7 +25,7 @@ export function register(program: Command): void {
           emit(opts.json, r, () => {
             const lines = [
               r.ok
-                ? `ok: ${plural(r.versionsChecked, 'version')}, ${plural(r.objectsChecked, 'object')} present${r.full ? ' and intact' : ''} (${r.method === 'list' ? 'listed' : 'checked one by one'}, ${r.seconds} s)`
+                ? `ok: ${plural(r.versionsChecked, 'version')}, ${plural(r.objectsChecked, 'object')} present${r.full ? ' and intact' : ''} (${{ list: 'listed', head: 'checked one by one', index: 'by the index' }[r.method]}, ${r.seconds} s)`
                 : `DAMAGED: ${r.damaged.length} of ${plural(r.objectsChecked, 'object')} missing or corrupt, in ${plural(r.damagedVersions.length, 'version')}`,
             ];
             for (const v of r.damagedVersions)
@@ -38,6 +38,15 @@ export function register(program: Command): void {
               );
             if (r.damaged.length > 50)
               lines.push(`  ... and ${r.damaged.length - 50} more (--json lists all)`);
+            if (
+              !r.ok &&
+              !r.full &&
+              r.method === 'index' &&
+              r.damaged.some((d) => d.kind === 'chunk')
+            )
+              lines.push(
+                "  missing chunks may still be in packs whose index object was lost: `tv verify --full` rebuilds the index from the packs' trailers and checks again",
+              );
             if (r.repaired)
               lines.push(
                 `  the index lacked objects: rebuilt from the packs' trailers first (${plural(r.repaired.packsIndexed, 'pack')} indexed again, ${plural(r.repaired.damagedIndexObjects, 'damaged index object')} replaced, ${plural(r.repaired.packsMissing, 'pack')} gone from the store dropped)`,
