@@ -17,6 +17,7 @@ import type {
   RepositoryInfo,
   RestoreProgress,
   RestoreResult,
+  RestoreTarget,
   Settings,
   VerifyResult,
   VersionDiff,
@@ -91,7 +92,13 @@ export const contract = {
     ]),
   ),
   cancelPush: entry<boolean>()(z.tuple([pushId])),
+  /**
+   * Restores a version into a folder: absolute, or `~/...` (the engine user's home); relative
+   * paths are resolved against the current folder by the command line and refused by the app.
+   */
   pull: entry<RestoreResult>()(z.tuple([selector, folder])),
+  /** The absolute folder a restore to this path would write, and whether it can, before it starts. */
+  restoreTarget: entry<RestoreTarget>()(z.tuple([folder])),
   verify: entry<VerifyResult>()(
     z.tuple([z.object({ selector: selector.optional(), full: z.boolean().optional() }).strict()]),
   ),

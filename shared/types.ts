@@ -107,6 +107,18 @@ export interface RestoreResult {
   seconds: number;
 }
 
+/** Where a restore to a folder as typed would write, checked before it starts. */
+export interface RestoreTarget {
+  /** The folder as given. */
+  input: string;
+  /** The absolute folder it names (`~` expanded); null when it names none (a relative path in the app). */
+  path: string | null;
+  /** A folder the restore creates, or an existing empty one; null when it cannot be used. */
+  state: 'new' | 'empty' | null;
+  /** Why it cannot be used, in one line; null when it can. */
+  problem: string | null;
+}
+
 export interface CacheStatus {
   state: CacheStateName;
   /** The Redis URL with any password removed; null when no cache is configured. */

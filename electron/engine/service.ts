@@ -11,6 +11,7 @@ import type {
   RepositoryInfo,
   RestoreProgress,
   RestoreResult,
+  RestoreTarget,
   Settings,
   SettingsInput,
   VerifyResult,
@@ -39,6 +40,7 @@ import { openBackend, parseLocation } from './storage/compose';
 import { Repository, type OpenOptions } from './repository/repository';
 import { diffVersions, versionReport } from './report/report';
 import { restore, safeJoin } from './restore/restore';
+import { describeDestination, resolveDestination } from './restore/destination';
 import { UploadSession } from './ingest/upload';
 import type { S3Options } from './storage/s3';
 import { PRODUCT, VERSION } from './version';
@@ -393,15 +395,31 @@ export class Service implements Api {
     return (await repo.requireVersions(model)).map((v) => repo.summarize(v));
   }
 
+  /**
+   * The folder a relative destination is resolved against: the command line's current folder;
+   * none in the app (its server's folder means nothing to the user), where relative paths are
+   * refused.
+   */
+  private destinationBase(): string | undefined {
+    return this.options.mode === 'cli' ? process.cwd() : undefined;
+  }
+
+  /** Where a restore to `folder` (as typed) would write, and whether it can: before it starts. */
+  async restoreTarget(folder: string): Promise<RestoreTarget> {
+    return describeDestination(folder, this.destinationBase());
+  }
+
   async pull(
     selector: string,
     destination: string,
     options: { signal?: AbortSignal; onProgress?: (p: RestoreProgress) => void } = {},
   ): Promise<RestoreResult> {
+    // Checked before anything is opened: a path the app cannot place costs no request.
+    const folder = resolveDestination(destination, this.destinationBase());
     const pool = this.workers();
     pool.prewarm();
     const repo = await this.repository();
-    return restore(repo, await repo.resolve(selector), destination, {
+    return restore(repo, await repo.resolve(selector), folder, {
       ...options,
       pool,
       onProgress: (progress) => {
