@@ -14,6 +14,7 @@ import type {
   PushProgress,
   PushResult,
   RemoveResult,
+  ReportProgress,
   RepositoryInfo,
   RestoreProgress,
   RestoreResult,
@@ -123,10 +124,17 @@ export const contract = {
 export interface Events {
   pushProgress: { pushId: string; progress: PushProgress };
   restoreProgress: { selector: string; progress: RestoreProgress };
+  /** A report (`key` the selector asked) or a diff (`key` "FROM..TO") being computed. */
+  reportProgress: { key: string; progress: ReportProgress };
   cacheStatus: CacheStatus;
 }
 export type EventName = keyof Events;
-export const eventNames: EventName[] = ['pushProgress', 'restoreProgress', 'cacheStatus'];
+export const eventNames: EventName[] = [
+  'pushProgress',
+  'restoreProgress',
+  'reportProgress',
+  'cacheStatus',
+];
 
 export type Contract = typeof contract;
 export type Method = keyof Contract;

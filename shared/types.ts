@@ -96,6 +96,19 @@ export interface RestoreProgress {
   etaSeconds: number | null;
 }
 
+/** How far a report or a diff has got (the first time: later ones come from the cache). */
+export interface ReportProgress {
+  /** Reading the manifests of the versions compared with, then going through the files. */
+  phase: 'manifests' | 'files';
+  files: number;
+  filesDone: number;
+  manifestsRead: number;
+  /** Model file headers read and parsed. */
+  headersRead: number;
+  /** Bytes of chunks fetched (headers, and bytes no chunk hash settled). */
+  bytesRead: number;
+}
+
 export interface RestoreResult {
   model: string;
   version: string;
@@ -247,6 +260,10 @@ export interface VersionReport {
   /** Why the per-file figures differ from the recorded ones, when they do. */
   note: string | null;
   files: FileReport[];
+  /** When it was computed (reports are kept on the machine that computed them). */
+  computedAt: string;
+  /** True when read from this machine's cache rather than computed now. */
+  cached: boolean;
 }
 
 export interface FileDiff {
@@ -267,6 +284,10 @@ export interface VersionDiff {
   to: VersionSummary;
   files: FileDiff[];
   bytesChanged: number;
+  /** When it was computed (diffs are kept on the machine that computed them). */
+  computedAt: string;
+  /** True when read from this machine's cache rather than computed now. */
+  cached: boolean;
 }
 
 export interface DamagedObject {

@@ -8,6 +8,7 @@ import type {
   PushProgress,
   PushResult,
   RemoveResult,
+  ReportProgress,
   RepositoryInfo,
   RestoreProgress,
   RestoreResult,
@@ -38,7 +39,9 @@ import {
 } from './settings';
 import { openBackend, parseLocation } from './storage/compose';
 import { Repository, type OpenOptions } from './repository/repository';
-import { diffVersions, versionReport } from './report/report';
+import { ReportCache } from './report/report-cache';
+import { ReportTracker } from './report/progress';
+import { diffVersions, parentOf, REPORT_FORMAT, versionReport } from './report/report';
 import { restore, safeJoin } from './restore/restore';
 import { describeDestination, resolveDestination } from './restore/destination';
 import { UploadSession } from './ingest/upload';
@@ -429,18 +432,69 @@ export class Service implements Api {
     });
   }
 
-  async report(selector: string): Promise<VersionReport> {
-    const repo = await this.repository();
-    return versionReport(repo, await repo.resolve(selector));
+  /** Reports and diffs kept on this machine, when a cache folder is configured. */
+  private reportCache(repo: Repository): ReportCache | undefined {
+    const dir = this.options.cacheDir;
+    return dir ? new ReportCache(dir, repo.config.repositoryId, REPORT_FORMAT) : undefined;
   }
 
-  async diff(from: string, to: string): Promise<VersionDiff> {
+  /** Progress of a report or diff, to the caller and to every front end (keyed as asked). */
+  private reportTracker(key: string, onProgress?: (p: ReportProgress) => void): ReportTracker {
+    return new ReportTracker((progress) => {
+      onProgress?.(progress);
+      this.events.emit('reportProgress', { key, progress });
+    });
+  }
+
+  /**
+   * Where a version's bytes came from. Computed once per version on this machine, then read from
+   * the cache; only whether its parent is still there is looked up again (a parent gc has
+   * reclaimed since leaves nothing to compare tensors with, so that report is computed again).
+   */
+  async report(
+    selector: string,
+    options: { onProgress?: (p: ReportProgress) => void } = {},
+  ): Promise<VersionReport> {
+    const repo = await this.repository();
+    const entry = await repo.resolve(selector);
+    const cache = this.reportCache(repo);
+    const cached = await cache?.get<VersionReport>('report', entry.id);
+    if (cached) {
+      const parent = (await parentOf(repo, entry))?.info ?? null;
+      if ((parent?.state === 'collected') === (cached.parent?.state === 'collected'))
+        return { ...cached, version: repo.summarize(entry), parent, cached: true };
+    }
+    const tracker = this.reportTracker(selector, options.onProgress);
+    const report = await versionReport(repo, entry, tracker);
+    await cache?.put('report', entry.id, report);
+    return report;
+  }
+
+  /** What changed between two versions; computed once per pair on this machine (see report). */
+  async diff(
+    from: string,
+    to: string,
+    options: { onProgress?: (p: ReportProgress) => void } = {},
+  ): Promise<VersionDiff> {
     const repo = await this.repository();
     // Both settle before an error is thrown: the service may close the repository right after.
     const [a, b] = await Promise.allSettled([repo.resolve(from), repo.resolve(to)]);
     if (a.status === 'rejected') throw a.reason;
     if (b.status === 'rejected') throw b.reason;
-    return diffVersions(repo, a.value, b.value);
+    const cache = this.reportCache(repo);
+    const key = `${a.value.id}-${b.value.id}`;
+    const cached = await cache?.get<VersionDiff>('diff', key);
+    if (cached)
+      return {
+        ...cached,
+        from: repo.summarize(a.value),
+        to: repo.summarize(b.value),
+        cached: true,
+      };
+    const tracker = this.reportTracker(`${from}..${to}`, options.onProgress);
+    const diff = await diffVersions(repo, a.value, b.value, tracker);
+    await cache?.put('diff', key, diff);
+    return diff;
   }
 
   async verify(options: { selector?: string; full?: boolean } = {}): Promise<VerifyResult> {

@@ -45,6 +45,7 @@ async function createService(): Promise<Service> {
   return new Service({
     repository: engine.repository,
     redisUrl: engine.redisUrl ?? fallback.redisUrl,
+    cacheDir: fallback.cacheDir,
     s3: engine.s3,
     mode: 'desktop',
     settings,

@@ -5,6 +5,7 @@ import type {
   ModelSummary,
   PushProgress,
   PushResult,
+  ReportProgress,
   VersionDiff,
   VersionReport,
   VersionSummary,
@@ -42,8 +43,10 @@ interface AppState {
   model: string | undefined;
   versions: VersionSummary[] | undefined;
   view: View;
-  report: { selector: string; data?: VersionReport; error?: string } | undefined;
-  diff: { key: string; data?: VersionDiff; error?: string } | undefined;
+  report:
+    | { selector: string; data?: VersionReport; error?: string; progress?: ReportProgress }
+    | undefined;
+  diff: { key: string; data?: VersionDiff; error?: string; progress?: ReportProgress } | undefined;
   push: PushState | undefined;
   cache: CacheStatus | undefined;
   cacheHistory: CacheStatus[];
@@ -96,6 +99,13 @@ export const useApp = create<AppState>((set, get) => ({
     bridge.on('pushProgress', ({ pushId, progress }) => {
       const push = get().push;
       if (push && push.id === pushId) set({ push: { ...push, progress } });
+    });
+    // A report or diff computed for the first time says how far it has got.
+    bridge.on('reportProgress', ({ key, progress }) => {
+      const { report, diff } = get();
+      if (report && report.selector === key && !report.data)
+        set({ report: { ...report, progress } });
+      if (diff && diff.key === key && !diff.data) set({ diff: { ...diff, progress } });
     });
     bridge.on('cacheStatus', (cache) =>
       set({ cache, cacheHistory: [...get().cacheHistory.slice(-59), cache] }),

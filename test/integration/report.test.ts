@@ -226,3 +226,70 @@ describe('dedup report and version diff', () => {
     expect(report.newBytes + report.reusedBytes).toBe(report.logicalBytes);
   });
 });
+
+describe('reports and diffs kept on this machine', () => {
+  let work: { path: string; remove(): Promise<void> };
+  const open = (cacheDir?: string) =>
+    new Service({
+      repository: join(work.path, 'repo'),
+      redisUrl: undefined,
+      mode: 'cli',
+      workers: 1,
+      ...(cacheDir ? { cacheDir } : {}),
+    });
+  beforeAll(async () => {
+    work = await tempDir('tv-report-cache-');
+    const src = join(work.path, 'ckpt');
+    await mkdir(src);
+    const base = checkpointSpec(2, 256);
+    const service = open();
+    for (const model of ['m', 'd']) {
+      await writeSafetensors(join(src, 'model.safetensors'), base);
+      await service.push({ model, paths: [src] });
+      await writeSafetensors(join(src, 'model.safetensors'), fineTune(base, ['lm_head.weight']));
+      await service.push({ model, paths: [src] });
+    }
+    await service.close();
+  });
+  afterAll(() => work.remove());
+
+  it('computes a report once, with progress, and reads it back in later sessions', async () => {
+    const cacheDir = join(work.path, 'cache');
+    const first = open(cacheDir);
+    const progress: { phase: string; filesDone: number; files: number; headersRead: number }[] = [];
+    const computed = await first.report('m@v2', { onProgress: (p) => progress.push(p) });
+    await first.close();
+    expect(computed.cached).toBe(false);
+    expect(progress[0]?.phase).toBe('manifests');
+    expect(progress.at(-1)).toMatchObject({ phase: 'files', filesDone: 1, files: 1 });
+    expect(progress.at(-1)!.headersRead).toBeGreaterThanOrEqual(1);
+
+    const later = open(cacheDir);
+    const events: unknown[] = [];
+    later.on('reportProgress', (e) => events.push(e));
+    const kept = await later.report('m@v2');
+    expect(kept.cached).toBe(true);
+    expect(events).toEqual([]);
+    expect({ ...kept, cached: false }).toEqual(computed);
+
+    // The parent removed since: the kept report says so (its comparison still holds).
+    await later.remove('m@v1');
+    expect((await later.report('m@v2')).parent).toMatchObject({ state: 'removed', label: 'v1' });
+    await later.close();
+  });
+
+  it('keeps a diff by both version ids, and computes again without a cache folder', async () => {
+    const cacheDir = join(work.path, 'cache-diff');
+    const a = open(cacheDir);
+    const computed = await a.diff('d@v1', 'd@v2');
+    await a.close();
+    const b = open(cacheDir);
+    const kept = await b.diff('d@v1', 'd@v2');
+    await b.close();
+    expect(kept.cached).toBe(true);
+    expect(kept.files).toEqual(computed.files);
+    const none = open();
+    expect((await none.diff('d@v1', 'd@v2')).cached).toBe(false);
+    await none.close();
+  });
+});

@@ -1,5 +1,5 @@
 import type { Command } from 'commander';
-import { emit, withService } from '../run';
+import { emit, reportProgressBar, withService } from '../run';
 
 export function register(program: Command): void {
   program
@@ -12,7 +12,10 @@ export function register(program: Command): void {
       await withService(command, async (service) => {
         const { formatBytes, table } = await import('../format');
         const { modelChangeLines } = await import('../model-changes');
-        const d = await service.diff(from, to);
+        const bar = await reportProgressBar('diff');
+        const d = await service
+          .diff(from, to, { onProgress: (p) => bar?.update(p) })
+          .finally(() => bar?.stop());
         emit(opts.json, d, () => {
           const lines = [
             `${d.from.model} ${d.from.label} -> ${d.to.model} ${d.to.label}: ${formatBytes(d.bytesChanged)} changed`,

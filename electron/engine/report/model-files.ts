@@ -18,6 +18,7 @@ import { onnx } from './formats/onnx';
 import { pytorch } from './formats/pytorch';
 import { safetensors } from './formats/safetensors';
 import { compareMetadata, compareNodes } from './metadata';
+import type { ReadCounter } from './progress';
 import { compareTensorTables, describeTensor } from './tensors';
 
 /** Every format read tensor by tensor; the report and the diff know them only through here. */
@@ -39,6 +40,8 @@ export class VersionFiles {
   constructor(
     private readonly repo: Repository,
     files: readonly { path: string; size: number; manifest: string }[],
+    /** Counts what the readers fetch and parse (a report's progress). */
+    readonly reads?: ReadCounter,
   ) {
     this.sizes = new Map(files.map((f) => [f.path, f.size]));
     this.hashes = new Map(files.map((f) => [f.path, f.manifest]));
@@ -57,7 +60,10 @@ export class VersionFiles {
     let reader: FileReader | undefined;
     for (const v of versions)
       if (v && v.hashes.get(path) === hash && !v.readers.has(path))
-        v.readers.set(path, Promise.resolve((reader ??= new FileReader(v.repo, manifest))));
+        v.readers.set(
+          path,
+          Promise.resolve((reader ??= new FileReader(v.repo, manifest, v.reads))),
+        );
   }
 
   open = (path: string): Promise<FileReader | undefined> => {
@@ -67,7 +73,7 @@ export class VersionFiles {
       reader =
         hash === undefined
           ? Promise.resolve(undefined)
-          : this.repo.readManifest(hash).then((m) => new FileReader(this.repo, m));
+          : this.repo.readManifest(hash).then((m) => new FileReader(this.repo, m, this.reads));
       this.readers.set(path, reader);
     }
     return reader;
@@ -94,7 +100,9 @@ async function readModel(files: VersionFiles, path: string): Promise<ReadResult>
     const head = await reader.read(0, 64);
     format = FORMATS.find((f) => f.detect(path, head));
     if (!format) return {};
-    return { format, layout: await format.read(reader, { path, files: files.sizes }) };
+    const layout = await format.read(reader, { path, files: files.sizes });
+    if (files.reads) files.reads.headers++;
+    return { format, layout };
   } catch (err) {
     if (err instanceof LayoutError) return { format, problem: labelled(format!, err.message) };
     if (err instanceof ChunkReadError) return { format, problem: err.message };
