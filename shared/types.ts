@@ -217,6 +217,8 @@ export interface FileReport {
   tensors?: TensorChange[];
   /** For model files: each metadata key compared with the parent version's file. */
   metadata?: MetadataChange[];
+  /** Small text files changed since the parent version: what changed (see TextDiff). */
+  text?: TextDiff;
   note?: string;
 }
 
@@ -266,6 +268,17 @@ export interface VersionReport {
   cached: boolean;
 }
 
+/** A small text file compared with the older version's: JSON key by key, other text line by line. */
+export interface TextDiff {
+  kind: 'json' | 'lines';
+  /** JSON: each key path that differs (`generation.max_length`, `eos_token_id[1]`). */
+  keys?: MetadataChange[];
+  /** Text: the hunks of a unified diff, each line prefixed with ' ', '+' or '-'. */
+  hunks?: { oldStart: number; newStart: number; lines: string[] }[];
+  /** Changed lines or keys left out (the diff shows the first ones). */
+  truncated?: number;
+}
+
 export interface FileDiff {
   path: string;
   status: ChangeStatus;
@@ -276,6 +289,8 @@ export interface FileDiff {
   format?: ModelFormatName;
   tensors?: TensorChange[];
   metadata?: MetadataChange[];
+  /** Small text files (config, tokenizer config, JSON, YAML, TXT up to 1 MiB): what changed. */
+  text?: TextDiff;
   note?: string;
 }
 

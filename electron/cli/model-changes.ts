@@ -50,5 +50,36 @@ export function modelChangeLines(f: FileDiff): string[] {
       ),
     );
   }
+  lines.push(...textChangeLines(f));
   return lines;
+}
+
+/** A small text file of a diff: its changed JSON keys as a table, or its unified line diff. */
+export function textChangeLines(f: FileDiff): string[] {
+  const t = f.text;
+  if (!t) return [];
+  const more = t.truncated ? [`(${t.truncated} more changes not shown)`] : [];
+  if (t.kind === 'json') {
+    const keys = t.keys ?? [];
+    return [
+      '',
+      `${f.path}: ${plural(keys.length + (t.truncated ?? 0), 'key')} changed`,
+      ...(keys.length > 0
+        ? [
+            table(
+              ['key', 'status', 'before', 'after'],
+              keys.map((k) => [k.key, k.status, k.before ?? '', k.value ?? '']),
+            ),
+          ]
+        : []),
+      ...more,
+    ];
+  }
+  return [
+    '',
+    `--- ${f.path} (before)`,
+    `+++ ${f.path} (after)`,
+    ...(t.hunks ?? []).flatMap((h) => [`@@ -${h.oldStart} +${h.newStart} @@`, ...h.lines]),
+    ...more,
+  ];
 }

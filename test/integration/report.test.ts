@@ -245,8 +245,15 @@ describe('reports and diffs kept on this machine', () => {
     const service = open();
     for (const model of ['m', 'd']) {
       await writeSafetensors(join(src, 'model.safetensors'), base);
+      await writeFile(join(src, 'config.json'), '{"layers": 2, "rope": {"theta": 10000}}');
+      await writeFile(join(src, 'generation.yaml'), 'top_p: 0.9\ntemperature: 0.7\n');
       await service.push({ model, paths: [src] });
       await writeSafetensors(join(src, 'model.safetensors'), fineTune(base, ['lm_head.weight']));
+      await writeFile(
+        join(src, 'config.json'),
+        '{\n  "rope": {"theta": 500000},\n  "layers": 2\n}',
+      );
+      await writeFile(join(src, 'generation.yaml'), 'top_p: 0.9\ntemperature: 0.6\n');
       await service.push({ model, paths: [src] });
     }
     await service.close();
@@ -261,7 +268,8 @@ describe('reports and diffs kept on this machine', () => {
     await first.close();
     expect(computed.cached).toBe(false);
     expect(progress[0]?.phase).toBe('manifests');
-    expect(progress.at(-1)).toMatchObject({ phase: 'files', filesDone: 1, files: 1 });
+    expect(progress.at(-1)).toMatchObject({ phase: 'files', filesDone: 3, files: 3 });
+    expect(computed.files.find((f) => f.path === 'config.json')?.text?.keys).toHaveLength(1);
     expect(progress.at(-1)!.headersRead).toBeGreaterThanOrEqual(1);
 
     const later = open(cacheDir);
@@ -288,6 +296,21 @@ describe('reports and diffs kept on this machine', () => {
     await b.close();
     expect(kept.cached).toBe(true);
     expect(kept.files).toEqual(computed.files);
+    // Small text files: JSON key by key (reformatted and reordered is no change), YAML by line.
+    expect(computed.files.find((f) => f.path === 'config.json')?.text).toEqual({
+      kind: 'json',
+      keys: [{ key: 'rope.theta', status: 'modified', before: '10000', value: '500000' }],
+    });
+    expect(computed.files.find((f) => f.path === 'generation.yaml')?.text).toEqual({
+      kind: 'lines',
+      hunks: [
+        {
+          oldStart: 1,
+          newStart: 1,
+          lines: [' top_p: 0.9', '-temperature: 0.7', '+temperature: 0.6'],
+        },
+      ],
+    });
     const none = open();
     expect((await none.diff('d@v1', 'd@v2')).cached).toBe(false);
     await none.close();

@@ -18,6 +18,7 @@ import {
   VersionFiles,
 } from './model-files';
 import { ReportTracker } from './progress';
+import { compareTextFile } from './text-files';
 
 /**
  * The version of what a report or a diff computes and how its result is shaped: a cached result
@@ -124,6 +125,7 @@ export async function versionReport(
   // A parent reclaimed by gc leaves nothing to compare tensors with (not "every tensor added").
   const compare = parent?.info.state !== 'collected';
   const inThisVersion = new Set<string>();
+  const parentManifests = new Map(parentRecord?.files.map((f) => [f.path, f.manifest]));
 
   const files: FileReport[] = [];
   tracker.startFiles(entry.record.files.length);
@@ -162,6 +164,11 @@ export async function versionReport(
     }
     VersionFiles.remember(file.path, file.manifest, manifest, thisFiles, parentFiles);
     if (compare) Object.assign(report, await compareModelFile(file.path, thisFiles, parentFiles));
+    const before = parentManifests.get(file.path);
+    if (compare && parentFiles && before !== undefined && before !== file.manifest) {
+      const text = await compareTextFile(file.path, thisFiles, parentFiles);
+      if (text) report.text = text;
+    }
     files.push(report);
     tracker.fileDone();
   }
@@ -296,5 +303,7 @@ async function diffFile(
   };
   VersionFiles.remember(path, a.manifest, older, fromFiles);
   VersionFiles.remember(path, b.manifest, newer, toFiles);
+  const text = await compareTextFile(path, toFiles, fromFiles);
+  if (text) diff.text = text;
   return Object.assign(diff, await compareModelFile(path, toFiles, fromFiles));
 }
