@@ -20,6 +20,7 @@ import type {
   RestoreResult,
   RestoreTarget,
   Settings,
+  TensorStatsResult,
   VerifyResult,
   VersionDiff,
   VersionReport,
@@ -73,6 +74,19 @@ export const contract = {
   log: entry<VersionSummary[]>()(z.tuple([modelName])),
   report: entry<VersionReport>()(z.tuple([selector])),
   diff: entry<VersionDiff>()(z.tuple([selector, selector])),
+  /** How much tensors of a file moved between two versions; `tensors` absent: every changed one. */
+  tensorStats: entry<TensorStatsResult>()(
+    z.tuple([
+      selector,
+      selector,
+      z
+        .object({
+          path: z.string().min(1).max(1024),
+          tensors: z.array(z.string().min(1).max(1024)).max(100_000).optional(),
+        })
+        .strict(),
+    ]),
+  ),
   /** Push files and folders on this machine (the desktop app: paths from a drop or a picker). */
   pushPaths: entry<PushResult>()(z.tuple([pushId, modelName, localPaths, message])),
   /**

@@ -188,6 +188,33 @@ export interface TensorChange {
   before?: { dtype: string; shape: number[]; bytes: number };
   /** In a version report: bytes of the tensor held in chunks new in this version. */
   newBytes?: number;
+  /** How much its elements moved, once computed (on demand: `tv diff --stats`, the app's button). */
+  stats?: TensorStats;
+}
+
+/**
+ * How much a tensor's elements moved between two versions (a = older, b = newer), over the
+ * elements finite on both sides.
+ */
+export interface TensorStats {
+  /** ||b − a|| / ||a||: 0 when nothing moved, about 1.41 for new values of the same distribution; null when a is all zeros and b is not. */
+  relativeL2: number | null;
+  /** max |b − a|. */
+  maxAbsChange: number;
+  /** Share of elements whose value changed (0 to 1). */
+  changedFraction: number;
+  elements: number;
+  /** Elements NaN or infinite on either side, left out of the sums. */
+  nonFinite: number;
+}
+
+/** Delta statistics of tensors of one model file between two versions. */
+export interface TensorStatsResult {
+  from: string;
+  to: string;
+  path: string;
+  /** In the order asked; `skipped` says why a tensor has none (added, retyped, an integer dtype). */
+  tensors: { name: string; stats?: TensorStats; skipped?: string }[];
 }
 
 /** A metadata key of a model file (GGUF key/value, ONNX producer and opset...), compared. */

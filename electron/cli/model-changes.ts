@@ -15,18 +15,35 @@ export function modelChangeLines(f: FileDiff): string[] {
       '',
       `${f.path}${label}: ${changed.length} of ${plural(f.tensors.length, 'tensor')} changed`,
     );
+    const stats = changed.some((t) => t.stats);
     if (changed.length > 0)
       lines.push(
         table(
-          ['tensor', 'change', 'dtype', 'shape', 'bytes'],
+          [
+            'tensor',
+            'change',
+            'dtype',
+            'shape',
+            'bytes',
+            ...(stats ? ['rel. L2', 'max |Δ|', 'elements changed'] : []),
+          ],
           changed.map((t) => [
             t.name,
             tensorChange(t),
             t.dtype,
             `[${t.shape.join(', ')}]`,
             formatBytes(t.bytes),
+            ...(stats && t.stats
+              ? [
+                  t.stats.relativeL2 === null ? 'n/a' : t.stats.relativeL2.toPrecision(3),
+                  t.stats.maxAbsChange.toPrecision(3),
+                  `${(100 * t.stats.changedFraction).toFixed(1)}%`,
+                ]
+              : stats
+                ? ['', '', '']
+                : []),
           ]),
-          [4],
+          stats ? [4, 5, 6, 7] : [4],
         ),
       );
   }

@@ -15,6 +15,7 @@ import type {
   RestoreTarget,
   Settings,
   SettingsInput,
+  TensorStatsResult,
   VerifyResult,
   VersionDiff,
   VersionReport,
@@ -39,6 +40,7 @@ import {
 } from './settings';
 import { openBackend, parseLocation } from './storage/compose';
 import { Repository, type OpenOptions } from './repository/repository';
+import { changedTensors, tensorDeltaStats } from './report/delta-stats';
 import { ReportCache } from './report/report-cache';
 import { ReportTracker } from './report/progress';
 import { diffVersions, parentOf, REPORT_FORMAT, versionReport } from './report/report';
@@ -495,6 +497,38 @@ export class Service implements Api {
     const diff = await diffVersions(repo, a.value, b.value, tracker);
     await cache?.put('diff', key, diff);
     return diff;
+  }
+
+  /**
+   * How much tensors of a model file moved between two versions (`tensors` absent: every tensor
+   * whose bytes changed at the same dtype and shape). Computed in the workers, streaming both
+   * versions' chunks; kept in this machine's copy of the diff, so the diff shows them next time.
+   */
+  async tensorStats(
+    from: string,
+    to: string,
+    request: { path: string; tensors?: string[] },
+  ): Promise<TensorStatsResult> {
+    const diff = await this.diff(from, to);
+    const file = diff.files.find((f) => f.path === request.path);
+    if (!file) throw new Error(`${request.path} is in neither ${from} nor ${to}`);
+    if (!file.tensors)
+      throw new Error(
+        `${request.path} is not a model file read tensor by tensor: it has no tensors to compare`,
+      );
+    const names = request.tensors ?? changedTensors(file.tensors);
+    const repo = await this.repository();
+    const [a, b] = await Promise.all([repo.resolve(from), repo.resolve(to)]);
+    const pool = this.workers();
+    pool.prewarm();
+    const tensors = await tensorDeltaStats(repo, pool, a, b, request.path, names);
+    const computed = new Map(tensors.map((t) => [t.name, t.stats]));
+    for (const t of file.tensors) {
+      const stats = computed.get(t.name);
+      if (stats) t.stats = stats;
+    }
+    await this.reportCache(repo)?.put('diff', `${a.id}-${b.id}`, { ...diff, cached: false });
+    return { from, to, path: request.path, tensors };
   }
 
   async verify(options: { selector?: string; full?: boolean } = {}): Promise<VerifyResult> {

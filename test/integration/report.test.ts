@@ -316,3 +316,105 @@ describe('reports and diffs kept on this machine', () => {
     await none.close();
   });
 });
+
+describe('delta statistics between two versions', () => {
+  let work: { path: string; remove(): Promise<void> };
+  let service: Service;
+  const big = 'model.layers.0.mlp.up_proj.weight';
+  const spec: TensorSpec[] = [
+    {
+      name: 'model.embed_tokens.weight',
+      dtype: 'BF16',
+      shape: [256, 256],
+      seed: 1,
+      values: 'normal',
+    },
+    // 16 MiB: read in four windows, never whole.
+    { name: big, dtype: 'F32', shape: [2048, 2048], seed: 2, values: 'normal' },
+    {
+      name: 'model.layers.0.self_attn.q_proj.weight',
+      dtype: 'F16',
+      shape: [256, 256],
+      seed: 3,
+      values: 'normal',
+    },
+    {
+      name: 'model.layers.0.input_layernorm.weight',
+      dtype: 'F32',
+      shape: [256],
+      seed: 4,
+      values: 'normal',
+    },
+    { name: 'lm_head.weight', dtype: 'BF16', shape: [256, 256], seed: 5, values: 'normal' },
+  ];
+  const tuned = spec.map((t) =>
+    [big, 'lm_head.weight', 'model.layers.0.self_attn.q_proj.weight'].includes(t.name)
+      ? { ...t, seed: t.seed + 1000 }
+      : t,
+  );
+
+  beforeAll(async () => {
+    work = await tempDir('tv-delta-');
+    service = new Service({
+      repository: join(work.path, 'repo'),
+      redisUrl: undefined,
+      mode: 'cli',
+      workers: 2,
+      cacheDir: join(work.path, 'cache'),
+    });
+    const src = join(work.path, 'src');
+    await mkdir(src);
+    await writeSafetensors(join(src, 'model.safetensors'), spec);
+    await service.push({ model: 'ft', paths: [src] });
+    await writeSafetensors(join(src, 'model.safetensors'), tuned, { step: '1' });
+    await service.push({ model: 'ft', paths: [src] });
+  }, 120_000);
+  afterAll(async () => {
+    await service.close();
+    await work.remove();
+  });
+
+  it('an unchanged tensor moved by 0; one rewritten with new values of the same distribution by about sqrt(2)', async () => {
+    const result = await service.tensorStats('ft@v1', 'ft@v2', {
+      path: 'model.safetensors',
+      tensors: ['model.embed_tokens.weight', big, 'lm_head.weight'],
+    });
+    const [same, moved, head] = result.tensors;
+    expect(same).toEqual({
+      name: 'model.embed_tokens.weight',
+      stats: { relativeL2: 0, maxAbsChange: 0, changedFraction: 0, elements: 65536, nonFinite: 0 },
+    });
+    for (const t of [moved!, head!]) {
+      expect(t.stats!.relativeL2, t.name).toBeGreaterThan(Math.SQRT2 - 0.03);
+      expect(t.stats!.relativeL2, t.name).toBeLessThan(Math.SQRT2 + 0.03);
+      expect(t.stats!.changedFraction, t.name).toBeGreaterThan(0.99);
+    }
+    expect(moved!.stats!.elements).toBe(2048 * 2048);
+  });
+
+  it('"all changed" takes every tensor with new bytes, and the kept diff shows their figures', async () => {
+    const result = await service.tensorStats('ft@v1', 'ft@v2', { path: 'model.safetensors' });
+    expect(result.tensors.map((t) => t.name).sort()).toEqual(
+      [big, 'lm_head.weight', 'model.layers.0.self_attn.q_proj.weight'].sort(),
+    );
+    const diff = await service.diff('ft@v1', 'ft@v2');
+    expect(diff.cached).toBe(true);
+    const file = diff.files.find((f) => f.path === 'model.safetensors')!;
+    const q = file.tensors!.find((t) => t.name === 'model.layers.0.self_attn.q_proj.weight')!;
+    expect(q.stats!.relativeL2).toBeGreaterThan(1.35);
+    expect(file.tensors!.find((t) => t.name === 'model.embed_tokens.weight')!.stats).toEqual(
+      expect.objectContaining({ relativeL2: 0 }),
+    );
+  });
+
+  it('says why a tensor has no statistics', async () => {
+    const result = await service.tensorStats('ft@v1', 'ft@v2', {
+      path: 'model.safetensors',
+      tensors: ['nope'],
+    });
+    expect(result.tensors).toEqual([{ name: 'nope', skipped: 'no such tensor in either version' }]);
+    await expect(service.tensorStats('ft@v1', 'ft@v2', { path: 'missing.bin' })).rejects.toThrow(
+      'missing.bin is in neither ft@v1 nor ft@v2',
+    );
+  });
+});

@@ -125,6 +125,24 @@ async function readOlder(
   return readModel(older, path);
 }
 
+/**
+ * The layouts of a model file in two versions (for delta statistics): each side read (or the
+ * newer one reused when the older file's header bytes are the same), or why not.
+ */
+export async function readLayouts(
+  path: string,
+  newer: VersionFiles,
+  older: VersionFiles,
+): Promise<{ newer: ModelLayout; older: ModelLayout } | { problem: string }> {
+  const n = await readModel(newer, path);
+  if (!n.layout)
+    return { problem: n.problem ?? `${path} is not a model file read tensor by tensor` };
+  const o = await readOlder(older, path, newer, n.layout);
+  if (!o.layout)
+    return { problem: o.problem ?? `the older ${path} is not ${LABEL[n.layout.format]}` };
+  return { newer: n.layout, older: o.layout };
+}
+
 export interface ModelFileChanges {
   format?: ModelFormatName;
   tensors?: TensorChange[];
