@@ -6,6 +6,7 @@ import type {
   PushProgress,
   PushResult,
   ReportProgress,
+  TensorStats,
   VersionDiff,
   VersionReport,
   VersionSummary,
@@ -51,6 +52,11 @@ interface AppState {
   cache: CacheStatus | undefined;
   cacheHistory: CacheStatus[];
   notices: Notice[];
+  /** Delta statistics measured, by `FROM..TO` and file path, then tensor name. */
+  stats: Record<string, Record<string, TensorStats>>;
+  /** Measurements under way or failed, by `FROM..TO` and file path. */
+  measuring: Record<string, { busy: boolean; error?: string }>;
+  measure(from: string, to: string, path: string, names?: string[]): Promise<void>;
   load(): Promise<void>;
   refreshModels(): Promise<void>;
   selectModel(name: string): Promise<void>;
@@ -84,6 +90,31 @@ export const useApp = create<AppState>((set, get) => ({
   cacheHistory: [],
   notices: [],
   picked: [],
+  stats: {},
+  measuring: {},
+
+  async measure(from, to, path, names) {
+    const key = `${from}..${to}::${path}`;
+    set({ measuring: { ...get().measuring, [key]: { busy: true } } });
+    try {
+      const result = await api.tensorStats(from, to, names ? { path, tensors: names } : { path });
+      const found = { ...get().stats[key] };
+      const skipped: string[] = [];
+      for (const t of result.tensors) {
+        if (t.stats) found[t.name] = t.stats;
+        else if (t.skipped) skipped.push(`${t.name}: ${t.skipped}`);
+      }
+      set({
+        stats: { ...get().stats, [key]: found },
+        measuring: {
+          ...get().measuring,
+          [key]: skipped.length ? { busy: false, error: skipped.join('; ') } : { busy: false },
+        },
+      });
+    } catch (err) {
+      set({ measuring: { ...get().measuring, [key]: { busy: false, error: message(err) } } });
+    }
+  },
 
   pick(files) {
     set({ picked: files });
