@@ -1,5 +1,73 @@
+import { Line, LineChart, ResponsiveContainer, Tooltip, XAxis, YAxis } from 'recharts';
 import type { CacheStatus } from '../../../shared/types';
 import { useApp } from '../store';
+
+/**
+ * A cache error in words a user can act on (the raw message stays beside it): what happened and
+ * what to check.
+ */
+export function explainCacheError(error: string, redis: string | null): string {
+  const where = redis ?? 'the Redis server';
+  if (/ECONNREFUSED/.test(error))
+    return `Nothing accepts connections at ${where}: check that redis-server is running there and that TV_REDIS_URL names its host and port.`;
+  if (/ENOTFOUND|EAI_AGAIN/.test(error))
+    return `The host of ${where} is not known: check the name in TV_REDIS_URL (or the network's DNS).`;
+  if (/timed? ?out|ETIMEDOUT/i.test(error))
+    return `${where} did not answer in time: it may be overloaded or unreachable. Pushes go on without it, checking the storage backend instead.`;
+  if (/NOAUTH|WRONGPASS|invalid password|AUTH/.test(error))
+    return `${where} refused the password: put the right one in TV_REDIS_URL (redis://:password@host:port).`;
+  if (/ECONNRESET|EPIPE|Connection is closed|closed/i.test(error))
+    return `The connection to ${where} was closed: the server restarted or a network device dropped it. It reconnects by itself.`;
+  if (/OOM|maxmemory/i.test(error))
+    return `${where} is out of memory: raise its maxmemory or let it evict keys (allkeys-lru).`;
+  if (/READONLY/.test(error))
+    return `${where} is a read-only replica: point TV_REDIS_URL at the primary.`;
+  return `The cache at ${where} failed; pushes go on without it, checking the storage backend instead.`;
+}
+
+/** Hit rate over the last minute (one sample a second), from the status events. */
+function HitRateChart({ history }: { history: CacheStatus[] }) {
+  const points = history.map((h, i) => {
+    const prev = history[i - 1];
+    const hits = prev ? h.hits - prev.hits : 0;
+    const asked = prev ? h.hits + h.misses - prev.hits - prev.misses : 0;
+    return { t: i - history.length + 1, rate: asked > 0 ? Math.round((100 * hits) / asked) : null };
+  });
+  if (!points.some((p) => p.rate !== null))
+    return <span className="muted">no existence checks in the last minute</span>;
+  return (
+    <div style={{ width: 320, height: 90 }} data-testid="hit-rate-chart">
+      <ResponsiveContainer>
+        <LineChart data={points} margin={{ top: 4, right: 8, bottom: 0, left: 0 }}>
+          <XAxis
+            dataKey="t"
+            ticks={[-60, -30, 0]}
+            tickFormatter={(t: number) => (t === 0 ? 'now' : `${t}s`)}
+            type="number"
+            domain={[-60, 0]}
+          />
+          <YAxis
+            domain={[0, 100]}
+            ticks={[0, 50, 100]}
+            tickFormatter={(v: number) => `${v}%`}
+            width={40}
+          />
+          <Tooltip
+            formatter={(v) => `${String(v)}% hits`}
+            labelFormatter={(t) => `${String(t)} s`}
+          />
+          <Line
+            dataKey="rate"
+            stroke="#3a6ff7"
+            dot={false}
+            isAnimationActive={false}
+            connectNulls={false}
+          />
+        </LineChart>
+      </ResponsiveContainer>
+    </div>
+  );
+}
 
 /** S3 standard GET/HEAD price per request (USD), to show what the cache saves. */
 const PRICE_PER_REQUEST = 0.0004 / 1000;
@@ -28,7 +96,7 @@ function Sparkline({ values }: { values: number[] }) {
 }
 
 export function CacheHealth() {
-  const { cache, info } = useApp();
+  const { cache, info, cacheHistory } = useApp();
   if (!cache) return <p className="muted pad">Reading cache health…</p>;
   const asked = cache.hits + cache.misses;
   return (
@@ -55,8 +123,12 @@ export function CacheHealth() {
           <dt>Hit rate</dt>
           <dd>
             {asked > 0
-              ? `${Math.round((100 * cache.hits) / asked)}% (${cache.hits} of ${asked})`
+              ? `${Math.round((100 * cache.hits) / asked)}% (${cache.hits} of ${asked}) since ${cache.since ? new Date(cache.since).toLocaleTimeString() : 'the start'}`
               : '-'}
+          </dd>
+          <dt>Hit rate, last minute</dt>
+          <dd>
+            <HitRateChart history={cacheHistory} />
           </dd>
           <dt>Backend calls avoided</dt>
           <dd>
@@ -68,7 +140,17 @@ export function CacheHealth() {
           <dt>Backfills</dt>
           <dd>{cache.backfills}</dd>
           <dt>Last error</dt>
-          <dd>{cache.lastError ?? 'none'}</dd>
+          <dd data-testid="cache-error">
+            {cache.lastError ? (
+              <span>
+                {explainCacheError(cache.lastError, cache.redis)}
+                <br />
+                <span className="muted">({cache.lastError})</span>
+              </span>
+            ) : (
+              'none'
+            )}
+          </dd>
           <dt>Since</dt>
           <dd>{cache.since ? new Date(cache.since).toLocaleTimeString() : '-'}</dd>
         </dl>

@@ -121,7 +121,7 @@ export function Maintenance({ model, versions }: { model: string; versions: Vers
           Restore
         </button>
       </form>
-      {folder && target?.input === folder && (
+      {folder && target?.input === folder && restoring?.result?.destination !== target.path && (
         <p
           className={target.problem ? 'error' : 'muted'}
           data-testid="restore-target"

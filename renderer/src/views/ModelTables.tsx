@@ -55,8 +55,11 @@ export interface Measure {
   error?: string;
 }
 
-const measurable = (t: TensorChange) =>
+/** New bytes at the same dtype and shape: what "measure all changed" takes. */
+const changedContent = (t: TensorChange) =>
   t.status === 'modified' && (t.changes ?? []).every((c) => c === 'content');
+/** Rows with a measure button: changed ones, and unchanged ones (which measure 0). */
+const measurable = (t: TensorChange) => changedContent(t) || t.status === 'unchanged';
 
 /** Rows beyond this many start with the groups that hold no change folded. */
 const FOLD_ABOVE = 60;
@@ -150,7 +153,7 @@ export function TensorTable({
     setToggled(next);
   };
   const columns = 5 + (showNew ? 1 : 0) + (showStats ? 3 : 0);
-  const pending = tensors.filter((t) => measurable(t) && !t.stats).length;
+  const pending = tensors.filter((t) => changedContent(t) && !t.stats).length;
   return (
     <div className="tensors">
       <div className="tensor-filter">
