@@ -284,6 +284,7 @@ describe('the report agrees with the push and stays the same', () => {
     const before = json((await tv(['report', 'm@v2', '--json'], env)).stdout) as Figures & {
       files: unknown;
       parent: unknown;
+      cached: boolean;
     };
     expect(before.parent).toMatchObject({ label: 'v1', state: 'live' });
     expect((await tv(['rm', 'm@v1'], env)).code).toBe(0);
