@@ -12,7 +12,7 @@ import { TEST_CREDENTIALS, TEST_REGION } from '../../test/harness/s3';
 import { versionPair } from '../data';
 import { round, type BenchContext, type Row, type ScenarioResult } from '../report';
 import { settle, tv } from '../run';
-import { RedisServer, S3Child, s3Env, s3Repository, s3Service } from '../s3-fixture';
+import { RedisServer, S3Child, s3Env, s3Options, s3Repository, s3Service } from '../s3-fixture';
 
 const LATENCY_MS = 30;
 
@@ -68,6 +68,25 @@ export async function s3(ctx: BenchContext): Promise<ScenarioResult> {
     const packed = await run('packed', {});
     const loose = await run('loose', { format: 1 });
 
+    ctx.log('s3: report and diff of v2, cold (a new client) and kept on this machine');
+    const reportCache = join(dir, 'report-cache');
+    const fresh = () =>
+      service(new Service({ ...s3Options(server, 'packed', redis.url), cacheDir: reportCache }));
+    // Cold: a new client (as tv starts), nothing kept; then kept, read by that open client (as
+    // the app reads it) and by a new one (as tv does).
+    const viewer = fresh();
+    await server.command('reset');
+    const [, reportColdSeconds] = await timed(() => viewer.report('m@v2'));
+    const reportColdGets = (await server.command('counts'))['GET'] ?? 0;
+    const [reported, reportKeptSeconds] = await timed(() => viewer.report('m@v2'));
+    if (!reported.cached) throw new Error('bench: the second report was not read from the cache');
+    const [, reportKeptNewSeconds] = await timed(() => fresh().report('m@v2'));
+    await server.command('reset');
+    const [, diffColdSeconds] = await timed(() => viewer.diff('m@v1', 'm@v2'));
+    const diffColdGets = (await server.command('counts'))['GET'] ?? 0;
+    const [, diffKeptSeconds] = await timed(() => viewer.diff('m@v1', 'm@v2'));
+    const [, diffKeptNewSeconds] = await timed(() => fresh().diff('m@v1', 'm@v2'));
+
     ctx.log("s3: the seed's path (one has per chunk, warm Redis)");
     await server.command('reset');
     const team = service(s3Service(server, 'packed', redis.url));
@@ -113,6 +132,18 @@ export async function s3(ctx: BenchContext): Promise<ScenarioResult> {
         redisDownHeads: downHeads,
         resume,
       },
+      s3Report: {
+        latencyMs: LATENCY_MS,
+        sizeMiB: size / MiB,
+        reportColdSeconds: round(reportColdSeconds),
+        reportColdGets,
+        reportKeptSeconds: round(reportKeptSeconds, 3),
+        reportKeptNewClientSeconds: round(reportKeptNewSeconds, 3),
+        diffColdSeconds: round(diffColdSeconds),
+        diffColdGets,
+        diffKeptSeconds: round(diffKeptSeconds, 3),
+        diffKeptNewClientSeconds: round(diffKeptNewSeconds, 3),
+      },
       restore: {
         fromLocalMbps: mbps(restoreLocalSeconds),
         fromS3Mbps: packed.restoreMbps,
@@ -122,16 +153,42 @@ export async function s3(ctx: BenchContext): Promise<ScenarioResult> {
     };
     return {
       json,
-      rows: rows(size, packed, loose, {
-        localWarmSeconds,
-        localWarmCpu,
-        restoreLocalMbps: mbps(restoreLocalSeconds),
-        seedSeconds,
-        seedHeads,
-        downSeconds,
-        downHeads,
-        resume,
-      }),
+      rows: [
+        ...rows(size, packed, loose, {
+          localWarmSeconds,
+          localWarmCpu,
+          restoreLocalMbps: mbps(restoreLocalSeconds),
+          seedSeconds,
+          seedHeads,
+          downSeconds,
+          downHeads,
+          resume,
+        }),
+        {
+          scenario: 'report',
+          metric: `${size / MiB} MiB v2 on S3, cold s`,
+          value: String(round(reportColdSeconds)),
+          note: `${reportColdGets} GETs at ${LATENCY_MS} ms (packs)`,
+        },
+        {
+          scenario: 'report',
+          metric: 'the same, kept s',
+          value: String(round(reportKeptSeconds, 3)),
+          note: `open client (the app); a new client (tv) ${round(reportKeptNewSeconds, 3)} s; target well under 1`,
+        },
+        {
+          scenario: 'report',
+          metric: `diff v1..v2 on S3, cold s`,
+          value: String(round(diffColdSeconds)),
+          note: `${diffColdGets} GETs at ${LATENCY_MS} ms (packs)`,
+        },
+        {
+          scenario: 'report',
+          metric: 'the same, kept s',
+          value: String(round(diffKeptSeconds, 3)),
+          note: `open client (the app); a new client (tv) ${round(diffKeptNewSeconds, 3)} s`,
+        },
+      ],
     };
   } finally {
     for (const s of services) await s.close().catch(() => {});

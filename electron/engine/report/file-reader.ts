@@ -1,5 +1,6 @@
 import { chunkOffsets, type Manifest } from '../repository/format';
 import type { Repository } from '../repository/repository';
+import type { ReadCounter } from './progress';
 
 /** Chunks a reader keeps in memory (the latest): 16 MiB at the average chunk size. */
 const KEPT_CHUNKS = 256;
@@ -24,6 +25,8 @@ export class FileReader {
   constructor(
     private readonly repo: Repository,
     readonly manifest: Manifest,
+    /** Counts the chunks this reader fetches (a report's progress). */
+    private readonly reads?: ReadCounter,
   ) {
     this.starts = chunkOffsets(manifest);
   }
@@ -99,6 +102,10 @@ export class FileReader {
       got.set(i, data[k]!);
       this.fetched.set(i, data[k]!);
       this.everRead.add(i);
+      if (this.reads) {
+        this.reads.bytes += data[k]!.length;
+        this.reads.chunks++;
+      }
       if (this.fetched.size > KEPT_CHUNKS) this.fetched.delete(this.fetched.keys().next().value!);
     });
     return indices.map((i) => got.get(i) ?? this.fetched.get(i)!);

@@ -1,5 +1,6 @@
 import type { ChunkingParams } from '../chunking/params';
 import type { HashAlgorithm } from '../hashing';
+import type { DeltaSums, ElementKind } from './delta-task';
 
 /** Messages between the chunk-and-hash pool (main thread) and its workers. */
 export interface JobStart {
@@ -110,3 +111,14 @@ export type WriteResult = (
   /** The buffer of the task's `data`, handed back for the next task (no fresh memory per batch). */
   spare?: ArrayBuffer;
 };
+
+/** Main -> worker: the delta sums of two windows of a tensor (see delta-task). */
+export interface DeltaTask {
+  type: 'delta';
+  kind: ElementKind;
+  before: Uint8Array;
+  after: Uint8Array;
+}
+
+/** Worker -> main: the sums, or why they could not be computed. */
+export type DeltaResult = { type: 'sums'; sums: DeltaSums } | { type: 'error'; message: string };
