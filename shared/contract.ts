@@ -5,7 +5,9 @@
  * transport are all derived from this object: a new call is one entry here plus one method on
  * the service.
  */
-import { z } from 'zod';
+// zod's tree-shakable build, as in the engine (the full one is ~750 KB that `tv` would load).
+import * as z from 'zod/mini';
+import en from 'zod/v4/locales/en.js';
 import type {
   CacheStatus,
   ConnectionTest,
@@ -33,36 +35,46 @@ export interface AppInfo {
   mode: 'desktop' | 'browser' | 'cli';
 }
 
+// Messages in English (zod/mini loads no locale by itself).
+z.config(en());
+
 /** A request: validated arguments in, a typed result out. */
-export interface Entry<Args extends z.ZodTuple, Result> {
+export interface Entry<Args extends z.ZodMiniTuple, Result> {
   args: Args;
   /** Phantom field carrying the result type; never read at runtime. */
   result?: Result;
 }
 
 function entry<Result>() {
-  return <Args extends z.ZodTuple>(args: Args): Entry<Args, Result> => ({ args });
+  return <Args extends z.ZodMiniTuple>(args: Args): Entry<Args, Result> => ({ args });
 }
 
-const modelName = z.string().min(1).max(100);
-const selector = z.string().min(1).max(200);
-const message = z.string().max(10_000);
-const localPaths = z.array(z.string().min(1).max(4096)).min(1).max(10_000);
-const folder = z.string().min(1).max(4096);
-const settingsInput = z
-  .object({
-    repository: z.string().max(4096),
-    s3Endpoint: z.string().max(2048),
-    s3Region: z.string().max(64),
-    s3AccessKeyId: z.string().max(256),
-    s3SecretAccessKey: z.string().max(1024).optional(),
-    redisUrl: z.string().max(2048),
-    redisPassword: z.string().max(1024).optional(),
-    uploadConcurrency: z.number().int().min(1).max(1024),
-  })
-  .strict();
+/** A string of `min` to `max` characters. */
+const text = (min: number, max: number) => z.string().check(z.minLength(min), z.maxLength(max));
+/** A whole number from `min` (to `max`). */
+const whole = (min: number, max = Number.MAX_SAFE_INTEGER) =>
+  z.number().check(z.int(), z.gte(min), z.lte(max));
+/** An array of `min` to `max` items. */
+const list = <T extends z.ZodMiniType>(item: T, min: number, max: number) =>
+  z.array(item).check(z.minLength(min), z.maxLength(max));
+
+const modelName = text(1, 100);
+const selector = text(1, 200);
+const message = text(0, 10_000);
+const localPaths = list(text(1, 4096), 1, 10_000);
+const folder = text(1, 4096);
+const settingsInput = z.strictObject({
+  repository: text(0, 4096),
+  s3Endpoint: text(0, 2048),
+  s3Region: text(0, 64),
+  s3AccessKeyId: text(0, 256),
+  s3SecretAccessKey: z.optional(text(0, 1024)),
+  redisUrl: text(0, 2048),
+  redisPassword: z.optional(text(0, 1024)),
+  uploadConcurrency: whole(1, 1024),
+});
 /** A push started by the UI: an id to cancel it and to tell its progress events apart. */
-const pushId = z.string().regex(/^[\w-]{1,64}$/);
+const pushId = z.string().check(z.regex(/^[\w-]{1,64}$/));
 
 export const contract = {
   appInfo: entry<AppInfo>()(z.tuple([])),
@@ -82,28 +94,18 @@ export const contract = {
       pushId,
       modelName,
       message,
-      z
-        .array(
-          z.object({ path: z.string().min(1).max(1024), size: z.number().int().min(0) }).strict(),
-        )
-        .min(1)
-        .max(10_000),
+      list(z.strictObject({ path: text(1, 1024), size: whole(0) }), 1, 10_000),
     ]),
   ),
   cancelPush: entry<boolean>()(z.tuple([pushId])),
   pull: entry<RestoreResult>()(z.tuple([selector, folder])),
   verify: entry<VerifyResult>()(
-    z.tuple([z.object({ selector: selector.optional(), full: z.boolean().optional() }).strict()]),
+    z.tuple([z.strictObject({ selector: z.optional(selector), full: z.optional(z.boolean()) })]),
   ),
   remove: entry<RemoveResult>()(z.tuple([selector])),
   gc: entry<GcResult>()(
     z.tuple([
-      z
-        .object({
-          dryRun: z.boolean().optional(),
-          graceSeconds: z.number().int().min(0).optional(),
-        })
-        .strict(),
+      z.strictObject({ dryRun: z.optional(z.boolean()), graceSeconds: z.optional(whole(0)) }),
     ]),
   ),
   cacheStatus: entry<CacheStatus>()(z.tuple([])),
