@@ -20,6 +20,9 @@ import type {
   RestoreProgress,
   RestoreResult,
   Settings,
+  TagMoveSummary,
+  TagResult,
+  TagSummary,
   VerifyResult,
   VersionDiff,
   VersionReport,
@@ -72,6 +75,7 @@ const settingsInput = z.strictObject({
   redisUrl: text(0, 2048),
   redisPassword: z.optional(text(0, 1024)),
   uploadConcurrency: whole(1, 1024),
+  filesCache: z.optional(z.boolean()),
 });
 /** A push started by the UI: an id to cancel it and to tell its progress events apart. */
 const pushId = z.string().check(z.regex(/^[\w-]{1,64}$/));
@@ -108,6 +112,12 @@ export const contract = {
       z.strictObject({ dryRun: z.optional(z.boolean()), graceSeconds: z.optional(whole(0)) }),
     ]),
   ),
+  /** A model's tags, and the versions they point at. */
+  tags: entry<TagSummary[]>()(z.tuple([modelName])),
+  tagHistory: entry<TagMoveSummary[]>()(z.tuple([modelName])),
+  /** Points a tag at a version (MODEL@VERSION), setting or moving it. */
+  tag: entry<TagResult>()(z.tuple([selector, modelName])),
+  untag: entry<TagResult>()(z.tuple([modelName, modelName])),
   cacheStatus: entry<CacheStatus>()(z.tuple([])),
   getSettings: entry<Settings>()(z.tuple([])),
   saveSettings: entry<Settings>()(z.tuple([settingsInput])),

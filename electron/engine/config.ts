@@ -21,6 +21,20 @@ export function userDataDir(
   return join(env['XDG_DATA_HOME'] || join(homedir(), '.local', 'share'), 'tensorvault');
 }
 
+/**
+ * The per-user cache folder (things that only save time: deleting it loses nothing), the
+ * ecosystem's way on each platform: XDG_CACHE_HOME on Linux, ~/Library/Caches, %LOCALAPPDATA%.
+ */
+export function userCacheDir(
+  env: NodeJS.ProcessEnv = process.env,
+  platform = process.platform,
+): string {
+  if (platform === 'win32')
+    return join(env['LOCALAPPDATA'] ?? join(homedir(), 'AppData', 'Local'), 'TensorVault', 'Cache');
+  if (platform === 'darwin') return join(homedir(), 'Library', 'Caches', 'TensorVault');
+  return join(env['XDG_CACHE_HOME'] || join(homedir(), '.cache'), 'tensorvault');
+}
+
 /** The embedded default: a local repository in the user's data folder. */
 export function defaultRepository(env: NodeJS.ProcessEnv = process.env): string {
   return join(userDataDir(env), 'repository');

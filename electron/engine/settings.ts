@@ -12,6 +12,8 @@ export interface StoredSettings {
   redisUrl: string;
   redisPassword: string;
   uploadConcurrency: number;
+  /** Whether pushes skip files that look as when last pushed (the files cache). */
+  filesCache: boolean;
 }
 
 /** Where a front end keeps its settings: the desktop app's encrypted file, or the environment. */
@@ -30,6 +32,7 @@ export const DEFAULT_SETTINGS: StoredSettings = {
   redisUrl: '',
   redisPassword: '',
   uploadConcurrency: 64,
+  filesCache: true,
 };
 
 /** What a page may see. */
@@ -43,6 +46,7 @@ export function publicSettings(s: StoredSettings, editable: boolean): Settings {
     redisUrl: s.redisUrl,
     redisPasswordSet: s.redisPassword !== '',
     uploadConcurrency: s.uploadConcurrency,
+    filesCache: s.filesCache,
     editable,
   };
 }
@@ -58,6 +62,7 @@ export function mergeSettings(saved: StoredSettings, input: SettingsInput): Stor
     redisUrl: input.redisUrl.trim(),
     redisPassword: input.redisPassword ?? saved.redisPassword,
     uploadConcurrency: input.uploadConcurrency,
+    filesCache: input.filesCache ?? saved.filesCache,
   };
 }
 

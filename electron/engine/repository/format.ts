@@ -243,6 +243,11 @@ const HEADER = 4 + 1 + 1 + 2 + 8 + 32 + 4;
 const PER_CHUNK = 36;
 const ALGORITHM_CODE: Record<HashAlgorithm, number> = { sha256: 0, blake3: 1 };
 
+/** The length of an encoded manifest of `chunks` chunks. */
+export function manifestLength(chunks: number): number {
+  return HEADER + PER_CHUNK * chunks;
+}
+
 export function encodeManifest(manifest: Manifest, algorithm: HashAlgorithm): Buffer {
   const out = Buffer.alloc(HEADER + PER_CHUNK * manifest.chunks.length);
   MAGIC.copy(out, 0);
