@@ -25,6 +25,7 @@ import type {
   TagSummary,
   VerifyResult,
   VersionDiff,
+  VersionFiles,
   VersionReport,
   VersionSummary,
 } from './types';
@@ -102,7 +103,22 @@ export const contract = {
     ]),
   ),
   cancelPush: entry<boolean>()(z.tuple([pushId])),
-  pull: entry<RestoreResult>()(z.tuple([selector, folder])),
+  /** Restores a version (or the files selected) into a folder; only what differs is written. */
+  pull: entry<RestoreResult>()(
+    z.tuple([
+      selector,
+      folder,
+      z.optional(
+        z.strictObject({
+          include: z.optional(list(text(1, 1024), 0, 1000)),
+          exclude: z.optional(list(text(1, 1024), 0, 1000)),
+          paths: z.optional(list(text(1, 1024), 1, 100_000)),
+        }),
+      ),
+    ]),
+  ),
+  /** A version's files (paths and sizes). */
+  files: entry<VersionFiles>()(z.tuple([selector])),
   verify: entry<VerifyResult>()(
     z.tuple([z.strictObject({ selector: z.optional(selector), full: z.optional(z.boolean()) })]),
   ),

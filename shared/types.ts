@@ -180,9 +180,13 @@ export interface PushProgress {
 }
 
 export interface RestoreProgress {
+  /** Checking what the destination already holds, then writing what differs. */
+  phase: 'checking' | 'writing';
   files: number;
   filesDone: number;
   totalBytes: number;
+  /** Bytes of files found in place already (the version's bytes): not written. */
+  bytesChecked: number;
   bytesWritten: number;
   mbps: number;
   etaSeconds: number | null;
@@ -197,6 +201,20 @@ export interface RestoreResult {
   bytes: number;
   chunks: number;
   seconds: number;
+  /** Files written; the others were in place already, with the version's bytes. */
+  filesWritten: number;
+  filesUnchanged: number;
+  bytesUnchanged: number;
+  /** Bytes of chunks read from files already in the destination rather than the repository. */
+  bytesFromDestination: number;
+}
+
+/** A version's files (`tv ls`), for picking some to pull. */
+export interface VersionFiles {
+  model: string;
+  version: string;
+  id: string;
+  files: { path: string; size: number }[];
 }
 
 export interface CacheStatus {

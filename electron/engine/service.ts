@@ -20,6 +20,7 @@ import type {
   TagSummary,
   VerifyResult,
   VersionDiff,
+  VersionFiles,
   VersionReport,
   VersionSummary,
 } from '../../shared/types';
@@ -47,6 +48,7 @@ import { openBackend, parseLocation } from './storage/compose';
 import { Repository, type OpenOptions } from './repository/repository';
 import { diffVersions, versionReport } from './report/report';
 import { restore, safeJoin } from './restore/restore';
+import type { FileSelection } from './restore/select';
 import { UploadSession } from './ingest/upload';
 import type { S3Options } from './storage/s3';
 import { PRODUCT, VERSION } from './version';
@@ -619,10 +621,17 @@ export class Service implements Api {
     };
   }
 
+  /**
+   * Writes a version's files (or those selected) into a folder: only what differs from what the
+   * folder holds (see restore).
+   */
   async pull(
     selector: string,
     destination: string,
-    options: { signal?: AbortSignal; onProgress?: (p: RestoreProgress) => void } = {},
+    options: FileSelection & {
+      signal?: AbortSignal;
+      onProgress?: (p: RestoreProgress) => void;
+    } = {},
   ): Promise<RestoreResult> {
     const pool = this.workers();
     pool.prewarm();
@@ -635,6 +644,18 @@ export class Service implements Api {
         this.events.emit('restoreProgress', { selector, progress });
       },
     });
+  }
+
+  /** A version's files (paths and sizes), in path order. */
+  async files(selector: string): Promise<VersionFiles> {
+    const repo = await this.repository();
+    const entry = await repo.resolve(selector);
+    return {
+      model: entry.model,
+      version: `v${entry.number}`,
+      id: entry.id,
+      files: entry.record.files.map((f) => ({ path: f.path, size: f.size })),
+    };
   }
 
   async report(selector: string): Promise<VersionReport> {

@@ -1,4 +1,4 @@
-import { mkdir, readdir, rmdir, stat } from 'node:fs/promises';
+import { mkdir, rmdir, stat } from 'node:fs/promises';
 import { dirname } from 'node:path';
 
 /** The destination cannot be used: the message says why and what to choose instead. */
@@ -12,8 +12,9 @@ export interface Destination {
 }
 
 /**
- * Makes `dest` (the resolved `destination`) an empty folder to restore into: an existing folder
- * must be empty; a missing one is created with its missing parents, one level at a time. Node's
+ * Makes `dest` (the resolved `destination`) a folder to restore into: an existing folder (empty,
+ * or holding files, which the restore compares with the version's), or a missing one created
+ * with its missing parents, one level at a time. Node's
  * recursive mkdir retries forever where a folder refuses new entries with ENOENT (/proc), so each
  * level is created here and the first refusal ends it, with a message naming the folder that
  * refused.
@@ -22,11 +23,7 @@ export async function prepareDestination(destination: string, dest: string): Pro
   const existing = await statOrMissing(dest, destination);
   if (existing) {
     if (!existing.isDirectory())
-      throw new DestinationError(
-        `${destination} exists and is not a folder: choose an empty or new folder`,
-      );
-    if ((await readdir(dest)).length > 0)
-      throw new DestinationError(`${destination} is not empty: choose an empty or new folder`);
+      throw new DestinationError(`${destination} exists and is not a folder: choose a folder`);
     return { created: [] };
   }
   // The folders to create: from the nearest one that exists down to dest.
