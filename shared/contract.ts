@@ -15,6 +15,8 @@ import type {
   ModelSummary,
   PushProgress,
   PushResult,
+  PushStatus,
+  RecentChanges,
   RemoveResult,
   RepositoryInfo,
   RestoreProgress,
@@ -80,6 +82,15 @@ const settingsInput = z.strictObject({
 });
 /** A push started by the UI: an id to cancel it and to tell its progress events apart. */
 const pushId = z.string().check(z.regex(/^[\w-]{1,64}$/));
+/** The app's choice beside the files: an update of the latest version, and where files go. */
+const pushOptions = z.optional(
+  z.strictObject({
+    update: z.optional(z.strictObject({ remove: list(text(1, 1024), 0, 10_000) })),
+    versionPaths: z.optional(list(text(1, 1024), 1, 10_000)),
+    noCache: z.optional(z.boolean()),
+  }),
+);
+const uploadFiles = list(z.strictObject({ path: text(1, 1024), size: whole(0) }), 1, 10_000);
 
 export const contract = {
   appInfo: entry<AppInfo>()(z.tuple([])),
@@ -89,19 +100,16 @@ export const contract = {
   report: entry<VersionReport>()(z.tuple([selector])),
   diff: entry<VersionDiff>()(z.tuple([selector, selector])),
   /** Push files and folders on this machine (the desktop app: paths from a drop or a picker). */
-  pushPaths: entry<PushResult>()(z.tuple([pushId, modelName, localPaths, message])),
+  pushPaths: entry<PushResult>()(z.tuple([pushId, modelName, localPaths, message, pushOptions])),
+  /** What pushPaths would do: files added, removed, modified, and the new bytes; writes nothing. */
+  statusPaths: entry<PushStatus>()(z.tuple([pushId, modelName, localPaths, pushOptions])),
   /**
    * Browser mode: push files whose bytes the page then sends, in order, as
    * `PUT /api/upload/<pushId>/<index>`; resolves when the version is written.
    */
-  uploadPush: entry<PushResult>()(
-    z.tuple([
-      pushId,
-      modelName,
-      message,
-      list(z.strictObject({ path: text(1, 1024), size: whole(0) }), 1, 10_000),
-    ]),
-  ),
+  uploadPush: entry<PushResult>()(z.tuple([pushId, modelName, message, uploadFiles, pushOptions])),
+  /** Browser mode: what uploadPush would do (the page sends the bytes as for a push). */
+  uploadStatus: entry<PushStatus>()(z.tuple([pushId, modelName, uploadFiles, pushOptions])),
   cancelPush: entry<boolean>()(z.tuple([pushId])),
   /** Restores a version (or the files selected) into a folder; only what differs is written. */
   pull: entry<RestoreResult>()(
@@ -128,6 +136,11 @@ export const contract = {
       z.strictObject({ dryRun: z.optional(z.boolean()), graceSeconds: z.optional(whole(0)) }),
     ]),
   ),
+  /**
+   * Versions pushed since `since` (ms, the `now` of the previous answer): one listing of the
+   * refs. Without `since`: only `now`, to start from.
+   */
+  changes: entry<RecentChanges>()(z.tuple([z.optional(whole(0))])),
   /** A model's tags, and the versions they point at. */
   tags: entry<TagSummary[]>()(z.tuple([modelName])),
   tagHistory: entry<TagMoveSummary[]>()(z.tuple([modelName])),

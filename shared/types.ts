@@ -209,6 +209,14 @@ export interface RestoreResult {
   bytesFromDestination: number;
 }
 
+/** Versions pushed lately (the app's cheap look for teammates' pushes). */
+export interface RecentChanges {
+  /** The server's clock (ms): the `since` of the next call. */
+  now: number;
+  /** Live versions whose refs were written after `since` (less a margin for clocks), oldest first. */
+  versions: VersionSummary[];
+}
+
 /** A version's files (`tv ls`), for picking some to pull. */
 export interface VersionFiles {
   model: string;

@@ -9,6 +9,7 @@ import type {
   PushProgress,
   PushResult,
   PushStatus,
+  RecentChanges,
   RemoveResult,
   RepositoryInfo,
   RestoreProgress,
@@ -88,6 +89,8 @@ export interface PushRequest {
   update?: { remove: string[] };
   /** A folder of the version to put the given files under (`--at`), "/"-separated. */
   at?: string;
+  /** Where each of `paths` (each a file) goes in the version, instead of its name. */
+  versionPaths?: string[];
 }
 
 export interface StatusRequest {
@@ -101,9 +104,45 @@ export interface StatusRequest {
   noCache?: boolean;
   update?: { remove: string[] };
   at?: string;
+  versionPaths?: string[];
   signal?: AbortSignal;
   onProgress?: (progress: PushProgress) => void;
 }
+
+/** What the app may ask of a push or its status beside the files: the update choice. */
+export interface AppPushOptions {
+  update?: { remove: string[] };
+  versionPaths?: string[];
+  noCache?: boolean;
+}
+
+function appOptions(o: AppPushOptions): Partial<PushRequest> {
+  return {
+    ...(o.update ? { update: o.update } : {}),
+    ...(o.versionPaths ? { versionPaths: o.versionPaths } : {}),
+    ...(o.noCache ? { noCache: true } : {}),
+  };
+}
+
+/**
+ * Gives each file given by name its path in the version (`versionPaths[i]` for `given[i]`, which
+ * must each be a file); refused where a path could escape a destination.
+ */
+function renameFiles(files: FileSource[], given: string[], versionPaths: string[]): void {
+  if (versionPaths.length !== given.length || files.length !== given.length)
+    throw new SourceError('give one version path per file (and files only, not folders)');
+  const byFile = new Map(given.map((p, i) => [resolvePath(p), versionPaths[i] as string]));
+  for (const file of files) {
+    const path = byFile.get(file.file ?? '');
+    if (path === undefined) throw new SourceError(`no version path given for ${file.file}`);
+    safeJoin('/', path);
+    file.path = path;
+  }
+  files.sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
+}
+
+/** How far before `since` changes() looks: writers' clocks differ. */
+const CLOCK_MARGIN_MS = 5 * 60_000;
 
 /** The names of a model's tags, by the version each points at. */
 async function tagsByVersion(repo: Repository, model: string): Promise<Map<string, string[]>> {
@@ -238,12 +277,17 @@ export class Service implements Api {
     if (status) this.events.emit('cacheStatus', status);
   }
 
-  /** Desktop: push files and folders on this machine, with progress events tagged by pushId. */
+  /**
+   * Desktop: push files and folders on this machine, with progress events tagged by pushId. With
+   * `update`, the latest version's files plus these; `versionPaths` (one per path, each a file)
+   * names where each goes in the version.
+   */
   async pushPaths(
     pushId: string,
     model: string,
     paths: string[],
     message: string,
+    options: AppPushOptions = {},
   ): Promise<PushResult> {
     return this.tracked(pushId, (signal) =>
       this.push({
@@ -251,6 +295,25 @@ export class Service implements Api {
         paths,
         message,
         signal,
+        ...appOptions(options),
+        onProgress: (progress) => this.events.emit('pushProgress', { pushId, progress }),
+      }),
+    );
+  }
+
+  /** Desktop: what pushPaths would do (files added, removed, modified; new bytes); cancellable. */
+  async statusPaths(
+    pushId: string,
+    model: string,
+    paths: string[],
+    options: AppPushOptions = {},
+  ): Promise<PushStatus> {
+    return this.tracked(pushId, (signal) =>
+      this.status({
+        model,
+        paths,
+        signal,
+        ...appOptions(options),
         onProgress: (progress) => this.events.emit('pushProgress', { pushId, progress }),
       }),
     );
@@ -265,7 +328,45 @@ export class Service implements Api {
     model: string,
     message: string,
     files: { path: string; size: number }[],
+    options: AppPushOptions = {},
   ): Promise<PushResult> {
+    return this.uploaded(pushId, model, files, (streams, signal) =>
+      this.push({
+        model,
+        message,
+        signal,
+        files: streams,
+        ...appOptions(options),
+        onProgress: (progress) => this.events.emit('pushProgress', { pushId, progress }),
+      }),
+    );
+  }
+
+  /** Browser mode: what uploadPush would do; the page sends the bytes as for a push. */
+  async uploadStatus(
+    pushId: string,
+    model: string,
+    files: { path: string; size: number }[],
+    options: AppPushOptions = {},
+  ): Promise<PushStatus> {
+    return this.uploaded(pushId, model, files, (streams, signal) =>
+      this.status({
+        model,
+        signal,
+        files: streams,
+        ...appOptions(options),
+        onProgress: (progress) => this.events.emit('pushProgress', { pushId, progress }),
+      }),
+    );
+  }
+
+  /** Runs work over the files of upload `pushId`, whose bytes arrive through acceptUpload. */
+  private async uploaded<T>(
+    pushId: string,
+    model: string,
+    files: { path: string; size: number }[],
+    work: (streams: FileSource[], signal: AbortSignal) => Promise<T>,
+  ): Promise<T> {
     validateModelName(model);
     for (const f of files) safeJoin('/', f.path); // refuses paths that could escape a destination
     const session = new UploadSession(files.length);
@@ -274,17 +375,14 @@ export class Service implements Api {
     this.uploadWaiters.delete(pushId);
     try {
       return await this.tracked(pushId, (signal) =>
-        this.push({
-          model,
-          message,
-          signal,
-          files: files.map((f, i) => ({
+        work(
+          files.map((f, i) => ({
             path: f.path,
             size: f.size,
             stream: () => session.stream(i, signal),
           })),
-          onProgress: (progress) => this.events.emit('pushProgress', { pushId, progress }),
-        }),
+          signal,
+        ),
       );
     } finally {
       session.close();
@@ -482,6 +580,7 @@ export class Service implements Api {
     files?: FileSource[];
     update?: { remove: string[] };
     at?: string;
+    versionPaths?: string[];
   }): Promise<{ files: FileSource[]; skipped: PushResult['skipped']; paths?: string[] }> {
     const prefix = request.at === undefined ? '' : `${versionFolder(request.at)}/`;
     const under = (files: FileSource[]) =>
@@ -491,6 +590,7 @@ export class Service implements Api {
     if (paths.length === 0 && request.update?.remove.length)
       return { files: [], skipped: [], paths: [] };
     const collected = await collectFiles(paths);
+    if (request.versionPaths) renameFiles(collected.files, paths, request.versionPaths);
     return {
       files: under(collected.files),
       skipped: collected.skipped,
@@ -531,6 +631,38 @@ export class Service implements Api {
       tagsByVersion(repo, model),
     ]);
     return versions.map((v) => repo.summarize(v, tags.get(v.id)));
+  }
+
+  /**
+   * Versions pushed since `since` (the `now` of the previous answer), from one listing of the
+   * refs: what the app looks at every ~15 s while it is open. Refs are named by their writer's
+   * clock, so the window reaches back a few minutes more (callers drop what they have seen).
+   */
+  async changes(since?: number): Promise<RecentChanges> {
+    const now = Date.now();
+    if (since === undefined) return { now, versions: [] };
+    const repo = await this.repository();
+    const refs = await repo.refs();
+    const removed = new Set(refs.filter((r) => r.tombstone).map((r) => r.base));
+    const numbers = new Map<string, number>();
+    const recent: { ref: (typeof refs)[number]; number: number }[] = [];
+    for (const ref of refs) {
+      if (ref.tombstone) continue;
+      const number = (numbers.get(ref.model) ?? 0) + 1;
+      numbers.set(ref.model, number);
+      if (ref.createdAtMs > since - CLOCK_MARGIN_MS && !removed.has(ref.base))
+        recent.push({ ref, number });
+    }
+    const versions = await mapLimit(recent, 16, async ({ ref, number }) =>
+      repo.summarize({
+        model: ref.model,
+        number,
+        id: ref.versionId,
+        ref,
+        record: await repo.readVersion(ref.versionId),
+      }),
+    );
+    return { now, versions };
   }
 
   /** A model's tags and the versions they point at, by name. */

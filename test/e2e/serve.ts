@@ -1,4 +1,7 @@
 import { type ChildProcess, spawn } from 'node:child_process';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 
 export interface ServeProcess {
   url: string;
@@ -9,8 +12,10 @@ export interface ServeProcess {
 
 /** Runs the real `tv serve` on a free port and waits for the URL it prints. */
 export async function startServe(env: NodeJS.ProcessEnv = {}): Promise<ServeProcess> {
+  // The files cache (the user's cache folder) in a folder of this server, never the real home.
+  const cache = env['XDG_CACHE_HOME'] ? undefined : await mkdtemp(join(tmpdir(), 'tv-e2e-cache-'));
   const child = spawn(process.execPath, ['bin/tv.mjs', 'serve', '--port', '0'], {
-    env: { ...process.env, ...env },
+    env: { ...process.env, ...(cache ? { XDG_CACHE_HOME: cache } : {}), ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let output = '';
@@ -36,10 +41,12 @@ export async function startServe(env: NodeJS.ProcessEnv = {}): Promise<ServeProc
     origin: new URL(url).origin,
     process: child,
     stop: async () => {
-      if (child.exitCode !== null) return;
-      const exited = new Promise((r) => child.once('exit', r));
-      child.kill('SIGTERM');
-      await exited;
+      if (child.exitCode === null) {
+        const exited = new Promise((r) => child.once('exit', r));
+        child.kill('SIGTERM');
+        await exited;
+      }
+      if (cache) await rm(cache, { recursive: true, force: true });
     },
   };
 }

@@ -3,6 +3,7 @@ import type {
   RestoreProgress,
   RestoreResult,
   VerifyResult,
+  VersionFiles,
   VersionSummary,
 } from '../../../shared/types';
 import { api, bridge } from '../api';
@@ -23,6 +24,28 @@ export function Maintenance({ model, versions }: { model: string; versions: Vers
   }>();
   const [verify, setVerify] = useState<VerifyResult | 'running'>();
   const selector = `${model}@${which || latest}`;
+  // The version's files, all ticked at first: untick to restore only some.
+  const [files, setFiles] = useState<VersionFiles>();
+  const [unticked, setUnticked] = useState<Set<string>>(new Set());
+  useEffect(() => {
+    let current = true;
+    setFiles(undefined);
+    setUnticked(new Set());
+    api.files(selector).then(
+      (f) => current && setFiles(f),
+      () => {},
+    );
+    return () => {
+      current = false;
+    };
+  }, [selector]);
+  const ticked = files?.files.filter((f) => !unticked.has(f.path)) ?? [];
+  const toggle = (path: string) => {
+    const next = new Set(unticked);
+    if (next.has(path)) next.delete(path);
+    else next.add(path);
+    setUnticked(next);
+  };
 
   useEffect(
     () =>
@@ -38,7 +61,12 @@ export function Maintenance({ model, versions }: { model: string; versions: Vers
   const restore = async () => {
     setRestoring({ running: true });
     try {
-      const result = await api.pull(selector, folder);
+      const some = files && ticked.length < files.files.length;
+      const result = await api.pull(
+        selector,
+        folder,
+        some ? { paths: ticked.map((f) => f.path) } : undefined,
+      );
       setRestoring({ running: false, result });
       notify('ok', `${selector} restored to ${result.destination}`);
     } catch (err) {
@@ -71,37 +99,82 @@ export function Maintenance({ model, versions }: { model: string; versions: Vers
         </select>
         <input
           aria-label="Destination folder"
-          placeholder="an empty or new folder, e.g. /data/restored/llama-v2"
+          placeholder="a folder, e.g. /data/restored/llama-v2 (files already there are checked, not written again)"
           value={folder}
           onChange={(e) => setFolder(e.target.value)}
         />
-        <button type="submit" disabled={!folder || restoring?.running}>
+        <button type="submit" disabled={!folder || restoring?.running || ticked.length === 0}>
           Restore
         </button>
       </form>
+      {files && (
+        <details data-testid="restore-files">
+          <summary>
+            {ticked.length === files.files.length
+              ? `All ${count(files.files.length, 'file')}`
+              : `${ticked.length} of ${count(files.files.length, 'file')}`}{' '}
+            ({bytes(ticked.reduce((n, f) => n + f.size, 0))})
+          </summary>
+          <p>
+            <button type="button" className="link" onClick={() => setUnticked(new Set())}>
+              all
+            </button>{' '}
+            ·{' '}
+            <button
+              type="button"
+              className="link"
+              onClick={() => setUnticked(new Set(files.files.map((f) => f.path)))}
+            >
+              none
+            </button>
+          </p>
+          <ul className="file-picks">
+            {files.files.map((f) => (
+              <li key={f.path}>
+                <label>
+                  <input
+                    type="checkbox"
+                    checked={!unticked.has(f.path)}
+                    onChange={() => toggle(f.path)}
+                  />{' '}
+                  {f.path}
+                </label>
+                <span className="muted">{bytes(f.size)}</span>
+              </li>
+            ))}
+          </ul>
+        </details>
+      )}
       {restoring?.running && (
         <div className="progress">
           <div className="bar">
             <div
               style={{
                 width: restoring.progress
-                  ? percent(restoring.progress.bytesWritten, restoring.progress.totalBytes)
+                  ? percent(
+                      restoring.progress.bytesWritten + restoring.progress.bytesChecked,
+                      restoring.progress.totalBytes,
+                    )
                   : '0%',
               }}
             />
           </div>
           {restoring.progress && (
             <p>
-              {bytes(restoring.progress.bytesWritten)} of {bytes(restoring.progress.totalBytes)} ·{' '}
-              {restoring.progress.mbps} MB/s
+              {restoring.progress.phase === 'checking' ? 'Checking what is there · ' : ''}
+              {bytes(restoring.progress.bytesWritten + restoring.progress.bytesChecked)} of{' '}
+              {bytes(restoring.progress.totalBytes)} · {restoring.progress.mbps} MB/s
             </p>
           )}
         </div>
       )}
       {restoring?.result && (
         <p data-testid="restore-done">
-          {count(restoring.result.files, 'file')}, {bytes(restoring.result.bytes)} written to{' '}
-          {restoring.result.destination}
+          {count(restoring.result.files, 'file')}, {bytes(restoring.result.bytes)} in{' '}
+          {restoring.result.destination}: {restoring.result.filesWritten} written
+          {restoring.result.filesUnchanged > 0
+            ? `, ${restoring.result.filesUnchanged} already there (checked)`
+            : ''}
         </p>
       )}
       {restoring?.error && <p className="error">{restoring.error}</p>}

@@ -10,6 +10,7 @@ const toInput = (s: Settings): SettingsInput => ({
   s3AccessKeyId: s.s3AccessKeyId,
   redisUrl: s.redisUrl,
   uploadConcurrency: s.uploadConcurrency,
+  filesCache: s.filesCache,
 });
 
 export function SettingsView() {
@@ -141,6 +142,19 @@ export function SettingsView() {
       <section className="panel">
         <h3>Performance</h3>
         {field('uploadConcurrency', 'Uploads in flight', { type: 'number', min: 1, max: 1024 })}
+        <label className="check">
+          <input
+            type="checkbox"
+            data-testid="files-cache"
+            checked={form.filesCache ?? true}
+            disabled={!settings.editable}
+            onChange={(e) => setForm({ ...form, filesCache: e.target.checked })}
+          />{' '}
+          <span>
+            Files cache: a push does not read files unchanged since the last push from this machine
+            (their size, times and inode say so). Off: every file is read.
+          </span>
+        </label>
       </section>
       {settings.editable && <button type="submit">Save settings</button>}
     </form>
