@@ -5,7 +5,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Service } from '../../electron/engine/service';
 import { environmentSettings } from '../../electron/engine/settings';
 import { seededBytes } from '../unit/prng';
-import { tempDir } from './stores';
+import { S3Server } from '../harness/s3';
+import { s3Options, tempDir } from './stores';
 
 let work: Awaited<ReturnType<typeof tempDir>>;
 beforeAll(async () => {
@@ -149,6 +150,27 @@ describe('files cache', () => {
       expect(settled.filesFromCache).toBe(1);
     } finally {
       await svc.close();
+    }
+  });
+
+  it('writes no manifest its parent holds: an unchanged file costs no upload', async () => {
+    const s3 = await S3Server.start();
+    const svc = client(`s3://${s3.bucket}/held`, fresh('cache'), { s3: s3Options(s3) });
+    try {
+      const src = await model({
+        'a.bin': seededBytes(11, 300_000),
+        'b.bin': seededBytes(12, 300_000),
+        'c.json': '{"c": 1}',
+      });
+      await svc.push({ model: 'm', paths: [src] });
+      s3.resetCounts();
+      const same = await svc.push({ model: 'm', paths: [src], allowSame: true });
+      expect(same).toMatchObject({ version: 'v2', filesFromCache: 3, newChunks: 0 });
+      // The version record and its ref; none of the three manifests again.
+      expect(s3.count('PUT')).toBe(2);
+    } finally {
+      await svc.close();
+      await s3.stop();
     }
   });
 

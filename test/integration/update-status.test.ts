@@ -117,7 +117,9 @@ describe('updating a few files (--update, --remove)', () => {
       await svc.push({ model: 'm', paths: [src] });
       await expect(
         svc.push({ model: 'm', paths: [], update: { remove: ['nothere.bin'] } }),
-      ).rejects.toThrow('nothing to remove at "nothere.bin": v1 has no such file or folder');
+      ).rejects.toThrow(
+        'nothing to remove at "nothere.bin": m@v1 has no such file or folder (`tv ls m@v1` lists its files)',
+      );
       await expect(
         svc.push({
           model: 'm',

@@ -128,7 +128,7 @@ async function checkRemovals(
     parent?.record.files ?? [],
     files.map((f) => ({ path: f.path, size: f.size, manifest: '' })),
     remove,
-    parent ? `v${parent.number}` : undefined,
+    parent ? `${parent.model}@v${parent.number}` : undefined,
   );
 }
 
@@ -493,13 +493,17 @@ async function publishVersion(
     emit(true);
     return result(parent, false);
   }
-  // The manifests upload together, and beside the version record (publish waits for them).
+  // The manifests upload together, and beside the version record (publish waits for them). A
+  // manifest the parent names is stored already (an unchanged file's): it is not written again.
+  const held = new Set([...run.parentFiles.values()].map((f) => f.manifest));
   const stored = Promise.all(
-    run.encoded.map(({ hash, bytes, manifest }) =>
-      repo.store
-        .put(objectKey(hash), bytes, repo.putOptions(hash))
-        .then(() => repo.rememberManifest(hash, manifest)),
-    ),
+    run.encoded
+      .filter(({ hash }) => !held.has(hash))
+      .map(({ hash, bytes, manifest }) =>
+        repo.store
+          .put(objectKey(hash), bytes, repo.putOptions(hash))
+          .then(() => repo.rememberManifest(hash, manifest)),
+      ),
   );
   if (signal?.aborted) {
     await stored.catch(() => {});

@@ -31,7 +31,7 @@ export function updatedFiles(
     if (!parent.some((f) => under(f.path, target)))
       throw new UpdateError(
         parentLabel
-          ? `nothing to remove at "${target}": ${parentLabel} has no such file or folder (see \`tv pull --include\` or \`tv diff\` for its files)`
+          ? `nothing to remove at "${target}": ${parentLabel} has no such file or folder (\`tv ls ${parentLabel}\` lists its files)`
           : `nothing to remove at "${target}": the model has no version yet`,
       );
     const both = given.find((f) => under(f.path, target));
