@@ -140,12 +140,18 @@ describe('files cache', () => {
     try {
       // Written, then pushed at once (a stamp in the file's mtime second cannot be trusted).
       await writeFile(join(src, 'a.bin'), seededBytes(7, 200_000));
+      const written = Math.floor((await stat(join(src, 'a.bin'))).mtimeMs / 1000);
       await svc.push({ model: 'm', paths: [src] });
+      const racyAt = Math.floor(Date.now() / 1000);
       const racy = await svc.push({ model: 'm', paths: [src] });
-      // Either the write and the push fell in one second (read again), or the clock ticked in
-      // between; pinned both ways by the unit test. The file is never taken for another.
+      // The record was made in the second of the write: the file is read again. (When the clock
+      // ticked between the write and this push, the push may trust the record; the unit test pins
+      // both cases. The file is never taken for another either way.)
+      if (racyAt === written) expect(racy.filesFromCache).toBe(0);
       expect(racy.created).toBe(false);
+      // Read again, it is recorded again; a record made in a later second than the write holds.
       await nextSecond();
+      await svc.push({ model: 'm', paths: [src] });
       const settled = await svc.push({ model: 'm', paths: [src] });
       expect(settled.filesFromCache).toBe(1);
     } finally {

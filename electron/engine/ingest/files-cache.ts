@@ -75,7 +75,7 @@ export async function stampOf(path: string): Promise<FileStamp | undefined> {
   }
 }
 
-function sameStamp(a: FileStamp, b: FileStamp): boolean {
+export function sameStamp(a: FileStamp, b: FileStamp): boolean {
   return (
     a.size === b.size &&
     a.mtimeNs === b.mtimeNs &&

@@ -1,6 +1,6 @@
 import type { Manifest, VersionRecord } from '../repository/format';
 import type { Repository, VersionEntry } from '../repository/repository';
-import { stampOf, type FileStamp, type FilesCache } from './files-cache';
+import { sameStamp, stampOf, type FileStamp, type FilesCache } from './files-cache';
 import type { ParentFiles } from './push';
 import type { FileSource } from './sources';
 
@@ -67,7 +67,7 @@ export class CachedFiles {
         if (!source.file || !before || !file) return;
         if (this.lookups && this.cache.lookup(source.file, before.stamp) === file.manifest) return;
         const after = await stampOf(source.file);
-        if (after && JSON.stringify(after) === JSON.stringify(before.stamp))
+        if (after && sameStamp(after, before.stamp))
           this.cache.record(source.file, before.stamp, before.at, file.manifest);
       }),
     );
