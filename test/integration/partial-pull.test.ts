@@ -157,4 +157,34 @@ describe('partial pull', () => {
     expect(await list(dest)).toEqual(['a.txt', 'big.bin']);
     expect((await readFile(join(dest, 'big.bin'))).equals(big)).toBe(true);
   });
+
+  it('a pull stopped with Ctrl-C (cancelled) keeps the file it was writing as its temp, and resumes from it', async () => {
+    const svc = new Service({
+      repository: fresh('repo'),
+      redisUrl: undefined,
+      mode: 'cli',
+      workers: 2,
+    });
+    try {
+      const big = seededBytes(4, 64 << 20);
+      await svc.push({ model: 'm', paths: [await folder({ 'big.bin': big })] });
+      const dest = fresh('out');
+      const controller = new AbortController();
+      await expect(
+        svc.pull('m', dest, {
+          signal: controller.signal,
+          onProgress: (p) => {
+            if (p.bytesWritten > 8 << 20) controller.abort(new Error('pull cancelled'));
+          },
+        }),
+      ).rejects.toThrow('pull cancelled (1 partly written; the same pull resumes from them)');
+      expect(await list(dest)).toEqual(['.big.bin.tv-partial']);
+      const resumed = await svc.pull('m', dest);
+      expect(resumed.bytesFromDestination).toBeGreaterThan(8 << 20);
+      expect(await list(dest)).toEqual(['big.bin']);
+      expect((await readFile(join(dest, 'big.bin'))).equals(big)).toBe(true);
+    } finally {
+      await svc.close();
+    }
+  });
 });

@@ -107,11 +107,15 @@ export async function restore(
       temps,
     );
   } catch (err) {
-    // Temp files go; finished files stay, so that the same pull resumes from them.
-    await Promise.all([...temps].map((t) => rm(t, { force: true })));
-    await work.removeCreatedFolders();
-    await removeCreated(destinationFolder);
-    throw resumable(err, work.filesWritten, plan);
+    // Finished files stay, so that the same pull resumes from them. Stopped (cancelled), the files
+    // being written stay as their temps too: the next pull reads what they hold. A failure removes
+    // them (what made it fail may be in them), and the folders the pull made for nothing.
+    if (!options.signal?.aborted) {
+      await Promise.all([...temps].map((t) => rm(t, { force: true })));
+      await work.removeCreatedFolders();
+      await removeCreated(destinationFolder);
+    }
+    throw resumable(err, work.filesWritten, plan, options.signal?.aborted ? temps.size : 0);
   } finally {
     await Promise.all(plan.map((p) => dropResumed(p.existing.sources)));
   }
@@ -175,10 +179,20 @@ async function planFiles(
 }
 
 /** A failed pull's error, saying what stays and that the same pull resumes from it. */
-function resumable(err: unknown, written: number, plan: PlannedFile[]): unknown {
+function resumable(
+  err: unknown,
+  written: number,
+  plan: PlannedFile[],
+  partlyWritten: number,
+): unknown {
   const kept = written + plan.filter((p) => p.existing.same).length;
-  if (!(err instanceof Error) || kept === 0 || kept === plan.length) return err;
-  err.message += ` (${kept} of ${plan.length} files are in place; the same pull resumes from them)`;
+  if (!(err instanceof Error) || (kept === 0 && partlyWritten === 0) || kept === plan.length)
+    return err;
+  const held = [
+    ...(kept > 0 ? [`${kept} of ${plan.length} files are in place`] : []),
+    ...(partlyWritten > 0 ? [`${partlyWritten} partly written`] : []),
+  ];
+  err.message += ` (${held.join(', ')}; the same pull resumes from them)`;
   return err;
 }
 
