@@ -87,7 +87,8 @@ function toolsFor(dir: string, v1: string, v2: string, folder: string): Tool[] {
       versions: async (repo) => [
         await tv(['push', 'model', v1, '--json'], tvEnv(repo)),
         await tv(['push', 'model', v2, '--json'], tvEnv(repo)),
-        await tv(['push', 'model', v2, '--json'], tvEnv(repo)),
+        // A version like borg's archive (without --allow-same an identical push writes none).
+        await tv(['push', 'model', v2, '--json', '--allow-same'], tvEnv(repo)),
       ],
       folder: async (repo, changeOne) => {
         const cold = await tv(['push', 'folder', folder, '--json'], tvEnv(repo));
