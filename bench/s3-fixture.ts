@@ -18,9 +18,13 @@ export class S3Child {
   }
 
   static async start(): Promise<S3Child> {
-    const child = spawn(process.execPath, ['--import', 'tsx', 'bench/s3-child.ts'], {
-      stdio: ['pipe', 'pipe', 'inherit'],
-    });
+    // --openssl-legacy-provider: the server encrypts listing continuation tokens with DES (see
+    // vitest.config.ts); without it a listing past 1,000 keys fails.
+    const child = spawn(
+      process.execPath,
+      ['--openssl-legacy-provider', '--import', 'tsx', 'bench/s3-child.ts'],
+      { stdio: ['pipe', 'pipe', 'inherit'] },
+    );
     const lines = createInterface({ input: child.stdout! })[Symbol.asyncIterator]();
     const first = await lines.next();
     const { endpoint, bucket } = JSON.parse(String(first.value)) as {

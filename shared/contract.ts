@@ -79,6 +79,7 @@ const settingsInput = z.strictObject({
   redisPassword: z.optional(text(0, 1024)),
   uploadConcurrency: whole(1, 1024),
   filesCache: z.optional(z.boolean()),
+  retryForSeconds: z.optional(whole(1, 86_400)),
 });
 /** A push started by the UI: an id to cancel it and to tell its progress events apart. */
 const pushId = z.string().check(z.regex(/^[\w-]{1,64}$/));

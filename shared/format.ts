@@ -44,3 +44,28 @@ export function formatUtc(iso: string): string {
   if (Number.isNaN(date.getTime())) return iso;
   return `${date.toISOString().replace('T', ' ').slice(0, 19)} UTC`;
 }
+
+/** A model format as people name it: "GGUF", "PyTorch checkpoint". */
+export function formatName(format: 'safetensors' | 'gguf' | 'onnx' | 'pytorch'): string {
+  return { safetensors: 'safetensors', gguf: 'GGUF', onnx: 'ONNX', pytorch: 'PyTorch checkpoint' }[
+    format
+  ];
+}
+
+/**
+ * How a tensor changed, in words: "retyped F16 → Q8_0", "reshaped [4096, 32000] → [4096, 32001]",
+ * "modified" (new bytes), or its status.
+ */
+export function tensorChange(t: {
+  status: string;
+  dtype: string;
+  shape: number[];
+  changes?: string[];
+  before?: { dtype: string; shape: number[] };
+}): string {
+  const parts: string[] = [];
+  if (t.changes?.includes('retyped')) parts.push(`retyped ${t.before?.dtype} → ${t.dtype}`);
+  if (t.changes?.includes('reshaped'))
+    parts.push(`reshaped [${t.before?.shape.join(', ')}] → [${t.shape.join(', ')}]`);
+  return parts.length > 0 ? parts.join(', ') : t.status;
+}

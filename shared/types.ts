@@ -177,6 +177,13 @@ export interface PushProgress {
   newChunks: number;
   mbps: number;
   etaSeconds: number | null;
+  /**
+   * S3 asked to slow down (503 SlowDown) within the last few seconds: requests are being retried,
+   * adaptively, for up to the retry time (`--retry-for`); the push goes on, slower.
+   */
+  throttled: boolean;
+  /** Requests this push retried after S3 asked to slow down. */
+  throttledRetries: number;
 }
 
 export interface RestoreProgress {
@@ -240,6 +247,55 @@ export interface CacheStatus {
   errors: number;
   lastError: string | null;
   since: string | null;
+  /** Redis commands that did not answer within their timeout (this process). */
+  timeouts: number;
+  /**
+   * Why the state is what it is: the failure when down; the timeouts, failed PINGs or recent
+   * recovery when degraded; null when up or disabled.
+   */
+  reason: string | null;
+  /** Median round trip of the PINGs this status sent, in milliseconds; null when none answered. */
+  pingMs: number | null;
+  /** The timeout a Redis command gets now, sized from measured round trips; null when disabled. */
+  commandTimeoutMs: number | null;
+  /**
+   * `hits` to `errors` above count this process's own work since it started: a fresh `tv` shows
+   * zeros. What every client of the repository counted is in `shared.totals`.
+   */
+  countersScope: 'process';
+  /** The shared cache, as read from Redis; null when disabled or when Redis did not answer. */
+  shared: CacheShared | null;
+}
+
+/** What any client can read about the shared cache from Redis itself. */
+export interface CacheShared {
+  /** The repository whose keys are counted (keys are bound to its id). */
+  repositoryId: string;
+  /** This repository's existence keys: counted one by one, or estimated from a sample of keys. */
+  keys: { count: number; method: 'counted' | 'sampled'; sampledKeys: number } | null;
+  /** Estimated memory of those keys, in bytes. */
+  keyBytes: number | null;
+  memory: {
+    usedBytes: number;
+    /** Redis' maxmemory; null when it has no limit. */
+    maxBytes: number | null;
+    /** maxmemory-policy: what Redis does at the limit. */
+    policy: string;
+    /** Keys Redis evicted since it started: each one a cache entry lost. */
+    evictedKeys: number;
+  } | null;
+  /** Counters every client of this repository adds to in Redis (approximate), and since when. */
+  totals: {
+    hits: number;
+    misses: number;
+    backfills: number;
+    uploads: number;
+    fallbacks: number;
+    hitRate: number | null;
+    since: string;
+  } | null;
+  /** When these figures were read (ISO 8601). */
+  readAt: string;
 }
 
 export type ChunkSource = 'new' | 'parent' | 'elsewhere';
@@ -253,12 +309,46 @@ export interface ChunkRun {
 
 export type ChangeStatus = 'unchanged' | 'modified' | 'added' | 'removed';
 
+/** The model file formats read tensor by tensor. */
+export type ModelFormatName = 'safetensors' | 'gguf' | 'onnx' | 'pytorch';
+
+/** How a modified tensor changed: its bytes only, its dtype (a new quantization), its shape. */
+export type TensorChangeKind = 'content' | 'retyped' | 'reshaped';
+
 export interface TensorChange {
   name: string;
   status: ChangeStatus;
+  /** The format's own name for the element type: BF16, Q4_K, FLOAT16, torch.HalfStorage... */
   dtype: string;
   shape: number[];
   bytes: number;
+  /**
+   * Where the tensor's bytes start in the file (the newer file; the older one for a removed
+   * tensor). Together with `bytes`, the tensor's place on the chunk map.
+   */
+  offset?: number;
+  /** When the bytes live in another file of the version (ONNX external data): its path. */
+  file?: string;
+  /** PyTorch: the storage holding the tensor's elements (several tensors may share one). */
+  storage?: string;
+  /** For a modified tensor: what changed ('retyped' and 'reshaped' may come together). */
+  changes?: TensorChangeKind[];
+  /** For a retyped or reshaped tensor: its dtype, shape and size in the older file. */
+  before?: { dtype: string; shape: number[]; bytes: number };
+  /** In a version report: bytes of the tensor held in chunks new in this version. */
+  newBytes?: number;
+}
+
+/** A metadata key of a model file (GGUF key/value, ONNX producer and opset...), compared. */
+export interface MetadataChange {
+  key: string;
+  status: ChangeStatus;
+  /** The value in the newer file, for display (long arrays summarized); absent when removed. */
+  value?: string;
+  /** The value in the older file, when the key was modified or removed. */
+  before?: string;
+  /** What differs inside a long value: "3 of 151,936 items differ, the first at index 1,042". */
+  detail?: string;
 }
 
 export interface FileReport {
@@ -270,8 +360,12 @@ export interface FileReport {
   chunks: number;
   newChunks: number;
   runs: ChunkRun[];
-  /** For safetensors files: each tensor compared with the parent version's file. */
+  /** The model format the file was read as (absent for other files). */
+  format?: ModelFormatName;
+  /** For model files: each tensor compared with the parent version's file. */
   tensors?: TensorChange[];
+  /** For model files: each metadata key compared with the parent version's file. */
+  metadata?: MetadataChange[];
   note?: string;
 }
 
@@ -324,7 +418,9 @@ export interface FileDiff {
   bytesChanged: number;
   sizeBefore: number | null;
   sizeAfter: number | null;
+  format?: ModelFormatName;
   tensors?: TensorChange[];
+  metadata?: MetadataChange[];
   note?: string;
 }
 
@@ -393,6 +489,8 @@ export interface Settings {
   uploadConcurrency: number;
   /** Pushes skip files that look as when last pushed from this machine (the files cache). */
   filesCache: boolean;
+  /** How long a request S3 throttles (503 SlowDown) keeps being retried, in seconds. */
+  retryForSeconds: number;
   /** False where settings come from the environment (browser mode, the command line). */
   editable: boolean;
 }
@@ -409,6 +507,8 @@ export interface SettingsInput {
   uploadConcurrency: number;
   /** Left out: kept as saved. */
   filesCache?: boolean;
+  /** Left out: keeps the saved one. */
+  retryForSeconds?: number;
 }
 
 export interface ConnectionTest {

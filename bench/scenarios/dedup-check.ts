@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import { CachedStore } from '../../electron/engine/storage/cached';
 import { MemoryStore } from '../../electron/engine/storage/memory';
-import { createRedisClient, waitReady } from '../../electron/engine/storage/redis';
+import { RedisConnection } from '../../electron/engine/storage/redis';
 import { objectKey } from '../../electron/engine/storage/store';
 import { RedisServer } from '../../test/harness/redis';
 import { round, type BenchContext, type ScenarioResult } from '../report';
@@ -13,11 +13,12 @@ import { round, type BenchContext, type ScenarioResult } from '../report';
 export async function dedupCheck(ctx: BenchContext): Promise<ScenarioResult> {
   const n = ctx.quick ? 20_000 : 100_000;
   const server = await RedisServer.start();
-  const redis = createRedisClient(server.url, { commandTimeoutMs: 1_000 });
+  const connection = new RedisConnection(server.url);
+  const redis = connection.client;
   const backend = new MemoryStore();
-  const store = new CachedStore(backend, redis, { namespace: 'bench' });
+  const store = new CachedStore(backend, connection, { namespace: 'bench', startupMs: 5_000 });
   try {
-    await waitReady(redis, 5_000);
+    await connection.waitReady(5_000);
     const hashes = Array.from({ length: n }, (_, i) =>
       createHash('sha256').update(`chunk-${i}`).digest('hex'),
     );
@@ -76,7 +77,6 @@ export async function dedupCheck(ctx: BenchContext): Promise<ScenarioResult> {
     };
   } finally {
     await store.close();
-    redis.disconnect();
     await server.dispose();
   }
 }

@@ -1,4 +1,4 @@
-import { Command } from 'commander';
+import { Command, InvalidArgumentError } from 'commander';
 import { PRODUCT, VERSION } from '../engine/version';
 import * as cache from './commands/cache';
 import * as diff from './commands/diff';
@@ -15,6 +15,7 @@ import * as status from './commands/status';
 import * as tag from './commands/tag';
 import * as upgrade from './commands/upgrade';
 import * as verify from './commands/verify';
+import { duration } from './run';
 
 // `tv`: one file per command in commands/ (its arguments, help and action); run.ts holds what
 // they share (the service, output, errors, the progress bar).
@@ -36,6 +37,15 @@ const program = new Command('tv')
   .option(
     '--redis <url>',
     'Redis existence cache, redis://host:port (env TV_REDIS_URL; default: none)',
+  )
+  .option(
+    '--retry-for <duration>',
+    'how long a request S3 throttles (503 SlowDown) keeps being retried, e.g. 30m (default: 10m)',
+    (value: string) => {
+      const d = duration(value);
+      if (d.seconds < 1) throw new InvalidArgumentError('the retry time must be at least 1s');
+      return d;
+    },
   )
   .showHelpAfterError('(run tv --help for usage)');
 

@@ -1,11 +1,30 @@
-import type { Command } from 'commander';
+import { InvalidArgumentError, type Command } from 'commander';
 import type { Service } from '../engine/service';
 
 /** Options every command takes (declared on the program), and each command's own --json. */
 export interface CommandOptions {
   repo?: string;
   redis?: string;
+  /** How long S3 requests that are throttled keep being retried (--retry-for). */
+  retryFor?: Duration;
   json?: boolean;
+}
+
+/** A duration as --grace and --retry-for take it, kept as typed so that messages show it the same way. */
+export interface Duration {
+  seconds: number;
+  text: string;
+}
+
+export function duration(value: string): Duration {
+  const match = /^(\d+)\s*(s|m|h|d)?$/.exec(value.trim());
+  if (!match)
+    throw new InvalidArgumentError('a duration is a number with s, m, h or d (e.g. 24h, 30m, 0)');
+  const unit = (match[2] ?? 's') as 's' | 'm' | 'h' | 'd';
+  return {
+    seconds: Number(match[1]) * { s: 1, m: 60, h: 3600, d: 86400 }[unit],
+    text: `${match[1]}${match[2] ?? 's'}`,
+  };
 }
 
 /**
@@ -22,8 +41,16 @@ export async function withService<T>(
     import('../engine/log'),
   ]);
   const flags = command.optsWithGlobals<CommandOptions>();
-  const service = new Service({ ...resolveConfig(flags), mode: 'cli', logger: createCliLogger() });
+  let service: Service | undefined;
   try {
+    service = new Service({
+      ...resolveConfig(flags),
+      ...(flags.retryFor !== undefined
+        ? { s3: { retryForMs: flags.retryFor.seconds * 1000 } }
+        : {}),
+      mode: 'cli',
+      logger: createCliLogger(),
+    });
     return await action(service);
   } catch (err) {
     const message = err instanceof Error ? err.message : String(err);
@@ -32,7 +59,7 @@ export async function withService<T>(
     process.exitCode = err instanceof Error && err.name === 'PushCancelledError' ? 130 : 1;
     return undefined;
   } finally {
-    await service.close();
+    await service?.close();
   }
 }
 

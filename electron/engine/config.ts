@@ -1,5 +1,6 @@
 import { homedir } from 'node:os';
 import { join } from 'node:path';
+import { parseRedisUrl } from './storage/redis-url';
 
 /** Where the engine keeps its data and which services it uses. */
 export interface EngineConfig {
@@ -40,12 +41,16 @@ export function defaultRepository(env: NodeJS.ProcessEnv = process.env): string 
   return join(userDataDir(env), 'repository');
 }
 
-/** Flags first, then TV_REPO / TV_REDIS_URL, then the embedded default (no cache). */
+/**
+ * Flags first, then TV_REPO / TV_REDIS_URL, then the embedded default (no cache). A malformed
+ * Redis URL is refused here, naming where it came from.
+ */
 export function resolveConfig(
   flags: { repo?: string | undefined; redis?: string | undefined },
   env: NodeJS.ProcessEnv = process.env,
 ): EngineConfig {
   const repository = flags.repo || env['TV_REPO'] || defaultRepository(env);
   const redisUrl = flags.redis || env['TV_REDIS_URL'] || undefined;
+  if (redisUrl) parseRedisUrl(redisUrl, flags.redis ? '--redis' : 'TV_REDIS_URL');
   return { repository, redisUrl };
 }

@@ -51,9 +51,19 @@ import { diffVersions, versionReport } from './report/report';
 import { restore, safeJoin } from './restore/restore';
 import type { FileSelection } from './restore/select';
 import { UploadSession } from './ingest/upload';
+import { parseRedisUrl } from './storage/redis-url';
 import type { S3Options } from './storage/s3';
 import { PRODUCT, VERSION } from './version';
 import { ChunkHashPool } from './workers/pool';
+
+/** The connection test answers within seconds: one try, short timeouts. */
+const CONNECTION_TEST_MS = 3_000;
+const CONNECTION_TEST_S3: S3Options = {
+  maxAttempts: 1,
+  retryForMs: CONNECTION_TEST_MS,
+  connectTimeoutMs: CONNECTION_TEST_MS,
+  idleTimeoutMs: CONNECTION_TEST_MS,
+};
 
 export interface ServiceOptions extends EngineConfig {
   mode: AppInfo['mode'];
@@ -199,10 +209,7 @@ export class Service implements Api {
   async saveSettings(input: SettingsInput): Promise<Settings> {
     const merged = mergeSettings(await this.settings.load(), input);
     if (merged.repository) parseLocation(merged.repository); // a clear error for a bad location
-    if (merged.redisUrl)
-      (await import('./storage/redis'))
-        .createRedisClient(merged.redisUrl, { lazy: true })
-        .disconnect();
+    if (merged.redisUrl) parseRedisUrl(merged.redisUrl, 'the Redis URL in Settings');
     await this.settings.save(merged); // where settings come from the environment, this says so
     await this.reconfigure(merged);
     return publicSettings(merged, true);
@@ -219,9 +226,11 @@ export class Service implements Api {
     if (previous) await (await previous.catch(() => undefined))?.close();
   }
 
-  /** Checks that S3 (the repository's bucket) or Redis answers with these settings, unsaved. */
+  /**
+   * Checks that S3 (the repository's bucket) or Redis answers with these settings, unsaved, within
+   * a few seconds: one try, short timeouts, and what failed in words.
+   */
   async testConnection(target: 's3' | 'redis', input: SettingsInput): Promise<ConnectionTest> {
-    const engine = engineOptions(mergeSettings(await this.settings.load(), input));
     const started = performance.now();
     const result = (ok: boolean, message: string): ConnectionTest => ({
       target,
@@ -230,6 +239,7 @@ export class Service implements Api {
       latencyMs: ok ? Math.round(performance.now() - started) : null,
     });
     try {
+      const engine = engineOptions(mergeSettings(await this.settings.load(), input));
       if (target === 's3') {
         const location = parseLocation(engine.repository);
         if (location.kind !== 's3')
@@ -237,7 +247,7 @@ export class Service implements Api {
             false,
             `the repository is ${engine.repository}, not an s3://bucket/prefix location`,
           );
-        const store = await openBackend(location.url, engine.s3);
+        const store = await openBackend(location.url, { ...engine.s3, ...CONNECTION_TEST_S3 });
         await store.close();
         return result(
           true,
@@ -246,15 +256,19 @@ export class Service implements Api {
       }
       if (!engine.redisUrl)
         return result(false, 'no Redis URL is set: without one there is no cache');
-      const { createRedisClient, waitReady } = await import('./storage/redis');
-      const client = createRedisClient(engine.redisUrl, { commandTimeoutMs: 2_000 });
+      const { RedisConnection } = await import('./storage/redis');
+      const connection = new RedisConnection(engine.redisUrl, {
+        source: 'the Redis URL in Settings',
+      });
       try {
-        if (!(await waitReady(client, 2_000)))
-          return result(false, `cannot reach Redis at ${redactUrl(engine.redisUrl)} within 2 s`);
-        await client.ping();
-        return result(true, `Redis at ${redactUrl(engine.redisUrl)} answers`);
+        if (!(await connection.waitReady(CONNECTION_TEST_MS)))
+          return result(false, connection.notReadyReason(CONNECTION_TEST_MS));
+        await connection.client.ping();
+        return result(true, `Redis at ${connection.display} answers`);
+      } catch (err) {
+        return result(false, connection.describe(err));
       } finally {
-        client.disconnect();
+        connection.disconnect();
       }
     } catch (err) {
       return result(false, err instanceof Error ? err.message : String(err));
@@ -518,6 +532,8 @@ export class Service implements Api {
     if (!filesCache || request.noCache || !(await filesCache.vouchesForAll(files))) pool.prewarm();
     // What `tv status MODEL` compares by default: the last whole version pushed from here.
     if (filesCache && paths && !request.update) filesCache.setSources(paths);
+    // Redis connects while the first batches are chunked (or is given up on within its budget).
+    repo.stack.cache?.connect();
     return push(repo, {
       model: request.model,
       files,
@@ -825,11 +841,16 @@ export class Service implements Api {
     return gc(await this.repository(), options);
   }
 
+  /**
+   * The cache's state, from PINGs sent now, and the shared cache's figures from Redis. A
+   * long-running front end asks every second: it sends one PING and rereads the figures every
+   * 15 s; the command line sends three and reads them now.
+   */
   async cacheStatus(): Promise<CacheStatus> {
     const redis = this.options.redisUrl ? redactUrl(this.options.redisUrl) : null;
     const repo = await this.repository();
     const cache = repo.stack.cache;
-    if (!cache) {
+    if (!cache || !redis) {
       return {
         state: 'disabled',
         redis,
@@ -842,13 +863,24 @@ export class Service implements Api {
         fallbacks: 0,
         backendCallsAvoided: 0,
         errors: 0,
+        timeouts: 0,
         lastError: null,
         since: null,
+        reason: null,
+        pingMs: null,
+        commandTimeoutMs: null,
+        countersScope: 'process',
+        shared: null,
       };
     }
-    const h = cache.health();
-    const asked = h.hits + h.misses;
-    return { ...h, redis, hitRate: asked > 0 ? Math.round((h.hits / asked) * 1000) / 1000 : null };
+    const { cacheStatus } = await import('./storage/cache-status');
+    return cacheStatus(
+      cache,
+      redis,
+      this.options.mode === 'cli'
+        ? { pings: 3, quiet: true }
+        : { pings: 1, sharedMaxAgeMs: 15_000 },
+    );
   }
 
   async close(): Promise<void> {

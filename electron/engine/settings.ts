@@ -1,6 +1,7 @@
 import type { Settings, SettingsInput } from '../../shared/types';
 import { defaultRepository } from './config';
-import type { S3Options } from './storage/s3';
+import { parseRedisUrl } from './storage/redis-url';
+import { S3_DEFAULTS, type S3Options } from './storage/s3-options';
 
 /** Settings with their secrets: lives in the main process only, never sent to a page. */
 export interface StoredSettings {
@@ -14,6 +15,8 @@ export interface StoredSettings {
   uploadConcurrency: number;
   /** Whether pushes skip files that look as when last pushed (the files cache). */
   filesCache: boolean;
+  /** How long a request throttled by S3 keeps being retried, in seconds. */
+  retryForSeconds: number;
 }
 
 /** Where a front end keeps its settings: the desktop app's encrypted file, or the environment. */
@@ -33,6 +36,7 @@ export const DEFAULT_SETTINGS: StoredSettings = {
   redisPassword: '',
   uploadConcurrency: 64,
   filesCache: true,
+  retryForSeconds: S3_DEFAULTS.retryForMs / 1000,
 };
 
 /** What a page may see. */
@@ -47,6 +51,7 @@ export function publicSettings(s: StoredSettings, editable: boolean): Settings {
     redisPasswordSet: s.redisPassword !== '',
     uploadConcurrency: s.uploadConcurrency,
     filesCache: s.filesCache,
+    retryForSeconds: s.retryForSeconds,
     editable,
   };
 }
@@ -63,6 +68,7 @@ export function mergeSettings(saved: StoredSettings, input: SettingsInput): Stor
     redisPassword: input.redisPassword ?? saved.redisPassword,
     uploadConcurrency: input.uploadConcurrency,
     filesCache: input.filesCache ?? saved.filesCache,
+    retryForSeconds: input.retryForSeconds ?? saved.retryForSeconds,
   };
 }
 
@@ -74,7 +80,7 @@ export function engineOptions(s: StoredSettings): {
 } {
   let redisUrl: string | undefined = s.redisUrl || undefined;
   if (redisUrl && s.redisPassword) {
-    const url = new URL(redisUrl);
+    const url = parseRedisUrl(redisUrl, 'the Redis URL in Settings');
     url.password = s.redisPassword;
     redisUrl = url.toString();
   }
@@ -84,6 +90,7 @@ export function engineOptions(s: StoredSettings): {
   if (s.s3AccessKeyId && s.s3SecretAccessKey)
     s3.credentials = { accessKeyId: s.s3AccessKeyId, secretAccessKey: s.s3SecretAccessKey };
   s3.concurrency = s.uploadConcurrency;
+  s3.retryForMs = s.retryForSeconds * 1000;
   return { repository: s.repository || defaultRepository(), redisUrl, s3 };
 }
 

@@ -118,11 +118,14 @@ function ping(port: number): Promise<boolean> {
  */
 export class BlackholeServer {
   private readonly sockets = new Set<Socket>();
+  /** Connections accepted since it started, closed ones included. */
+  accepted = 0;
   private constructor(
     private readonly server: Server,
     readonly port: number,
   ) {
     server.on('connection', (socket) => {
+      this.accepted++;
       this.sockets.add(socket);
       socket.on('error', () => {});
       socket.on('close', () => this.sockets.delete(socket));
@@ -140,6 +143,11 @@ export class BlackholeServer {
 
   get url(): string {
     return `redis://127.0.0.1:${this.port}`;
+  }
+
+  /** The same port as an HTTP endpoint (an S3 endpoint that never answers). */
+  get httpUrl(): string {
+    return `http://127.0.0.1:${this.port}`;
   }
 
   get connections(): number {

@@ -6,6 +6,7 @@ import { MiB } from '../../electron/engine/chunking/params';
 import { Service } from '../../electron/engine/service';
 import {
   DEFAULT_SETTINGS,
+  engineOptions,
   type SettingsStore,
   type StoredSettings,
 } from '../../electron/engine/settings';
@@ -69,6 +70,13 @@ describe('settings', () => {
       expect(JSON.stringify(await service.getSettings())).not.toContain('top-secret');
       await service.saveSettings({ ...input, repository: join(work.path, 'b') });
       expect(settings.saved.s3SecretAccessKey).toBe('top-secret');
+      // The retry time for throttled S3 requests: 10 minutes unless set, kept when left out.
+      expect((await service.getSettings()).retryForSeconds).toBe(600);
+      const b = { ...input, repository: join(work.path, 'b') };
+      await service.saveSettings({ ...b, retryForSeconds: 1800 });
+      await service.saveSettings(b);
+      expect(await service.getSettings()).toMatchObject({ retryForSeconds: 1800 });
+      expect(engineOptions(settings.saved).s3.retryForMs).toBe(1_800_000);
       expect((await service.appInfo()).repository).toBe(join(work.path, 'b'));
       await expect(service.saveSettings({ ...input, repository: 'ftp://nowhere' })).rejects.toThrow(
         /unsupported repository location/,
@@ -135,11 +143,16 @@ describe('settings', () => {
         }),
       ).toMatchObject({
         ok: false,
-        message: `cannot reach Redis at redis://127.0.0.1:${closed} within 2 s`,
+        message: `Redis at 127.0.0.1:${closed} refused the connection`,
       });
       expect(
         await service.testConnection('redis', { ...input, redisUrl: 'localhost:6379' }),
-      ).toMatchObject({ ok: false, message: expect.stringMatching(/cannot read the Redis URL/) });
+      ).toMatchObject({
+        ok: false,
+        message: expect.stringMatching(
+          /^the Redis URL in Settings is not a Redis URL \("localhost:6379"\): expected redis:\/\//,
+        ),
+      });
     } finally {
       await service.close();
     }

@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { CachedStore, type CachedStoreOptions } from '../../electron/engine/storage/cached';
 import { DiskStore, type DiskStoreOptions } from '../../electron/engine/storage/disk';
-import { createRedisClient, waitReady } from '../../electron/engine/storage/redis';
+import { RedisConnection } from '../../electron/engine/storage/redis';
 import { S3Store, type S3Options } from '../../electron/engine/storage/s3';
 import type { Store } from '../../electron/engine/storage/store';
 import { RedisServer } from '../harness/redis';
@@ -78,25 +78,18 @@ export function s3Store(s3: S3Server, prefix: string, extra: S3Options = {}): S3
   return new S3Store({ bucket: s3.bucket, prefix }, s3Options(s3, extra));
 }
 
-/** A CachedStore over a backend with a fresh Redis client; fast probe for tests. */
+/** A CachedStore over a backend with a connection of its own to Redis; fast probe for tests. */
 export async function cachedStore(
   backend: Store,
   redisUrl: string,
   options: Partial<CachedStoreOptions> = {},
 ): Promise<{ store: CachedStore; dispose(): Promise<void> }> {
-  const redis = createRedisClient(redisUrl);
-  await waitReady(redis, 2_000);
-  const store = new CachedStore(backend, redis, {
+  const store = new CachedStore(backend, new RedisConnection(redisUrl), {
     namespace: 'repo-a',
     probeIntervalMs: 50,
     degradedWindowMs: 300,
+    startupMs: 2_000,
     ...options,
   });
-  return {
-    store,
-    dispose: async () => {
-      await store.close();
-      redis.disconnect();
-    },
-  };
+  return { store, dispose: () => store.close() };
 }

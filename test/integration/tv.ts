@@ -1,23 +1,38 @@
 import { spawn } from 'node:child_process';
 import { expect } from 'vitest';
 
+export interface TvRun {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+  /** Wall time from spawn to exit, in milliseconds. */
+  ms: number;
+  /** When stdout last received output, in milliseconds from spawn. */
+  lastOutputMs: number;
+}
+
 /**
  * Runs the built `tv`. Asynchronously: the S3-protocol server runs in this process, and a
- * blocking spawn would keep it from answering.
+ * blocking spawn would keep it from answering. TV_REPO and TV_REDIS_URL start empty.
  */
 export function tv(
   args: string[],
   env: NodeJS.ProcessEnv = {},
   timeoutMs = 60_000,
-): Promise<{ code: number | null; stdout: string; stderr: string }> {
+): Promise<TvRun> {
   return new Promise((resolve, reject) => {
+    const started = performance.now();
     const child = spawn(process.execPath, ['bin/tv.mjs', ...args], {
       env: { ...process.env, TV_REPO: '', TV_REDIS_URL: '', ...env },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     let stdout = '';
     let stderr = '';
-    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+    let lastOutputMs = 0;
+    child.stdout.on('data', (d: Buffer) => {
+      stdout += d.toString();
+      lastOutputMs = performance.now() - started;
+    });
     child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
     const timer = setTimeout(() => {
       child.kill('SIGKILL');
@@ -25,7 +40,7 @@ export function tv(
     }, timeoutMs);
     child.once('close', (code) => {
       clearTimeout(timer);
-      resolve({ code, stdout, stderr });
+      resolve({ code, stdout, stderr, ms: performance.now() - started, lastOutputMs });
     });
   });
 }
@@ -38,6 +53,7 @@ export function tv(
 export function tvOnTerminal(
   args: string[],
   env: NodeJS.ProcessEnv = {},
+  timeoutMs = 60_000,
 ): Promise<{ code: number | null; output: string }> {
   const quote = (s: string) => `'${s.replace(/'/g, `'\\''`)}'`;
   const command = [process.execPath, 'bin/tv.mjs', ...args].map(quote).join(' ');
@@ -51,8 +67,12 @@ export function tvOnTerminal(
     child.stderr.on('data', (d: Buffer) => (output += d.toString()));
     const timer = setTimeout(() => {
       child.kill('SIGKILL');
-      reject(new Error(`tv ${args.join(' ')} on a terminal did not finish within 60 s: ${output}`));
-    }, 60_000);
+      reject(
+        new Error(
+          `tv ${args.join(' ')} on a terminal did not finish within ${timeoutMs} ms: ${output}`,
+        ),
+      );
+    }, timeoutMs);
     child.once('close', (code) => {
       clearTimeout(timer);
       resolve({ code, output });

@@ -10,7 +10,8 @@ export function register(program: Command): void {
     .option('--json', 'print one JSON object')
     .action(async (from: string, to: string, opts: { json?: boolean }, command: Command) => {
       await withService(command, async (service) => {
-        const { formatBytes, plural, table } = await import('../format');
+        const { formatBytes, table } = await import('../format');
+        const { modelChangeLines } = await import('../model-changes');
         const d = await service.diff(from, to);
         emit(opts.json, d, () => {
           const lines = [
@@ -27,32 +28,7 @@ export function register(program: Command): void {
               [2, 3],
             ),
           ];
-          for (const f of d.files) {
-            if (f.note) lines.push('', `${f.path}: ${f.note}`);
-            const changed = (f.tensors ?? [])
-              .filter((t) => t.status !== 'unchanged')
-              .sort((a, b) => b.bytes - a.bytes);
-            if (!f.tensors) continue;
-            lines.push(
-              '',
-              `${f.path}: ${changed.length} of ${plural(f.tensors.length, 'tensor')} changed`,
-            );
-            if (changed.length > 0) {
-              lines.push(
-                table(
-                  ['tensor', 'status', 'dtype', 'shape', 'bytes'],
-                  changed.map((t) => [
-                    t.name,
-                    t.status,
-                    t.dtype,
-                    `[${t.shape.join(', ')}]`,
-                    formatBytes(t.bytes),
-                  ]),
-                  [4],
-                ),
-              );
-            }
-          }
+          for (const f of d.files) lines.push(...modelChangeLines(f));
           return lines.join('\n');
         });
       });

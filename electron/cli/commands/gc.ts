@@ -1,22 +1,5 @@
-import { InvalidArgumentError, Option, type Command } from 'commander';
-import { emit, withService } from '../run';
-
-/** A duration as --grace takes it, kept as typed so that messages show it the same way. */
-interface Duration {
-  seconds: number;
-  text: string;
-}
-
-function duration(value: string): Duration {
-  const match = /^(\d+)\s*(s|m|h|d)?$/.exec(value.trim());
-  if (!match)
-    throw new InvalidArgumentError('a duration is a number with s, m, h or d (e.g. 24h, 30m, 0)');
-  const unit = (match[2] ?? 's') as 's' | 'm' | 'h' | 'd';
-  return {
-    seconds: Number(match[1]) * { s: 1, m: 60, h: 3600, d: 86400 }[unit],
-    text: `${match[1]}${match[2] ?? 's'}`,
-  };
-}
+import { Option, type Command } from 'commander';
+import { duration, emit, withService, type Duration } from '../run';
 
 export function register(program: Command): void {
   program

@@ -98,7 +98,7 @@ Examples:
                 p.totalBytes,
                 p.mbps,
                 p.etaSeconds,
-                ` | ${dedup}% deduplicated`,
+                ` | ${dedup}% deduplicated${p.throttled ? ' | S3 is throttling, retrying' : ''}`,
               );
             },
           });

@@ -13,6 +13,7 @@ export function register(program: Command): void {
       await withService(command, async (service) => {
         const { dedupPhrase, formatBytes, formatSeconds, formatUtc, plural, table } =
           await import('../format');
+        const { formatName } = await import('../../../shared/format');
         const r = await service.report(selector);
         emit(opts.json, r, () => {
           const v = r.version;
@@ -50,7 +51,7 @@ export function register(program: Command): void {
                   formatBytes(f.reusedFromParentBytes),
                   formatBytes(f.reusedElsewhereBytes),
                   f.tensors
-                    ? `${f.tensors.filter((t) => t.status !== 'unchanged').length} of ${f.tensors.length}`
+                    ? `${f.tensors.filter((t) => t.status !== 'unchanged').length} of ${f.tensors.length} (${formatName(f.format!)})`
                     : (f.note ?? ''),
                 ]),
               [1, 2, 3, 4],

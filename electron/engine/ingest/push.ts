@@ -64,6 +64,8 @@ export class PushCancelledError extends Error {
 }
 
 const PROGRESS_INTERVAL_MS = 100;
+/** How long after S3's last throttling answer the progress still says it throttles. */
+const THROTTLED_FOR_MS = 5_000;
 
 /**
  * Makes a new version of a model from files: each file is chunked and hashed in a worker; chunks
@@ -74,8 +76,10 @@ export async function push(repo: Repository, options: PushOptions): Promise<Push
   const model = validateModelName(options.model);
   const listing = listParent(repo, model);
   if (options.update) await checkRemovals(listing, options.update.remove, options.files);
-  const run = await ingest(repo, model, listing, options, false);
-  return publishVersion(repo, model, run, options);
+  return withTimers(async (timers) => {
+    const run = await ingest(repo, model, listing, options, false, timers);
+    return publishVersion(repo, model, run, options);
+  });
 }
 
 /**
@@ -90,11 +94,23 @@ export async function pushStatus(
   const model = validateModelName(options.model);
   const listing = listParent(repo, model, options.against);
   if (options.update) await checkRemovals(listing, options.update.remove, options.files);
-  const run = await ingest(repo, model, listing, options, true);
-  const files = options.update
-    ? updatedFiles(run.parent?.record.files ?? [], run.files, options.update.remove)
-    : run.files;
-  return statusOf(model, run, files, options.skipped ?? []);
+  return withTimers(async (timers) => {
+    const run = await ingest(repo, model, listing, options, true, timers);
+    const files = options.update
+      ? updatedFiles(run.parent?.record.files ?? [], run.files, options.update.remove)
+      : run.files;
+    return statusOf(model, run, files, options.skipped ?? []);
+  });
+}
+
+/** Runs `work` with the interval timers it starts (progress while nothing moves), cleared after. */
+async function withTimers<T>(work: (timers: Set<NodeJS.Timeout>) => Promise<T>): Promise<T> {
+  const timers = new Set<NodeJS.Timeout>();
+  try {
+    return await work(timers);
+  } finally {
+    for (const timer of timers) clearInterval(timer);
+  }
 }
 
 type ParentListing = Promise<{ parent: VersionEntry | undefined; files: ParentFiles }>;
@@ -163,6 +179,7 @@ async function ingest(
   listing: ParentListing,
   options: PushOptions,
   dryRun: boolean,
+  timers: Set<NodeJS.Timeout>,
 ): Promise<Ingested> {
   const started = performance.now();
   const { signal } = options;
@@ -201,15 +218,31 @@ async function ingest(
     newChunks: 0,
     mbps: 0,
     etaSeconds: null,
+    throttled: false,
+    throttledRetries: 0,
   };
+  // Retries after S3 asked to slow down, which the progress shows (the push goes on, slower).
+  const throttledBefore = store.retries?.()?.throttled ?? 0;
+  const onProgress = options.onProgress;
   const emit = throttledProgress(
     progress,
     totalBytes,
     (p) => p.bytesHashed,
-    options.onProgress,
+    onProgress &&
+      ((p: PushProgress) => {
+        const retries = store.retries?.();
+        if (retries) {
+          p.throttledRetries = retries.throttled - throttledBefore;
+          p.throttled =
+            retries.lastThrottledAt !== null &&
+            Date.now() - retries.lastThrottledAt < THROTTLED_FOR_MS;
+        }
+        onProgress(p);
+      }),
     PROGRESS_INTERVAL_MS,
   );
-
+  // Progress also while nothing moves (uploads waiting out a throttled S3's backoff).
+  if (onProgress) timers.add(setInterval(() => emit(), 1000).unref());
   // What this push has decided about each chunk hash: stored already, or uploaded by us.
   const seen = new Set<string>();
   /** Hashes this push stored. */
@@ -267,17 +300,12 @@ async function ingest(
 
   const perChunk = options.existenceChecks === 'per-chunk';
   /**
-   * With a healthy Redis cache, ADR-012's put flow: what the cache claims is stored; a miss is
-   * uploaded without asking the backend first (a HEAD then a PUT would cost two requests for
-   * every new chunk; a chunk that exists but fell out of the cache costs one PUT instead of one
-   * HEAD, and rewriting identical bytes is harmless). Without Redis, batched backend checks.
+   * ADR-012: chunks the parent does not name are checked through the store's hasMany, batched. With
+   * a Redis cache, Redis answers for the chunks it knows and only its misses go to the backend
+   * (HEADs on S3, an index lookup where the backend keeps one), whose answers are written back to
+   * Redis: a chunk that fell out of the cache (flushed, restarted, expired) is not uploaded again.
    */
-  const cache = repo.stack.cache;
-  const existence = async (hashes: string[]): Promise<boolean[]> => {
-    const claimed =
-      cache && cache.state !== 'down' ? await cache.claims(hashes, { count: true }) : undefined;
-    return claimed ?? store.hasMany(hashes.map(objectKey));
-  };
+  const existence = (hashes: string[]): Promise<boolean[]> => store.hasMany(hashes.map(objectKey));
   const settle = async (batch: ChunkBatch) => {
     if (perChunk) return settleOneByOne(batch);
     // Chunks the parent version names are stored already: no existence check needed for them.

@@ -11,8 +11,12 @@ import type {
 import { mapLimit } from '../concurrency';
 import type { Manifest, VersionRecord } from '../repository/format';
 import { RepositoryError, type Repository, type VersionEntry } from '../repository/repository';
-import { isSafetensors } from './safetensors';
-import { compareTensors } from './tensors';
+import {
+  attributeNewChunks,
+  compareModelFile,
+  externalDataChanges,
+  VersionFiles,
+} from './model-files';
 
 async function chunkSet(repo: Repository, records: VersionRecord[]): Promise<Set<string>> {
   const set = new Set<string>();
@@ -81,16 +85,18 @@ async function parentOf(
  * (new bytes and chunks, bytes from its parent), so they never change, whatever happens to other
  * versions later. The per-file figures and chunk maps are computed from manifests: chunks the
  * parent (read by id, even once removed) names ("parent"), chunks an earlier version of any model
- * holds or that repeat inside this version ("elsewhere"), and the rest ("new"). For safetensors
- * files, each tensor is compared with the parent's file at the same path.
+ * holds or that repeat inside this version ("elsewhere"), and the rest ("new"). For model files,
+ * each tensor and metadata key is compared with the parent's file at the same path, and each
+ * tensor gets the bytes new chunks carry.
  */
 export async function versionReport(repo: Repository, entry: VersionEntry): Promise<VersionReport> {
   const parent = await parentOf(repo, entry);
   const parentRecord = parent?.record;
   const fromParent = parentRecord ? await chunkSet(repo, [parentRecord]) : new Set<string>();
   const elsewhere = await chunkSet(repo, await earlierRecords(repo, entry, entry.record.parent));
-  const parentFiles = new Map(parentRecord?.files.map((f) => [f.path, f.manifest]) ?? []);
-  // A parent reclaimed by gc leaves nothing to compare tensors with.
+  const thisFiles = new VersionFiles(repo, entry.record.files);
+  const parentFiles = parentRecord && new VersionFiles(repo, parentRecord.files);
+  // A parent reclaimed by gc leaves nothing to compare tensors with (not "every tensor added").
   const compare = parent?.info.state !== 'collected';
   const inThisVersion = new Set<string>();
 
@@ -128,18 +134,11 @@ export async function versionReport(repo: Repository, entry: VersionEntry): Prom
       }
       offset += chunk.length;
     }
-    if (compare && isSafetensors(file.path)) {
-      const previous = parentFiles.get(file.path);
-      const older =
-        previous === undefined
-          ? undefined
-          : previous === file.manifest
-            ? manifest
-            : await repo.readManifest(previous);
-      Object.assign(report, await compareTensors(repo, manifest, older));
-    }
+    VersionFiles.remember(file.path, file.manifest, manifest, thisFiles, parentFiles);
+    if (compare) Object.assign(report, await compareModelFile(file.path, thisFiles, parentFiles));
     files.push(report);
   }
+  attributeNewChunks(files);
   const { stats } = entry.record;
   const mapped = files.reduce((n, f) => n + f.newBytes, 0);
   return {
@@ -174,7 +173,7 @@ function bytesNotIn(newer: Manifest, older: Manifest): number {
   return newer.chunks.reduce((n, c) => n + (have.has(c.hash) ? 0 : c.length), 0);
 }
 
-/** File by file (and tensor by tensor for safetensors), what changed from `from` to `to`. */
+/** File by file (and tensor by tensor for model files), what changed from `from` to `to`. */
 export async function diffVersions(
   repo: Repository,
   from: VersionEntry,
@@ -183,6 +182,8 @@ export async function diffVersions(
   const before = new Map(from.record.files.map((f) => [f.path, f]));
   const after = new Map(to.record.files.map((f) => [f.path, f]));
   const paths = [...new Set([...before.keys(), ...after.keys()])];
+  const fromFiles = new VersionFiles(repo, from.record.files);
+  const toFiles = new VersionFiles(repo, to.record.files);
   const files: FileDiff[] = [];
   for (const path of paths) {
     const a = before.get(path);
@@ -194,6 +195,7 @@ export async function diffVersions(
         bytesChanged: 0,
         sizeBefore: a.size,
         sizeAfter: b.size,
+        ...(await externalDataChanges(path, toFiles, fromFiles)),
       });
       continue;
     }
@@ -205,11 +207,7 @@ export async function diffVersions(
         sizeBefore: null,
         sizeAfter: b.size,
       };
-      if (isSafetensors(path))
-        Object.assign(
-          diff,
-          await compareTensors(repo, await repo.readManifest(b.manifest), undefined),
-        );
+      Object.assign(diff, await compareModelFile(path, toFiles, fromFiles));
       files.push(diff);
       continue;
     }
@@ -234,7 +232,9 @@ export async function diffVersions(
       sizeBefore: a!.size,
       sizeAfter: b!.size,
     };
-    if (isSafetensors(path)) Object.assign(diff, await compareTensors(repo, newer, older));
+    VersionFiles.remember(path, a!.manifest, older, fromFiles);
+    VersionFiles.remember(path, b!.manifest, newer, toFiles);
+    Object.assign(diff, await compareModelFile(path, toFiles, fromFiles));
     files.push(diff);
   }
   const order: Record<FileDiff['status'], number> = {

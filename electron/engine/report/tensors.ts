@@ -1,52 +1,49 @@
 import type { TensorChange } from '../../../shared/types';
-import type { Repository } from '../repository/repository';
-import type { Manifest } from '../repository/format';
-import { FileReader } from './file-reader';
-import { headerLength, LayoutError, parseHeader, type TensorLayout } from './safetensors';
+import type { FileReader } from './file-reader';
+import type { TensorEntry } from './formats/model-format';
 
-/** The tensor layout of a safetensors file, read from the chunks holding its header only. */
-export async function readLayout(reader: FileReader): Promise<TensorLayout[]> {
-  const size = reader.manifest.size;
-  const n = headerLength(await reader.read(0, 8), size);
-  return parseHeader(await reader.read(8, 8 + n), n, size);
-}
+/** Opens the reader of a version's file by path (undefined when the version has no such file). */
+export type OpenFile = (path: string) => Promise<FileReader | undefined>;
 
 const sameShape = (a: number[], b: number[]) =>
   a.length === b.length && a.every((d, i) => d === b[i]);
 
 /**
  * Whether tensor `b` (in the newer file) holds the same bytes as tensor `a` (in the older one),
- * wherever each sits. Chunks of `b` that lie inside it are matched by hash against chunks of `a`
- * at the same offset from the tensor's start: equal hashes prove equal bytes, and a chunk of the
- * same length with another hash proves a difference. What no chunk settles (the edges, where a
- * chunk also holds neighbouring bytes, and stretches where the cut points differ) is read from
- * both files and compared byte for byte.
+ * wherever each sits. Each chunk of the newer file overlapping `b` is matched against the older
+ * file's chunk at the same offset from the tensor's start (for an edge chunk, which also holds a
+ * neighbour's bytes, that offset lies before or across the tensor's start or end): an equal hash
+ * proves the overlapping bytes equal, and a chunk inside the tensor with the same length and
+ * another hash proves a difference. What no chunk settles (stretches where the cut points differ,
+ * edges whose neighbour changed) is read from both files and compared byte for byte.
  */
 async function sameContent(
-  a: TensorLayout,
-  b: TensorLayout,
+  a: TensorEntry,
+  b: TensorEntry,
   older: FileReader,
   newer: FileReader,
-  olderChunkAt: Map<number, number>,
 ): Promise<boolean> {
   const length = b.end - b.start;
   const unsettled: [number, number][] = []; // relative ranges still to compare
   let cursor = 0;
   const chunks = newer.manifest.chunks;
-  for (let i = 0; i < chunks.length; i++) {
+  for (let i = newer.chunkAt(b.start); i < chunks.length; i++) {
     const start = newer.starts[i] as number;
     const chunk = chunks[i] as { hash: string; length: number };
-    if (start + chunk.length <= b.start) continue;
     if (start >= b.end) break;
-    if (start < b.start || start + chunk.length > b.end) continue; // an edge chunk: compare bytes
+    if (start + chunk.length <= b.start) continue;
     const rel = start - b.start;
-    const k = olderChunkAt.get(a.start + rel);
+    const k = a.start + rel >= 0 ? older.chunkStartingAt(a.start + rel) : undefined;
     const other = k === undefined ? undefined : older.manifest.chunks[k];
-    if (other && other.length === chunk.length) {
-      if (other.hash !== chunk.hash) return false;
-      if (rel > cursor) unsettled.push([cursor, rel]);
-      cursor = rel + chunk.length;
+    if (!other || other.length !== chunk.length) continue;
+    const inside = rel >= 0 && rel + chunk.length <= length;
+    if (other.hash !== chunk.hash) {
+      if (inside) return false;
+      continue;
     }
+    const from = Math.max(0, rel);
+    if (from > cursor) unsettled.push([cursor, from]);
+    cursor = Math.min(length, rel + chunk.length);
   }
   if (cursor < length) unsettled.push([cursor, length]);
   for (const [from, to] of unsettled) {
@@ -59,65 +56,71 @@ async function sameContent(
   return true;
 }
 
-/** Tensor by tensor: the newer file against the older one (or every tensor added when none). */
-export async function compareTensors(
-  repo: Repository,
-  newer: Manifest,
-  older: Manifest | undefined,
-): Promise<{ tensors?: TensorChange[]; note?: string }> {
-  const newReader = new FileReader(repo, newer);
-  let newLayout: TensorLayout[];
-  try {
-    newLayout = await readLayout(newReader);
-  } catch (err) {
-    if (err instanceof LayoutError)
-      return {
-        note: `safetensors header unreadable (${err.message}): compared at chunk level only`,
-      };
-    throw err;
-  }
-  const describe = (t: TensorLayout, status: TensorChange['status']): TensorChange => ({
+export function describeTensor(t: TensorEntry, status: TensorChange['status']): TensorChange {
+  const change: TensorChange = {
     name: t.name,
     status,
     dtype: t.dtype,
     shape: t.shape,
     bytes: t.end - t.start,
-  });
-  if (!older) return { tensors: newLayout.map((t) => describe(t, 'added')) };
-  const oldReader = new FileReader(repo, older);
-  let oldLayout: TensorLayout[];
-  try {
-    oldLayout = await readLayout(oldReader);
-  } catch (err) {
-    if (err instanceof LayoutError) {
-      return {
-        tensors: newLayout.map((t) => describe(t, 'added')),
-        note: `the older file's safetensors header is unreadable (${err.message})`,
-      };
-    }
-    throw err;
-  }
-  const olderChunkAt = new Map<number, number>(oldReader.starts.map((s, i) => [s, i]));
-  const oldByName = new Map(oldLayout.map((t) => [t.name, t]));
+    offset: t.start,
+  };
+  if (t.file !== undefined) change.file = t.file;
+  if (t.storage !== undefined) change.storage = t.storage;
+  return change;
+}
+
+/** Same bytes? Read from the files holding them; where a side's file is missing, same place. */
+async function sameBytes(
+  o: TensorEntry,
+  t: TensorEntry,
+  older: { open: OpenFile; path: string },
+  newer: { open: OpenFile; path: string },
+) {
+  const [x, y] = await Promise.all([
+    older.open(o.file ?? older.path),
+    newer.open(t.file ?? newer.path),
+  ]);
+  if (!x || !y || x === y)
+    return (
+      (!x || !y ? !x && !y : true) && o.file === t.file && o.start === t.start && o.end === t.end
+    );
+  return sameContent(o, t, x, y);
+}
+
+/**
+ * Tensor by tensor: the newer table against the older one. A tensor is added, removed, modified
+ * (retyped: a new dtype, such as a new quantization; reshaped; or new bytes) or unchanged.
+ */
+export async function compareTensorTables(
+  newTable: TensorEntry[],
+  oldTable: TensorEntry[],
+  newer: { open: OpenFile; path: string },
+  older: { open: OpenFile; path: string },
+): Promise<TensorChange[]> {
+  const oldByName = new Map(oldTable.map((t) => [t.name, t]));
   const changes: TensorChange[] = [];
-  for (const t of newLayout) {
+  for (const t of newTable) {
     const o = oldByName.get(t.name);
-    if (!o) changes.push(describe(t, 'added'));
-    else if (
-      o.dtype !== t.dtype ||
-      !sameShape(o.shape, t.shape) ||
-      o.end - o.start !== t.end - t.start
-    )
-      changes.push(describe(t, 'modified'));
-    else
-      changes.push(
-        describe(
-          t,
-          (await sameContent(o, t, oldReader, newReader, olderChunkAt)) ? 'unchanged' : 'modified',
-        ),
-      );
+    if (!o) {
+      changes.push(describeTensor(t, 'added'));
+      continue;
+    }
+    const retyped = o.dtype !== t.dtype;
+    const reshaped = !sameShape(o.shape, t.shape);
+    if (retyped || reshaped) {
+      const change = describeTensor(t, 'modified');
+      change.changes = [
+        ...(retyped ? ['retyped' as const] : []),
+        ...(reshaped ? ['reshaped' as const] : []),
+      ];
+      change.before = { dtype: o.dtype, shape: o.shape, bytes: o.end - o.start };
+      changes.push(change);
+    } else if (o.end - o.start !== t.end - t.start || !(await sameBytes(o, t, older, newer))) {
+      changes.push({ ...describeTensor(t, 'modified'), changes: ['content'] });
+    } else changes.push(describeTensor(t, 'unchanged'));
   }
-  const newNames = new Set(newLayout.map((t) => t.name));
-  for (const o of oldLayout) if (!newNames.has(o.name)) changes.push(describe(o, 'removed'));
-  return { tensors: changes };
+  const newNames = new Set(newTable.map((t) => t.name));
+  for (const o of oldTable) if (!newNames.has(o.name)) changes.push(describeTensor(o, 'removed'));
+  return changes;
 }

@@ -1,11 +1,26 @@
 import { EventEmitter } from 'node:events';
 import type { Readable } from 'node:stream';
-import type { Redis } from 'ioredis';
 import { mapLimit } from '../concurrency';
 import { silentLogger, type Logger } from '../log';
-import { hashOfKey, StoreError, type ListEntry, type PutOptions, type Store } from './store';
+import type { RedisConnection } from './redis';
+import {
+  NO_ANSWER,
+  percentile,
+  RedisBreaker,
+  type BreakerOptions,
+  type CacheState,
+} from './redis-breaker';
+import { NO_TOTALS, RedisClaims, type CacheTotals } from './redis-claims';
+import {
+  hashOfKey,
+  StoreError,
+  type ListEntry,
+  type PutOptions,
+  type RetryStats,
+  type Store,
+} from './store';
 
-export type CacheState = 'up' | 'degraded' | 'down' | 'disabled';
+export type { CacheState } from './redis-breaker';
 
 export interface CacheHealth {
   state: CacheState;
@@ -24,68 +39,57 @@ export interface CacheHealth {
   lastError: string | null;
   /** When the state last changed (ISO 8601). */
   since: string;
+  /** The timeout the next Redis command gets, in milliseconds. */
+  commandTimeoutMs: number;
+  /** Commands that Redis did not answer in time. */
+  timeouts: number;
 }
 
-export interface CachedStoreOptions {
+export interface CachedStoreOptions extends Pick<
+  BreakerOptions,
+  'probeIntervalMs' | 'degradedWindowMs' | 'timeoutFloorMs' | 'startupMs'
+> {
   /** The repository id: keys are bound to it, so one Redis serves many repositories safely. */
   namespace: string;
   /** Lifetime of an existence key (default 30 days). */
   ttlSeconds?: number;
   /** Keys per MGET (default 1000). */
   batchSize?: number;
-  /** How often to probe Redis while the circuit is open (default 1 s). */
-  probeIntervalMs?: number;
-  /** How long the state stays "degraded" once Redis answers again after a failure (default 30 s). */
-  degradedWindowMs?: number;
+  /** How often this client adds its counts to the shared totals in Redis (default 5 s). */
+  totalsIntervalMs?: number;
   logger?: Logger;
 }
 
-const NO_ANSWER = Symbol('no answer from Redis');
-const LATENCY_SAMPLES = 256;
-
 /**
  * ADR-012: a Store that wraps any Store with a Redis existence cache. It caches only
- * content-addressed objects (immutable), as `tv:obj:<repository id>:<hash>` = "1" with a TTL.
+ * content-addressed objects (immutable), as claims that the backend holds them (see RedisClaims).
  *
- * - has: a Redis hit answers with no backend call; a miss asks the backend and, if found,
- *   backfills Redis without making the caller wait.
+ * - has, hasMany: Redis first (one MGET per batch); a hit answers with no backend call; the
+ *   misses go to the backend's own hasMany together, and the ones it holds are written back to
+ *   Redis without making the caller wait. A miss is never taken for "absent".
  * - put: skipped when Redis says the object exists; otherwise uploaded, then the key is written
  *   (write-through), never before the backend confirmed.
- * - hasMany: one MGET per batch, the misses to the backend together, backfills in one pipeline.
  * - get, list go to the backend; delete removes the key first and refuses when it cannot.
- * - Redis unreachable, slow or failing never fails a read or a write: the first failure opens a
- *   circuit breaker (later calls skip Redis at once, answered by the backend), a warning is
- *   logged once, and a background probe closes the circuit when Redis answers again.
+ * - Redis unreachable, slow or failing never fails a read or a write (see RedisBreaker): the
+ *   backend answers, a warning is logged once, and caching resumes when Redis is back.
+ * - Connects on first use: a command that needs no cache never touches Redis.
  */
 export class CachedStore extends EventEmitter implements Store {
-  private readonly ttl: number;
   private readonly batchSize: number;
-  private readonly logger: Logger;
-  private readonly degradedWindowMs: number;
-  private circuitOpen = false;
-  /** When the circuit last closed again: "degraded" lasts a window from here. */
-  private recoveredAt = 0;
-  private stateSince = new Date();
-  private reportedState: CacheState = 'up';
-  private readonly probeTimer: NodeJS.Timeout;
-  private recoveryTimer: NodeJS.Timeout | undefined;
+  private readonly breaker: RedisBreaker;
+  private readonly keys: RedisClaims;
   private readonly pending = new Set<Promise<unknown>>();
-  private readonly latencies: number[] = [];
-  private readonly counters = {
-    hits: 0,
-    misses: 0,
-    backfills: 0,
-    fallbacks: 0,
-    backendCallsAvoided: 0,
-    errors: 0,
-  };
-  private lastError: string | null = null;
+  private readonly counters = { hits: 0, misses: 0, backfills: 0, backendCallsAvoided: 0 };
+  /** Counts not yet added to the shared totals in Redis. */
+  private unsent: CacheTotals = { ...NO_TOTALS };
+  private fallbacksSent = 0;
+  private totalsTimer: NodeJS.Timeout | undefined;
   /** Objects put into a backend that makes them durable only at flush: claimed after it. */
   private unclaimed = new Set<string>();
 
   constructor(
     private readonly backend: Store,
-    private readonly redis: Redis,
+    readonly connection: RedisConnection,
     private readonly options: CachedStoreOptions,
   ) {
     super();
@@ -95,12 +99,17 @@ export class CachedStore extends EventEmitter implements Store {
         'BAD_NAMESPACE',
       );
     }
-    this.ttl = options.ttlSeconds ?? 30 * 24 * 3600;
     this.batchSize = options.batchSize ?? 1000;
-    this.logger = options.logger ?? silentLogger;
-    this.degradedWindowMs = options.degradedWindowMs ?? 30_000;
-    this.probeTimer = setInterval(() => void this.probe(), options.probeIntervalMs ?? 1000);
-    this.probeTimer.unref();
+    this.breaker = new RedisBreaker(connection, {
+      ...options,
+      logger: options.logger ?? silentLogger,
+      onStateChange: () => this.emit('state', this.health()),
+    });
+    this.keys = new RedisClaims(
+      connection.client,
+      options.namespace,
+      options.ttlSeconds ?? 30 * 24 * 3600,
+    );
   }
 
   get location(): string {
@@ -111,90 +120,65 @@ export class CachedStore extends EventEmitter implements Store {
     return this.backend.durableOnPut;
   }
 
-  private cacheKey(hash: string): string {
-    return `tv:obj:${this.options.namespace}:${hash}`;
+  get namespace(): string {
+    return this.options.namespace;
+  }
+
+  retries(): RetryStats | undefined {
+    return this.backend.retries?.();
+  }
+
+  /**
+   * Starts connecting to Redis now, for a command that will need the cache (a push): the
+   * connection is made while the work starts, and given up on within the start-up budget.
+   */
+  connect(startupMs?: number, options: { quiet?: boolean } = {}): void {
+    void this.start(startupMs, options);
   }
 
   // --- Store --------------------------------------------------------------------------------
 
   async has(key: string): Promise<boolean> {
-    const hash = hashOfKey(key);
-    if (!hash) return this.backend.has(key);
-    const cached = await this.ask(() => this.redis.get(this.cacheKey(hash)));
-    if (cached === '1') {
-      this.counters.hits++;
-      this.counters.backendCallsAvoided++;
-      return true;
-    }
-    if (cached !== NO_ANSWER) this.counters.misses++;
-    const found = await this.backend.has(key);
-    if (found && cached !== NO_ANSWER) this.backfill([hash]);
-    return found;
+    return (await this.hasMany([key]))[0] as boolean;
   }
 
   async hasMany(keys: readonly string[]): Promise<boolean[]> {
-    const answers = new Array<boolean>(keys.length).fill(false);
-    const toBackend: number[] = [];
-    const cachedIndexes: number[] = [];
     const hashes = keys.map(hashOfKey);
-    hashes.forEach((hash, i) => (hash ? cachedIndexes.push(i) : toBackend.push(i)));
-    const batches: number[][] = [];
-    for (let start = 0; start < cachedIndexes.length; start += this.batchSize) {
-      batches.push(cachedIndexes.slice(start, start + this.batchSize));
-    }
-    // Several MGETs in flight at once: Redis answers them back to back on the one connection.
-    const replies = await mapLimit(batches, 8, (batch) =>
-      this.ask(() => this.redis.mget(batch.map((i) => this.cacheKey(hashes[i] as string)))),
-    );
-    let redisAnswered = true;
-    batches.forEach((batch, b) => {
-      const values = replies[b] as (string | null)[] | typeof NO_ANSWER;
-      if (values === NO_ANSWER) {
-        redisAnswered = false;
-        toBackend.push(...batch);
-        return;
-      }
-      batch.forEach((index, k) => {
-        if (values[k] === '1') {
-          answers[index] = true;
-          this.counters.hits++;
-          this.counters.backendCallsAvoided++;
-        } else {
-          this.counters.misses++;
-          toBackend.push(index);
-        }
-      });
+    const cacheable = hashes.flatMap((hash, i) => (hash ? [i] : []));
+    const claimed = await this.lookup(cacheable.map((i) => hashes[i] as string));
+    const answers = new Array<boolean>(keys.length).fill(false);
+    const toBackend: number[] = hashes.flatMap((hash, i) => (hash ? [] : [i]));
+    cacheable.forEach((index, k) => {
+      if (claimed[k] === true) answers[index] = true;
+      else toBackend.push(index);
     });
-    if (toBackend.length > 0) {
-      const found = await this.backend.hasMany(toBackend.map((i) => keys[i] as string));
-      const backfill: string[] = [];
-      toBackend.forEach((index, k) => {
-        answers[index] = found[k] as boolean;
-        const hash = hashes[index];
-        if (found[k] && hash) backfill.push(hash);
-      });
-      if (redisAnswered && backfill.length > 0) this.backfill(backfill);
-    }
+    if (toBackend.length === 0) return answers;
+    const found = await this.backend.hasMany(toBackend.map((i) => keys[i] as string));
+    const backfill: string[] = [];
+    toBackend.forEach((index, k) => {
+      answers[index] = found[k] as boolean;
+      const hash = hashes[index];
+      // Not what this client put and the backend makes durable only at its flush.
+      if (found[k] && hash && claimed.length > 0 && !this.unclaimed.has(hash)) backfill.push(hash);
+    });
+    if (backfill.length > 0) this.backfill(backfill);
     return answers;
   }
 
   async put(key: string, data: Uint8Array, options?: PutOptions): Promise<void> {
     const hash = hashOfKey(key);
     if (!hash) return this.backend.put(key, data, options);
-    const cached = await this.ask(() => this.redis.get(this.cacheKey(hash)));
-    if (cached === '1') {
-      this.counters.hits++;
-      this.counters.backendCallsAvoided++;
-      return;
-    }
-    if (cached !== NO_ANSWER) this.counters.misses++;
+    // Redis may have learnt of it since the caller asked (another client uploaded it): a hit
+    // skips the upload; a miss was counted when the caller asked.
+    const [claimed] = await this.lookup([hash], { misses: false });
+    if (claimed) return;
     await this.backend.put(key, data, options);
     // Write-through, only once the backend holds the object durably: now, or (a folder, whose
     // puts are durable and visible to others only at flush) after the next flush. Claimed
     // earlier, a crash before that flush would leave Redis claiming an object no one can read,
     // and another push would name it without uploading it.
     if (this.backend.durableOnPut === false) this.unclaimed.add(hash);
-    else await this.ask(() => this.redis.set(this.cacheKey(hash), '1', 'EX', this.ttl));
+    else await this.claim([hash]);
   }
 
   get(key: string): Promise<Readable> {
@@ -215,18 +199,16 @@ export class CachedStore extends EventEmitter implements Store {
     const hashes = [...this.unclaimed];
     this.unclaimed = new Set();
     await this.backend.flush();
-    for (let start = 0; start < hashes.length; start += this.batchSize) {
-      const pipeline = this.redis.pipeline();
-      for (const hash of hashes.slice(start, start + this.batchSize))
-        pipeline.set(this.cacheKey(hash), '1', 'EX', this.ttl);
-      if ((await this.ask(() => pipeline.exec())) === NO_ANSWER) break;
-    }
+    await this.claim(hashes);
+    await this.sendTotals();
   }
 
   async close(): Promise<void> {
-    clearInterval(this.probeTimer);
-    if (this.recoveryTimer) clearTimeout(this.recoveryTimer);
+    clearInterval(this.totalsTimer);
     await this.idle();
+    if (this.breaker.used) await this.sendTotals();
+    this.breaker.close();
+    this.connection.disconnect();
     await this.backend.close();
   }
 
@@ -243,47 +225,36 @@ export class CachedStore extends EventEmitter implements Store {
         `cannot ${what}: the Redis cache could not remove its key first (${reason}), so nothing was deleted; try again when Redis is back`,
         'CACHE_UNAVAILABLE',
       );
-    if (this.circuitOpen) throw refuse(this.lastError ?? 'Redis is unavailable');
-    const result = await this.ask(() => this.redis.del(...hashes.map((h) => this.cacheKey(h))));
-    if (result === NO_ANSWER) throw refuse(this.lastError ?? 'no answer');
+    for (let start = 0; start < hashes.length; start += this.batchSize) {
+      const batch = hashes.slice(start, start + this.batchSize);
+      if ((await this.breaker.run(() => this.keys.delete(batch))) === NO_ANSWER)
+        throw refuse(this.breaker.lastError ?? 'no answer');
+    }
   }
 
   /**
    * Which of these objects the cache claims to hold, from Redis alone (undefined when Redis does
-   * not answer). Verify checks these claims against the backend; a push uploads what the cache
-   * does not claim (ADR-012's put: a miss is uploaded, not checked), counted as hits and misses.
+   * not answer): verify checks such claims against the backend. Not counted as hits or misses.
    */
-  async claims(
-    hashes: readonly string[],
-    options: { count?: boolean } = {},
-  ): Promise<boolean[] | undefined> {
+  async claims(hashes: readonly string[]): Promise<boolean[] | undefined> {
     const out: boolean[] = [];
     for (let start = 0; start < hashes.length; start += this.batchSize) {
       const batch = hashes.slice(start, start + this.batchSize);
-      const values = await this.ask(() => this.redis.mget(batch.map((h) => this.cacheKey(h))));
+      const values = await this.breaker.run(() => this.keys.get(batch));
       if (values === NO_ANSWER) return undefined;
-      out.push(...values.map((v) => v === '1'));
-    }
-    if (options.count) {
-      const hits = out.filter(Boolean).length;
-      this.counters.hits += hits;
-      this.counters.backendCallsAvoided += hits;
-      this.counters.misses += out.length - hits;
+      out.push(...values);
     }
     return out;
   }
 
   /** Every object hash this repository's cache keys claim (SCAN, in pages). */
   async *claimedHashes(): AsyncIterable<string[]> {
-    const prefix = `tv:obj:${this.options.namespace}:`;
     let cursor = '0';
     do {
-      const reply = await this.ask(() =>
-        this.redis.scan(cursor, 'MATCH', `${prefix}*`, 'COUNT', 1000),
-      );
-      if (reply === NO_ANSWER) return;
-      cursor = reply[0];
-      yield reply[1].map((key) => key.slice(prefix.length));
+      const page = await this.breaker.run(() => this.keys.scan(cursor));
+      if (page === NO_ANSWER) return;
+      cursor = page.cursor;
+      yield page.hashes;
     } while (cursor !== '0');
   }
 
@@ -292,106 +263,111 @@ export class CachedStore extends EventEmitter implements Store {
     while (this.pending.size > 0) await Promise.allSettled([...this.pending]);
   }
 
+  /** The breaker and key layout, for the status a person asks for (see cache-status). */
+  internals(): { breaker: RedisBreaker; keys: RedisClaims } {
+    return { breaker: this.breaker, keys: this.keys };
+  }
+
   // --- health ---------------------------------------------------------------------------------
 
   get state(): CacheState {
-    if (this.circuitOpen) return 'down';
-    return Date.now() - this.recoveredAt < this.degradedWindowMs ? 'degraded' : 'up';
+    return this.breaker.state;
   }
 
   health(): CacheHealth {
-    const sorted = [...this.latencies].sort((a, b) => a - b);
-    const at = (q: number) =>
-      round(sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))] as number);
+    const samples = this.breaker.recentLatencies;
     return {
       state: this.state,
-      latencyMs: sorted.length > 0 ? { p50: at(0.5), p99: at(0.99) } : null,
-      recentLatencyMs: this.latencies.map(round),
+      latencyMs:
+        samples.length > 0
+          ? { p50: round(percentile(samples, 0.5)), p99: round(percentile(samples, 0.99)) }
+          : null,
+      recentLatencyMs: samples.map(round),
       ...this.counters,
-      lastError: this.lastError,
-      since: this.stateSince.toISOString(),
+      fallbacks: this.breaker.counters.fallbacks,
+      errors: this.breaker.counters.errors,
+      lastError: this.breaker.lastError,
+      since: this.breaker.since.toISOString(),
+      commandTimeoutMs: this.breaker.timeoutMs,
+      timeouts: this.breaker.counters.timeouts,
     };
   }
 
   // --- internals ------------------------------------------------------------------------------
 
-  /** Runs a Redis command unless the circuit is open; a failure opens it. Never throws. */
-  private async ask<T>(command: () => Promise<T>): Promise<T | typeof NO_ANSWER> {
-    if (this.circuitOpen) {
-      this.counters.fallbacks++;
-      return NO_ANSWER;
+  /** Connects (on first use) and starts adding this client's counts to the shared totals. */
+  private async start(startupMs?: number, options: { quiet?: boolean } = {}): Promise<void> {
+    if (!this.totalsTimer) {
+      this.totalsTimer = setInterval(
+        () => void this.sendTotals(),
+        this.options.totalsIntervalMs ?? 5_000,
+      );
+      this.totalsTimer.unref();
     }
-    const started = performance.now();
-    try {
-      const result = await command();
-      this.recordLatency(performance.now() - started);
-      return result;
-    } catch (err) {
-      this.counters.fallbacks++;
-      this.trip(err);
-      return NO_ANSWER;
+    await this.breaker.start(startupMs, options);
+  }
+
+  /**
+   * Which of these objects Redis claims, several MGETs in flight; [] when Redis did not answer
+   * (each then counts as a fallback, not a miss). Counted as hits and (unless told) misses.
+   */
+  private async lookup(
+    hashes: readonly string[],
+    count: { misses: boolean } = { misses: true },
+  ): Promise<boolean[]> {
+    if (hashes.length === 0) return [];
+    await this.start();
+    const batches: string[][] = [];
+    for (let start = 0; start < hashes.length; start += this.batchSize)
+      batches.push(hashes.slice(start, start + this.batchSize));
+    // Redis answers several MGETs in flight back to back on the one connection.
+    const replies = await mapLimit(batches, 8, (batch) =>
+      this.breaker.run(() => this.keys.get(batch)),
+    );
+    if (replies.some((r) => r === NO_ANSWER)) return [];
+    const claimed = replies.flat() as boolean[];
+    const hits = claimed.filter(Boolean).length;
+    this.count('hits', hits);
+    if (count.misses) this.count('misses', claimed.length - hits);
+    this.counters.backendCallsAvoided += hits;
+    return claimed;
+  }
+
+  /** Writes these claims now (write-through after an upload, or after a flush). */
+  private async claim(hashes: readonly string[]): Promise<void> {
+    for (let start = 0; start < hashes.length; start += this.batchSize) {
+      const batch = hashes.slice(start, start + this.batchSize);
+      const written = await this.breaker.run(() => this.keys.set(batch));
+      if (written === NO_ANSWER) return;
+      this.count('uploads', written);
     }
   }
 
+  /** Writes claims of objects the backend holds, without making the caller wait. */
   private backfill(hashes: string[]): void {
-    const pipeline = this.redis.pipeline();
-    for (const hash of hashes) pipeline.set(this.cacheKey(hash), '1', 'EX', this.ttl);
-    const done = this.ask(() => pipeline.exec()).then((results) => {
-      if (results === NO_ANSWER || !results) return;
-      this.counters.backfills += results.filter(([err]) => !err).length;
-    });
+    const done = this.breaker
+      .run(() => this.keys.set(hashes))
+      .then((written) => {
+        if (written !== NO_ANSWER) this.count('backfills', written);
+      });
     this.pending.add(done);
     void done.finally(() => this.pending.delete(done));
   }
 
-  private trip(err: unknown): void {
-    this.counters.errors++;
-    this.lastError = err instanceof Error ? err.message : String(err);
-    if (this.circuitOpen) return;
-    this.circuitOpen = true;
-    this.logger.warn(
-      `Redis cache unavailable (${this.lastError}): using the storage backend directly until it is back`,
-    );
-    this.report();
+  private count(field: keyof CacheTotals, n: number): void {
+    if (field !== 'uploads' && field !== 'fallbacks') this.counters[field] += n;
+    this.unsent[field] += n;
   }
 
-  /**
-   * Runs every probe interval. With the circuit open, a PING that answers closes it. With it
-   * closed, a PING keeps the health current when no other command is running: a Redis that died
-   * while idle shows as down at once, not at the next push.
-   */
-  private async probe(): Promise<void> {
-    try {
-      const started = performance.now();
-      await this.redis.ping();
-      this.recordLatency(performance.now() - started);
-    } catch (err) {
-      if (this.circuitOpen) this.lastError = err instanceof Error ? err.message : String(err);
-      else this.trip(err);
-      return;
-    }
-    if (!this.circuitOpen) return;
-    this.circuitOpen = false;
-    this.recoveredAt = Date.now();
-    this.logger.warn('Redis cache answers again: caching resumes');
-    this.report();
-    // "degraded" ends by itself once the window passes: report that change too.
-    if (this.recoveryTimer) clearTimeout(this.recoveryTimer);
-    this.recoveryTimer = setTimeout(() => this.report(), this.degradedWindowMs + 10);
-    this.recoveryTimer.unref();
-  }
-
-  private report(): void {
-    const state = this.state;
-    if (state === this.reportedState) return;
-    this.reportedState = state;
-    this.stateSince = new Date();
-    this.emit('state', this.health());
-  }
-
-  private recordLatency(ms: number): void {
-    this.latencies.push(ms);
-    if (this.latencies.length > LATENCY_SAMPLES) this.latencies.shift();
+  /** Adds this client's counts to the shared totals (approximate: a lost reply loses them). */
+  private async sendTotals(): Promise<void> {
+    const fallbacks = this.breaker.counters.fallbacks;
+    this.unsent.fallbacks += fallbacks - this.fallbacksSent;
+    this.fallbacksSent = fallbacks;
+    const delta = this.unsent;
+    if (Object.values(delta).every((n) => n === 0) || this.breaker.state === 'down') return;
+    this.unsent = { ...NO_TOTALS };
+    await this.breaker.run(() => this.keys.addTotals(delta));
   }
 }
 

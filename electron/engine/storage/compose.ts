@@ -1,7 +1,6 @@
 import { homedir } from 'node:os';
 import { isAbsolute, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import type { Redis } from 'ioredis';
 import { silentLogger, type Logger } from '../log';
 import { CachedStore, type CachedStoreOptions } from './cached';
 import { DiskStore } from './disk';
@@ -78,25 +77,20 @@ export async function composeStack(
   if (!config.redisUrl) {
     return { store: backend, backend, cache: undefined, close: () => backend.close() };
   }
-  const logger = config.logger ?? silentLogger;
-  // ioredis loads only when a cache is configured.
-  const { createRedisClient, waitReady } = await import('./redis');
-  const redis: Redis = createRedisClient(config.redisUrl);
-  // A Redis that is not there yet costs nothing: without an offline queue the first command
-  // fails at once, which opens the cache's circuit and logs the one warning.
-  await waitReady(redis, 1_000);
-  const cache = new CachedStore(backend, redis, {
+  // ioredis loads only when a cache is configured. Nothing connects yet: a command that needs no
+  // cache (log, models, pull) never touches Redis; the first that does connects, or gives up
+  // within the start-up budget and goes on without it.
+  const { RedisConnection } = await import('./redis');
+  const connection = new RedisConnection(config.redisUrl);
+  const cache = new CachedStore(backend, connection, {
     ...config.cache,
     namespace: repositoryId,
-    logger,
+    logger: config.logger ?? silentLogger,
   });
   return {
     store: cache,
     backend,
     cache,
-    close: async () => {
-      await cache.close();
-      redis.disconnect();
-    },
+    close: () => cache.close(),
   };
 }

@@ -1,5 +1,5 @@
 import type { Readable } from 'node:stream';
-import type { ListEntry, PutOptions, Store } from './store';
+import type { ListEntry, PutOptions, RetryStats, Store } from './store';
 
 export type StoreOperation = 'has' | 'hasMany' | 'put' | 'get' | 'delete' | 'list';
 
@@ -76,5 +76,9 @@ export class CountingStore implements Store {
 
   close(): Promise<void> {
     return this.inner.close();
+  }
+
+  retries(): RetryStats | undefined {
+    return this.inner.retries?.();
   }
 }

@@ -10,16 +10,20 @@ import {
   ListObjectsV2Command,
   PutObjectCommand,
   S3Client,
-  type S3ClientConfig,
 } from '@aws-sdk/client-s3';
 import { NodeHttpHandler } from '@smithy/node-http-handler';
 import { mapLimit, Semaphore } from '../concurrency';
+import { S3_DEFAULTS, type S3Options } from './s3-options';
+
+export type { S3Options } from './s3-options';
+import { S3RetryStrategy } from './s3-retry';
 import {
   ObjectNotFoundError,
   StoreError,
   validateKey,
   type ListEntry,
   type PutOptions,
+  type RetryStats,
   type Store,
 } from './store';
 
@@ -27,19 +31,6 @@ export interface S3Location {
   bucket: string;
   /** Key prefix inside the bucket ("" or "team/models"), without leading or trailing slash. */
   prefix: string;
-}
-
-export interface S3Options {
-  /** Overrides AWS_ENDPOINT_URL_S3 / AWS_ENDPOINT_URL (an S3-compatible server). */
-  endpoint?: string;
-  /** Overrides AWS_REGION / AWS_DEFAULT_REGION. */
-  region?: string;
-  /** Explicit credentials; otherwise the SDK's default chain (env, profile, SSO, instance role). */
-  credentials?: S3ClientConfig['credentials'];
-  /** Requests in flight at once (default 64). */
-  concurrency?: number;
-  /** Tries per request, for 5xx and SlowDown (default 5). */
-  maxAttempts?: number;
 }
 
 /** Parses "s3://bucket/some/prefix". */
@@ -82,6 +73,9 @@ export class S3Store implements Store {
   private readonly client: S3Client;
   private readonly limit: Semaphore;
   private readonly endpoint: string | undefined;
+  private readonly retry: S3RetryStrategy;
+  private readonly timeouts: { connectMs: number; idleMs: number; retryForMs: number };
+  private readonly region: string | undefined;
 
   constructor(
     private readonly where: S3Location,
@@ -92,19 +86,29 @@ export class S3Store implements Store {
     const concurrency = options.concurrency ?? 64;
     const agentOptions = { keepAlive: true, maxSockets: concurrency + 16 };
     const region = options.region ?? process.env['AWS_REGION'] ?? process.env['AWS_DEFAULT_REGION'];
+    const { maxAttempts, retryForMs, connectTimeoutMs, idleTimeoutMs } = {
+      ...S3_DEFAULTS,
+      ...options,
+    };
+    this.timeouts = { connectMs: connectTimeoutMs, idleMs: idleTimeoutMs, retryForMs };
+    this.region = region;
+    this.retry = new S3RetryStrategy({ maxAttempts, retryForMs });
     this.client = new S3Client({
       ...(this.endpoint ? { endpoint: this.endpoint } : {}),
       region: region ?? (this.endpoint ? 'us-east-1' : undefined),
       forcePathStyle: needsPathStyle(this.endpoint),
       ...(options.credentials ? { credentials: options.credentials } : {}),
-      maxAttempts: options.maxAttempts ?? 5,
+      maxAttempts,
+      retryStrategy: this.retry,
       requestChecksumCalculation: 'WHEN_REQUIRED',
       responseChecksumValidation: 'WHEN_REQUIRED',
       requestHandler: new NodeHttpHandler({
         httpAgent: new HttpAgent(agentOptions),
         httpsAgent: new HttpsAgent(agentOptions),
-        connectionTimeout: 3_000,
-        requestTimeout: 30_000,
+        connectionTimeout: connectTimeoutMs,
+        // Silence on a connection fails the request (a TimeoutError the retries take); a body
+        // that keeps moving, however slowly, does not.
+        socketTimeout: idleTimeoutMs,
       }),
     });
     this.limit = new Semaphore(concurrency);
@@ -241,15 +245,20 @@ export class S3Store implements Store {
     this.client.destroy();
   }
 
+  retries(): RetryStats {
+    return { ...this.retry.stats };
+  }
+
   /** One clear sentence for an S3 failure: what failed, on which object, and what to do. */
   private describe(err: unknown, action: string, key: string | undefined): StoreError {
     const e = err as {
       name?: string;
       code?: string;
       message?: string;
-      $metadata?: { httpStatusCode?: number };
+      $metadata?: { httpStatusCode?: number; attempts?: number; totalRetryDelay?: number };
     };
     const status = e.$metadata?.httpStatusCode;
+    const attempts = e.$metadata?.attempts ?? 1;
     const what = key ? `${action} ${key} in ${this.location}` : `${action} ${this.location}`;
     const at = this.endpoint ? ` at ${this.endpoint}` : '';
     const name = e.name ?? e.code ?? 'Error';
@@ -288,18 +297,44 @@ export class S3Store implements Store {
         cause: err,
       });
     }
+    const server = this.endpoint
+      ? `S3 at ${this.endpoint}`
+      : `S3 in ${this.region ?? 'its region'}`;
+    const checkServer = this.endpoint
+      ? `check that ${this.endpoint} (AWS_ENDPOINT_URL_S3, or the endpoint in Settings) is an S3 server that is up, and the network to it`
+      : 'check the network (and HTTPS_PROXY, if a proxy is in the way) and the AWS service health';
+    const tries = attempts > 1 ? ` (${attempts} tries)` : '';
+    if (name === 'TimeoutError') {
+      const silent = /did not establish a connection/.test(e.message ?? '')
+        ? `did not accept a connection within ${seconds(this.timeouts.connectMs)}`
+        : `accepted the connection but did not answer within ${seconds(this.timeouts.idleMs)}`;
+      return new StoreError(
+        `cannot ${what}: ${server} ${silent}${tries}: ${checkServer}`,
+        'TIMEOUT',
+        {
+          cause: err,
+        },
+      );
+    }
+    if (isThrottling(name, status)) {
+      const waited = seconds(e.$metadata?.totalRetryDelay ?? 0);
+      return new StoreError(
+        `cannot ${what}: ${server} kept asking to slow down (${name === 'Error' || name === 'Unknown' ? `HTTP ${status}` : name}) through ${attempts} tries and ${waited} of backoff, until the retry time (${seconds(this.timeouts.retryForMs)}) was up: try again later, or allow more time with --retry-for`,
+        'THROTTLED',
+        { cause: err },
+      );
+    }
     const network = [
       'ECONNREFUSED',
       'ENOTFOUND',
       'ETIMEDOUT',
       'ECONNRESET',
       'EHOSTUNREACH',
-      'TimeoutError',
       'EAI_AGAIN',
     ];
     if (network.includes(e.code ?? '') || network.includes(name)) {
       return new StoreError(
-        `cannot ${what}: cannot reach S3${at} (${e.code ?? name}): check AWS_ENDPOINT_URL_S3 and the network`,
+        `cannot ${what}: cannot reach ${server} (${e.code ?? name})${tries}: ${checkServer}`,
         'UNREACHABLE',
         { cause: err },
       );
@@ -310,6 +345,28 @@ export class S3Store implements Store {
       { cause: err },
     );
   }
+}
+
+/** S3's ways of saying "slow down" (the SDK's throttling codes, 429, and 503 without a code). */
+function isThrottling(name: string, status: number | undefined): boolean {
+  return (
+    [
+      'SlowDown',
+      'Throttling',
+      'ThrottlingException',
+      'RequestLimitExceeded',
+      'TooManyRequestsException',
+    ].includes(name) ||
+    status === 429 ||
+    (status === 503 && (name === 'Error' || name === 'Unknown' || name === '503'))
+  );
+}
+
+/** Milliseconds as a person reads them: "800 ms", "10 s", "10 min". */
+function seconds(ms: number): string {
+  if (ms < 1000) return `${Math.round(ms)} ms`;
+  if (ms < 120_000) return `${Math.round(ms / 100) / 10} s`;
+  return `${Math.round(ms / 6000) / 10} min`;
 }
 
 function isNotFound(err: unknown): boolean {

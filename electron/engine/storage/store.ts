@@ -35,6 +35,16 @@ export interface Store {
   flush(): Promise<void>;
   /** Releases sockets and connections. */
   close(): Promise<void>;
+  /** Retries after throttling so far, where the backend throttles (S3); decorators pass it on. */
+  retries?(): RetryStats | undefined;
+}
+
+/** What a backend retried because it was told to slow down (S3's 503 SlowDown). */
+export interface RetryStats {
+  /** Requests retried after a throttling answer, since the store was opened. */
+  throttled: number;
+  /** When the last throttling answer came (Date.now()); null before the first. */
+  lastThrottledAt: number | null;
 }
 
 export interface PutOptions {

@@ -1,4 +1,5 @@
 import type { CacheStatus } from '../../../shared/types';
+import { bytes } from '../format';
 import { useApp } from '../store';
 
 /** S3 standard GET/HEAD price per request (USD), to show what the cache saves. */
@@ -31,6 +32,8 @@ export function CacheHealth() {
   const { cache, info } = useApp();
   if (!cache) return <p className="muted pad">Reading cache health…</p>;
   const asked = cache.hits + cache.misses;
+  const shared = cache.shared;
+  const totals = shared?.totals;
   return (
     <div className="cache" data-testid="cache-health">
       <h2>
@@ -42,36 +45,60 @@ export function CacheHealth() {
           (or --redis) to share a cache with your team.
         </p>
       ) : (
-        <dl className="figures-grid">
-          <dt>Redis</dt>
-          <dd>{cache.redis}</dd>
-          <dt>Latency</dt>
-          <dd>
-            {cache.latencyMs
-              ? `p50 ${cache.latencyMs.p50} ms · p99 ${cache.latencyMs.p99} ms`
-              : '-'}{' '}
-            <Sparkline values={cache.recentLatencyMs} />
-          </dd>
-          <dt>Hit rate</dt>
-          <dd>
-            {asked > 0
-              ? `${Math.round((100 * cache.hits) / asked)}% (${cache.hits} of ${asked})`
-              : '-'}
-          </dd>
-          <dt>Backend calls avoided</dt>
-          <dd>
-            {cache.backendCallsAvoided} (about $
-            {(cache.backendCallsAvoided * PRICE_PER_REQUEST).toFixed(4)} in S3 requests)
-          </dd>
-          <dt>Fallbacks to the backend</dt>
-          <dd>{cache.fallbacks}</dd>
-          <dt>Backfills</dt>
-          <dd>{cache.backfills}</dd>
-          <dt>Last error</dt>
-          <dd>{cache.lastError ?? 'none'}</dd>
-          <dt>Since</dt>
-          <dd>{cache.since ? new Date(cache.since).toLocaleTimeString() : '-'}</dd>
-        </dl>
+        <>
+          {cache.reason && (
+            <p className={cache.state === 'down' ? 'error' : 'muted'} data-testid="cache-reason">
+              {cache.reason}
+            </p>
+          )}
+          <dl className="figures-grid">
+            <dt>Redis</dt>
+            <dd>{cache.redis}</dd>
+            <dt>Latency</dt>
+            <dd>
+              {cache.pingMs !== null ? `PING ${cache.pingMs} ms · ` : ''}
+              {cache.latencyMs
+                ? `p50 ${cache.latencyMs.p50} ms · p99 ${cache.latencyMs.p99} ms`
+                : '-'}
+              {cache.commandTimeoutMs !== null ? ` · timeout ${cache.commandTimeoutMs} ms` : ''}{' '}
+              <Sparkline values={cache.recentLatencyMs} />
+            </dd>
+            <dt>This repository&apos;s keys</dt>
+            <dd data-testid="cache-keys">
+              {shared?.keys
+                ? `${shared.keys.count.toLocaleString()} (${shared.keys.method === 'counted' ? 'counted' : 'estimated from a sample'})${shared.keyBytes ? `, about ${bytes(shared.keyBytes)}` : ''}`
+                : '-'}
+            </dd>
+            <dt>Redis memory</dt>
+            <dd>
+              {shared?.memory
+                ? `${bytes(shared.memory.usedBytes)} used, ${shared.memory.maxBytes ? `limit ${bytes(shared.memory.maxBytes)}` : 'no limit'} (${shared.memory.policy}), ${shared.memory.evictedKeys} keys evicted`
+                : '-'}
+            </dd>
+            <dt>Team hit rate</dt>
+            <dd data-testid="cache-team">
+              {totals && totals.hitRate !== null
+                ? `${Math.round(100 * totals.hitRate)}% of ${(totals.hits + totals.misses).toLocaleString()} checks since ${new Date(totals.since).toLocaleDateString()} (every client, kept in Redis)`
+                : '-'}
+            </dd>
+            <dt>Backend calls avoided</dt>
+            <dd>
+              {totals
+                ? `${totals.hits.toLocaleString()} by the team (about $${(totals.hits * PRICE_PER_REQUEST).toFixed(4)} in S3 requests)`
+                : '-'}
+            </dd>
+            <dt>This app</dt>
+            <dd>
+              {asked > 0
+                ? `${Math.round((100 * cache.hits) / asked)}% hits (${cache.hits} of ${asked}), ${cache.backfills} backfilled, ${cache.fallbacks} fallbacks`
+                : 'no checks yet'}
+            </dd>
+            <dt>Last error</dt>
+            <dd>{cache.lastError ?? 'none'}</dd>
+            <dt>Since</dt>
+            <dd>{cache.since ? new Date(cache.since).toLocaleTimeString() : '-'}</dd>
+          </dl>
+        </>
       )}
       <p className="muted">Storage backend: {info?.repository}</p>
     </div>

@@ -1,6 +1,6 @@
 import { bytes } from '../format';
 import { useApp } from '../store';
-import { TensorTable } from './ReportView';
+import { FormatBadge, MetadataTable, TensorTable } from './ModelTables';
 
 export function DiffView({ from, to }: { from: string; to: string }) {
   const { diff, versions, model, show } = useApp();
@@ -42,7 +42,9 @@ export function DiffView({ from, to }: { from: string; to: string }) {
             <tbody>
               {d.data.files.map((f) => (
                 <tr key={f.path} className={f.status}>
-                  <td>{f.path}</td>
+                  <td>
+                    {f.path} <FormatBadge format={f.format} />
+                  </td>
                   <td>{f.status}</td>
                   <td className="num">{bytes(f.bytesChanged)}</td>
                   <td className="num">{bytes(f.sizeAfter ?? f.sizeBefore ?? 0)}</td>
@@ -51,12 +53,15 @@ export function DiffView({ from, to }: { from: string; to: string }) {
             </tbody>
           </table>
           {d.data.files
-            .filter((f) => f.tensors || f.note)
+            .filter((f) => f.tensors || f.note || f.metadata)
             .map((f) => (
-              <section key={f.path} className="panel">
-                <h3>{f.path}</h3>
+              <section key={f.path} className="panel" data-testid="diff-file">
+                <h3>
+                  {f.path} <FormatBadge format={f.format} />
+                </h3>
                 {f.note && <p className="muted">{f.note}</p>}
                 {f.tensors && <TensorTable tensors={f.tensors} />}
+                {f.metadata && <MetadataTable metadata={f.metadata} />}
               </section>
             ))}
         </>

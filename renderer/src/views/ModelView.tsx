@@ -69,7 +69,7 @@ export function ModelView() {
                   <div>
                     <strong>{v.label}</strong> <code>{v.shortId}</code>{' '}
                     {fresh[v.id] && (
-                      <span className="badge fresh" data-testid="fresh-version">
+                      <span className="pill fresh" data-testid="fresh-version">
                         new from {v.author}
                       </span>
                     )}{' '}
@@ -128,7 +128,7 @@ function Tags({ model, version }: { model: string; version: VersionSummary }) {
   return (
     <span className="tags" data-testid={`tags-${version.label}`}>
       {version.tags.map((tag) => (
-        <span key={tag} className="badge tag">
+        <span key={tag} className="pill tag">
           {tag}
           <button
             type="button"

@@ -117,6 +117,11 @@ export function PushPanel({ model }: { model: string }) {
               </>
             )}
           </p>
+          {push.status === 'running' && p?.throttled && (
+            <p className="muted" data-testid="push-throttled">
+              S3 is throttling, retrying ({p.throttledRetries} retries so far)
+            </p>
+          )}
           {running && (
             <button type="button" onClick={() => void cancelPush()}>
               Cancel

@@ -1,4 +1,4 @@
-import { useEffect, useMemo, useRef, useState } from 'react';
+import { useEffect, useRef, useState } from 'react';
 import type {
   ChunkRun,
   ChunkSource,
@@ -8,6 +8,7 @@ import type {
 } from '../../../shared/types';
 import { bytes, count, ratio, utc } from '../format';
 import { useApp } from '../store';
+import { FormatBadge, MetadataTable, TensorTable } from './ModelTables';
 
 export const SOURCE_COLOR: Record<ChunkSource, string> = {
   new: '#f2b34b',
@@ -20,34 +21,94 @@ const SOURCE_LABEL: Record<ChunkSource, string> = {
   elsewhere: 'from elsewhere',
 };
 
-/** One file as a strip: each run drawn at its place, coloured by where its chunks came from. */
-function ChunkMap({ runs, size }: { runs: ChunkRun[]; size: number }) {
+/** The run and the tensors whose bytes lie at `offset` of this file. */
+function at(offset: number, runs: ChunkRun[], tensors: TensorChange[]) {
+  const run = runs.find((r) => offset >= r.offset && offset < r.offset + r.length);
+  const inside = tensors.filter(
+    (t) =>
+      t.status !== 'removed' &&
+      t.offset !== undefined &&
+      offset >= t.offset &&
+      offset < t.offset + t.bytes,
+  );
+  return { run, inside };
+}
+
+/**
+ * One file as a strip: each run drawn at its place, coloured by where its chunks came from; the
+ * selected tensor outlined. Pointing at the strip names the tensors there and where their chunks
+ * came from.
+ */
+function ChunkMap({
+  file,
+  tensors,
+  selected,
+}: {
+  file: FileReport;
+  /** The tensors whose bytes this file holds (its own, or another file's external data). */
+  tensors: TensorChange[];
+  selected?: TensorChange;
+}) {
+  const { runs, size } = file;
   const canvas = useRef<HTMLCanvasElement>(null);
+  const [pointed, setPointed] = useState<string | null>(null);
   useEffect(() => {
     const el = canvas.current;
     const ctx = el?.getContext('2d');
     if (!el || !ctx) return;
     const width = (el.width = el.clientWidth * devicePixelRatio);
     const height = (el.height = 18 * devicePixelRatio);
+    const x = (offset: number) => (offset / Math.max(size, 1)) * width;
     ctx.clearRect(0, 0, width, height);
     for (const run of runs) {
       ctx.fillStyle = SOURCE_COLOR[run.source];
-      ctx.fillRect(
-        Math.floor((run.offset / Math.max(size, 1)) * width),
-        0,
-        Math.max(1, Math.ceil((run.length / Math.max(size, 1)) * width)),
-        height,
+      ctx.fillRect(Math.floor(x(run.offset)), 0, Math.max(1, Math.ceil(x(run.length))), height);
+    }
+    if (selected?.offset !== undefined && tensors.includes(selected)) {
+      ctx.strokeStyle = '#1d1d1f';
+      ctx.lineWidth = 2 * devicePixelRatio;
+      ctx.strokeRect(
+        Math.floor(x(selected.offset)),
+        1,
+        Math.max(2, Math.ceil(x(selected.bytes))),
+        height - 2,
       );
     }
-  }, [runs, size]);
+  }, [runs, size, selected]);
+  const point = (e: React.MouseEvent<HTMLCanvasElement>) => {
+    const box = e.currentTarget.getBoundingClientRect();
+    const offset = Math.floor(((e.clientX - box.left) / Math.max(box.width, 1)) * size);
+    const { run, inside } = at(offset, runs, tensors);
+    if (!run) return setPointed(null);
+    const names = inside.map((t) => t.name);
+    const where =
+      tensors.length === 0
+        ? ''
+        : names.length === 0
+          ? 'no tensor (header or padding) · '
+          : `${names.slice(0, 3).join(', ')}${names.length > 3 ? ` and ${names.length - 3} more` : ''} · `;
+    setPointed(`at ${bytes(offset)}: ${where}${SOURCE_LABEL[run.source]}`);
+  };
+  const idle = selected
+    ? `${selected.name}: ${bytes(selected.newBytes ?? 0)} of ${bytes(selected.bytes)} in new chunks`
+    : tensors.length > 0
+      ? 'Point at the map to see which tensors its chunks carry; pick a tensor to mark it.'
+      : 'Point at the map to see where its chunks came from.';
   return (
-    <canvas
-      ref={canvas}
-      className="chunkmap"
-      data-testid="chunk-map"
-      role="img"
-      aria-label={`chunk map: ${runs.length} runs`}
-    />
+    <>
+      <canvas
+        ref={canvas}
+        className="chunkmap"
+        data-testid="chunk-map"
+        role="img"
+        aria-label={`chunk map: ${runs.length} runs`}
+        onMouseMove={point}
+        onMouseLeave={() => setPointed(null)}
+      />
+      <p className="muted chunkmap-caption" data-testid="chunk-map-caption">
+        {pointed ?? idle}
+      </p>
+    </>
   );
 }
 
@@ -75,84 +136,6 @@ function StackedBar({ file }: { file: FileReport }) {
             />
           ),
       )}
-    </div>
-  );
-}
-
-type Filter = 'changed' | 'all' | TensorChange['status'];
-
-export function TensorTable({ tensors }: { tensors: TensorChange[] }) {
-  const [filter, setFilter] = useState<Filter>('changed');
-  const [query, setQuery] = useState('');
-  const shown = useMemo(
-    () =>
-      tensors
-        .filter((t) =>
-          filter === 'all'
-            ? true
-            : filter === 'changed'
-              ? t.status !== 'unchanged'
-              : t.status === filter,
-        )
-        .filter((t) => t.name.toLowerCase().includes(query.toLowerCase())),
-    [tensors, filter, query],
-  );
-  const counts = tensors.reduce<Record<string, number>>(
-    (acc, t) => ((acc[t.status] = (acc[t.status] ?? 0) + 1), acc),
-    {},
-  );
-  return (
-    <div className="tensors">
-      <div className="tensor-filter">
-        <select
-          aria-label="Show tensors"
-          value={filter}
-          onChange={(e) => setFilter(e.target.value as Filter)}
-        >
-          <option value="changed">changed ({tensors.length - (counts['unchanged'] ?? 0)})</option>
-          <option value="all">all ({tensors.length})</option>
-          {(['modified', 'added', 'removed', 'unchanged'] as const).map((s) => (
-            <option key={s} value={s}>
-              {s} ({counts[s] ?? 0})
-            </option>
-          ))}
-        </select>
-        <input
-          aria-label="Filter tensors"
-          placeholder="tensor name"
-          value={query}
-          onChange={(e) => setQuery(e.target.value)}
-        />
-      </div>
-      <table data-testid="tensor-table">
-        <thead>
-          <tr>
-            <th>tensor</th>
-            <th>status</th>
-            <th>dtype</th>
-            <th>shape</th>
-            <th className="num">bytes</th>
-          </tr>
-        </thead>
-        <tbody>
-          {shown.map((t) => (
-            <tr key={t.name} className={t.status}>
-              <td>{t.name}</td>
-              <td>{t.status}</td>
-              <td>{t.dtype}</td>
-              <td>[{t.shape.join(', ')}]</td>
-              <td className="num">{bytes(t.bytes)}</td>
-            </tr>
-          ))}
-          {shown.length === 0 && (
-            <tr>
-              <td colSpan={5} className="muted">
-                No tensors match.
-              </td>
-            </tr>
-          )}
-        </tbody>
-      </table>
     </div>
   );
 }
@@ -226,19 +209,35 @@ export function ReportView({ selector }: { selector: string }) {
         ))}
       </p>
       {r.files.map((f) => (
-        <section key={f.path} className="panel file">
-          <h3>
-            {f.path}{' '}
-            <span className="muted">
-              {bytes(f.size)} · new {bytes(f.newBytes)}
-            </span>
-          </h3>
-          <StackedBar file={f} />
-          <ChunkMap runs={f.runs} size={f.size} />
-          {f.note && <p className="muted">{f.note}</p>}
-          {f.tensors && <TensorTable tensors={f.tensors} />}
-        </section>
+        <FileSection
+          key={f.path}
+          file={f}
+          hosted={r.files.flatMap((o) => (o.tensors ?? []).filter((t) => t.file === f.path))}
+        />
       ))}
     </div>
+  );
+}
+
+/** One file of a report: where its bytes came from, its tensors and its metadata. */
+function FileSection({ file: f, hosted }: { file: FileReport; hosted: TensorChange[] }) {
+  const [selected, setSelected] = useState<TensorChange | undefined>();
+  const own = (f.tensors ?? []).filter((t) => t.file === undefined);
+  return (
+    <section className="panel file" data-testid="report-file">
+      <h3>
+        {f.path} <FormatBadge format={f.format} />{' '}
+        <span className="muted">
+          {bytes(f.size)} · new {bytes(f.newBytes)}
+        </span>
+      </h3>
+      <StackedBar file={f} />
+      <ChunkMap file={f} tensors={[...own, ...hosted]} selected={selected} />
+      {f.note && <p className="muted">{f.note}</p>}
+      {f.tensors && (
+        <TensorTable tensors={f.tensors} selected={selected?.name} onSelect={setSelected} />
+      )}
+      {f.metadata && <MetadataTable metadata={f.metadata} />}
+    </section>
   );
 }

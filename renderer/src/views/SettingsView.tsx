@@ -11,6 +11,7 @@ const toInput = (s: Settings): SettingsInput => ({
   redisUrl: s.redisUrl,
   uploadConcurrency: s.uploadConcurrency,
   filesCache: s.filesCache,
+  retryForSeconds: s.retryForSeconds,
 });
 
 export function SettingsView() {
@@ -48,7 +49,10 @@ export function SettingsView() {
         onChange={(e) =>
           setForm({
             ...form,
-            [key]: key === 'uploadConcurrency' ? Number(e.target.value) : e.target.value,
+            [key]:
+              key === 'uploadConcurrency' || key === 'retryForSeconds'
+                ? Number(e.target.value)
+                : e.target.value,
           })
         }
         {...props}
@@ -155,6 +159,11 @@ export function SettingsView() {
             (their size, times and inode say so). Off: every file is read.
           </span>
         </label>
+        {field(
+          'retryForSeconds',
+          'Retry a request S3 throttles for up to (seconds; tv --retry-for)',
+          { type: 'number', min: 1, max: 86400 },
+        )}
       </section>
       {settings.editable && <button type="submit">Save settings</button>}
     </form>
