@@ -18,13 +18,16 @@ import type {
   PushStatus,
   RecentChanges,
   RemoveResult,
+  ReportProgress,
   RepositoryInfo,
   RestoreProgress,
   RestoreResult,
+  RestoreTarget,
   Settings,
   TagMoveSummary,
   TagResult,
   TagSummary,
+  TensorStatsResult,
   VerifyResult,
   VersionDiff,
   VersionFiles,
@@ -100,6 +103,17 @@ export const contract = {
   log: entry<VersionSummary[]>()(z.tuple([modelName])),
   report: entry<VersionReport>()(z.tuple([selector])),
   diff: entry<VersionDiff>()(z.tuple([selector, selector])),
+  /** How much tensors of a file moved between two versions; `tensors` absent: every changed one. */
+  tensorStats: entry<TensorStatsResult>()(
+    z.tuple([
+      selector,
+      selector,
+      z.strictObject({
+        path: text(1, 1024),
+        tensors: z.optional(list(text(1, 1024), 0, 100_000)),
+      }),
+    ]),
+  ),
   /** Push files and folders on this machine (the desktop app: paths from a drop or a picker). */
   pushPaths: entry<PushResult>()(z.tuple([pushId, modelName, localPaths, message, pushOptions])),
   /** What pushPaths would do: files added, removed, modified, and the new bytes; writes nothing. */
@@ -112,7 +126,11 @@ export const contract = {
   /** Browser mode: what uploadPush would do (the page sends the bytes as for a push). */
   uploadStatus: entry<PushStatus>()(z.tuple([pushId, modelName, uploadFiles, pushOptions])),
   cancelPush: entry<boolean>()(z.tuple([pushId])),
-  /** Restores a version (or the files selected) into a folder; only what differs is written. */
+  /**
+   * Restores a version (or the files selected) into a folder, writing only what differs from what
+   * it holds: absolute, or `~/...` (the engine user's home); relative paths are resolved against
+   * the current folder by the command line and refused by the app.
+   */
   pull: entry<RestoreResult>()(
     z.tuple([
       selector,
@@ -128,6 +146,8 @@ export const contract = {
   ),
   /** A version's files (paths and sizes). */
   files: entry<VersionFiles>()(z.tuple([selector])),
+  /** The absolute folder a restore to this path would write, and whether it can, before it starts. */
+  restoreTarget: entry<RestoreTarget>()(z.tuple([folder])),
   verify: entry<VerifyResult>()(
     z.tuple([z.strictObject({ selector: z.optional(selector), full: z.optional(z.boolean()) })]),
   ),
@@ -158,10 +178,17 @@ export const contract = {
 export interface Events {
   pushProgress: { pushId: string; progress: PushProgress };
   restoreProgress: { selector: string; progress: RestoreProgress };
+  /** A report (`key` the selector asked) or a diff (`key` "FROM..TO") being computed. */
+  reportProgress: { key: string; progress: ReportProgress };
   cacheStatus: CacheStatus;
 }
 export type EventName = keyof Events;
-export const eventNames: EventName[] = ['pushProgress', 'restoreProgress', 'cacheStatus'];
+export const eventNames: EventName[] = [
+  'pushProgress',
+  'restoreProgress',
+  'reportProgress',
+  'cacheStatus',
+];
 
 export type Contract = typeof contract;
 export type Method = keyof Contract;

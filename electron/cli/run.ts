@@ -1,4 +1,5 @@
 import { InvalidArgumentError, type Command } from 'commander';
+import type { ReportProgress } from '../../shared/types';
 import type { Service } from '../engine/service';
 
 /** Options every command takes (declared on the program), and each command's own --json. */
@@ -103,6 +104,43 @@ export async function progressBar(label: string) {
         bar.start(Math.max(total, 1), done, payload);
         started = true;
       } else bar.update(done, payload);
+    },
+    stop() {
+      if (started) bar.stop();
+    },
+  };
+}
+
+/**
+ * The progress of a report or diff computed for the first time, on stderr at a terminal only:
+ * manifests read, then files done, headers parsed and bytes fetched.
+ */
+export async function reportProgressBar(label: string) {
+  if (!process.stderr.isTTY) return undefined;
+  const { default: cliProgress } = await import('cli-progress');
+  const { formatBytes } = await import('./format');
+  const bar = new cliProgress.SingleBar({
+    stream: process.stderr,
+    format: `${label} |{bar}| {what}`,
+    hideCursor: true,
+    clearOnComplete: true,
+    barsize: 24,
+  });
+  let started = false;
+  return {
+    update(p: ReportProgress) {
+      const what =
+        p.phase === 'manifests'
+          ? `reading manifests: ${p.manifestsRead}`
+          : `${p.filesDone} of ${p.files} files | ${p.headersRead} headers read | ${formatBytes(p.bytesRead)} fetched`;
+      const total = Math.max(p.files, 1);
+      if (!started) {
+        bar.start(total, p.filesDone, { what });
+        started = true;
+      } else {
+        bar.setTotal(total);
+        bar.update(p.filesDone, { what });
+      }
     },
     stop() {
       if (started) bar.stop();

@@ -8,6 +8,11 @@ export interface EngineConfig {
   repository: string;
   /** redis://...; undefined means no cache. */
   redisUrl: string | undefined;
+  /**
+   * The per-user cache folder: reports and diffs of versions (immutable) are kept there. Absent
+   * means none is kept (the engine in tests and the benchmark, unless given one).
+   */
+  cacheDir?: string | undefined;
 }
 
 /** The per-user data folder, the ecosystem's way on each platform. */
@@ -23,8 +28,9 @@ export function userDataDir(
 }
 
 /**
- * The per-user cache folder (things that only save time: deleting it loses nothing), the
- * ecosystem's way on each platform: XDG_CACHE_HOME on Linux, ~/Library/Caches, %LOCALAPPDATA%.
+ * The per-user cache folder, the ecosystem's way on each platform (XDG_CACHE_HOME on Linux,
+ * ~/Library/Caches, %LOCALAPPDATA%): what only saves time and can be computed again (reports and
+ * diffs, the files cache), never data.
  */
 export function userCacheDir(
   env: NodeJS.ProcessEnv = process.env,
@@ -42,8 +48,8 @@ export function defaultRepository(env: NodeJS.ProcessEnv = process.env): string 
 }
 
 /**
- * Flags first, then TV_REPO / TV_REDIS_URL, then the embedded default (no cache). A malformed
- * Redis URL is refused here, naming where it came from.
+ * Flags first, then TV_REPO / TV_REDIS_URL, then the embedded default (no Redis). A malformed
+ * Redis URL is refused here, naming where it came from. Reports are kept in the user's cache folder.
  */
 export function resolveConfig(
   flags: { repo?: string | undefined; redis?: string | undefined },
@@ -52,5 +58,5 @@ export function resolveConfig(
   const repository = flags.repo || env['TV_REPO'] || defaultRepository(env);
   const redisUrl = flags.redis || env['TV_REDIS_URL'] || undefined;
   if (redisUrl) parseRedisUrl(redisUrl, flags.redis ? '--redis' : 'TV_REDIS_URL');
-  return { repository, redisUrl };
+  return { repository, redisUrl, cacheDir: userCacheDir(env) };
 }

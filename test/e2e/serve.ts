@@ -12,7 +12,7 @@ export interface ServeProcess {
 
 /** Runs the real `tv serve` on a free port and waits for the URL it prints. */
 export async function startServe(env: NodeJS.ProcessEnv = {}): Promise<ServeProcess> {
-  // The files cache (the user's cache folder) in a folder of this server, never the real home.
+  // The user's cache folder (the files cache, kept reports) is one of this server's, never the real one.
   const cache = env['XDG_CACHE_HOME'] ? undefined : await mkdtemp(join(tmpdir(), 'tv-e2e-cache-'));
   const child = spawn(process.execPath, ['bin/tv.mjs', 'serve', '--port', '0'], {
     env: { ...process.env, ...(cache ? { XDG_CACHE_HOME: cache } : {}), ...env },

@@ -2,6 +2,7 @@ import { useEffect, useState } from 'react';
 import type {
   RestoreProgress,
   RestoreResult,
+  RestoreTarget,
   VerifyResult,
   VersionFiles,
   VersionSummary,
@@ -11,6 +12,14 @@ import { bytes, count, percent } from '../format';
 import { useApp } from '../store';
 
 /** Restore a version to a folder, and verify the model, from its page. */
+/** What a restore does with the destination folder, as the engine found it. */
+const TARGET_STATES: Record<NonNullable<RestoreTarget['state']>, string> = {
+  new: 'a new folder',
+  empty: 'an empty folder',
+  files:
+    'a folder holding files: those of the version already there are checked, not written again; others are left alone',
+};
+
 export function Maintenance({ model, versions }: { model: string; versions: VersionSummary[] }) {
   const notify = useApp((s) => s.notify);
   const latest = versions.at(-1)?.label ?? '';
@@ -23,6 +32,7 @@ export function Maintenance({ model, versions }: { model: string; versions: Vers
     running: boolean;
   }>();
   const [verify, setVerify] = useState<VerifyResult | 'running'>();
+  const [target, setTarget] = useState<RestoreTarget>();
   const selector = `${model}@${which || latest}`;
   // The version's files, all ticked at first: untick to restore only some.
   const [files, setFiles] = useState<VersionFiles>();
@@ -47,6 +57,24 @@ export function Maintenance({ model, versions }: { model: string; versions: Vers
     setUnticked(next);
   };
 
+  // The absolute folder the restore will write, checked by the engine as the path is typed.
+  useEffect(() => {
+    if (!folder) return setTarget(undefined);
+    let current = true;
+    const timer = setTimeout(
+      () =>
+        void api.restoreTarget(folder).then(
+          (t) => current && setTarget(t),
+          () => {},
+        ),
+      150,
+    );
+    return () => {
+      current = false;
+      clearTimeout(timer);
+    };
+  }, [folder, restoring?.result]);
+
   useEffect(
     () =>
       bridge.on(
@@ -68,7 +96,10 @@ export function Maintenance({ model, versions }: { model: string; versions: Vers
         some ? { paths: ticked.map((f) => f.path) } : undefined,
       );
       setRestoring({ running: false, result });
-      notify('ok', `${selector} restored to ${result.destination}`);
+      notify(
+        'ok',
+        `${selector} restored: ${count(result.files, 'file')}, ${bytes(result.bytes)} in ${result.destination}`,
+      );
     } catch (err) {
       const error = err instanceof Error ? err.message : String(err);
       setRestoring({ running: false, error });
@@ -83,7 +114,7 @@ export function Maintenance({ model, versions }: { model: string; versions: Vers
         className="push-form"
         onSubmit={(e) => {
           e.preventDefault();
-          if (folder && !restoring?.running) void restore();
+          if (folder && target?.path && !target.problem && !restoring?.running) void restore();
         }}
       >
         <select
@@ -99,14 +130,44 @@ export function Maintenance({ model, versions }: { model: string; versions: Vers
         </select>
         <input
           aria-label="Destination folder"
-          placeholder="a folder, e.g. /data/restored/llama-v2 (files already there are checked, not written again)"
+          placeholder="a full path, e.g. ~/restored/llama-v2 (files already there are checked, not written again)"
           value={folder}
           onChange={(e) => setFolder(e.target.value)}
         />
-        <button type="submit" disabled={!folder || restoring?.running || ticked.length === 0}>
+        {bridge.chooseFolder && (
+          <button
+            type="button"
+            onClick={() =>
+              void bridge.chooseFolder!().then((chosen) => chosen && setFolder(chosen))
+            }
+          >
+            Choose folder…
+          </button>
+        )}
+        <button
+          type="submit"
+          disabled={
+            !folder ||
+            !target?.path ||
+            target.input !== folder ||
+            target.problem !== null ||
+            restoring?.running ||
+            ticked.length === 0
+          }
+        >
           Restore
         </button>
       </form>
+      {folder && target?.input === folder && restoring?.result?.destination !== target.path && (
+        <p
+          className={target.problem ? 'error' : 'muted'}
+          data-testid="restore-target"
+          aria-live="polite"
+        >
+          {target.problem ??
+            `Writes ${selector} into ${target.path} (${TARGET_STATES[target.state ?? 'new']}).`}
+        </p>
+      )}
       {files && (
         <details data-testid="restore-files">
           <summary>
