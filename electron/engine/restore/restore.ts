@@ -60,8 +60,9 @@ export function safeJoin(destination: string, path: string): string {
  * is left as it is; the others are written, each into a temp file beside its final name, every
  * chunk's hash verified (by the pool's workers), then fsynced and renamed into place; chunks the
  * destination already holds are read from there. Files not in the version are left alone. On a
- * failure the files finished stay (a pull run again resumes from them); temp files and folders
- * it made for nothing are removed.
+ * failure in a folder that was there, the files finished stay (a pull run again resumes from
+ * them); in a folder the pull made, nothing stays; temp files go. A cancelled pull keeps all it
+ * wrote, temps included, for the same pull to resume from.
  */
 export async function restore(
   repo: Repository,
@@ -107,15 +108,20 @@ export async function restore(
       temps,
     );
   } catch (err) {
-    // Finished files stay, so that the same pull resumes from them. Stopped (cancelled), the files
-    // being written stay as their temps too: the next pull reads what they hold. A failure removes
-    // them (what made it fail may be in them), and the folders the pull made for nothing.
-    if (!options.signal?.aborted) {
+    // Stopped (cancelled), everything stays, the files being written as their temps: the same pull
+    // resumes from them. A failure removes the temps (what made it fail may be in them); in a
+    // folder that was there, the files it finished stay for the same pull to resume from; a folder
+    // it made is left as it was found, not there (its files and folders removed).
+    const stopped = options.signal?.aborted === true;
+    const madeHere = destinationFolder.created.length > 0;
+    if (!stopped) {
       await Promise.all([...temps].map((t) => rm(t, { force: true })));
+      if (madeHere) await Promise.all(work.written.splice(0).map((f) => rm(f, { force: true })));
       await work.removeCreatedFolders();
       await removeCreated(destinationFolder);
     }
-    throw resumable(err, work.filesWritten, plan, options.signal?.aborted ? temps.size : 0);
+    const finished = madeHere && !stopped ? 0 : work.filesWritten;
+    throw resumable(err, finished, plan, stopped ? temps.size : 0);
   } finally {
     await Promise.all(plan.map((p) => dropResumed(p.existing.sources)));
   }
@@ -235,6 +241,8 @@ interface Batch {
 class RestoreRun {
   chunks = 0;
   filesWritten = 0;
+  /** The files this pull wrote (renamed into place). */
+  readonly written: string[] = [];
   /** Bytes of chunks read from files already in the destination instead of the repository. */
   bytesFromDestination = 0;
   private readonly local: DiskStore | undefined;
@@ -368,6 +376,7 @@ class RestoreRun {
     try {
       await rename(file.temp, target);
       temps.delete(file.temp);
+      this.written.push(target);
       this.progress.filesDone++;
       this.filesWritten++;
     } catch (err) {
