@@ -237,22 +237,7 @@ export const useApp = create<AppState>((set, get) => ({
       view: { kind: 'model' },
       ...(same ? {} : { versions: undefined, latestFiles: undefined }),
     });
-    try {
-      const versions = await api.log(name);
-      if (get().model !== name) return;
-      set({ versions });
-      const latest = versions.at(-1);
-      if (latest && get().latestFiles?.id !== latest.id) {
-        const latestFiles = await api.files(`${name}@${latest.label}`);
-        if (get().model === name) set({ latestFiles });
-      }
-      // Files picked before the model (or its latest version) was known: compare them now.
-      if (get().picked.length > 0 && !same) void get().refreshStatus();
-    } catch (err) {
-      set({ versions: [], latestFiles: undefined });
-      if (!/has no versions|no TensorVault repository/.test(message(err)))
-        get().notify('error', message(err));
-    }
+    await loadVersions(get, set, name, same);
   },
 
   show(view) {
@@ -481,6 +466,29 @@ async function watchTeammates(get: Get, set: Set): Promise<void> {
   timer = setTimeout(() => void look(), WATCH_MS);
 }
 
+/**
+ * The model's versions (and its latest version's files), loaded into the store; the view stays as
+ * it is (a teammate's push must not move the user off the page they are on).
+ */
+async function loadVersions(get: Get, set: Set, name: string, same: boolean): Promise<void> {
+  try {
+    const versions = await api.log(name);
+    if (get().model !== name) return;
+    set({ versions });
+    const latest = versions.at(-1);
+    if (latest && get().latestFiles?.id !== latest.id) {
+      const latestFiles = await api.files(`${name}@${latest.label}`);
+      if (get().model === name) set({ latestFiles });
+    }
+    // Files picked before the model (or its latest version) was known: compare them now.
+    if (get().picked.length > 0 && !same) void get().refreshStatus();
+  } catch (err) {
+    set({ versions: [], latestFiles: undefined });
+    if (!/has no versions|no TensorVault repository/.test(message(err)))
+      get().notify('error', message(err));
+  }
+}
+
 async function announce(get: Get, set: Set, news: VersionSummary[]): Promise<void> {
   set({ fresh: { ...get().fresh, ...Object.fromEntries(news.map((v) => [v.id, true as const])) } });
   const text =
@@ -490,5 +498,5 @@ async function announce(get: Get, set: Set, news: VersionSummary[]): Promise<voi
   get().notify('info', text);
   await get().refreshModels();
   const model = get().model;
-  if (model && news.some((v) => v.model === model)) await get().selectModel(model);
+  if (model && news.some((v) => v.model === model)) await loadVersions(get, set, model, true);
 }

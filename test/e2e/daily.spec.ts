@@ -11,15 +11,17 @@ let dir: string;
 let env: NodeJS.ProcessEnv;
 
 /** Runs `tv` against the test repository (a teammate's process, or setup). */
-function tv(args: string[]): Promise<{ code: number | null; stderr: string }> {
+function tv(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
   return new Promise((resolve) => {
     const child = spawn(process.execPath, ['bin/tv.mjs', ...args], {
       env,
-      stdio: ['ignore', 'ignore', 'pipe'],
+      stdio: ['ignore', 'pipe', 'pipe'],
     });
+    let stdout = '';
     let stderr = '';
+    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
     child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-    child.once('close', (code) => resolve({ code, stderr }));
+    child.once('close', (code) => resolve({ code, stdout, stderr }));
   });
 }
 
@@ -137,4 +139,17 @@ test("a teammate's push shows up without a reload, with who pushed it", async ({
   await expect(page.getByTestId('fresh-version')).toContainText('new from');
   await expect(page.getByRole('status').filter({ hasText: /pushed m v\d/ })).toBeVisible();
   await page.screenshot({ path: `${shots}/teammate.png`, fullPage: true });
+  // Elsewhere in the app (Settings), a teammate's push is a notice; the page stays where it is.
+  await page.getByRole('button', { name: 'Settings' }).click();
+  await expect(page.getByTestId('settings-readonly')).toBeVisible();
+  const v4 = join(dir, 'v4');
+  await mkdir(v4);
+  await writeFile(join(v4, 'model.bin'), Buffer.alloc(200_000, 4));
+  const again = await tv(['push', 'm', v4, '-m', 'again from a teammate', '--json']);
+  expect(again.code, again.stderr).toBe(0);
+  const { version } = JSON.parse(again.stdout) as { version: string };
+  await expect(page.getByRole('status').filter({ hasText: `pushed m ${version}` })).toBeVisible({
+    timeout: 30_000,
+  });
+  await expect(page.getByTestId('settings-readonly')).toBeVisible();
 });
