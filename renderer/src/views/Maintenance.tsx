@@ -93,7 +93,7 @@ export function Maintenance({ model, versions }: { model: string; versions: Vers
       const result = await api.pull(
         selector,
         folder,
-        some ? { paths: ticked.map((f) => f.path) } : undefined,
+        some ? { paths: ticked.map((f) => f.path) } : {},
       );
       setRestoring({ running: false, result });
       notify(
@@ -152,7 +152,7 @@ export function Maintenance({ model, versions }: { model: string; versions: Vers
             target.input !== folder ||
             target.problem !== null ||
             restoring?.running ||
-            ticked.length === 0
+            (files !== undefined && ticked.length === 0)
           }
         >
           Restore
@@ -231,10 +231,10 @@ export function Maintenance({ model, versions }: { model: string; versions: Vers
       )}
       {restoring?.result && (
         <p data-testid="restore-done">
-          {count(restoring.result.files, 'file')}, {bytes(restoring.result.bytes)} in{' '}
-          {restoring.result.destination}: {restoring.result.filesWritten} written
+          {count(restoring.result.files, 'file')}, {bytes(restoring.result.bytes)} written to{' '}
+          {restoring.result.destination}
           {restoring.result.filesUnchanged > 0
-            ? `, ${restoring.result.filesUnchanged} already there (checked)`
+            ? ` (${restoring.result.filesUnchanged} of them already there, checked, not written again)`
             : ''}
         </p>
       )}
