@@ -1,12 +1,4 @@
-import { mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { defineConfig } from 'vitest/config';
-
-// Tests never write into the real home folder: the user's cache folder (where the local copy of
-// a remote repository's index lives) is a temp folder, for the test processes and every `tv` they
-// start. The global setup's teardown removes it.
-process.env['XDG_CACHE_HOME'] ??= mkdtempSync(join(tmpdir(), 'tv-test-cache-'));
 
 export default defineConfig({
   test: {

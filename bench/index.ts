@@ -14,10 +14,10 @@ import { report } from './scenarios/report';
 import { s3 } from './scenarios/s3';
 
 process.env['AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED'] ??= 'true';
-// The user's cache folder (the local copy of an S3 repository's index) is the run's own, for
-// this process and every `tv` it starts: runs start alike, and nothing stays behind.
-const cacheDir = mkdtempSync(join(tmpdir(), 'tv-bench-cache-'));
-process.env['XDG_CACHE_HOME'] = cacheDir;
+// The user's cache folder (the local copy of an S3 repository's index, the files cache) is the
+// run's own, for this process and every `tv` it starts: runs start alike, and nothing stays behind.
+const cacheHome = mkdtempSync(join(tmpdir(), 'tv-bench-cache-'));
+process.env['XDG_CACHE_HOME'] = cacheHome;
 
 const SCENARIOS: Record<string, (ctx: BenchContext) => Promise<ScenarioResult>> = {
   chunker,
@@ -64,7 +64,7 @@ for (const name of selected) {
   Object.assign(json, result.json);
   rows.push(...result.rows);
 }
+rmSync(cacheHome, { recursive: true, force: true });
 if (values.json) process.stdout.write(JSON.stringify(json) + '\n');
 else printTable(rows);
-rmSync(cacheDir, { recursive: true, force: true });
 process.exit(0);

@@ -12,6 +12,8 @@ import * as repair from './commands/repair';
 import * as report from './commands/report';
 import * as rm from './commands/rm';
 import * as serve from './commands/serve';
+import * as status from './commands/status';
+import * as tag from './commands/tag';
 import * as upgrade from './commands/upgrade';
 import * as verify from './commands/verify';
 import { duration } from './run';
@@ -53,7 +55,9 @@ for (const command of [
   init,
   upgrade,
   push,
+  status,
   log,
+  tag,
   models,
   pull,
   report,

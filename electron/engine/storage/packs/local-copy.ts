@@ -1,18 +1,18 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { mkdir, readdir, readFile, rename, rm, unlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { z } from 'zod';
+import * as z from 'zod/mini';
 import { INDEX_NAME } from './format';
 
 const ListedSchema = z.object({
   /** When the last listing began (ms, the store's clock): everything named before is held. */
   at: z.number(),
   /** How many index objects the copy held then (fewer now: files went missing). */
-  held: z.number().int(),
+  held: z.number().check(z.int()),
   /** When the last listing of every index object began. */
-  fullAt: z.number().optional(),
+  fullAt: z.optional(z.number()),
 });
-const StateSchema = z.object({ location: z.string(), listed: ListedSchema.optional() });
+const StateSchema = z.object({ location: z.string(), listed: z.optional(ListedSchema) });
 type State = z.infer<typeof StateSchema>;
 export type Listed = z.infer<typeof ListedSchema>;
 
