@@ -40,7 +40,7 @@ import { Repository, type OpenOptions } from './repository/repository';
 import { diffVersions, versionReport } from './report/report';
 import { restore, safeJoin } from './restore/restore';
 import { UploadSession } from './ingest/upload';
-import { parseRedisUrl } from './storage/redis-url';
+import { parseRedisSetting, redactRedisSetting } from './storage/redis-url';
 import type { S3Options } from './storage/s3';
 import { PRODUCT, VERSION } from './version';
 import { ChunkHashPool } from './workers/pool';
@@ -111,7 +111,7 @@ export class Service implements Api {
   async saveSettings(input: SettingsInput): Promise<Settings> {
     const merged = mergeSettings(await this.settings.load(), input);
     if (merged.repository) parseLocation(merged.repository); // a clear error for a bad location
-    if (merged.redisUrl) parseRedisUrl(merged.redisUrl, 'the Redis URL in Settings');
+    if (merged.redisUrl) parseRedisSetting(merged.redisUrl, 'the Redis URL in Settings');
     await this.settings.save(merged); // where settings come from the environment, this says so
     await this.reconfigure(merged);
     return publicSettings(merged, true);
@@ -468,7 +468,7 @@ export class Service implements Api {
    * 15 s; the command line sends three and reads them now.
    */
   async cacheStatus(): Promise<CacheStatus> {
-    const redis = this.options.redisUrl ? redactUrl(this.options.redisUrl) : null;
+    const redis = this.options.redisUrl ? redactRedisSetting(this.options.redisUrl) : null;
     const repo = await this.repository();
     const cache = repo.stack.cache;
     if (!cache || !redis) {
@@ -492,6 +492,9 @@ export class Service implements Api {
         commandTimeoutMs: null,
         countersScope: 'process',
         shared: null,
+        kind: null,
+        nodes: [],
+        failovers: [],
       };
     }
     const { cacheStatus } = await import('./storage/cache-status');

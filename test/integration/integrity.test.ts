@@ -61,7 +61,7 @@ describe('verify', () => {
       const saved = await readAll(bucket, objectKey(victim));
       await bucket.delete(objectKey(victim)); // behind the cache's back
       const namespace = repo.config.repositoryId;
-      expect(await redisClient.exists(`tv:obj:${namespace}:${victim}`)).toBe(1);
+      expect(await redisClient.exists(cacheKey(namespace, victim))).toBe(1);
 
       const bad = await service.verify();
       expect(bad.ok).toBe(false);
@@ -77,7 +77,7 @@ describe('verify', () => {
         { model: 'm', version: 'v1', id: v1.id, files: ['a.bin'] },
       ]);
       expect(bad.staleCacheKeysRemoved).toBe(1);
-      expect(await redisClient.exists(`tv:obj:${namespace}:${victim}`)).toBe(0);
+      expect(await redisClient.exists(cacheKey(namespace, victim))).toBe(0);
 
       await bucket.put(objectKey(victim), saved);
       const full = await service.verify({ full: true });
@@ -123,7 +123,7 @@ describe('rm and gc', () => {
       const left = await bucket.hasMany([...only].map(objectKey));
       expect(left.every((x) => !x)).toBe(true);
       for (const h of only)
-        expect(await redisClient.exists(`tv:obj:${repo.config.repositoryId}:${h}`)).toBe(0);
+        expect(await redisClient.exists(cacheKey(repo.config.repositoryId, h))).toBe(0);
       await bucket.close();
 
       const dest = join(work.path, `gc-out-${++n}`);
