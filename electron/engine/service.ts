@@ -25,7 +25,7 @@ import { gc } from './integrity/gc';
 import { verify } from './integrity/verify';
 import { push } from './ingest/push';
 import { collectFiles, type FileSource } from './ingest/sources';
-import { redactUrl, silentLogger, type Logger } from './log';
+import { silentLogger, type Logger } from './log';
 import { validateModelName } from './repository/format';
 import {
   engineOptions,
@@ -165,8 +165,13 @@ export class Service implements Api {
       try {
         if (!(await connection.waitReady(CONNECTION_TEST_MS)))
           return result(false, connection.notReadyReason(CONNECTION_TEST_MS));
-        await connection.client.ping();
-        return result(true, `Redis at ${connection.display} answers`);
+        await connection.ping();
+        return result(
+          true,
+          connection.kind === 'cluster'
+            ? `the Redis Cluster at ${connection.display} answers (${connection.masters().length} masters)`
+            : `Redis at ${connection.display} answers`,
+        );
       } catch (err) {
         return result(false, connection.describe(err));
       } finally {

@@ -9,7 +9,7 @@ import { objectKey, readAll } from '../../electron/engine/storage/store';
 import { RedisServer } from '../harness/redis';
 import { S3Server } from '../harness/s3';
 import { seededBytes } from '../unit/prng';
-import { s3Options, s3Store, startServers, type TestServers } from './stores';
+import { cacheKey, s3Options, s3Store, startServers, type TestServers } from './stores';
 
 let servers: TestServers;
 let redis: RedisServer;
