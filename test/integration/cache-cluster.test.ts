@@ -69,7 +69,7 @@ async function until(condition: () => boolean, ms = 10_000): Promise<void> {
 }
 
 describe('CachedStore on a 3-master Redis Cluster', () => {
-  it('asks each master one pipeline of MGETs, one per slot, and finds every key with SCAN on every master', async () => {
+  it('asks each master for its keys with one MGET per slot, and finds every key with SCAN on every master', async () => {
     const store = await cachedOverS3('batching');
     const objects = Array.from({ length: 3000 }, () => object(50));
     // The keys a push writes, written behind the cache's back in the documented layout.

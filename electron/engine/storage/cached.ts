@@ -150,28 +150,41 @@ export class CachedStore extends EventEmitter implements Store {
   }
 
   async hasMany(keys: readonly string[]): Promise<boolean[]> {
-    const hashes = keys.map(hashOfKey);
-    const cacheable = hashes.flatMap((hash, i) => (hash ? [i] : []));
-    const claimed = await this.lookup(cacheable.map((i) => hashes[i] as string));
+    // Plain loops: a warm push asks about every chunk, and this is the cache's own CPU per key.
     const answers = new Array<boolean>(keys.length).fill(false);
-    const toBackend: number[] = hashes.flatMap((hash, i) => (hash ? [] : [i]));
-    /** Per index: Redis answered "not claimed" (a backend hit is then written back). */
-    const answeredMiss = new Array<boolean>(keys.length).fill(false);
-    cacheable.forEach((index, k) => {
-      if (claimed[k] === true) answers[index] = true;
+    /** The Redis keys of the object keys, and the index of each in `keys`. */
+    const cacheKeys: string[] = [];
+    const at: number[] = [];
+    /** Indexes of keys the backend is asked about. */
+    const toBackend: number[] = [];
+    for (let i = 0; i < keys.length; i++) {
+      const cacheKey = this.keys.keyOfObject(keys[i] as string);
+      if (cacheKey === undefined) toBackend.push(i);
       else {
-        toBackend.push(index);
-        answeredMiss[index] = claimed[k] === false;
+        cacheKeys.push(cacheKey);
+        at.push(i);
       }
-    });
+    }
+    const claimed = await this.lookup(cacheKeys);
+    /** Indexes of keys Redis answered "not claimed" about: a backend hit is written back. */
+    const answeredMiss = new Set<number>();
+    for (let k = 0; k < cacheKeys.length; k++) {
+      const c = claimed[k];
+      if (c === true) answers[at[k] as number] = true;
+      else {
+        toBackend.push(at[k] as number);
+        if (c === false) answeredMiss.add(at[k] as number);
+      }
+    }
     if (toBackend.length === 0) return answers;
     const found = await this.backend.hasMany(toBackend.map((i) => keys[i] as string));
     const backfill: string[] = [];
     toBackend.forEach((index, k) => {
       answers[index] = found[k] as boolean;
-      const hash = hashes[index];
+      const hash = hashOfKey(keys[index] as string);
       // Not what this client put and the backend makes durable only at its flush.
-      if (found[k] && hash && answeredMiss[index] && !this.unclaimed.has(hash)) backfill.push(hash);
+      if (found[k] && hash && answeredMiss.has(index) && !this.unclaimed.has(hash))
+        backfill.push(hash);
     });
     if (backfill.length > 0) this.backfill(backfill);
     return answers;
@@ -182,7 +195,7 @@ export class CachedStore extends EventEmitter implements Store {
     if (!hash) return this.backend.put(key, data, options);
     // Redis may have learnt of it since the caller asked (another client uploaded it): a hit
     // skips the upload; a miss was counted when the caller asked.
-    const [claimed] = await this.lookup([hash], { misses: false });
+    const [claimed] = await this.lookup([this.keys.key(hash)], { misses: false });
     if (claimed) return;
     await this.backend.put(key, data, options);
     // Write-through, only once the backend holds the object durably: now, or (a folder, whose
@@ -239,12 +252,13 @@ export class CachedStore extends EventEmitter implements Store {
         'CACHE_UNAVAILABLE',
       );
     await this.start();
-    const batches = this.keys.batches(hashes, this.batchSize);
-    if (batches.reduce((n, b) => n + b.size, 0) < hashes.length)
+    const cacheKeys = hashes.map((hash) => this.keys.key(hash));
+    const batches = this.keys.batches(cacheKeys, this.batchSize);
+    if (batches.reduce((n, b) => n + b.size, 0) < cacheKeys.length)
       throw refuse(this.breaker.lastError ?? 'the Redis Cluster has no slot map yet');
     for (const batch of batches) {
       if (
-        (await this.onMaster(batch.address, () => this.keys.delete(batch, hashes))) === NO_ANSWER
+        (await this.onMaster(batch.address, () => this.keys.delete(batch, cacheKeys))) === NO_ANSWER
       ) {
         const guard =
           this.connection.kind === 'cluster' ? this.masters.get(batch.address) : undefined;
@@ -259,7 +273,7 @@ export class CachedStore extends EventEmitter implements Store {
    * backend. Not counted as hits or misses.
    */
   async claims(hashes: readonly string[]): Promise<boolean[] | undefined> {
-    const claimed = await this.ask(hashes);
+    const claimed = await this.ask(hashes.map((hash) => this.keys.key(hash)));
     return claimed.every((c) => c !== undefined) ? (claimed as boolean[]) : undefined;
   }
 
@@ -406,10 +420,11 @@ export class CachedStore extends EventEmitter implements Store {
    * These hashes in batches per master. Keys no master serves yet (a cluster not reached, whose
    * slot map is unknown) are in none: the backend answers for them, counted as one fallback.
    */
-  private async route(hashes: readonly string[]): Promise<KeyBatch[]> {
+  private async route(cacheKeys: readonly string[]): Promise<KeyBatch[]> {
     await this.start();
-    const batches = this.keys.batches(hashes, this.batchSize);
-    if (batches.reduce((n, b) => n + b.size, 0) < hashes.length) this.breaker.counters.fallbacks++;
+    const batches = this.keys.batches(cacheKeys, this.batchSize);
+    if (batches.reduce((n, b) => n + b.size, 0) < cacheKeys.length)
+      this.breaker.counters.fallbacks++;
     return batches;
   }
 
@@ -418,17 +433,14 @@ export class CachedStore extends EventEmitter implements Store {
    * (or the master serving its key) did not answer. Batches go to each master in turn, several
    * in flight.
    */
-  private async ask(hashes: readonly string[]): Promise<(boolean | undefined)[]> {
-    const claimed = new Array<boolean | undefined>(hashes.length);
-    if (hashes.length === 0) return claimed;
-    const batches = await this.route(hashes);
+  private async ask(cacheKeys: readonly string[]): Promise<(boolean | undefined)[]> {
+    const claimed = new Array<boolean | undefined>(cacheKeys.length);
+    if (cacheKeys.length === 0) return claimed;
+    const batches = await this.route(cacheKeys);
     // Redis answers several MGETs in flight back to back on one connection.
-    await mapLimit(batches, 8, async (batch) => {
-      const values = await this.onMaster(batch.address, () => this.keys.get(batch, hashes));
-      if (values === NO_ANSWER) return;
-      let k = 0;
-      for (const group of batch.groups) for (const index of group) claimed[index] = values[k++];
-    });
+    await mapLimit(batches, 8, (batch) =>
+      this.onMaster(batch.address, () => this.keys.get(batch, cacheKeys, claimed)),
+    );
     return claimed;
   }
 
@@ -437,10 +449,10 @@ export class CachedStore extends EventEmitter implements Store {
    * Redis did not answer about is undefined, and counts as a fallback, not a miss.
    */
   private async lookup(
-    hashes: readonly string[],
+    cacheKeys: readonly string[],
     count: { misses: boolean } = { misses: true },
   ): Promise<(boolean | undefined)[]> {
-    const claimed = await this.ask(hashes);
+    const claimed = await this.ask(cacheKeys);
     let hits = 0;
     let misses = 0;
     for (const c of claimed) {
@@ -456,8 +468,9 @@ export class CachedStore extends EventEmitter implements Store {
   /** Writes claims (pipelined SET EX per master); how many keys were written. */
   private async write(hashes: readonly string[]): Promise<number> {
     let written = 0;
-    await mapLimit(await this.route(hashes), 8, async (batch) => {
-      const n = await this.onMaster(batch.address, () => this.keys.set(batch, hashes));
+    const cacheKeys = hashes.map((hash) => this.keys.key(hash));
+    await mapLimit(await this.route(cacheKeys), 8, async (batch) => {
+      const n = await this.onMaster(batch.address, () => this.keys.set(batch, cacheKeys));
       if (n !== NO_ANSWER) written += n;
     });
     return written;
