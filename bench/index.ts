@@ -8,6 +8,7 @@ import { ingestLocal } from './scenarios/ingest-local';
 import { memory } from './scenarios/memory';
 import { report } from './scenarios/report';
 import { s3 } from './scenarios/s3';
+import { team } from './scenarios/team';
 
 process.env['AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED'] ??= 'true';
 
@@ -20,6 +21,7 @@ const SCENARIOS: Record<string, (ctx: BenchContext) => Promise<ScenarioResult>> 
   restore: s3,
   memory,
   report,
+  team,
 };
 
 const { values, positionals } = parseArgs({

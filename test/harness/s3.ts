@@ -34,6 +34,13 @@ export interface ProxyFaults {
  */
 export class S3Server {
   readonly counts = new Map<string, number>();
+  /**
+   * Requests by method and what they named: "HEAD chunk", "PUT chunk", "GET ref", "GET list"...
+   * (a chunk is a key under objects/, a ref one under refs/).
+   */
+  readonly kinds = new Map<string, number>();
+  /** When set, each request as "METHOD /path" (no query), in order; cleared by resetCounts. */
+  recorded: string[] | undefined;
   /** The headers of the last request seen with each HTTP method. */
   readonly lastHeaders = new Map<string, IncomingMessage['headers']>();
   readonly faults: ProxyFaults = { latencyMs: 0, slowDownRate: 0 };
@@ -110,6 +117,8 @@ export class S3Server {
 
   resetCounts(): void {
     this.counts.clear();
+    this.kinds.clear();
+    if (this.recorded) this.recorded = [];
     this.injected = 0;
   }
 
@@ -128,6 +137,9 @@ export class S3Server {
   ): Promise<void> {
     const method = req.method ?? 'GET';
     this.counts.set(method, this.count(method) + 1);
+    const kind = `${method} ${requestKind(req.url ?? '')}`;
+    this.kinds.set(kind, (this.kinds.get(kind) ?? 0) + 1);
+    this.recorded?.push(`${method} ${(req.url ?? '').split('?')[0]}`);
     this.lastHeaders.set(method, req.headers);
     if (this.faults.latencyMs > 0) await new Promise((r) => setTimeout(r, this.faults.latencyMs));
     this.seen++;
@@ -155,4 +167,13 @@ export class S3Server {
     });
     req.pipe(upstream);
   }
+}
+
+/** What a request names, from its path and query: chunk, ref, list or other. */
+function requestKind(url: string): string {
+  if (/[?&]list-type=/.test(url)) return 'list';
+  const path = url.split('?')[0] ?? '';
+  if (/\/objects\//.test(path)) return 'chunk';
+  if (/\/refs\//.test(path)) return 'ref';
+  return 'other';
 }
