@@ -65,13 +65,18 @@ export class S3Child {
   }
 }
 
-export function s3Service(s3: S3Child, prefix: string, redisUrl: string | undefined): Service {
-  return new Service({
+/** The options of a client of the repository `prefix` in the server's bucket. */
+export function s3Options(s3: S3Child, prefix: string, redisUrl: string | undefined) {
+  return {
     repository: `s3://${s3.bucket}/${prefix}`,
     redisUrl,
     s3: { endpoint: s3.endpoint, region: TEST_REGION, credentials: TEST_CREDENTIALS },
-    mode: 'cli',
-  });
+    mode: 'cli' as const,
+  };
+}
+
+export function s3Service(s3: S3Child, prefix: string, redisUrl: string | undefined): Service {
+  return new Service(s3Options(s3, prefix, redisUrl));
 }
 
 export { RedisCluster, RedisServer };

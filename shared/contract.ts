@@ -14,10 +14,13 @@ import type {
   PushProgress,
   PushResult,
   RemoveResult,
+  ReportProgress,
   RepositoryInfo,
   RestoreProgress,
   RestoreResult,
+  RestoreTarget,
   Settings,
+  TensorStatsResult,
   VerifyResult,
   VersionDiff,
   VersionReport,
@@ -72,6 +75,19 @@ export const contract = {
   log: entry<VersionSummary[]>()(z.tuple([modelName])),
   report: entry<VersionReport>()(z.tuple([selector])),
   diff: entry<VersionDiff>()(z.tuple([selector, selector])),
+  /** How much tensors of a file moved between two versions; `tensors` absent: every changed one. */
+  tensorStats: entry<TensorStatsResult>()(
+    z.tuple([
+      selector,
+      selector,
+      z
+        .object({
+          path: z.string().min(1).max(1024),
+          tensors: z.array(z.string().min(1).max(1024)).max(100_000).optional(),
+        })
+        .strict(),
+    ]),
+  ),
   /** Push files and folders on this machine (the desktop app: paths from a drop or a picker). */
   pushPaths: entry<PushResult>()(z.tuple([pushId, modelName, localPaths, message])),
   /**
@@ -92,7 +108,13 @@ export const contract = {
     ]),
   ),
   cancelPush: entry<boolean>()(z.tuple([pushId])),
+  /**
+   * Restores a version into a folder: absolute, or `~/...` (the engine user's home); relative
+   * paths are resolved against the current folder by the command line and refused by the app.
+   */
   pull: entry<RestoreResult>()(z.tuple([selector, folder])),
+  /** The absolute folder a restore to this path would write, and whether it can, before it starts. */
+  restoreTarget: entry<RestoreTarget>()(z.tuple([folder])),
   verify: entry<VerifyResult>()(
     z.tuple([z.object({ selector: selector.optional(), full: z.boolean().optional() }).strict()]),
   ),
@@ -117,10 +139,17 @@ export const contract = {
 export interface Events {
   pushProgress: { pushId: string; progress: PushProgress };
   restoreProgress: { selector: string; progress: RestoreProgress };
+  /** A report (`key` the selector asked) or a diff (`key` "FROM..TO") being computed. */
+  reportProgress: { key: string; progress: ReportProgress };
   cacheStatus: CacheStatus;
 }
 export type EventName = keyof Events;
-export const eventNames: EventName[] = ['pushProgress', 'restoreProgress', 'cacheStatus'];
+export const eventNames: EventName[] = [
+  'pushProgress',
+  'restoreProgress',
+  'reportProgress',
+  'cacheStatus',
+];
 
 export type Contract = typeof contract;
 export type Method = keyof Contract;

@@ -103,6 +103,19 @@ export interface RestoreProgress {
   etaSeconds: number | null;
 }
 
+/** How far a report or a diff has got (the first time: later ones come from the cache). */
+export interface ReportProgress {
+  /** Reading the manifests of the versions compared with, then going through the files. */
+  phase: 'manifests' | 'files';
+  files: number;
+  filesDone: number;
+  manifestsRead: number;
+  /** Model file headers read and parsed. */
+  headersRead: number;
+  /** Bytes of chunks fetched (headers, and bytes no chunk hash settled). */
+  bytesRead: number;
+}
+
 export interface RestoreResult {
   model: string;
   version: string;
@@ -112,6 +125,18 @@ export interface RestoreResult {
   bytes: number;
   chunks: number;
   seconds: number;
+}
+
+/** Where a restore to a folder as typed would write, checked before it starts. */
+export interface RestoreTarget {
+  /** The folder as given. */
+  input: string;
+  /** The absolute folder it names (`~` expanded); null when it names none (a relative path in the app). */
+  path: string | null;
+  /** A folder the restore creates, or an existing empty one; null when it cannot be used. */
+  state: 'new' | 'empty' | null;
+  /** Why it cannot be used, in one line; null when it can. */
+  problem: string | null;
 }
 
 export interface CacheStatus {
@@ -246,6 +271,33 @@ export interface TensorChange {
   before?: { dtype: string; shape: number[]; bytes: number };
   /** In a version report: bytes of the tensor held in chunks new in this version. */
   newBytes?: number;
+  /** How much its elements moved, once computed (on demand: `tv diff --stats`, the app's button). */
+  stats?: TensorStats;
+}
+
+/**
+ * How much a tensor's elements moved between two versions (a = older, b = newer), over the
+ * elements finite on both sides.
+ */
+export interface TensorStats {
+  /** ||b − a|| / ||a||: 0 when nothing moved, about 1.41 for new values of the same distribution; null when a is all zeros and b is not. */
+  relativeL2: number | null;
+  /** max |b − a|. */
+  maxAbsChange: number;
+  /** Share of elements whose value changed (0 to 1). */
+  changedFraction: number;
+  elements: number;
+  /** Elements NaN or infinite on either side, left out of the sums. */
+  nonFinite: number;
+}
+
+/** Delta statistics of tensors of one model file between two versions. */
+export interface TensorStatsResult {
+  from: string;
+  to: string;
+  path: string;
+  /** In the order asked; `skipped` says why a tensor has none (added, retyped, an integer dtype). */
+  tensors: { name: string; stats?: TensorStats; skipped?: string }[];
 }
 
 /** A metadata key of a model file (GGUF key/value, ONNX producer and opset...), compared. */
@@ -275,6 +327,8 @@ export interface FileReport {
   tensors?: TensorChange[];
   /** For model files: each metadata key compared with the parent version's file. */
   metadata?: MetadataChange[];
+  /** Small text files changed since the parent version: what changed (see TextDiff). */
+  text?: TextDiff;
   note?: string;
 }
 
@@ -318,6 +372,21 @@ export interface VersionReport {
   /** Why the per-file figures differ from the recorded ones, when they do. */
   note: string | null;
   files: FileReport[];
+  /** When it was computed (reports are kept on the machine that computed them). */
+  computedAt: string;
+  /** True when read from this machine's cache rather than computed now. */
+  cached: boolean;
+}
+
+/** A small text file compared with the older version's: JSON key by key, other text line by line. */
+export interface TextDiff {
+  kind: 'json' | 'lines';
+  /** JSON: each key path that differs (`generation.max_length`, `eos_token_id[1]`). */
+  keys?: MetadataChange[];
+  /** Text: the hunks of a unified diff, each line prefixed with ' ', '+' or '-'. */
+  hunks?: { oldStart: number; newStart: number; lines: string[] }[];
+  /** Changed lines or keys left out (the diff shows the first ones). */
+  truncated?: number;
 }
 
 export interface FileDiff {
@@ -330,6 +399,8 @@ export interface FileDiff {
   format?: ModelFormatName;
   tensors?: TensorChange[];
   metadata?: MetadataChange[];
+  /** Small text files (config, tokenizer config, JSON, YAML, TXT up to 1 MiB): what changed. */
+  text?: TextDiff;
   note?: string;
 }
 
@@ -338,6 +409,10 @@ export interface VersionDiff {
   to: VersionSummary;
   files: FileDiff[];
   bytesChanged: number;
+  /** When it was computed (diffs are kept on the machine that computed them). */
+  computedAt: string;
+  /** True when read from this machine's cache rather than computed now. */
+  cached: boolean;
 }
 
 export interface DamagedObject {

@@ -19,4 +19,9 @@ export interface Bridge {
   on<E extends EventName>(event: E, listener: (payload: Events[E]) => void): () => void;
   /** The local path of a dropped or picked file; desktop only. */
   pathForFile?(file: File): string;
+  /** The system's folder picker (a restore's destination); null when cancelled. Desktop only. */
+  chooseFolder?(): Promise<string | null>;
 }
+
+/** The IPC channel of the desktop's folder picker (not an engine call: the shell answers it). */
+export const CHOOSE_FOLDER_CHANNEL = 'tv:dialog:chooseFolder';

@@ -14,7 +14,7 @@ import { TEST_CREDENTIALS, TEST_REGION } from '../../test/harness/s3';
 import { versionPair } from '../data';
 import { round, type BenchContext, type ScenarioResult } from '../report';
 import { settle } from '../run';
-import { RedisServer, S3Child, s3Service } from '../s3-fixture';
+import { RedisServer, S3Child, s3Options, s3Service } from '../s3-fixture';
 
 const LATENCY_MS = 30;
 const CONCURRENCY = 64;
@@ -59,6 +59,25 @@ export async function s3(ctx: BenchContext): Promise<ScenarioResult> {
         ? null
         : round(serverCpuAfter - serverCpuBefore);
     const warmHeads = (await server.command('counts'))['HEAD'] ?? 0;
+
+    ctx.log('s3: report and diff of v2, cold (a new client) and kept on this machine');
+    const reportCache = join(dir, 'report-cache');
+    const fresh = () =>
+      service(new Service({ ...s3Options(server, 'team', redis.url), cacheDir: reportCache }));
+    // Cold: a new client (as tv starts), nothing kept; then kept, read by that open client (as
+    // the app reads it) and by a new one (as tv does).
+    const viewer = fresh();
+    await server.command('reset');
+    const [, reportColdSeconds] = await timed(() => viewer.report('m@v2'));
+    const reportColdGets = (await server.command('counts'))['GET'] ?? 0;
+    const [reported, reportKeptSeconds] = await timed(() => viewer.report('m@v2'));
+    if (!reported.cached) throw new Error('bench: the second report was not read from the cache');
+    const [, reportKeptNewSeconds] = await timed(() => fresh().report('m@v2'));
+    await server.command('reset');
+    const [, diffColdSeconds] = await timed(() => viewer.diff('m@v1', 'm@v2'));
+    const diffColdGets = (await server.command('counts'))['GET'] ?? 0;
+    const [, diffKeptSeconds] = await timed(() => viewer.diff('m@v1', 'm@v2'));
+    const [, diffKeptNewSeconds] = await timed(() => fresh().diff('m@v1', 'm@v2'));
 
     ctx.log("s3: the seed's path (one has per chunk, warm Redis)");
     await server.command('reset');
@@ -146,6 +165,18 @@ export async function s3(ctx: BenchContext): Promise<ScenarioResult> {
           redisDownHeads: downHeads,
           newBytesCold: cold.newBytes,
         },
+        s3Report: {
+          latencyMs: LATENCY_MS,
+          sizeMiB: size / MiB,
+          reportColdSeconds: round(reportColdSeconds),
+          reportColdGets,
+          reportKeptSeconds: round(reportKeptSeconds, 3),
+          reportKeptNewClientSeconds: round(reportKeptNewSeconds, 3),
+          diffColdSeconds: round(diffColdSeconds),
+          diffColdGets,
+          diffKeptSeconds: round(diffKeptSeconds, 3),
+          diffKeptNewClientSeconds: round(diffKeptNewSeconds, 3),
+        },
         restore: {
           fromLocalMbps: mbps(restoreLocalSeconds),
           fromS3Mbps: mbps(restoreS3Seconds),
@@ -188,6 +219,30 @@ export async function s3(ctx: BenchContext): Promise<ScenarioResult> {
           metric: 'Redis down push s',
           value: String(round(downSeconds)),
           note: `no parent: ${downHeads} HEADs, batched`,
+        },
+        {
+          scenario: 'report',
+          metric: `${size / MiB} MiB v2 on S3, cold s`,
+          value: String(round(reportColdSeconds)),
+          note: `${reportColdGets} GETs at ${LATENCY_MS} ms`,
+        },
+        {
+          scenario: 'report',
+          metric: 'the same, kept s',
+          value: String(round(reportKeptSeconds, 3)),
+          note: `open client (the app); a new client (tv) ${round(reportKeptNewSeconds, 3)} s; target well under 1`,
+        },
+        {
+          scenario: 'report',
+          metric: `diff v1..v2 on S3, cold s`,
+          value: String(round(diffColdSeconds)),
+          note: `${diffColdGets} GETs at ${LATENCY_MS} ms`,
+        },
+        {
+          scenario: 'report',
+          metric: 'the same, kept s',
+          value: String(round(diffKeptSeconds, 3)),
+          note: `open client (the app); a new client (tv) ${round(diffKeptNewSeconds, 3)} s`,
         },
         {
           scenario: 'restore',

@@ -1,4 +1,5 @@
 import { InvalidArgumentError, type Command } from 'commander';
+import type { ReportProgress } from '../../shared/types';
 import type { Service } from '../engine/service';
 
 /** Options every command takes (declared on the program), and each command's own --json. */
@@ -27,7 +28,6 @@ export function duration(value: string): Duration {
   };
 }
 
-
 /**
  * Runs a command against the service; prints errors as one line on stderr (and, with --json, one
  * JSON object on stdout) and sets a non-zero exit code.
@@ -46,7 +46,9 @@ export async function withService<T>(
   try {
     service = new Service({
       ...resolveConfig(flags),
-      ...(flags.retryFor !== undefined ? { s3: { retryForMs: flags.retryFor.seconds * 1000 } } : {}),
+      ...(flags.retryFor !== undefined
+        ? { s3: { retryForMs: flags.retryFor.seconds * 1000 } }
+        : {}),
       mode: 'cli',
       logger: createCliLogger(),
     });
@@ -102,6 +104,43 @@ export async function progressBar(label: string) {
         bar.start(Math.max(total, 1), done, payload);
         started = true;
       } else bar.update(done, payload);
+    },
+    stop() {
+      if (started) bar.stop();
+    },
+  };
+}
+
+/**
+ * The progress of a report or diff computed for the first time, on stderr at a terminal only:
+ * manifests read, then files done, headers parsed and bytes fetched.
+ */
+export async function reportProgressBar(label: string) {
+  if (!process.stderr.isTTY) return undefined;
+  const { default: cliProgress } = await import('cli-progress');
+  const { formatBytes } = await import('./format');
+  const bar = new cliProgress.SingleBar({
+    stream: process.stderr,
+    format: `${label} |{bar}| {what}`,
+    hideCursor: true,
+    clearOnComplete: true,
+    barsize: 24,
+  });
+  let started = false;
+  return {
+    update(p: ReportProgress) {
+      const what =
+        p.phase === 'manifests'
+          ? `reading manifests: ${p.manifestsRead}`
+          : `${p.filesDone} of ${p.files} files | ${p.headersRead} headers read | ${formatBytes(p.bytesRead)} fetched`;
+      const total = Math.max(p.files, 1);
+      if (!started) {
+        bar.start(total, p.filesDone, { what });
+        started = true;
+      } else {
+        bar.setTotal(total);
+        bar.update(p.filesDone, { what });
+      }
     },
     stop() {
       if (started) bar.stop();

@@ -8,11 +8,14 @@ import type {
   PushProgress,
   PushResult,
   RemoveResult,
+  ReportProgress,
   RepositoryInfo,
   RestoreProgress,
   RestoreResult,
+  RestoreTarget,
   Settings,
   SettingsInput,
+  TensorStatsResult,
   VerifyResult,
   VersionDiff,
   VersionReport,
@@ -37,8 +40,12 @@ import {
 } from './settings';
 import { openBackend, parseLocation } from './storage/compose';
 import { Repository, type OpenOptions } from './repository/repository';
-import { diffVersions, versionReport } from './report/report';
+import { changedTensors, tensorDeltaStats } from './report/delta-stats';
+import { ReportCache } from './report/report-cache';
+import { ReportTracker } from './report/progress';
+import { diffVersions, parentOf, REPORT_FORMAT, versionReport } from './report/report';
 import { restore, safeJoin } from './restore/restore';
+import { describeDestination, resolveDestination } from './restore/destination';
 import { UploadSession } from './ingest/upload';
 import { parseRedisSetting, redactRedisSetting } from './storage/redis-url';
 import type { S3Options } from './storage/s3';
@@ -414,15 +421,31 @@ export class Service implements Api {
     return (await repo.requireVersions(model)).map((v) => repo.summarize(v));
   }
 
+  /**
+   * The folder a relative destination is resolved against: the command line's current folder;
+   * none in the app (its server's folder means nothing to the user), where relative paths are
+   * refused.
+   */
+  private destinationBase(): string | undefined {
+    return this.options.mode === 'cli' ? process.cwd() : undefined;
+  }
+
+  /** Where a restore to `folder` (as typed) would write, and whether it can: before it starts. */
+  async restoreTarget(folder: string): Promise<RestoreTarget> {
+    return describeDestination(folder, this.destinationBase());
+  }
+
   async pull(
     selector: string,
     destination: string,
     options: { signal?: AbortSignal; onProgress?: (p: RestoreProgress) => void } = {},
   ): Promise<RestoreResult> {
+    // Checked before anything is opened: a path the app cannot place costs no request.
+    const folder = resolveDestination(destination, this.destinationBase());
     const pool = this.workers();
     pool.prewarm();
     const repo = await this.repository();
-    return restore(repo, await repo.resolve(selector), destination, {
+    return restore(repo, await repo.resolve(selector), folder, {
       ...options,
       pool,
       onProgress: (progress) => {
@@ -432,18 +455,101 @@ export class Service implements Api {
     });
   }
 
-  async report(selector: string): Promise<VersionReport> {
-    const repo = await this.repository();
-    return versionReport(repo, await repo.resolve(selector));
+  /** Reports and diffs kept on this machine, when a cache folder is configured. */
+  private reportCache(repo: Repository): ReportCache | undefined {
+    const dir = this.options.cacheDir;
+    return dir ? new ReportCache(dir, repo.config.repositoryId, REPORT_FORMAT) : undefined;
   }
 
-  async diff(from: string, to: string): Promise<VersionDiff> {
+  /** Progress of a report or diff, to the caller and to every front end (keyed as asked). */
+  private reportTracker(key: string, onProgress?: (p: ReportProgress) => void): ReportTracker {
+    return new ReportTracker((progress) => {
+      onProgress?.(progress);
+      this.events.emit('reportProgress', { key, progress });
+    });
+  }
+
+  /**
+   * Where a version's bytes came from. Computed once per version on this machine, then read from
+   * the cache; only whether its parent is still there is looked up again (a parent gc has
+   * reclaimed since leaves nothing to compare tensors with, so that report is computed again).
+   */
+  async report(
+    selector: string,
+    options: { onProgress?: (p: ReportProgress) => void } = {},
+  ): Promise<VersionReport> {
+    const repo = await this.repository();
+    const entry = await repo.resolve(selector);
+    const cache = this.reportCache(repo);
+    const cached = await cache?.get<VersionReport>('report', entry.id);
+    if (cached) {
+      const parent = (await parentOf(repo, entry))?.info ?? null;
+      if ((parent?.state === 'collected') === (cached.parent?.state === 'collected'))
+        return { ...cached, version: repo.summarize(entry), parent, cached: true };
+    }
+    const tracker = this.reportTracker(selector, options.onProgress);
+    const report = await versionReport(repo, entry, tracker);
+    await cache?.put('report', entry.id, report);
+    return report;
+  }
+
+  /** What changed between two versions; computed once per pair on this machine (see report). */
+  async diff(
+    from: string,
+    to: string,
+    options: { onProgress?: (p: ReportProgress) => void } = {},
+  ): Promise<VersionDiff> {
     const repo = await this.repository();
     // Both settle before an error is thrown: the service may close the repository right after.
     const [a, b] = await Promise.allSettled([repo.resolve(from), repo.resolve(to)]);
     if (a.status === 'rejected') throw a.reason;
     if (b.status === 'rejected') throw b.reason;
-    return diffVersions(repo, a.value, b.value);
+    const cache = this.reportCache(repo);
+    const key = `${a.value.id}-${b.value.id}`;
+    const cached = await cache?.get<VersionDiff>('diff', key);
+    if (cached)
+      return {
+        ...cached,
+        from: repo.summarize(a.value),
+        to: repo.summarize(b.value),
+        cached: true,
+      };
+    const tracker = this.reportTracker(`${from}..${to}`, options.onProgress);
+    const diff = await diffVersions(repo, a.value, b.value, tracker);
+    await cache?.put('diff', key, diff);
+    return diff;
+  }
+
+  /**
+   * How much tensors of a model file moved between two versions (`tensors` absent: every tensor
+   * whose bytes changed at the same dtype and shape). Computed in the workers, streaming both
+   * versions' chunks; kept in this machine's copy of the diff, so the diff shows them next time.
+   */
+  async tensorStats(
+    from: string,
+    to: string,
+    request: { path: string; tensors?: string[] },
+  ): Promise<TensorStatsResult> {
+    const diff = await this.diff(from, to);
+    const file = diff.files.find((f) => f.path === request.path);
+    if (!file) throw new Error(`${request.path} is in neither ${from} nor ${to}`);
+    if (!file.tensors)
+      throw new Error(
+        `${request.path} is not a model file read tensor by tensor: it has no tensors to compare`,
+      );
+    const names = request.tensors ?? changedTensors(file.tensors);
+    const repo = await this.repository();
+    const [a, b] = await Promise.all([repo.resolve(from), repo.resolve(to)]);
+    const pool = this.workers();
+    pool.prewarm();
+    const tensors = await tensorDeltaStats(repo, pool, a, b, request.path, names);
+    const computed = new Map(tensors.map((t) => [t.name, t.stats]));
+    for (const t of file.tensors) {
+      const stats = computed.get(t.name);
+      if (stats) t.stats = stats;
+    }
+    await this.reportCache(repo)?.put('diff', `${a.id}-${b.id}`, { ...diff, cached: false });
+    return { from, to, path: request.path, tensors };
   }
 
   async verify(options: { selector?: string; full?: boolean } = {}): Promise<VerifyResult> {

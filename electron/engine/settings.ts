@@ -1,10 +1,6 @@
 import type { Settings, SettingsInput } from '../../shared/types';
 import { defaultRepository } from './config';
-import {
-  parseRedisSetting,
-  redisPassword,
-  withRedisCredentials,
-} from './storage/redis-url';
+import { parseRedisSetting, redisPassword, withRedisCredentials } from './storage/redis-url';
 import { S3_DEFAULTS, type S3Options } from './storage/s3-options';
 
 /** Settings with their secrets: lives in the main process only, never sent to a page. */

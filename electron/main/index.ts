@@ -3,6 +3,7 @@ import { join } from 'node:path';
 import {
   app,
   BrowserWindow,
+  dialog,
   ipcMain,
   Menu,
   session,
@@ -22,6 +23,7 @@ import { resolveConfig } from '../engine/config';
 import { createJsonLogger } from '../engine/log';
 import { engineOptions } from '../engine/settings';
 import { Service } from '../engine/service';
+import { CHOOSE_FOLDER_CHANNEL } from '../../shared/wire';
 import { CONTENT_SECURITY_POLICY } from '../server/csp';
 import { DesktopSettings } from './settings';
 
@@ -43,6 +45,7 @@ async function createService(): Promise<Service> {
   return new Service({
     repository: engine.repository,
     redisUrl: engine.redisUrl ?? fallback.redisUrl,
+    cacheDir: fallback.cacheDir,
     s3: engine.s3,
     mode: 'desktop',
     settings,
@@ -83,6 +86,19 @@ export function registerApi(): void {
       return fn.apply(service, args as unknown[]);
     });
   }
+  // The folder picker for a restore's destination: the path the user chose, or null.
+  ipcMain.handle(CHOOSE_FOLDER_CHANNEL, async (event) => {
+    checkSender(event);
+    const options = {
+      title: 'Restore into folder',
+      buttonLabel: 'Restore here',
+      properties: ['openDirectory' as const, 'createDirectory' as const],
+    };
+    const chosen = mainWindow
+      ? await dialog.showOpenDialog(mainWindow, options)
+      : await dialog.showOpenDialog(options);
+    return chosen.canceled ? null : (chosen.filePaths[0] ?? null);
+  });
 }
 
 function createWindow(): void {

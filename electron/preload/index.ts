@@ -8,10 +8,10 @@ import {
   type EventName,
   type Events,
 } from '../../shared/contract';
-import type { Bridge } from '../../shared/wire';
+import { CHOOSE_FOLDER_CHANNEL, type Bridge } from '../../shared/wire';
 
 // Exposes exactly the contract (each call a typed invoke on its channel), its events, and the
-// local path of a dropped or picked file; nothing else of Node or Electron reaches the page.
+// local path of a dropped or picked file, and the folder picker; nothing else of Node or Electron reaches the page.
 const api = Object.fromEntries(
   methods.map((method) => [
     method,
@@ -27,6 +27,7 @@ const bridge: Bridge = {
     return () => void ipcRenderer.off(eventChannelOf(event), handler);
   },
   pathForFile: (file: File) => webUtils.getPathForFile(file),
+  chooseFolder: () => ipcRenderer.invoke(CHOOSE_FOLDER_CHANNEL) as Promise<string | null>,
 };
 
 contextBridge.exposeInMainWorld('tensorvault', api);

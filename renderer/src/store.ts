@@ -5,6 +5,8 @@ import type {
   ModelSummary,
   PushProgress,
   PushResult,
+  ReportProgress,
+  TensorStats,
   VersionDiff,
   VersionReport,
   VersionSummary,
@@ -42,12 +44,19 @@ interface AppState {
   model: string | undefined;
   versions: VersionSummary[] | undefined;
   view: View;
-  report: { selector: string; data?: VersionReport; error?: string } | undefined;
-  diff: { key: string; data?: VersionDiff; error?: string } | undefined;
+  report:
+    | { selector: string; data?: VersionReport; error?: string; progress?: ReportProgress }
+    | undefined;
+  diff: { key: string; data?: VersionDiff; error?: string; progress?: ReportProgress } | undefined;
   push: PushState | undefined;
   cache: CacheStatus | undefined;
   cacheHistory: CacheStatus[];
   notices: Notice[];
+  /** Delta statistics measured, by `FROM..TO` and file path, then tensor name. */
+  stats: Record<string, Record<string, TensorStats>>;
+  /** Measurements under way or failed, by `FROM..TO` and file path. */
+  measuring: Record<string, { busy: boolean; error?: string }>;
+  measure(from: string, to: string, path: string, names?: string[]): Promise<void>;
   load(): Promise<void>;
   refreshModels(): Promise<void>;
   selectModel(name: string): Promise<void>;
@@ -81,6 +90,31 @@ export const useApp = create<AppState>((set, get) => ({
   cacheHistory: [],
   notices: [],
   picked: [],
+  stats: {},
+  measuring: {},
+
+  async measure(from, to, path, names) {
+    const key = `${from}..${to}::${path}`;
+    set({ measuring: { ...get().measuring, [key]: { busy: true } } });
+    try {
+      const result = await api.tensorStats(from, to, names ? { path, tensors: names } : { path });
+      const found = { ...get().stats[key] };
+      const skipped: string[] = [];
+      for (const t of result.tensors) {
+        if (t.stats) found[t.name] = t.stats;
+        else if (t.skipped) skipped.push(`${t.name}: ${t.skipped}`);
+      }
+      set({
+        stats: { ...get().stats, [key]: found },
+        measuring: {
+          ...get().measuring,
+          [key]: skipped.length ? { busy: false, error: skipped.join('; ') } : { busy: false },
+        },
+      });
+    } catch (err) {
+      set({ measuring: { ...get().measuring, [key]: { busy: false, error: message(err) } } });
+    }
+  },
 
   pick(files) {
     set({ picked: files });
@@ -96,6 +130,13 @@ export const useApp = create<AppState>((set, get) => ({
     bridge.on('pushProgress', ({ pushId, progress }) => {
       const push = get().push;
       if (push && push.id === pushId) set({ push: { ...push, progress } });
+    });
+    // A report or diff computed for the first time says how far it has got.
+    bridge.on('reportProgress', ({ key, progress }) => {
+      const { report, diff } = get();
+      if (report && report.selector === key && !report.data)
+        set({ report: { ...report, progress } });
+      if (diff && diff.key === key && !diff.data) set({ diff: { ...diff, progress } });
     });
     bridge.on('cacheStatus', (cache) =>
       set({ cache, cacheHistory: [...get().cacheHistory.slice(-59), cache] }),

@@ -1,4 +1,6 @@
 import { type ChildProcess, spawn } from 'node:child_process';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 
 export interface ServeProcess {
   url: string;
@@ -10,7 +12,8 @@ export interface ServeProcess {
 /** Runs the real `tv serve` on a free port and waits for the URL it prints. */
 export async function startServe(env: NodeJS.ProcessEnv = {}): Promise<ServeProcess> {
   const child = spawn(process.execPath, ['bin/tv.mjs', 'serve', '--port', '0'], {
-    env: { ...process.env, ...env },
+    // Reports are cached in a folder of the test's, never the real user cache.
+    env: { ...process.env, XDG_CACHE_HOME: join(tmpdir(), `tv-e2e-cache-${process.pid}`), ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let output = '';

@@ -133,6 +133,18 @@ describe('selectors', () => {
 });
 
 describe('pull destinations', () => {
+  it('a quoted ~/x lands in the home folder, not in a folder named ~', async () => {
+    const env = fresh();
+    const home = join(work.path, 'home-of-pull');
+    await mkdir(home, { recursive: true });
+    expect((await tv(['push', 'm', src], env)).code).toBe(0);
+    const r = await tv(['pull', 'm', '~/restored', '--json'], { ...env, HOME: home });
+    expect(r.code, r.stderr).toBe(0);
+    expect(json(r.stdout)).toMatchObject({ destination: join(home, 'restored') });
+    expect(await exists(join(home, 'restored'))).toBe(true);
+    expect(await exists('~')).toBe(false);
+  });
+
   it('a destination that cannot be created fails at once with one line (no spinning in mkdir)', async () => {
     const env = fresh();
     expect((await tv(['push', 'm', src], env)).code).toBe(0);
@@ -272,14 +284,18 @@ describe('the report agrees with the push and stays the same', () => {
     const before = json((await tv(['report', 'm@v2', '--json'], env)).stdout) as Figures & {
       files: unknown;
       parent: unknown;
+      cached: boolean;
     };
     expect(before.parent).toMatchObject({ label: 'v1', state: 'live' });
     expect((await tv(['rm', 'm@v1'], env)).code).toBe(0);
     const after = json((await tv(['report', 'm@v2', '--json'], env)).stdout) as typeof before;
-    expect({ ...after, parent: null, version: null }).toEqual({
+    // The second report is read from this machine's copy (cached); its figures are the first's.
+    expect(after.cached).toBe(true);
+    expect({ ...after, parent: null, version: null, cached: null }).toEqual({
       ...before,
       parent: null,
       version: null,
+      cached: null,
     });
     expect(after.parent).toMatchObject({
       label: 'v1',

@@ -182,3 +182,31 @@ describe('tv command line', () => {
     expect(wrong.stderr + wrong.stdout).not.toContain('very-secret-value');
   });
 });
+
+describe('tv diff --stats', () => {
+  it('adds how much each changed tensor moved to the --json diff and to the table', async () => {
+    const { checkpointSpec, fineTune, writeSafetensors } = await import('../fixtures/safetensors');
+    const env = { TV_REPO: join(work.path, 'repo-stats') };
+    const base = checkpointSpec(2, 128).map((t) => ({ ...t, values: 'normal' as const }));
+    const folder = join(work.path, 'stats-src');
+    await mkdir(folder, { recursive: true });
+    await writeSafetensors(join(folder, 'model.safetensors'), base);
+    expect((await tv(['push', 'st', folder], env)).code).toBe(0);
+    await writeSafetensors(join(folder, 'model.safetensors'), fineTune(base, ['lm_head.weight']));
+    expect((await tv(['push', 'st', folder], env)).code).toBe(0);
+    const r = await tv(['diff', 'st@v1', 'st@v2', '--stats', '--json'], env);
+    expect(r.code, r.stderr).toBe(0);
+    const diff = json(r.stdout) as {
+      files: { path: string; tensors?: { name: string; stats?: { relativeL2: number } }[] }[];
+    };
+    const tensors = diff.files.find((f) => f.path === 'model.safetensors')!.tensors!;
+    const head = tensors.find((t) => t.name === 'lm_head.weight')!;
+    expect(head.stats!.relativeL2).toBeGreaterThan(1.3);
+    expect(head.stats!.relativeL2).toBeLessThan(1.5);
+    expect(tensors.filter((t) => t.stats)).toHaveLength(1);
+    const text = await tv(['diff', 'st@v1', 'st@v2', '--stats'], env);
+    expect(text.stdout).toMatch(
+      /lm_head\.weight +modified +BF16 .* 1\.4\d +[\d.e+-]+ +(99\.\d|100\.0)%/,
+    );
+  });
+});

@@ -460,3 +460,40 @@ describe('bad input: one clear error, nothing written where it should not be', (
     await expect(svc.log('cancelled')).rejects.toThrow(/model "cancelled" has no versions/);
   });
 });
+
+describe('restore destinations in the app (browser mode and desktop)', () => {
+  it('expands ~ to the home folder and refuses a relative path, writing nothing', async () => {
+    const home = fresh('home');
+    await mkdir(home);
+    const repository = fresh('repo');
+    const cli = service('local', repository);
+    const source = fresh('src');
+    await mkdir(source);
+    await writeFile(join(source, 'config.json'), '{"layers": 2}');
+    await cli.push({ model: 'paths', paths: [source] });
+    await cli.close();
+    const app = new Service({ repository, redisUrl: undefined, mode: 'browser', workers: 1 });
+    const saved = process.env['HOME'];
+    process.env['HOME'] = home;
+    try {
+      const relative = `rel-restore-${process.pid}`;
+      await expect(app.pull('paths@v1', relative)).rejects.toThrow(
+        `"${relative}" is a relative path`,
+      );
+      await expect(stat(relative)).rejects.toThrow(/ENOENT/);
+      expect(await app.restoreTarget('~/tv-restore')).toEqual({
+        input: '~/tv-restore',
+        path: join(home, 'tv-restore'),
+        state: 'new',
+        problem: null,
+      });
+      const result = await app.pull('paths@v1', '~/tv-restore');
+      expect(result.destination).toBe(join(home, 'tv-restore'));
+      expect(await readFile(join(home, 'tv-restore', 'config.json'), 'utf8')).toBe('{"layers": 2}');
+      await expect(stat('~')).rejects.toThrow(/ENOENT/);
+    } finally {
+      process.env['HOME'] = saved;
+      await app.close();
+    }
+  });
+});

@@ -226,3 +226,195 @@ describe('dedup report and version diff', () => {
     expect(report.newBytes + report.reusedBytes).toBe(report.logicalBytes);
   });
 });
+
+describe('reports and diffs kept on this machine', () => {
+  let work: { path: string; remove(): Promise<void> };
+  const open = (cacheDir?: string) =>
+    new Service({
+      repository: join(work.path, 'repo'),
+      redisUrl: undefined,
+      mode: 'cli',
+      workers: 1,
+      ...(cacheDir ? { cacheDir } : {}),
+    });
+  beforeAll(async () => {
+    work = await tempDir('tv-report-cache-');
+    const src = join(work.path, 'ckpt');
+    await mkdir(src);
+    const base = checkpointSpec(2, 256);
+    const service = open();
+    for (const model of ['m', 'd']) {
+      await writeSafetensors(join(src, 'model.safetensors'), base);
+      await writeFile(join(src, 'config.json'), '{"layers": 2, "rope": {"theta": 10000}}');
+      await writeFile(join(src, 'generation.yaml'), 'top_p: 0.9\ntemperature: 0.7\n');
+      await service.push({ model, paths: [src] });
+      await writeSafetensors(join(src, 'model.safetensors'), fineTune(base, ['lm_head.weight']));
+      await writeFile(
+        join(src, 'config.json'),
+        '{\n  "rope": {"theta": 500000},\n  "layers": 2\n}',
+      );
+      await writeFile(join(src, 'generation.yaml'), 'top_p: 0.9\ntemperature: 0.6\n');
+      await service.push({ model, paths: [src] });
+    }
+    await service.close();
+  });
+  afterAll(() => work.remove());
+
+  it('computes a report once, with progress, and reads it back in later sessions', async () => {
+    const cacheDir = join(work.path, 'cache');
+    const first = open(cacheDir);
+    const progress: { phase: string; filesDone: number; files: number; headersRead: number }[] = [];
+    const computed = await first.report('m@v2', { onProgress: (p) => progress.push(p) });
+    await first.close();
+    expect(computed.cached).toBe(false);
+    expect(progress[0]?.phase).toBe('manifests');
+    expect(progress.at(-1)).toMatchObject({ phase: 'files', filesDone: 3, files: 3 });
+    expect(computed.files.find((f) => f.path === 'config.json')?.text?.keys).toHaveLength(1);
+    expect(progress.at(-1)!.headersRead).toBeGreaterThanOrEqual(1);
+
+    const later = open(cacheDir);
+    const events: unknown[] = [];
+    later.on('reportProgress', (e) => events.push(e));
+    const kept = await later.report('m@v2');
+    expect(kept.cached).toBe(true);
+    expect(events).toEqual([]);
+    expect({ ...kept, cached: false }).toEqual(computed);
+
+    // The parent removed since: the kept report says so (its comparison still holds).
+    await later.remove('m@v1');
+    expect((await later.report('m@v2')).parent).toMatchObject({ state: 'removed', label: 'v1' });
+    await later.close();
+  });
+
+  it('keeps a diff by both version ids, and computes again without a cache folder', async () => {
+    const cacheDir = join(work.path, 'cache-diff');
+    const a = open(cacheDir);
+    const computed = await a.diff('d@v1', 'd@v2');
+    await a.close();
+    const b = open(cacheDir);
+    const kept = await b.diff('d@v1', 'd@v2');
+    await b.close();
+    expect(kept.cached).toBe(true);
+    expect(kept.files).toEqual(computed.files);
+    // Small text files: JSON key by key (reformatted and reordered is no change), YAML by line.
+    expect(computed.files.find((f) => f.path === 'config.json')?.text).toEqual({
+      kind: 'json',
+      keys: [{ key: 'rope.theta', status: 'modified', before: '10000', value: '500000' }],
+    });
+    expect(computed.files.find((f) => f.path === 'generation.yaml')?.text).toEqual({
+      kind: 'lines',
+      hunks: [
+        {
+          oldStart: 1,
+          newStart: 1,
+          lines: [' top_p: 0.9', '-temperature: 0.7', '+temperature: 0.6'],
+        },
+      ],
+    });
+    const none = open();
+    expect((await none.diff('d@v1', 'd@v2')).cached).toBe(false);
+    await none.close();
+  });
+});
+
+describe('delta statistics between two versions', () => {
+  let work: { path: string; remove(): Promise<void> };
+  let service: Service;
+  const big = 'model.layers.0.mlp.up_proj.weight';
+  const spec: TensorSpec[] = [
+    {
+      name: 'model.embed_tokens.weight',
+      dtype: 'BF16',
+      shape: [256, 256],
+      seed: 1,
+      values: 'normal',
+    },
+    // 16 MiB: read in four windows, never whole.
+    { name: big, dtype: 'F32', shape: [2048, 2048], seed: 2, values: 'normal' },
+    {
+      name: 'model.layers.0.self_attn.q_proj.weight',
+      dtype: 'F16',
+      shape: [256, 256],
+      seed: 3,
+      values: 'normal',
+    },
+    {
+      name: 'model.layers.0.input_layernorm.weight',
+      dtype: 'F32',
+      shape: [256],
+      seed: 4,
+      values: 'normal',
+    },
+    { name: 'lm_head.weight', dtype: 'BF16', shape: [256, 256], seed: 5, values: 'normal' },
+  ];
+  const tuned = spec.map((t) =>
+    [big, 'lm_head.weight', 'model.layers.0.self_attn.q_proj.weight'].includes(t.name)
+      ? { ...t, seed: t.seed + 1000 }
+      : t,
+  );
+
+  beforeAll(async () => {
+    work = await tempDir('tv-delta-');
+    service = new Service({
+      repository: join(work.path, 'repo'),
+      redisUrl: undefined,
+      mode: 'cli',
+      workers: 2,
+      cacheDir: join(work.path, 'cache'),
+    });
+    const src = join(work.path, 'src');
+    await mkdir(src);
+    await writeSafetensors(join(src, 'model.safetensors'), spec);
+    await service.push({ model: 'ft', paths: [src] });
+    await writeSafetensors(join(src, 'model.safetensors'), tuned, { step: '1' });
+    await service.push({ model: 'ft', paths: [src] });
+  }, 120_000);
+  afterAll(async () => {
+    await service.close();
+    await work.remove();
+  });
+
+  it('an unchanged tensor moved by 0; one rewritten with new values of the same distribution by about sqrt(2)', async () => {
+    const result = await service.tensorStats('ft@v1', 'ft@v2', {
+      path: 'model.safetensors',
+      tensors: ['model.embed_tokens.weight', big, 'lm_head.weight'],
+    });
+    const [same, moved, head] = result.tensors;
+    expect(same).toEqual({
+      name: 'model.embed_tokens.weight',
+      stats: { relativeL2: 0, maxAbsChange: 0, changedFraction: 0, elements: 65536, nonFinite: 0 },
+    });
+    for (const t of [moved!, head!]) {
+      expect(t.stats!.relativeL2, t.name).toBeGreaterThan(Math.SQRT2 - 0.03);
+      expect(t.stats!.relativeL2, t.name).toBeLessThan(Math.SQRT2 + 0.03);
+      expect(t.stats!.changedFraction, t.name).toBeGreaterThan(0.99);
+    }
+    expect(moved!.stats!.elements).toBe(2048 * 2048);
+  });
+
+  it('"all changed" takes every tensor with new bytes, and the kept diff shows their figures', async () => {
+    const result = await service.tensorStats('ft@v1', 'ft@v2', { path: 'model.safetensors' });
+    expect(result.tensors.map((t) => t.name).sort()).toEqual(
+      [big, 'lm_head.weight', 'model.layers.0.self_attn.q_proj.weight'].sort(),
+    );
+    const diff = await service.diff('ft@v1', 'ft@v2');
+    expect(diff.cached).toBe(true);
+    const file = diff.files.find((f) => f.path === 'model.safetensors')!;
+    const q = file.tensors!.find((t) => t.name === 'model.layers.0.self_attn.q_proj.weight')!;
+    expect(q.stats!.relativeL2).toBeGreaterThan(1.35);
+    expect(file.tensors!.find((t) => t.name === 'model.embed_tokens.weight')!.stats).toEqual(
+      expect.objectContaining({ relativeL2: 0 }),
+    );
+  });
+
+  it('says why a tensor has no statistics', async () => {
+    const result = await service.tensorStats('ft@v1', 'ft@v2', {
+      path: 'model.safetensors',
+      tensors: ['nope'],
+    });
+    expect(result.tensors).toEqual([{ name: 'nope', skipped: 'no such tensor in either version' }]);
+    await expect(service.tensorStats('ft@v1', 'ft@v2', { path: 'missing.bin' })).rejects.toThrow(
+      'missing.bin is in neither ft@v1 nor ft@v2',
+    );
+  });
+});

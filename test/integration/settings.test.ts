@@ -1,6 +1,6 @@
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { monitorEventLoopDelay } from 'node:perf_hooks';
+import { performance } from 'node:perf_hooks';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { MiB } from '../../electron/engine/chunking/params';
 import { Service } from '../../electron/engine/service';
@@ -170,14 +170,18 @@ describe('the service thread during a 1 GiB push', () => {
       redisUrl: undefined,
       mode: 'desktop',
     });
-    const delay = monitorEventLoopDelay({ resolution: 10 });
     try {
-      delay.enable();
+      // The share of the push's time the event loop was busy (not waiting for events): the
+      // longest wait between turns would also count the time a loaded machine leaves this
+      // process unscheduled, which is no fault of the engine.
+      const before = performance.eventLoopUtilization();
       const result = await service.push({ model: 'big', paths: [src] });
-      delay.disable();
+      const busy = performance.eventLoopUtilization(before).utilization;
       expect(result.logicalBytes).toBe(1024 * MiB + 2);
-      // The longest the event loop waited for its turn: a UI would never freeze.
-      expect(delay.max / 1e6).toBeLessThan(200);
+      // Chunking and hashing in the workers leave the loop free for a UI a good part of the
+      // time (0.39 busy at load 9 here, for writing packs and their index); on this thread
+      // they would keep it busy throughout (1.0).
+      expect(busy).toBeLessThan(0.8);
     } finally {
       await service.close();
     }

@@ -1,4 +1,6 @@
 import { spawn } from 'node:child_process';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { expect } from 'vitest';
 
 export interface TvRun {
@@ -12,6 +14,12 @@ export interface TvRun {
 }
 
 /**
+ * The user cache folder the `tv` processes of this test file share (reports and diffs are
+ * cached there), never the real one in the home folder.
+ */
+const CACHE_HOME = join(tmpdir(), `tv-test-cache-${process.pid}`);
+
+/**
  * Runs the built `tv`. Asynchronously: the S3-protocol server runs in this process, and a
  * blocking spawn would keep it from answering. TV_REPO and TV_REDIS_URL start empty.
  */
@@ -23,7 +31,7 @@ export function tv(
   return new Promise((resolve, reject) => {
     const started = performance.now();
     const child = spawn(process.execPath, ['bin/tv.mjs', ...args], {
-      env: { ...process.env, TV_REPO: '', TV_REDIS_URL: '', ...env },
+      env: { ...process.env, TV_REPO: '', TV_REDIS_URL: '', XDG_CACHE_HOME: CACHE_HOME, ...env },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     let stdout = '';
@@ -59,7 +67,14 @@ export function tvOnTerminal(
   const command = [process.execPath, 'bin/tv.mjs', ...args].map(quote).join(' ');
   return new Promise((resolve, reject) => {
     const child = spawn('script', ['-qefc', command, '/dev/null'], {
-      env: { ...process.env, TV_REPO: '', TV_REDIS_URL: '', COLUMNS: '120', ...env },
+      env: {
+        ...process.env,
+        TV_REPO: '',
+        TV_REDIS_URL: '',
+        XDG_CACHE_HOME: CACHE_HOME,
+        COLUMNS: '120',
+        ...env,
+      },
       stdio: ['pipe', 'pipe', 'pipe'],
     });
     let output = '';

@@ -153,7 +153,7 @@ describe('streaming', () => {
     expect(none).toEqual([]);
   });
 
-  it('chunks a 2 GiB stream with RSS growth under 64 MB', async () => {
+  it('chunks a 2 GiB stream with RSS growth under 128 MB (a sixteenth of the stream)', async () => {
     const pool = Buffer.alloc(8 * 1024 * 1024);
     randomFillSync(pool);
     const piece = 1024 * 1024;
@@ -177,7 +177,9 @@ describe('streaming', () => {
       if (++n % 256 === 0) peak = Math.max(peak, process.memoryUsage().rss);
     }
     expect(bytes).toBe(total);
-    expect((peak - baseline) / 1e6).toBeLessThan(64);
+    // A bound on streaming, not a memory target (the bench has those): holding the stream would
+    // take 2,000 MB; the garbage collector's lag on a loaded machine took 67 MB once.
+    expect((peak - baseline) / 1e6).toBeLessThan(128);
   });
 });
 

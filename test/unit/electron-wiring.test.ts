@@ -2,6 +2,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it, vi } from 'vitest';
 import { channelOf, methods } from '../../shared/contract';
+import { CHOOSE_FOLDER_CHANNEL } from '../../shared/wire';
 
 // The Electron binary cannot run here: the shell's wiring is tested against a recording stand-in
 // for the `electron` module (the same calls the real one receives).
@@ -14,6 +15,7 @@ const state = vi.hoisted(() => ({
   }[],
   invoked: [] as unknown[][],
   menu: undefined as unknown,
+  dialogs: [] as unknown[][],
 }));
 
 vi.mock('electron', () => {
@@ -53,6 +55,12 @@ vi.mock('electron', () => {
       defaultSession: { webRequest: { onHeadersReceived() {} }, setPermissionRequestHandler() {} },
     },
     shell: { openExternal() {} },
+    dialog: {
+      showOpenDialog: async (...args: unknown[]) => {
+        state.dialogs.push(args);
+        return { canceled: false, filePaths: ['/home/someone/restored'] };
+      },
+    },
     Menu: {
       buildFromTemplate: (template: unknown) => template,
       setApplicationMenu: (menu: unknown) => (state.menu = menu),
@@ -76,11 +84,25 @@ vi.mock('electron', () => {
 });
 
 describe('Electron shell wiring (without the binary)', () => {
-  it('registers a main-process handler for every contract entry, and only those', async () => {
+  it('registers a main-process handler for every contract entry and the folder picker, and only those', async () => {
     await import('../../electron/main/index');
     for (let i = 0; i < 100 && state.handlers.size === 0; i++)
       await new Promise((r) => setTimeout(r, 10));
-    expect([...state.handlers.keys()].sort()).toEqual(methods.map(channelOf).sort());
+    expect([...state.handlers.keys()].sort()).toEqual(
+      [...methods.map(channelOf), CHOOSE_FOLDER_CHANNEL].sort(),
+    );
+  });
+
+  it('the folder picker opens a folder dialog on the window and answers with the chosen path', async () => {
+    const window = state.windows[0]!;
+    const own = { sender: window.webContents, senderFrame: window.webContents.mainFrame };
+    const choose = state.handlers.get(CHOOSE_FOLDER_CHANNEL)!;
+    await expect(choose({ sender: {}, senderFrame: {} })).rejects.toThrow(/unknown frame/);
+    await expect(choose(own)).resolves.toBe('/home/someone/restored');
+    expect(state.dialogs.at(-1)![0]).toBe(window);
+    expect(state.dialogs.at(-1)![1]).toMatchObject({
+      properties: expect.arrayContaining(['openDirectory', 'createDirectory']),
+    });
   });
 
   it('sets an application menu (file, edit, view, window)', () => {
@@ -144,12 +166,18 @@ describe('Electron shell wiring (without the binary)', () => {
     });
   });
 
-  it('the preload exposes exactly the contract, the events and dropped-file paths', async () => {
+  it('the preload exposes exactly the contract, the events, dropped-file paths and the folder picker', async () => {
     await import('../../electron/preload/index');
     expect(Object.keys(state.exposed).sort()).toEqual(['tensorvault', 'tensorvaultBridge']);
     expect(Object.keys(state.exposed['tensorvault']!).sort()).toEqual([...methods].sort());
-    expect(Object.keys(state.exposed['tensorvaultBridge']!).sort()).toEqual(['on', 'pathForFile']);
+    expect(Object.keys(state.exposed['tensorvaultBridge']!).sort()).toEqual([
+      'chooseFolder',
+      'on',
+      'pathForFile',
+    ]);
     await (state.exposed['tensorvault']!['models'] as () => Promise<unknown>)();
     expect(state.invoked.at(-1)).toEqual([channelOf('models')]);
+    await (state.exposed['tensorvaultBridge']!['chooseFolder'] as () => Promise<unknown>)();
+    expect(state.invoked.at(-1)).toEqual([CHOOSE_FOLDER_CHANNEL]);
   });
 });

@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto';
 import { mkdtemp, open, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { performance } from 'node:perf_hooks';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DEFAULT_PROFILE, SMALL_PROFILE } from '../../electron/engine/chunking/params';
 import { cutPoints } from '../../electron/engine/chunking/stream';
@@ -186,13 +187,10 @@ describe('chunk-and-hash worker pool', () => {
     const buf = Buffer.alloc(256 * 1024 * 1024);
     for (let i = 0; i < buf.length; i += data.length) Buffer.from(data).copy(buf, i);
     await writeFile(big, buf);
-    let worstGap = 0;
-    let last = performance.now();
-    const timer = setInterval(() => {
-      const now = performance.now();
-      worstGap = Math.max(worstGap, now - last);
-      last = now;
-    }, 5);
+    // The share of the time the main thread's event loop was busy (not waiting for events): a
+    // gap between timer ticks would also count the time a loaded machine leaves this process
+    // unscheduled, which is no fault of the pool (800 ms gaps were seen at load 10).
+    const before = performance.eventLoopUtilization();
     let bytes = 0;
     for (const c of await collect(pool, {
       path: big,
@@ -200,10 +198,10 @@ describe('chunk-and-hash worker pool', () => {
       algorithm: 'sha256',
     }))
       bytes += c.length;
-    clearInterval(timer);
+    const busy = performance.eventLoopUtilization(before).utilization;
     expect(bytes).toBe(buf.length);
-    // The work happens in the worker: the main loop never waits long for its turn.
-    expect(worstGap).toBeLessThan(250);
+    // The work happens in the worker: the main loop mostly waits for its results.
+    expect(busy).toBeLessThan(0.5);
   });
 });
 

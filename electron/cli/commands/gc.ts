@@ -1,5 +1,5 @@
 import { Option, type Command } from 'commander';
-import { duration, emit, withService } from '../run';
+import { duration, emit, withService, type Duration } from '../run';
 
 export function register(program: Command): void {
   program

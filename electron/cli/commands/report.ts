@@ -1,5 +1,5 @@
 import type { Command } from 'commander';
-import { emit, withService } from '../run';
+import { emit, reportProgressBar, withService } from '../run';
 
 export function register(program: Command): void {
   program
@@ -14,7 +14,10 @@ export function register(program: Command): void {
         const { dedupPhrase, formatBytes, formatSeconds, formatUtc, plural, table } =
           await import('../format');
         const { formatName } = await import('../../../shared/format');
-        const r = await service.report(selector);
+        const bar = await reportProgressBar('report');
+        const r = await service
+          .report(selector, { onProgress: (p) => bar?.update(p) })
+          .finally(() => bar?.stop());
         emit(opts.json, r, () => {
           const v = r.version;
           const p = r.parent;
@@ -38,6 +41,7 @@ export function register(program: Command): void {
             `  new ${formatBytes(r.newBytes)} (${r.newChunks} of ${plural(r.chunks, 'chunk')}), from the previous version ${formatBytes(r.reusedFromParentBytes)}, from elsewhere ${formatBytes(r.reusedElsewhereBytes)}; manifests ${formatBytes(r.metadataBytes)}`,
             ...parent,
             `  pushed in ${formatSeconds(r.seconds)} (${r.mbps} MB/s)`,
+            ...(r.cached ? [`  report kept on this machine since ${formatUtc(r.computedAt)}`] : []),
             ...(r.note ? [`  note: ${r.note}`] : []),
             '',
             table(

@@ -2,6 +2,7 @@ import { mapLimit } from '../concurrency';
 import { chunkOffsets, type Manifest } from '../repository/format';
 import type { Repository } from '../repository/repository';
 import { objectKey, readAll } from '../storage/store';
+import type { ReadCounter } from './progress';
 
 /** Chunks one read fetches at once: a 256 KiB header window from S3 in one round trip, not four. */
 const FETCHES_AT_ONCE = 16;
@@ -29,6 +30,8 @@ export class FileReader {
   constructor(
     private readonly repo: Repository,
     readonly manifest: Manifest,
+    /** Counts the chunks this reader fetches (a report's progress). */
+    private readonly reads?: ReadCounter,
   ) {
     this.starts = chunkOffsets(manifest);
   }
@@ -105,6 +108,10 @@ export class FileReader {
       );
     this.fetched.set(i, data);
     this.everRead.add(i);
+    if (this.reads) {
+      this.reads.bytes += data.length;
+      this.reads.chunks++;
+    }
     if (this.fetched.size > KEPT_CHUNKS) this.fetched.delete(this.fetched.keys().next().value!);
     return data;
   }

@@ -18,6 +18,7 @@ import { onnx } from './formats/onnx';
 import { pytorch } from './formats/pytorch';
 import { safetensors } from './formats/safetensors';
 import { compareMetadata, compareNodes } from './metadata';
+import type { ReadCounter } from './progress';
 import { compareTensorTables, describeTensor } from './tensors';
 
 /** Every format read tensor by tensor; the report and the diff know them only through here. */
@@ -39,6 +40,8 @@ export class VersionFiles {
   constructor(
     private readonly repo: Repository,
     files: readonly { path: string; size: number; manifest: string }[],
+    /** Counts what the readers fetch and parse (a report's progress). */
+    readonly reads?: ReadCounter,
   ) {
     this.sizes = new Map(files.map((f) => [f.path, f.size]));
     this.hashes = new Map(files.map((f) => [f.path, f.manifest]));
@@ -57,7 +60,10 @@ export class VersionFiles {
     let reader: FileReader | undefined;
     for (const v of versions)
       if (v && v.hashes.get(path) === hash && !v.readers.has(path))
-        v.readers.set(path, Promise.resolve((reader ??= new FileReader(v.repo, manifest))));
+        v.readers.set(
+          path,
+          Promise.resolve((reader ??= new FileReader(v.repo, manifest, v.reads))),
+        );
   }
 
   open = (path: string): Promise<FileReader | undefined> => {
@@ -67,7 +73,7 @@ export class VersionFiles {
       reader =
         hash === undefined
           ? Promise.resolve(undefined)
-          : this.repo.readManifest(hash).then((m) => new FileReader(this.repo, m));
+          : this.repo.readManifest(hash).then((m) => new FileReader(this.repo, m, this.reads));
       this.readers.set(path, reader);
     }
     return reader;
@@ -94,7 +100,9 @@ async function readModel(files: VersionFiles, path: string): Promise<ReadResult>
     const head = await reader.read(0, 64);
     format = FORMATS.find((f) => f.detect(path, head));
     if (!format) return {};
-    return { format, layout: await format.read(reader, { path, files: files.sizes }) };
+    const layout = await format.read(reader, { path, files: files.sizes });
+    if (files.reads) files.reads.headers++;
+    return { format, layout };
   } catch (err) {
     if (err instanceof LayoutError) return { format, problem: labelled(format!, err.message) };
     if (err instanceof ChunkReadError) return { format, problem: err.message };
@@ -115,6 +123,24 @@ async function readOlder(
   const [a, b] = await Promise.all([newer.open(path), older.open(path)]);
   if (a && b && a.sameBytesRead(b)) return { layout };
   return readModel(older, path);
+}
+
+/**
+ * The layouts of a model file in two versions (for delta statistics): each side read (or the
+ * newer one reused when the older file's header bytes are the same), or why not.
+ */
+export async function readLayouts(
+  path: string,
+  newer: VersionFiles,
+  older: VersionFiles,
+): Promise<{ newer: ModelLayout; older: ModelLayout } | { problem: string }> {
+  const n = await readModel(newer, path);
+  if (!n.layout)
+    return { problem: n.problem ?? `${path} is not a model file read tensor by tensor` };
+  const o = await readOlder(older, path, newer, n.layout);
+  if (!o.layout)
+    return { problem: o.problem ?? `the older ${path} is not ${LABEL[n.layout.format]}` };
+  return { newer: n.layout, older: o.layout };
 }
 
 export interface ModelFileChanges {

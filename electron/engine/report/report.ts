@@ -17,13 +17,29 @@ import {
   externalDataChanges,
   VersionFiles,
 } from './model-files';
+import { ReportTracker } from './progress';
+import { compareTextFile } from './text-files';
 
-async function chunkSet(repo: Repository, records: VersionRecord[]): Promise<Set<string>> {
+/**
+ * The version of what a report or a diff computes and how its result is shaped: a cached result
+ * of another number is computed again. Raise it whenever either changes.
+ */
+export const REPORT_FORMAT = 1;
+
+async function chunkSet(
+  repo: Repository,
+  records: VersionRecord[],
+  tracker: ReportTracker,
+): Promise<Set<string>> {
   const set = new Set<string>();
   const manifests = await mapLimit(
-    records.flatMap((r) => r.files.map((f) => f.manifest)),
+    [...new Set(records.flatMap((r) => r.files.map((f) => f.manifest)))],
     16,
-    (hash) => repo.readManifest(hash),
+    async (hash) => {
+      const manifest = await repo.readManifest(hash);
+      tracker.manifestRead();
+      return manifest;
+    },
   );
   for (const m of manifests) for (const c of m.chunks) set.add(c.hash);
   return set;
@@ -54,7 +70,7 @@ async function earlierRecords(
  * The version `entry` was pushed on, read by the id its record names, whether it is live,
  * removed, or removed and reclaimed by gc (then there is nothing to compare with).
  */
-async function parentOf(
+export async function parentOf(
   repo: Repository,
   entry: VersionEntry,
 ): Promise<{ info: VersionParent; record: VersionRecord | undefined } | null> {
@@ -89,18 +105,30 @@ async function parentOf(
  * each tensor and metadata key is compared with the parent's file at the same path, and each
  * tensor gets the bytes new chunks carry.
  */
-export async function versionReport(repo: Repository, entry: VersionEntry): Promise<VersionReport> {
+export async function versionReport(
+  repo: Repository,
+  entry: VersionEntry,
+  tracker = new ReportTracker(undefined),
+): Promise<VersionReport> {
   const parent = await parentOf(repo, entry);
   const parentRecord = parent?.record;
-  const fromParent = parentRecord ? await chunkSet(repo, [parentRecord]) : new Set<string>();
-  const elsewhere = await chunkSet(repo, await earlierRecords(repo, entry, entry.record.parent));
-  const thisFiles = new VersionFiles(repo, entry.record.files);
-  const parentFiles = parentRecord && new VersionFiles(repo, parentRecord.files);
+  const fromParent = parentRecord
+    ? await chunkSet(repo, [parentRecord], tracker)
+    : new Set<string>();
+  const elsewhere = await chunkSet(
+    repo,
+    await earlierRecords(repo, entry, entry.record.parent),
+    tracker,
+  );
+  const thisFiles = new VersionFiles(repo, entry.record.files, tracker.reads);
+  const parentFiles = parentRecord && new VersionFiles(repo, parentRecord.files, tracker.reads);
   // A parent reclaimed by gc leaves nothing to compare tensors with (not "every tensor added").
   const compare = parent?.info.state !== 'collected';
   const inThisVersion = new Set<string>();
+  const parentManifests = new Map(parentRecord?.files.map((f) => [f.path, f.manifest]));
 
   const files: FileReport[] = [];
+  tracker.startFiles(entry.record.files.length);
   for (const file of entry.record.files) {
     const manifest = await repo.readManifest(file.manifest);
     const report: FileReport = {
@@ -136,7 +164,13 @@ export async function versionReport(repo: Repository, entry: VersionEntry): Prom
     }
     VersionFiles.remember(file.path, file.manifest, manifest, thisFiles, parentFiles);
     if (compare) Object.assign(report, await compareModelFile(file.path, thisFiles, parentFiles));
+    const before = parentManifests.get(file.path);
+    if (compare && parentFiles && before !== undefined && before !== file.manifest) {
+      const text = await compareTextFile(file.path, thisFiles, parentFiles);
+      if (text) report.text = text;
+    }
     files.push(report);
+    tracker.fileDone();
   }
   attributeNewChunks(files);
   const { stats } = entry.record;
@@ -164,6 +198,8 @@ export async function versionReport(repo: Repository, entry: VersionEntry): Prom
               : 'it stored again chunks that earlier versions hold'
           }`,
     files,
+    computedAt: new Date().toISOString(),
+    cached: false,
   };
 }
 
@@ -178,64 +214,18 @@ export async function diffVersions(
   repo: Repository,
   from: VersionEntry,
   to: VersionEntry,
+  tracker = new ReportTracker(undefined),
 ): Promise<VersionDiff> {
   const before = new Map(from.record.files.map((f) => [f.path, f]));
   const after = new Map(to.record.files.map((f) => [f.path, f]));
   const paths = [...new Set([...before.keys(), ...after.keys()])];
-  const fromFiles = new VersionFiles(repo, from.record.files);
-  const toFiles = new VersionFiles(repo, to.record.files);
+  const fromFiles = new VersionFiles(repo, from.record.files, tracker.reads);
+  const toFiles = new VersionFiles(repo, to.record.files, tracker.reads);
   const files: FileDiff[] = [];
+  tracker.startFiles(paths.length);
   for (const path of paths) {
-    const a = before.get(path);
-    const b = after.get(path);
-    if (a && b && a.manifest === b.manifest) {
-      files.push({
-        path,
-        status: 'unchanged',
-        bytesChanged: 0,
-        sizeBefore: a.size,
-        sizeAfter: b.size,
-        ...(await externalDataChanges(path, toFiles, fromFiles)),
-      });
-      continue;
-    }
-    if (!a && b) {
-      const diff: FileDiff = {
-        path,
-        status: 'added',
-        bytesChanged: b.size,
-        sizeBefore: null,
-        sizeAfter: b.size,
-      };
-      Object.assign(diff, await compareModelFile(path, toFiles, fromFiles));
-      files.push(diff);
-      continue;
-    }
-    if (a && !b) {
-      files.push({
-        path,
-        status: 'removed',
-        bytesChanged: a.size,
-        sizeBefore: a.size,
-        sizeAfter: null,
-      });
-      continue;
-    }
-    const [older, newer] = await Promise.all([
-      repo.readManifest(a!.manifest),
-      repo.readManifest(b!.manifest),
-    ]);
-    const diff: FileDiff = {
-      path,
-      status: 'modified',
-      bytesChanged: bytesNotIn(newer, older),
-      sizeBefore: a!.size,
-      sizeAfter: b!.size,
-    };
-    VersionFiles.remember(path, a!.manifest, older, fromFiles);
-    VersionFiles.remember(path, b!.manifest, newer, toFiles);
-    Object.assign(diff, await compareModelFile(path, toFiles, fromFiles));
-    files.push(diff);
+    files.push(await diffFile(repo, path, before.get(path), after.get(path), fromFiles, toFiles));
+    tracker.fileDone();
   }
   const order: Record<FileDiff['status'], number> = {
     modified: 0,
@@ -254,5 +244,66 @@ export async function diffVersions(
     to: repo.summarize(to),
     files,
     bytesChanged: files.reduce((n, f) => n + f.bytesChanged, 0),
+    computedAt: new Date().toISOString(),
+    cached: false,
   };
+}
+
+type FileEntry = VersionRecord['files'][number];
+
+/** One path of a diff: unchanged, added, removed or modified (model files tensor by tensor). */
+async function diffFile(
+  repo: Repository,
+  path: string,
+  a: FileEntry | undefined,
+  b: FileEntry | undefined,
+  fromFiles: VersionFiles,
+  toFiles: VersionFiles,
+): Promise<FileDiff> {
+  if (a && b && a.manifest === b.manifest) {
+    return {
+      path,
+      status: 'unchanged',
+      bytesChanged: 0,
+      sizeBefore: a.size,
+      sizeAfter: b.size,
+      ...(await externalDataChanges(path, toFiles, fromFiles)),
+    };
+  }
+  if (!a) {
+    if (!b) throw new Error(`diff: ${path} is in neither version`);
+    const diff: FileDiff = {
+      path,
+      status: 'added',
+      bytesChanged: b.size,
+      sizeBefore: null,
+      sizeAfter: b.size,
+    };
+    return Object.assign(diff, await compareModelFile(path, toFiles, fromFiles));
+  }
+  if (!b) {
+    return {
+      path,
+      status: 'removed',
+      bytesChanged: a.size,
+      sizeBefore: a.size,
+      sizeAfter: null,
+    };
+  }
+  const [older, newer] = await Promise.all([
+    repo.readManifest(a.manifest),
+    repo.readManifest(b.manifest),
+  ]);
+  const diff: FileDiff = {
+    path,
+    status: 'modified',
+    bytesChanged: bytesNotIn(newer, older),
+    sizeBefore: a.size,
+    sizeAfter: b.size,
+  };
+  VersionFiles.remember(path, a.manifest, older, fromFiles);
+  VersionFiles.remember(path, b.manifest, newer, toFiles);
+  const text = await compareTextFile(path, toFiles, fromFiles);
+  if (text) diff.text = text;
+  return Object.assign(diff, await compareModelFile(path, toFiles, fromFiles));
 }

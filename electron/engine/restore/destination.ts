@@ -1,9 +1,75 @@
 import { mkdir, readdir, rmdir, stat } from 'node:fs/promises';
-import { dirname } from 'node:path';
+import { homedir } from 'node:os';
+import { dirname, isAbsolute, join, resolve } from 'node:path';
+import type { RestoreTarget } from '../../../shared/types';
 
 /** The destination cannot be used: the message says why and what to choose instead. */
 export class DestinationError extends Error {
   override name = 'DestinationError';
+}
+
+/**
+ * The absolute folder a destination as typed names. `~` and `~/...` are the home folder of the
+ * user running the engine (a shell expands them, a text field does not). A relative path is
+ * resolved against `base` (the command line's current folder); where there is none (the app,
+ * whose server runs in a folder the user never chose), it is refused with a line saying so.
+ */
+export function resolveDestination(
+  input: string,
+  base: string | undefined,
+  home: string = homedir(),
+): string {
+  if (input.trim() === '') throw new DestinationError('no destination folder given');
+  const tilde = /^~(?=$|[/\\])/.exec(input);
+  if (tilde) return resolve(join(home, input.slice(1)));
+  if (/^~[^/\\]/.test(input) && base === undefined)
+    throw new DestinationError(
+      `"${input}": only ~ (your home folder) is expanded, not ~user: give the full path`,
+    );
+  if (isAbsolute(input)) return resolve(input);
+  if (base === undefined)
+    throw new DestinationError(
+      `"${input}" is a relative path, and the app has no current folder to resolve it against: give a full path (starting with / or ~)`,
+    );
+  return resolve(base, input);
+}
+
+/**
+ * What a restore to `input` would write into, before it starts: the absolute folder, whether it
+ * is new or an empty one, or why it cannot be used.
+ */
+export async function describeDestination(
+  input: string,
+  base: string | undefined,
+): Promise<RestoreTarget> {
+  let path: string;
+  try {
+    path = resolveDestination(input, base);
+  } catch (err) {
+    return { input, path: null, state: null, problem: (err as Error).message };
+  }
+  const found = await stat(path).catch((err: NodeJS.ErrnoException) =>
+    err.code === 'ENOENT' || err.code === 'ENOTDIR' ? undefined : err,
+  );
+  if (found instanceof Error)
+    return { input, path, state: null, problem: `cannot use ${path}: ${found.message}` };
+  if (!found) return { input, path, state: 'new', problem: null };
+  if (!found.isDirectory())
+    return {
+      input,
+      path,
+      state: null,
+      problem: `${path} exists and is not a folder: choose an empty or new folder`,
+    };
+  const entries = await readdir(path).catch(() => ['?']);
+  return entries.length === 0
+    ? { input, path, state: 'empty', problem: null }
+    : {
+        input,
+        path,
+        state: null,
+        problem: `${path} is not empty: choose an empty or new folder`,
+      };
 }
 
 /** A restore's destination once checked: the folders this restore created, outermost first. */

@@ -15,9 +15,12 @@ import {
   type FromWorker,
   type JobStart,
   type SegmentRange,
+  type DeltaResult,
+  type DeltaTask,
   type ToWorker,
   type WriteTask,
 } from './protocol';
+import { deltaSums } from './delta-task';
 import { ChunkWriter } from './write-task';
 
 const BATCH_BYTES = 4 * 1024 * 1024;
@@ -52,10 +55,23 @@ parentPort.on(
     message:
       | { job: JobStart; port: MessagePort }
       | { task: WriteTask; port: MessagePort }
+      | { delta: DeltaTask; port: MessagePort }
       | { recycle: ArrayBuffer },
   ) => {
     if ('recycle' in message) {
       if (spareBuffers.length < SPARE_BUFFERS) spareBuffers.push(message.recycle);
+      return;
+    }
+    if ('delta' in message) {
+      const { delta, port } = message;
+      let result: DeltaResult;
+      try {
+        result = { type: 'sums', sums: deltaSums(delta.kind, delta.before, delta.after) };
+      } catch (err) {
+        result = { type: 'error', message: (err as Error).message };
+      }
+      port.postMessage(result);
+      port.close();
       return;
     }
     if ('task' in message) {

@@ -3,9 +3,12 @@ import { MessageChannel, Worker, type Transferable } from 'node:worker_threads';
 import type { ChunkingParams } from '../chunking/params';
 import { bytesOf, type ByteSource } from '../chunking/stream';
 import type { HashAlgorithm } from '../hashing';
+import type { DeltaSums } from './delta-task';
 import {
   RECYCLED_BYTES,
   type ChunkInfo,
+  type DeltaResult,
+  type DeltaTask,
   type FromWorker,
   type JobStart,
   type SegmentRange,
@@ -282,6 +285,43 @@ export class ChunkHashPool {
       });
       healthy = true;
       return result;
+    } finally {
+      if (onError) worker.off('error', onError);
+      port1.close();
+      this.release(worker, healthy);
+    }
+  }
+
+  /**
+   * The delta sums of two windows of a tensor (see DeltaTask), on the next free worker. The
+   * windows' buffers are transferred when each is its own whole buffer (never a pooled slab).
+   */
+  async delta(task: DeltaTask, signal?: AbortSignal): Promise<DeltaSums> {
+    if (this.closed) throw new Error('the chunk-and-hash pool is closed');
+    signal?.throwIfAborted();
+    const worker = await this.acquire();
+    const { port1, port2 } = new MessageChannel();
+    let healthy = false;
+    let onError: ((err: Error) => void) | undefined;
+    try {
+      const result = await new Promise<DeltaResult>((resolve, reject) => {
+        onError = reject;
+        port1.once('message', resolve);
+        worker.on('error', onError);
+        const transfer: Transferable[] = [port2];
+        for (const data of [task.before, task.after])
+          if (
+            data.buffer instanceof ArrayBuffer &&
+            data.byteOffset === 0 &&
+            data.byteLength === data.buffer.byteLength &&
+            !transfer.includes(data.buffer)
+          )
+            transfer.push(data.buffer);
+        worker.postMessage({ delta: task, port: port2 }, transfer);
+      });
+      healthy = true;
+      if (result.type === 'error') throw new WorkerJobError(result.message);
+      return result.sums;
     } finally {
       if (onError) worker.off('error', onError);
       port1.close();

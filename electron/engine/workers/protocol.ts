@@ -1,5 +1,6 @@
 import type { ChunkingParams } from '../chunking/params';
 import type { HashAlgorithm } from '../hashing';
+import type { DeltaSums, ElementKind } from './delta-task';
 
 /** Messages between the chunk-and-hash pool (main thread) and its workers. */
 export interface JobStart {
@@ -103,3 +104,14 @@ export type WriteResult =
   | { type: 'unreadable'; index: number; message: string; code?: string }
   /** The destination could not be written. */
   | { type: 'error'; message: string; code?: string };
+
+/** Main -> worker: the delta sums of two windows of a tensor (see delta-task). */
+export interface DeltaTask {
+  type: 'delta';
+  kind: ElementKind;
+  before: Uint8Array;
+  after: Uint8Array;
+}
+
+/** Worker -> main: the sums, or why they could not be computed. */
+export type DeltaResult = { type: 'sums'; sums: DeltaSums } | { type: 'error'; message: string };

@@ -1,6 +1,52 @@
+import { Line, LineChart, ResponsiveContainer, Tooltip, XAxis, YAxis } from 'recharts';
 import type { CacheStatus } from '../../../shared/types';
+import { explainCacheError } from '../cache-errors';
 import { bytes } from '../format';
 import { useApp } from '../store';
+
+/** Hit rate over the last minute (one sample a second), from the status events. */
+function HitRateChart({ history }: { history: CacheStatus[] }) {
+  const points = history.map((h, i) => {
+    const prev = history[i - 1];
+    const hits = prev ? h.hits - prev.hits : 0;
+    const asked = prev ? h.hits + h.misses - prev.hits - prev.misses : 0;
+    return { t: i - history.length + 1, rate: asked > 0 ? Math.round((100 * hits) / asked) : null };
+  });
+  if (!points.some((p) => p.rate !== null))
+    return <span className="muted">no existence checks in the last minute</span>;
+  return (
+    <div style={{ width: 320, height: 90 }} data-testid="hit-rate-chart">
+      <ResponsiveContainer>
+        <LineChart data={points} margin={{ top: 4, right: 8, bottom: 0, left: 0 }}>
+          <XAxis
+            dataKey="t"
+            ticks={[-60, -30, 0]}
+            tickFormatter={(t: number) => (t === 0 ? 'now' : `${t}s`)}
+            type="number"
+            domain={[-60, 0]}
+          />
+          <YAxis
+            domain={[0, 100]}
+            ticks={[0, 50, 100]}
+            tickFormatter={(v: number) => `${v}%`}
+            width={40}
+          />
+          <Tooltip
+            formatter={(v) => `${String(v)}% hits`}
+            labelFormatter={(t) => `${String(t)} s`}
+          />
+          <Line
+            dataKey="rate"
+            stroke="#3a6ff7"
+            dot={false}
+            isAnimationActive={false}
+            connectNulls={false}
+          />
+        </LineChart>
+      </ResponsiveContainer>
+    </div>
+  );
+}
 
 /** S3 standard GET/HEAD price per request (USD), to show what the cache saves. */
 const PRICE_PER_REQUEST = 0.0004 / 1000;
@@ -61,7 +107,7 @@ function Masters({ status }: { status: CacheStatus }) {
 }
 
 export function CacheHealth() {
-  const { cache, info } = useApp();
+  const { cache, info, cacheHistory } = useApp();
   if (!cache) return <p className="muted pad">Reading cache health…</p>;
   const asked = cache.hits + cache.misses;
   const shared = cache.shared;
@@ -130,6 +176,10 @@ export function CacheHealth() {
                 ? `${Math.round((100 * cache.hits) / asked)}% hits (${cache.hits} of ${asked}), ${cache.backfills} backfilled, ${cache.fallbacks} fallbacks`
                 : 'no checks yet'}
             </dd>
+            <dt>Hit rate, last minute</dt>
+            <dd>
+              <HitRateChart history={cacheHistory} />
+            </dd>
             {cache.kind === 'cluster' && (
               <>
                 <dt>Masters</dt>
@@ -150,7 +200,17 @@ export function CacheHealth() {
               </>
             )}
             <dt>Last error</dt>
-            <dd>{cache.lastError ?? 'none'}</dd>
+            <dd data-testid="cache-error">
+              {cache.lastError ? (
+                <span>
+                  {explainCacheError(cache.lastError, cache.redis)}
+                  <br />
+                  <span className="muted">({cache.lastError})</span>
+                </span>
+              ) : (
+                'none'
+              )}
+            </dd>
             <dt>Since</dt>
             <dd>{cache.since ? new Date(cache.since).toLocaleTimeString() : '-'}</dd>
           </dl>

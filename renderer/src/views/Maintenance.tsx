@@ -2,6 +2,7 @@ import { useEffect, useState } from 'react';
 import type {
   RestoreProgress,
   RestoreResult,
+  RestoreTarget,
   VerifyResult,
   VersionSummary,
 } from '../../../shared/types';
@@ -22,7 +23,26 @@ export function Maintenance({ model, versions }: { model: string; versions: Vers
     running: boolean;
   }>();
   const [verify, setVerify] = useState<VerifyResult | 'running'>();
+  const [target, setTarget] = useState<RestoreTarget>();
   const selector = `${model}@${which || latest}`;
+
+  // The absolute folder the restore will write, checked by the engine as the path is typed.
+  useEffect(() => {
+    if (!folder) return setTarget(undefined);
+    let current = true;
+    const timer = setTimeout(
+      () =>
+        void api.restoreTarget(folder).then(
+          (t) => current && setTarget(t),
+          () => {},
+        ),
+      150,
+    );
+    return () => {
+      current = false;
+      clearTimeout(timer);
+    };
+  }, [folder, restoring?.result]);
 
   useEffect(
     () =>
@@ -40,7 +60,10 @@ export function Maintenance({ model, versions }: { model: string; versions: Vers
     try {
       const result = await api.pull(selector, folder);
       setRestoring({ running: false, result });
-      notify('ok', `${selector} restored to ${result.destination}`);
+      notify(
+        'ok',
+        `${selector} restored: ${count(result.files, 'file')}, ${bytes(result.bytes)} in ${result.destination}`,
+      );
     } catch (err) {
       const error = err instanceof Error ? err.message : String(err);
       setRestoring({ running: false, error });
@@ -55,7 +78,7 @@ export function Maintenance({ model, versions }: { model: string; versions: Vers
         className="push-form"
         onSubmit={(e) => {
           e.preventDefault();
-          if (folder && !restoring?.running) void restore();
+          if (folder && target?.path && !target.problem && !restoring?.running) void restore();
         }}
       >
         <select
@@ -71,14 +94,43 @@ export function Maintenance({ model, versions }: { model: string; versions: Vers
         </select>
         <input
           aria-label="Destination folder"
-          placeholder="an empty or new folder, e.g. /data/restored/llama-v2"
+          placeholder="a full path to an empty or new folder, e.g. ~/restored/llama-v2"
           value={folder}
           onChange={(e) => setFolder(e.target.value)}
         />
-        <button type="submit" disabled={!folder || restoring?.running}>
+        {bridge.chooseFolder && (
+          <button
+            type="button"
+            onClick={() =>
+              void bridge.chooseFolder!().then((chosen) => chosen && setFolder(chosen))
+            }
+          >
+            Choose folder…
+          </button>
+        )}
+        <button
+          type="submit"
+          disabled={
+            !folder ||
+            !target?.path ||
+            target.input !== folder ||
+            target.problem !== null ||
+            restoring?.running
+          }
+        >
           Restore
         </button>
       </form>
+      {folder && target?.input === folder && restoring?.result?.destination !== target.path && (
+        <p
+          className={target.problem ? 'error' : 'muted'}
+          data-testid="restore-target"
+          aria-live="polite"
+        >
+          {target.problem ??
+            `Writes ${selector} into ${target.path} (${target.state === 'new' ? 'a new folder' : 'an empty folder'}).`}
+        </p>
+      )}
       {restoring?.running && (
         <div className="progress">
           <div className="bar">

@@ -8,7 +8,7 @@ import {
   XAxis,
   YAxis,
 } from 'recharts';
-import { bytes, dedup, when } from '../format';
+import { byteTicks, bytes, dedup, tickBytes, when } from '../format';
 import { useApp } from '../store';
 import { Maintenance } from './Maintenance';
 import { PushPanel } from './PushPanel';
@@ -22,6 +22,7 @@ export function ModelView() {
     stored: v.stats.newBytes,
     manifests: v.stats.metadataBytes,
   }));
+  const ticks = byteTicks(Math.max(0, ...chart.map((c) => c.logical)));
   return (
     <div className="model-view">
       <h2>{model}</h2>
@@ -39,7 +40,13 @@ export function ModelView() {
                 <BarChart data={chart}>
                   <CartesianGrid strokeDasharray="3 3" vertical={false} />
                   <XAxis dataKey="name" />
-                  <YAxis tickFormatter={(v: number) => bytes(v)} width={80} />
+                  <YAxis
+                    ticks={ticks}
+                    domain={[0, ticks.at(-1)!]}
+                    interval={0}
+                    tickFormatter={tickBytes}
+                    width={72}
+                  />
                   <Tooltip formatter={(v) => bytes(Number(v))} />
                   <Legend />
                   <Bar dataKey="logical" name="logical" fill="#8aa4f8" isAnimationActive={false} />

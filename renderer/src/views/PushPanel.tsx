@@ -4,7 +4,7 @@ import { bytes, count, percent } from '../format';
 import { useApp } from '../store';
 
 export function PushPanel({ model }: { model: string }) {
-  const { push, startPush, cancelPush, picked: files, pick } = useApp();
+  const { push, startPush, cancelPush, picked: files, pick, versions } = useApp();
   const [message, setMessage] = useState('');
   const [over, setOver] = useState(false);
   const fileInput = useRef<HTMLInputElement>(null);
@@ -64,6 +64,13 @@ export function PushPanel({ model }: { model: string }) {
             e.target.value = '';
           }}
         />
+        {files.length > 0 && versions !== undefined && (
+          <p data-testid="push-preview">
+            {versions.length === 0
+              ? `Pushing makes a new model, ${model}: its v1, with ${count(files.length, 'file')}.`
+              : `Pushing makes a new version of ${model} with ${count(files.length, 'file')} (its latest, ${versions.at(-1)!.label}, has ${count(versions.at(-1)!.files, 'file')}).`}
+          </p>
+        )}
         {files.length > 0 && (
           <p className="muted" data-testid="selected-files">
             {count(files.length, 'file')}, {bytes(total)}:{' '}

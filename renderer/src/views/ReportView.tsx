@@ -1,14 +1,17 @@
-import { useEffect, useRef, useState } from 'react';
+import { useEffect, useMemo, useRef, useState } from 'react';
 import type {
   ChunkRun,
   ChunkSource,
   FileReport,
+  ReportProgress,
   TensorChange,
   VersionParent,
 } from '../../../shared/types';
 import { bytes, count, ratio, utc } from '../format';
 import { useApp } from '../store';
-import { FormatBadge, MetadataTable, TensorTable } from './ModelTables';
+import { LayerMap } from './LayerMap';
+import { FormatBadge, MetadataTable, TensorTable, useMeasured } from './ModelTables';
+import { TextDiffView } from './TextDiff';
 
 export const SOURCE_COLOR: Record<ChunkSource, string> = {
   new: '#f2b34b',
@@ -95,20 +98,26 @@ function ChunkMap({
       ? 'Point at the map to see which tensors its chunks carry; pick a tensor to mark it.'
       : 'Point at the map to see where its chunks came from.';
   return (
-    <>
-      <canvas
-        ref={canvas}
-        className="chunkmap"
-        data-testid="chunk-map"
-        role="img"
-        aria-label={`chunk map: ${runs.length} runs`}
-        onMouseMove={point}
-        onMouseLeave={() => setPointed(null)}
-      />
-      <p className="muted chunkmap-caption" data-testid="chunk-map-caption">
-        {pointed ?? idle}
-      </p>
-    </>
+    <div className="bar-row">
+      <span className="bar-label">
+        This version&apos;s layout
+        <span className="muted">start → end of the file</span>
+      </span>
+      <div className="bar-and-figures">
+        <canvas
+          ref={canvas}
+          className="chunkmap"
+          data-testid="chunk-map"
+          role="img"
+          aria-label={`chunk map: ${runs.length} runs`}
+          onMouseMove={point}
+          onMouseLeave={() => setPointed(null)}
+        />
+        <p className="muted chunkmap-caption" data-testid="chunk-map-caption">
+          {pointed ?? idle}
+        </p>
+      </div>
+    </div>
   );
 }
 
@@ -118,6 +127,23 @@ function StackedBar({ file }: { file: FileReport }) {
     ['parent', file.reusedFromParentBytes],
     ['elsewhere', file.reusedElsewhereBytes],
   ];
+  return (
+    <div className="bar-row">
+      <span className="bar-label">Where its bytes came from</span>
+      <div className="bar-and-figures">
+        <Shares file={file} parts={parts} />
+        <span className="muted bar-figures" data-testid="file-bar-figures">
+          {parts
+            .filter(([, n]) => n > 0)
+            .map(([s, n]) => `${SOURCE_LABEL[s]} ${bytes(n)}`)
+            .join(' · ')}
+        </span>
+      </div>
+    </div>
+  );
+}
+
+function Shares({ file, parts }: { file: FileReport; parts: [ChunkSource, number][] }) {
   return (
     <div
       className="stacked"
@@ -162,17 +188,48 @@ function ParentLine({ parent }: { parent: VersionParent }) {
   );
 }
 
+/** How far the first computation of a report or diff has got. */
+export function Computing({ what, progress }: { what: string; progress?: ReportProgress }) {
+  const share = progress && progress.files > 0 ? progress.filesDone / progress.files : 0;
+  return (
+    <div className="progress pad" data-testid="report-progress" aria-live="polite">
+      <p className="muted">Computing {what}…</p>
+      {progress && (
+        <>
+          <div className="bar">
+            <div style={{ width: `${Math.round(100 * share)}%` }} />
+          </div>
+          <p className="muted">
+            {progress.phase === 'manifests'
+              ? `Reading the manifests of the versions it is compared with: ${progress.manifestsRead} read`
+              : `${progress.filesDone} of ${count(progress.files, 'file')} · ${count(progress.headersRead, 'model header')} read · ${bytes(progress.bytesRead)} fetched`}
+          </p>
+        </>
+      )}
+    </div>
+  );
+}
+
 export function ReportView({ selector }: { selector: string }) {
   const report = useApp((s) => s.report);
+  const [picked, setPicked] = useState<string[]>();
+  const data = report?.selector === selector ? report.data : undefined;
+  const parent = data?.parent;
+  // Delta statistics compare with the parent while it is live (a removed one cannot be read).
+  const from =
+    data && parent?.state === 'live' && parent.label
+      ? `${data.version.model}@${parent.label}`
+      : undefined;
+  const measured = useMeasured(from, selector, data?.files ?? []);
   if (!report || report.selector !== selector || (!report.data && !report.error))
-    return <p className="muted pad">Computing the report…</p>;
+    return <Computing what="the report" progress={report?.progress} />;
   if (report.error)
     return (
       <p role="alert" className="error pad">
         {report.error}
       </p>
     );
-  const r = report.data!;
+  const r = { ...report.data!, files: measured.files };
   return (
     <div className="report" data-testid="report">
       <h2>
@@ -201,18 +258,35 @@ export function ReportView({ selector }: { selector: string }) {
       </div>
       {r.parent && <ParentLine parent={r.parent} />}
       {r.note && <p className="muted">Note: {r.note}.</p>}
-      <p className="legend">
+      {r.cached && (
+        <p className="muted" data-testid="report-cached">
+          Kept on this machine since {utc(r.computedAt)}.
+        </p>
+      )}
+      <LayerMap
+        tensors={r.files.flatMap((f) => f.tensors ?? [])}
+        kind="report"
+        onPick={setPicked}
+      />
+      <p className="legend" data-testid="chunk-legend">
         {(Object.keys(SOURCE_COLOR) as ChunkSource[]).map((s) => (
           <span key={s}>
             <i style={{ background: SOURCE_COLOR[s] }} /> {SOURCE_LABEL[s]}
           </span>
         ))}
+        <span className="muted">
+          Each file: where its bytes came from (shares), and this version&apos;s layout (chunks in
+          file order).
+        </span>
       </p>
       {r.files.map((f) => (
         <FileSection
           key={f.path}
           file={f}
           hosted={r.files.flatMap((o) => (o.tensors ?? []).filter((t) => t.file === f.path))}
+          measure={measured.measure(f.path)}
+          picked={picked}
+          onClearPicked={() => setPicked(undefined)}
         />
       ))}
     </div>
@@ -220,9 +294,23 @@ export function ReportView({ selector }: { selector: string }) {
 }
 
 /** One file of a report: where its bytes came from, its tensors and its metadata. */
-function FileSection({ file: f, hosted }: { file: FileReport; hosted: TensorChange[] }) {
+function FileSection({
+  file: f,
+  hosted,
+  measure,
+  picked,
+  onClearPicked,
+}: {
+  file: FileReport;
+  hosted: TensorChange[];
+  measure: ReturnType<ReturnType<typeof useMeasured>['measure']>;
+  picked: string[] | undefined;
+  onClearPicked: () => void;
+}) {
   const [selected, setSelected] = useState<TensorChange | undefined>();
   const own = (f.tensors ?? []).filter((t) => t.file === undefined);
+  const names = useMemo(() => new Set((f.tensors ?? []).map((t) => t.name)), [f.tensors]);
+  const mine = picked?.filter((n) => names.has(n));
   return (
     <section className="panel file" data-testid="report-file">
       <h3>
@@ -234,8 +322,15 @@ function FileSection({ file: f, hosted }: { file: FileReport; hosted: TensorChan
       <StackedBar file={f} />
       <ChunkMap file={f} tensors={[...own, ...hosted]} selected={selected} />
       {f.note && <p className="muted">{f.note}</p>}
-      {f.tensors && (
-        <TensorTable tensors={f.tensors} selected={selected?.name} onSelect={setSelected} />
+      {f.text && <TextDiffView text={f.text} />}
+      {f.tensors && (!picked || (mine?.length ?? 0) > 0) && (
+        <TensorTable
+          tensors={f.tensors}
+          selected={selected?.name}
+          onSelect={setSelected}
+          {...(measure ? { measure } : {})}
+          {...(mine ? { picked: mine, onClearPicked } : {})}
+        />
       )}
       {f.metadata && <MetadataTable metadata={f.metadata} />}
     </section>

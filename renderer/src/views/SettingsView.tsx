@@ -13,6 +13,30 @@ const toInput = (s: Settings): SettingsInput => ({
   retryForSeconds: s.retryForSeconds,
 });
 
+/** Where each setting comes from where settings are read from the environment (browser mode). */
+const SOURCE: Record<keyof SettingsInput, string> = {
+  repository: 'from TV_REPO or tv --repo',
+  s3Endpoint: 'from AWS_ENDPOINT_URL_S3 (or AWS_ENDPOINT_URL)',
+  s3Region: 'from AWS_REGION (or AWS_DEFAULT_REGION)',
+  s3AccessKeyId: 'from AWS_ACCESS_KEY_ID (or the AWS credential chain)',
+  s3SecretAccessKey: 'from AWS_SECRET_ACCESS_KEY (or the AWS credential chain)',
+  redisUrl: 'from TV_REDIS_URL or tv --redis',
+  redisPassword: 'from the password in TV_REDIS_URL',
+  uploadConcurrency: 'fixed in browser mode; the desktop app can change it',
+  retryForSeconds: 'from tv --retry-for (default 10 minutes)',
+};
+
+/** A setting shown, not edited: its value and the environment variable it comes from. */
+function ReadOnly({ label, value, from }: { label: string; value: string; from: string }) {
+  return (
+    <div className="readonly-field" data-testid="readonly-setting">
+      <span className="label">{label}</span>
+      <code>{value === '' ? '(not set)' : value}</code>
+      <span className="muted">{from}</span>
+    </div>
+  );
+}
+
 export function SettingsView() {
   const notify = useApp((s) => s.notify);
   const [settings, setSettings] = useState<Settings>();
@@ -39,25 +63,28 @@ export function SettingsView() {
       </p>
     );
   if (!settings || !form) return <p className="muted pad">Loading settings…</p>;
-  const field = (key: keyof SettingsInput, label: string, props: Record<string, unknown> = {}) => (
-    <label>
-      <span>{label}</span>
-      <input
-        value={String(form[key] ?? '')}
-        disabled={!settings.editable}
-        onChange={(e) =>
-          setForm({
-            ...form,
-            [key]:
-              key === 'uploadConcurrency' || key === 'retryForSeconds'
-                ? Number(e.target.value)
-                : e.target.value,
-          })
-        }
-        {...props}
-      />
-    </label>
-  );
+  const field = (key: keyof SettingsInput, label: string, props: Record<string, unknown> = {}) =>
+    !settings.editable ? (
+      <ReadOnly label={label} value={String(form[key] ?? '')} from={SOURCE[key]} />
+    ) : (
+      <label>
+        <span>{label}</span>
+        <input
+          value={String(form[key] ?? '')}
+          disabled={!settings.editable}
+          onChange={(e) =>
+            setForm({
+              ...form,
+              [key]:
+                key === 'uploadConcurrency' || key === 'retryForSeconds'
+                  ? Number(e.target.value)
+                  : e.target.value,
+            })
+          }
+          {...props}
+        />
+      </label>
+    );
   const test = async (target: 's3' | 'redis') => {
     setTests({ ...tests, [target]: 'running' });
     const result = await api.testConnection(target, form).catch((e: unknown): ConnectionTest => ({
@@ -95,8 +122,9 @@ export function SettingsView() {
       <h2>Settings</h2>
       {!settings.editable && (
         <p className="muted" data-testid="settings-readonly">
-          Settings come from the environment here (TV_REPO, TV_REDIS_URL, AWS_*). Change them there
-          and restart `tv serve`; the connection tests still work.
+          Read only: in browser mode, settings come from the environment of `tv serve` (each below
+          names its variable). Change them there and restart `tv serve`; the connection tests still
+          work.
         </p>
       )}
       <section className="panel">
@@ -105,17 +133,24 @@ export function SettingsView() {
         {field('s3Endpoint', 'S3 endpoint (empty: AWS)')}
         {field('s3Region', 'S3 region')}
         {field('s3AccessKeyId', 'Access key id')}
-        <label>
-          <span>
-            Secret access key {settings.s3SecretAccessKeySet ? '(set; leave empty to keep)' : ''}
-          </span>
-          <input
-            type="password"
-            autoComplete="off"
-            disabled={!settings.editable}
-            onChange={(e) => setForm({ ...form, s3SecretAccessKey: e.target.value || undefined })}
+        {settings.editable ? (
+          <label>
+            <span>
+              Secret access key {settings.s3SecretAccessKeySet ? '(set; leave empty to keep)' : ''}
+            </span>
+            <input
+              type="password"
+              autoComplete="off"
+              onChange={(e) => setForm({ ...form, s3SecretAccessKey: e.target.value || undefined })}
+            />
+          </label>
+        ) : (
+          <ReadOnly
+            label="Secret access key"
+            value={settings.s3SecretAccessKeySet ? 'set (not shown)' : ''}
+            from={SOURCE.s3SecretAccessKey}
           />
-        </label>
+        )}
         <p>
           <button type="button" onClick={() => void test('s3')}>
             Test S3 connection
@@ -129,15 +164,22 @@ export function SettingsView() {
           'redisUrl',
           'Redis URL (redis://host:port, or redis+cluster://host:port,host:port for a Redis Cluster; rediss:// for TLS; empty: no cache)',
         )}
-        <label>
-          <span>Password {settings.redisPasswordSet ? '(set; leave empty to keep)' : ''}</span>
-          <input
-            type="password"
-            autoComplete="off"
-            disabled={!settings.editable}
-            onChange={(e) => setForm({ ...form, redisPassword: e.target.value || undefined })}
+        {settings.editable ? (
+          <label>
+            <span>Password {settings.redisPasswordSet ? '(set; leave empty to keep)' : ''}</span>
+            <input
+              type="password"
+              autoComplete="off"
+              onChange={(e) => setForm({ ...form, redisPassword: e.target.value || undefined })}
+            />
+          </label>
+        ) : (
+          <ReadOnly
+            label="Password"
+            value={settings.redisPasswordSet ? 'set (not shown)' : ''}
+            from={SOURCE.redisPassword}
           />
-        </label>
+        )}
         <p>
           <button type="button" onClick={() => void test('redis')}>
             Test Redis connection

@@ -8,6 +8,7 @@ export function Sidebar() {
   const [creating, setCreating] = useState(false);
   const [name, setName] = useState('');
   const valid = /^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$/.test(name) && !name.includes('..');
+  const existing = models?.find((m) => m.name === name);
   const shown = (models ?? []).filter((m) => m.name.toLowerCase().includes(query.toLowerCase()));
 
   return (
@@ -15,7 +16,7 @@ export function Sidebar() {
       <div className="sidebar-head">
         <input
           aria-label="Search models"
-          placeholder="Search models"
+          placeholder="Search"
           value={query}
           onChange={(e) => setQuery(e.target.value)}
         />
@@ -28,7 +29,7 @@ export function Sidebar() {
           className="new-model"
           onSubmit={(e) => {
             e.preventDefault();
-            if (!valid) return;
+            if (!valid || existing) return;
             setCreating(false);
             setName('');
             void selectModel(name);
@@ -41,12 +42,29 @@ export function Sidebar() {
             value={name}
             onChange={(e) => setName(e.target.value)}
           />
-          <button type="submit" disabled={!valid}>
+          <button type="submit" disabled={!valid || existing !== undefined}>
             Create
           </button>
           {name && !valid && (
             <p className="hint error">
               Letters, digits, ".", "_" or "-"; starting with a letter or digit.
+            </p>
+          )}
+          {existing && (
+            <p className="hint" data-testid="model-exists">
+              A model named {existing.name} exists already ({count(existing.versions, 'version')}
+              ).{' '}
+              <button
+                type="button"
+                className="link"
+                onClick={() => {
+                  setCreating(false);
+                  setName('');
+                  void selectModel(existing.name);
+                }}
+              >
+                Open {existing.name}
+              </button>
             </p>
           )}
         </form>
