@@ -177,22 +177,12 @@ export class BlackholeServer {
  * killed master is marked failed within a test.
  */
 export class RedisCluster {
+  readonly replicas: RedisServer[] = [];
   private constructor(readonly nodes: RedisServer[]) {}
 
   static async start(masters = 3): Promise<RedisCluster> {
     const nodes = await Promise.all(
-      Array.from({ length: masters }, () =>
-        RedisServer.start([
-          '--cluster-enabled',
-          'yes',
-          '--cluster-config-file',
-          'nodes.conf',
-          '--cluster-node-timeout',
-          '1000',
-          '--cluster-require-full-coverage',
-          'no',
-        ]),
-      ),
+      Array.from({ length: masters }, () => RedisServer.start(CLUSTER_NODE_ARGS)),
     );
     const cluster = new RedisCluster(nodes);
     try {
@@ -235,15 +225,54 @@ export class RedisCluster {
     }
   }
 
+  /**
+   * Starts one more server and makes it a replica of the master `of` (an index into `nodes`); it
+   * is in `replicas` and is disposed of with the cluster. Resolves once it has synced.
+   */
+  async addReplica(of: number): Promise<RedisServer> {
+    const master = this.nodes[of]!;
+    const replica = await RedisServer.start(CLUSTER_NODE_ARGS);
+    this.replicas.push(replica);
+    const masterId = (await cli(master.port, 'cluster', 'myid')).trim();
+    await run('redis-cli', [
+      '--cluster',
+      'add-node',
+      `127.0.0.1:${replica.port}`,
+      `127.0.0.1:${master.port}`,
+      '--cluster-slave',
+      '--cluster-master-id',
+      masterId,
+    ]);
+    const deadline = Date.now() + 20_000;
+    while (!/master_link_status:up/.test(await cli(replica.port, 'info', 'replication'))) {
+      if (Date.now() > deadline) throw new Error('the replica did not sync within 20 s');
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    return replica;
+  }
+
   /** Removes every key from every master. */
   async flushAll(): Promise<void> {
     await Promise.all(this.nodes.map((n) => run('redis-cli', ['-p', String(n.port), 'flushall'])));
   }
 
   async dispose(): Promise<void> {
-    await Promise.all(this.nodes.map((n) => n.dispose()));
+    await Promise.all([...this.nodes, ...this.replicas].map((n) => n.dispose()));
   }
 }
+
+const CLUSTER_NODE_ARGS = [
+  '--cluster-enabled',
+  'yes',
+  '--cluster-config-file',
+  'nodes.conf',
+  '--cluster-node-timeout',
+  '1000',
+  '--cluster-require-full-coverage',
+  'no',
+];
+
+const cli = (port: number, ...args: string[]) => run('redis-cli', ['-p', String(port), ...args]);
 
 function run(command: string, args: string[]): Promise<string> {
   return new Promise((resolve, reject) => {

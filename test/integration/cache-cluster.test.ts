@@ -240,4 +240,31 @@ describe('CachedStore on a 3-master Redis Cluster', () => {
     expect(status.nodes.reduce((n, m) => n + m.keys, 0)).toBe(status.shared.keys.count);
     expect(status.shared.keys.count).toBeGreaterThan(0);
   });
+
+  it("a failover (a replica takes over its master's slots) is shown with its time, and the cache keeps answering", async () => {
+    const store = await cachedOverS3('failover');
+    const objects = Array.from({ length: 60 }, () => object(50));
+    for (const o of objects) await store.put(o.key, o.data);
+    const replica = await cluster.addReplica(0);
+    const before = Date.now();
+    const answer = await master(replica.port).call('CLUSTER', 'FAILOVER');
+    expect(answer).toBe('OK');
+    await until(() => store.internals().connection.failovers.length > 0, 15_000);
+    const status = await cacheStatus(store, cluster.url, { pings: 1 });
+    expect(status.failovers).toEqual([
+      {
+        at: expect.any(String),
+        from: `127.0.0.1:${cluster.nodes[0]!.port}`,
+        to: `127.0.0.1:${replica.port}`,
+        slots: status.nodes.find((n) => n.address === `127.0.0.1:${replica.port}`)!.slots,
+      },
+    ]);
+    expect(Date.parse(status.failovers[0]!.at)).toBeGreaterThanOrEqual(before);
+    expect(status.nodes.map((n) => n.address)).toContain(`127.0.0.1:${replica.port}`);
+    expect(status.nodes.map((n) => n.address)).not.toContain(`127.0.0.1:${cluster.nodes[0]!.port}`);
+    // The replica had the keys: every object is still a hit.
+    s3.resetCounts();
+    expect(await store.hasMany(objects.map((o) => o.key))).toEqual(objects.map(() => true));
+    expect(s3.totalRequests).toBe(0);
+  });
 });
