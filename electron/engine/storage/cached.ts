@@ -393,7 +393,8 @@ export class CachedStore extends EventEmitter implements Store {
         onStateChange: () => this.stateChanged(),
       });
       this.masters.set(address, guard);
-      void guard.start();
+      // As quiet as the whole cache's: `tv cache status` prints each master's state itself.
+      void guard.start(undefined, { quiet: this.breaker.silent });
     }
     return guard;
   }

@@ -91,6 +91,11 @@ export class RedisBreaker {
     return this.started;
   }
 
+  /** Whether the caller reports the state itself, so that no warning is logged (see start). */
+  get silent(): boolean {
+    return this.quiet;
+  }
+
   /** Whether the cache was ever asked for (a command that needs no cache never connects). */
   get used(): boolean {
     return this.started !== undefined;
