@@ -62,3 +62,28 @@ export async function versionPair(dir: string, size: number): Promise<{ v1: stri
   }
   return { v1, v2 };
 }
+
+/** A model folder of `count` random files of `size` bytes, named as sharded checkpoints are. */
+export async function modelFolder(dir: string, count: number, size: number): Promise<string> {
+  await mkdir(dir, { recursive: true });
+  const width = String(count).padStart(5, '0');
+  for (let i = 1; i <= count; i++)
+    await randomFile(join(dir, `model-${String(i).padStart(5, '0')}-of-${width}.bin`), size);
+  return dir;
+}
+
+/** Rewrites 1% of a file in ten places, in place (same size; a fine-tune of some of its tensors). */
+export async function rewriteInPlace(path: string): Promise<void> {
+  const handle = await open(path, 'r+');
+  try {
+    const { size } = await handle.stat();
+    const region = Math.max(1, Math.floor(size / 1000));
+    const bytes = Buffer.allocUnsafe(region);
+    for (let k = 0; k < 10; k++) {
+      randomFillSync(bytes);
+      await handle.write(bytes, 0, region, Math.floor(((k + 0.5) * size) / 10));
+    }
+  } finally {
+    await handle.close();
+  }
+}

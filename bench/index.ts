@@ -1,4 +1,7 @@
 // `npm run bench [SCENARIO...] [--quick] [--json]`: every figure measured side by side in one run.
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { printTable, type BenchContext, type Row, type ScenarioResult } from './report';
 import { chunker } from './scenarios/chunker';
@@ -11,6 +14,9 @@ import { s3 } from './scenarios/s3';
 import { team } from './scenarios/team';
 
 process.env['AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED'] ??= 'true';
+// What `tv` keeps in the user's cache folder (the files cache) stays in a folder of this run.
+const cacheHome = mkdtempSync(join(tmpdir(), 'tv-bench-cache-'));
+process.env['XDG_CACHE_HOME'] = cacheHome;
 
 const SCENARIOS: Record<string, (ctx: BenchContext) => Promise<ScenarioResult>> = {
   chunker,
@@ -54,6 +60,7 @@ for (const name of selected) {
   Object.assign(json, result.json);
   rows.push(...result.rows);
 }
+rmSync(cacheHome, { recursive: true, force: true });
 if (values.json) process.stdout.write(JSON.stringify(json) + '\n');
 else printTable(rows);
 process.exit(0);

@@ -5,7 +5,9 @@
  * transport are all derived from this object: a new call is one entry here plus one method on
  * the service.
  */
-import { z } from 'zod';
+// zod's tree-shakable build, as in the engine (the full one is ~750 KB that `tv` would load).
+import * as z from 'zod/mini';
+import en from 'zod/v4/locales/en.js';
 import type {
   CacheStatus,
   ConnectionTest,
@@ -13,6 +15,8 @@ import type {
   ModelSummary,
   PushProgress,
   PushResult,
+  PushStatus,
+  RecentChanges,
   RemoveResult,
   ReportProgress,
   RepositoryInfo,
@@ -20,9 +24,13 @@ import type {
   RestoreResult,
   RestoreTarget,
   Settings,
+  TagMoveSummary,
+  TagResult,
+  TagSummary,
   TensorStatsResult,
   VerifyResult,
   VersionDiff,
+  VersionFiles,
   VersionReport,
   VersionSummary,
 } from './types';
@@ -36,37 +44,57 @@ export interface AppInfo {
   mode: 'desktop' | 'browser' | 'cli';
 }
 
+// Messages in English (zod/mini loads no locale by itself).
+z.config(en());
+
 /** A request: validated arguments in, a typed result out. */
-export interface Entry<Args extends z.ZodTuple, Result> {
+export interface Entry<Args extends z.ZodMiniTuple, Result> {
   args: Args;
   /** Phantom field carrying the result type; never read at runtime. */
   result?: Result;
 }
 
 function entry<Result>() {
-  return <Args extends z.ZodTuple>(args: Args): Entry<Args, Result> => ({ args });
+  return <Args extends z.ZodMiniTuple>(args: Args): Entry<Args, Result> => ({ args });
 }
 
-const modelName = z.string().min(1).max(100);
-const selector = z.string().min(1).max(200);
-const message = z.string().max(10_000);
-const localPaths = z.array(z.string().min(1).max(4096)).min(1).max(10_000);
-const folder = z.string().min(1).max(4096);
-const settingsInput = z
-  .object({
-    repository: z.string().max(4096),
-    s3Endpoint: z.string().max(2048),
-    s3Region: z.string().max(64),
-    s3AccessKeyId: z.string().max(256),
-    s3SecretAccessKey: z.string().max(1024).optional(),
-    redisUrl: z.string().max(2048),
-    redisPassword: z.string().max(1024).optional(),
-    uploadConcurrency: z.number().int().min(1).max(1024),
-    retryForSeconds: z.number().int().min(1).max(86_400).optional(),
-  })
-  .strict();
+/** A string of `min` to `max` characters. */
+const text = (min: number, max: number) => z.string().check(z.minLength(min), z.maxLength(max));
+/** A whole number from `min` (to `max`). */
+const whole = (min: number, max = Number.MAX_SAFE_INTEGER) =>
+  z.number().check(z.int(), z.gte(min), z.lte(max));
+/** An array of `min` to `max` items. */
+const list = <T extends z.ZodMiniType>(item: T, min: number, max: number) =>
+  z.array(item).check(z.minLength(min), z.maxLength(max));
+
+const modelName = text(1, 100);
+const selector = text(1, 200);
+const message = text(0, 10_000);
+const localPaths = list(text(1, 4096), 1, 10_000);
+const folder = text(1, 4096);
+const settingsInput = z.strictObject({
+  repository: text(0, 4096),
+  s3Endpoint: text(0, 2048),
+  s3Region: text(0, 64),
+  s3AccessKeyId: text(0, 256),
+  s3SecretAccessKey: z.optional(text(0, 1024)),
+  redisUrl: text(0, 2048),
+  redisPassword: z.optional(text(0, 1024)),
+  uploadConcurrency: whole(1, 1024),
+  filesCache: z.optional(z.boolean()),
+  retryForSeconds: z.optional(whole(1, 86_400)),
+});
 /** A push started by the UI: an id to cancel it and to tell its progress events apart. */
-const pushId = z.string().regex(/^[\w-]{1,64}$/);
+const pushId = z.string().check(z.regex(/^[\w-]{1,64}$/));
+/** The app's choice beside the files: an update of the latest version, and where files go. */
+const pushOptions = z.optional(
+  z.strictObject({
+    update: z.optional(z.strictObject({ remove: list(text(1, 1024), 0, 10_000) })),
+    versionPaths: z.optional(list(text(1, 1024), 1, 10_000)),
+    noCache: z.optional(z.boolean()),
+  }),
+);
+const uploadFiles = list(z.strictObject({ path: text(1, 1024), size: whole(0) }), 1, 10_000);
 
 export const contract = {
   appInfo: entry<AppInfo>()(z.tuple([])),
@@ -80,55 +108,66 @@ export const contract = {
     z.tuple([
       selector,
       selector,
-      z
-        .object({
-          path: z.string().min(1).max(1024),
-          tensors: z.array(z.string().min(1).max(1024)).max(100_000).optional(),
-        })
-        .strict(),
+      z.strictObject({
+        path: text(1, 1024),
+        tensors: z.optional(list(text(1, 1024), 0, 100_000)),
+      }),
     ]),
   ),
   /** Push files and folders on this machine (the desktop app: paths from a drop or a picker). */
-  pushPaths: entry<PushResult>()(z.tuple([pushId, modelName, localPaths, message])),
+  pushPaths: entry<PushResult>()(z.tuple([pushId, modelName, localPaths, message, pushOptions])),
+  /** What pushPaths would do: files added, removed, modified, and the new bytes; writes nothing. */
+  statusPaths: entry<PushStatus>()(z.tuple([pushId, modelName, localPaths, pushOptions])),
   /**
    * Browser mode: push files whose bytes the page then sends, in order, as
    * `PUT /api/upload/<pushId>/<index>`; resolves when the version is written.
    */
-  uploadPush: entry<PushResult>()(
-    z.tuple([
-      pushId,
-      modelName,
-      message,
-      z
-        .array(
-          z.object({ path: z.string().min(1).max(1024), size: z.number().int().min(0) }).strict(),
-        )
-        .min(1)
-        .max(10_000),
-    ]),
-  ),
+  uploadPush: entry<PushResult>()(z.tuple([pushId, modelName, message, uploadFiles, pushOptions])),
+  /** Browser mode: what uploadPush would do (the page sends the bytes as for a push). */
+  uploadStatus: entry<PushStatus>()(z.tuple([pushId, modelName, uploadFiles, pushOptions])),
   cancelPush: entry<boolean>()(z.tuple([pushId])),
   /**
-   * Restores a version into a folder: absolute, or `~/...` (the engine user's home); relative
-   * paths are resolved against the current folder by the command line and refused by the app.
+   * Restores a version (or the files selected) into a folder, writing only what differs from what
+   * it holds: absolute, or `~/...` (the engine user's home); relative paths are resolved against
+   * the current folder by the command line and refused by the app.
    */
-  pull: entry<RestoreResult>()(z.tuple([selector, folder])),
+  pull: entry<RestoreResult>()(
+    z.tuple([
+      selector,
+      folder,
+      z.optional(
+        z.strictObject({
+          include: z.optional(list(text(1, 1024), 0, 1000)),
+          exclude: z.optional(list(text(1, 1024), 0, 1000)),
+          paths: z.optional(list(text(1, 1024), 1, 100_000)),
+        }),
+      ),
+    ]),
+  ),
+  /** A version's files (paths and sizes). */
+  files: entry<VersionFiles>()(z.tuple([selector])),
   /** The absolute folder a restore to this path would write, and whether it can, before it starts. */
   restoreTarget: entry<RestoreTarget>()(z.tuple([folder])),
   verify: entry<VerifyResult>()(
-    z.tuple([z.object({ selector: selector.optional(), full: z.boolean().optional() }).strict()]),
+    z.tuple([z.strictObject({ selector: z.optional(selector), full: z.optional(z.boolean()) })]),
   ),
   remove: entry<RemoveResult>()(z.tuple([selector])),
   gc: entry<GcResult>()(
     z.tuple([
-      z
-        .object({
-          dryRun: z.boolean().optional(),
-          graceSeconds: z.number().int().min(0).optional(),
-        })
-        .strict(),
+      z.strictObject({ dryRun: z.optional(z.boolean()), graceSeconds: z.optional(whole(0)) }),
     ]),
   ),
+  /**
+   * Versions pushed since `since` (ms, the `now` of the previous answer): one listing of the
+   * refs. Without `since`: only `now`, to start from.
+   */
+  changes: entry<RecentChanges>()(z.tuple([z.optional(whole(0))])),
+  /** A model's tags, and the versions they point at. */
+  tags: entry<TagSummary[]>()(z.tuple([modelName])),
+  tagHistory: entry<TagMoveSummary[]>()(z.tuple([modelName])),
+  /** Points a tag at a version (MODEL@VERSION), setting or moving it. */
+  tag: entry<TagResult>()(z.tuple([selector, modelName])),
+  untag: entry<TagResult>()(z.tuple([modelName, modelName])),
   cacheStatus: entry<CacheStatus>()(z.tuple([])),
   getSettings: entry<Settings>()(z.tuple([])),
   saveSettings: entry<Settings>()(z.tuple([settingsInput])),

@@ -47,6 +47,49 @@ export interface VersionSummary {
   stats: VersionStats;
   /** Logical bytes per new chunk byte (shared/format dedupRatio); null when nothing was new. */
   dedupRatio: number | null;
+  /** The tags that point at this version, by name. */
+  tags: string[];
+}
+
+/** A tag and the version it points at (`tv tags`). */
+export interface TagSummary {
+  model: string;
+  name: string;
+  /** "v3"; null when the version's ref is gone. */
+  version: string | null;
+  id: string;
+  shortId: string;
+  /** The version was removed (tv rm): MODEL@TAG is refused until the tag moves. */
+  removed: boolean;
+  /** Who pointed it there, and when (null where its record does not say who). */
+  by: string | null;
+  at: string;
+}
+
+/** One move of a tag (`tv tags --history`): set, moved or deleted. */
+export interface TagMoveSummary {
+  model: string;
+  name: string;
+  at: string;
+  by: string | null;
+  /** Where it pointed before; null when it was new (or deleted). */
+  from: { version: string | null; id: string } | null;
+  /** Where it points from then on; null: deleted. */
+  to: { version: string | null; id: string } | null;
+}
+
+/** What `tv tag` did. */
+export interface TagResult {
+  model: string;
+  name: string;
+  /** The version it points at now; null once deleted. */
+  version: string | null;
+  id: string | null;
+  shortId: string | null;
+  /** Where it pointed before; null when it is new. */
+  previous: { version: string | null; id: string } | null;
+  /** False when it already pointed there (nothing was written). */
+  changed: boolean;
 }
 
 /** What a push made: the version's figures (see VersionStats) and where it stands. */
@@ -69,6 +112,53 @@ export interface PushResult extends VersionStats {
   created: boolean;
   /** The latest version this content is identical to, when no version was written; else null. */
   identicalTo: { version: string; id: string; shortId: string } | null;
+  /** Files the files cache vouched for (not read: they looked as when last pushed), and their bytes. */
+  filesFromCache: number;
+  bytesFromCache: number;
+  /** An update (`--update`): what it did to the parent's files; null for a whole new version. */
+  update: { added: string[]; replaced: string[]; removed: string[]; kept: number } | null;
+}
+
+/** A path of a push compared with a version (`tv status`, `tv push --dry-run`). */
+export interface StatusFile {
+  path: string;
+  status: ChangeStatus;
+  /** Null where the file is not in that side. */
+  size: number | null;
+  sizeBefore: number | null;
+  /** Bytes of new chunks a push would upload for this file (shared chunks counted once). */
+  newBytes: number;
+  /** The files cache vouched for the file: it was not read. */
+  fromCache: boolean;
+}
+
+/** What a push of some files would do (nothing is written): `tv status`, `tv push --dry-run`. */
+export interface PushStatus {
+  model: string;
+  /** The files and folders compared (absolute paths; empty for files sent by a browser). */
+  sources: string[];
+  /** The version compared with (the latest, or --against); null when the model has none. */
+  against: { version: string; id: string; shortId: string } | null;
+  /** Every path of either side, by status (modified, added, removed, unchanged), then path. */
+  files: StatusFile[];
+  added: number;
+  removed: number;
+  modified: number;
+  unchanged: number;
+  /** The size of the version the push would make. */
+  logicalBytes: number;
+  /** New chunk bytes a push would upload (chunks no version or push stored yet). */
+  newBytes: number;
+  newChunks: number;
+  /** Files read and chunked for this answer, and those the files cache vouched for. */
+  filesRead: number;
+  bytesRead: number;
+  filesFromCache: number;
+  bytesFromCache: number;
+  /** True when the push would write no version (its files are identical to `against`). */
+  identical: boolean;
+  skipped: { path: string; reason: string }[];
+  seconds: number;
 }
 
 export interface PushProgress {
@@ -81,6 +171,8 @@ export interface PushProgress {
   bytesHashed: number;
   bytesDeduplicated: number;
   bytesUploaded: number;
+  /** Bytes of files the files cache vouched for (counted as hashed, not read). */
+  bytesFromCache: number;
   chunks: number;
   newChunks: number;
   mbps: number;
@@ -95,9 +187,13 @@ export interface PushProgress {
 }
 
 export interface RestoreProgress {
+  /** Checking what the destination already holds, then writing what differs. */
+  phase: 'checking' | 'writing';
   files: number;
   filesDone: number;
   totalBytes: number;
+  /** Bytes of files found in place already (the version's bytes): not written. */
+  bytesChecked: number;
   bytesWritten: number;
   mbps: number;
   etaSeconds: number | null;
@@ -125,6 +221,28 @@ export interface RestoreResult {
   bytes: number;
   chunks: number;
   seconds: number;
+  /** Files written; the others were in place already, with the version's bytes. */
+  filesWritten: number;
+  filesUnchanged: number;
+  bytesUnchanged: number;
+  /** Bytes of chunks read from files already in the destination rather than the repository. */
+  bytesFromDestination: number;
+}
+
+/** Versions pushed lately (the app's cheap look for teammates' pushes). */
+export interface RecentChanges {
+  /** The server's clock (ms): the `since` of the next call. */
+  now: number;
+  /** Live versions whose refs were written after `since` (less a margin for clocks), oldest first. */
+  versions: VersionSummary[];
+}
+
+/** A version's files (`tv ls`), for picking some to pull. */
+export interface VersionFiles {
+  model: string;
+  version: string;
+  id: string;
+  files: { path: string; size: number }[];
 }
 
 /** Where a restore to a folder as typed would write, checked before it starts. */
@@ -133,8 +251,12 @@ export interface RestoreTarget {
   input: string;
   /** The absolute folder it names (`~` expanded); null when it names none (a relative path in the app). */
   path: string | null;
-  /** A folder the restore creates, or an existing empty one; null when it cannot be used. */
-  state: 'new' | 'empty' | null;
+  /**
+   * A folder the restore creates, an existing empty one, or one holding files (those of the version
+   * already there are checked, not written again; others are left alone); null when it cannot be
+   * used.
+   */
+  state: 'new' | 'empty' | 'files' | null;
   /** Why it cannot be used, in one line; null when it can. */
   problem: string | null;
 }
@@ -471,6 +593,8 @@ export interface Settings {
   redisPasswordSet: boolean;
   /** Uploads in flight at once. */
   uploadConcurrency: number;
+  /** Pushes skip files that look as when last pushed from this machine (the files cache). */
+  filesCache: boolean;
   /** How long a request S3 throttles (503 SlowDown) keeps being retried, in seconds. */
   retryForSeconds: number;
   /** False where settings come from the environment (browser mode, the command line). */
@@ -487,6 +611,8 @@ export interface SettingsInput {
   redisUrl: string;
   redisPassword?: string;
   uploadConcurrency: number;
+  /** Left out: kept as saved. */
+  filesCache?: boolean;
   /** Left out: keeps the saved one. */
   retryForSeconds?: number;
 }

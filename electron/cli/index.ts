@@ -11,6 +11,8 @@ import * as push from './commands/push';
 import * as report from './commands/report';
 import * as rm from './commands/rm';
 import * as serve from './commands/serve';
+import * as status from './commands/status';
+import * as tag from './commands/tag';
 import * as upgrade from './commands/upgrade';
 import * as verify from './commands/verify';
 import { duration } from './run';
@@ -52,7 +54,9 @@ for (const command of [
   init,
   upgrade,
   push,
+  status,
   log,
+  tag,
   models,
   pull,
   report,

@@ -28,8 +28,9 @@ export function userDataDir(
 }
 
 /**
- * The per-user cache folder, the ecosystem's way on each platform: what can be computed again
- * (reports and diffs), never data.
+ * The per-user cache folder, the ecosystem's way on each platform (XDG_CACHE_HOME on Linux,
+ * ~/Library/Caches, %LOCALAPPDATA%): what only saves time and can be computed again (reports and
+ * diffs, the files cache), never data.
  */
 export function userCacheDir(
   env: NodeJS.ProcessEnv = process.env,

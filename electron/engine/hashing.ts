@@ -8,18 +8,32 @@ import { createHash } from 'node:crypto';
 export const HASH_ALGORITHMS = ['sha256', 'blake3'] as const;
 export type HashAlgorithm = (typeof HASH_ALGORITHMS)[number];
 
-/** Hashes one buffer to lowercase hex. Synchronous: call it off the main thread for big work. */
-export type HashFn = (data: Uint8Array) => string;
+/**
+ * Hashes bytes to lowercase hex: one buffer, or pieces hashed as if they were one (a chunk that
+ * spans two read blocks is hashed where it lies, without a copy). Synchronous: call it off the
+ * main thread for big work.
+ */
+export type HashFn = (data: Uint8Array | readonly Uint8Array[]) => string;
 
 export async function createHasher(algorithm: HashAlgorithm): Promise<HashFn> {
   switch (algorithm) {
     case 'sha256':
-      return (data) => createHash('sha256').update(data).digest('hex');
+      return (data) => {
+        const hash = createHash('sha256');
+        if (data instanceof Uint8Array) return hash.update(data).digest('hex');
+        for (const piece of data) hash.update(piece);
+        return hash.digest('hex');
+      };
     case 'blake3': {
       // Loaded only when asked for: most repositories hash with sha256.
       const { createBLAKE3 } = await import('hash-wasm');
       const blake3 = await createBLAKE3();
-      return (data) => blake3.init().update(data).digest('hex');
+      return (data) => {
+        const hash = blake3.init();
+        if (data instanceof Uint8Array) return hash.update(data).digest('hex');
+        for (const piece of data) hash.update(piece);
+        return hash.digest('hex');
+      };
     }
   }
 }

@@ -1,4 +1,5 @@
 import { EventEmitter } from 'node:events';
+import { join, resolve as resolvePath } from 'node:path';
 import type { Api, AppInfo, EventName, Events } from '../../shared/contract';
 import type {
   CacheStatus,
@@ -7,6 +8,8 @@ import type {
   ModelSummary,
   PushProgress,
   PushResult,
+  PushStatus,
+  RecentChanges,
   RemoveResult,
   ReportProgress,
   RepositoryInfo,
@@ -15,21 +18,28 @@ import type {
   RestoreTarget,
   Settings,
   SettingsInput,
+  TagMoveSummary,
+  TagResult,
+  TagSummary,
   TensorStatsResult,
   VerifyResult,
   VersionDiff,
+  VersionFiles,
   VersionReport,
   VersionSummary,
 } from '../../shared/types';
 import { DEFAULT_PROFILE, type ChunkingParams } from './chunking/params';
-import type { EngineConfig } from './config';
+import { userCacheDir, type EngineConfig } from './config';
 import type { HashAlgorithm } from './hashing';
 import { gc } from './integrity/gc';
 import { verify } from './integrity/verify';
-import { push } from './ingest/push';
-import { collectFiles, type FileSource } from './ingest/sources';
+import { push, pushStatus } from './ingest/push';
+import { FilesCache } from './ingest/files-cache';
+import { collectFiles, SourceError, type FileSource } from './ingest/sources';
 import { silentLogger, type Logger } from './log';
 import { validateModelName } from './repository/format';
+import { currentTags, readTagRecord, validateTagName } from './repository/tags';
+import { mapLimit } from './concurrency';
 import {
   engineOptions,
   environmentSettings,
@@ -45,6 +55,7 @@ import { ReportCache } from './report/report-cache';
 import { ReportTracker } from './report/progress';
 import { diffVersions, parentOf, REPORT_FORMAT, versionReport } from './report/report';
 import { restore, safeJoin } from './restore/restore';
+import type { FileSelection } from './restore/select';
 import { describeDestination, resolveDestination } from './restore/destination';
 import { UploadSession } from './ingest/upload';
 import { parseRedisSetting, redactRedisSetting } from './storage/redis-url';
@@ -63,6 +74,11 @@ const CONNECTION_TEST_S3: S3Options = {
 
 export interface ServiceOptions extends EngineConfig {
   mode: AppInfo['mode'];
+  /**
+   * Where the files cache lives (default: `files` in the user's cache folder); false: none. The
+   * desktop app's Settings can also turn it off.
+   */
+  filesCache?: string | false;
   logger?: Logger;
   s3?: S3Options;
   /** Worker threads for chunking and hashing (default: one per core). */
@@ -84,6 +100,88 @@ export interface PushRequest {
   existenceChecks?: 'batched' | 'per-chunk';
   /** Write a version even when the files are identical to the latest version's. */
   allowSame?: boolean;
+  /** Read every file, whatever the files cache says (--no-cache). */
+  noCache?: boolean;
+  /** An update: the latest version's files with these added or replaced, `remove` left out. */
+  update?: { remove: string[] };
+  /** A folder of the version to put the given files under (`--at`), "/"-separated. */
+  at?: string;
+  /** Where each of `paths` (each a file) goes in the version, instead of its name. */
+  versionPaths?: string[];
+}
+
+export interface StatusRequest {
+  model: string;
+  /** Files and folders on this machine (default: what the last push from here was given)... */
+  paths?: string[];
+  /** ...or files given as streams (browser uploads). */
+  files?: FileSource[];
+  /** Compare with this version (a selector) instead of the latest. */
+  against?: string;
+  noCache?: boolean;
+  update?: { remove: string[] };
+  at?: string;
+  versionPaths?: string[];
+  signal?: AbortSignal;
+  onProgress?: (progress: PushProgress) => void;
+}
+
+/** What the app may ask of a push or its status beside the files: the update choice. */
+export interface AppPushOptions {
+  update?: { remove: string[] };
+  versionPaths?: string[];
+  noCache?: boolean;
+}
+
+function appOptions(o: AppPushOptions): Partial<PushRequest> {
+  return {
+    ...(o.update ? { update: o.update } : {}),
+    ...(o.versionPaths ? { versionPaths: o.versionPaths } : {}),
+    ...(o.noCache ? { noCache: true } : {}),
+  };
+}
+
+/**
+ * Gives each file given by name its path in the version (`versionPaths[i]` for `given[i]`, which
+ * must each be a file); refused where a path could escape a destination.
+ */
+function renameFiles(files: FileSource[], given: string[], versionPaths: string[]): void {
+  if (versionPaths.length !== given.length || files.length !== given.length)
+    throw new SourceError('give one version path per file (and files only, not folders)');
+  const byFile = new Map(given.map((p, i) => [resolvePath(p), versionPaths[i] as string]));
+  for (const file of files) {
+    const path = byFile.get(file.file ?? '');
+    if (path === undefined) throw new SourceError(`no version path given for ${file.file}`);
+    safeJoin('/', path);
+    file.path = path;
+  }
+  files.sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
+}
+
+/** How far before `since` changes() looks: writers' clocks differ. */
+const CLOCK_MARGIN_MS = 5 * 60_000;
+
+/** The names of a model's tags, by the version each points at. */
+async function tagsByVersion(repo: Repository, model: string): Promise<Map<string, string[]>> {
+  const byVersion = new Map<string, string[]>();
+  for (const move of currentTags(await repo.tagMoves(model)).values()) {
+    const id = move.version as string;
+    byVersion.set(id, [...(byVersion.get(id) ?? []), move.tag].sort());
+  }
+  return byVersion;
+}
+
+/** A folder inside a version (`--at`): relative, "/"-separated, no empty, "." or ".." part. */
+function versionFolder(at: string): string {
+  const folder = at.replace(/^\.\/+/, '').replace(/\/+$/, '');
+  try {
+    safeJoin('/', folder);
+  } catch {
+    throw new SourceError(
+      `--at "${at}" is not a folder inside the version: give a relative path such as tokenizer or weights/shards`,
+    );
+  }
+  return folder;
 }
 
 /**
@@ -205,12 +303,17 @@ export class Service implements Api {
     if (status) this.events.emit('cacheStatus', status);
   }
 
-  /** Desktop: push files and folders on this machine, with progress events tagged by pushId. */
+  /**
+   * Desktop: push files and folders on this machine, with progress events tagged by pushId. With
+   * `update`, the latest version's files plus these; `versionPaths` (one per path, each a file)
+   * names where each goes in the version.
+   */
   async pushPaths(
     pushId: string,
     model: string,
     paths: string[],
     message: string,
+    options: AppPushOptions = {},
   ): Promise<PushResult> {
     return this.tracked(pushId, (signal) =>
       this.push({
@@ -218,6 +321,25 @@ export class Service implements Api {
         paths,
         message,
         signal,
+        ...appOptions(options),
+        onProgress: (progress) => this.events.emit('pushProgress', { pushId, progress }),
+      }),
+    );
+  }
+
+  /** Desktop: what pushPaths would do (files added, removed, modified; new bytes); cancellable. */
+  async statusPaths(
+    pushId: string,
+    model: string,
+    paths: string[],
+    options: AppPushOptions = {},
+  ): Promise<PushStatus> {
+    return this.tracked(pushId, (signal) =>
+      this.status({
+        model,
+        paths,
+        signal,
+        ...appOptions(options),
         onProgress: (progress) => this.events.emit('pushProgress', { pushId, progress }),
       }),
     );
@@ -232,7 +354,45 @@ export class Service implements Api {
     model: string,
     message: string,
     files: { path: string; size: number }[],
+    options: AppPushOptions = {},
   ): Promise<PushResult> {
+    return this.uploaded(pushId, model, files, (streams, signal) =>
+      this.push({
+        model,
+        message,
+        signal,
+        files: streams,
+        ...appOptions(options),
+        onProgress: (progress) => this.events.emit('pushProgress', { pushId, progress }),
+      }),
+    );
+  }
+
+  /** Browser mode: what uploadPush would do; the page sends the bytes as for a push. */
+  async uploadStatus(
+    pushId: string,
+    model: string,
+    files: { path: string; size: number }[],
+    options: AppPushOptions = {},
+  ): Promise<PushStatus> {
+    return this.uploaded(pushId, model, files, (streams, signal) =>
+      this.status({
+        model,
+        signal,
+        files: streams,
+        ...appOptions(options),
+        onProgress: (progress) => this.events.emit('pushProgress', { pushId, progress }),
+      }),
+    );
+  }
+
+  /** Runs work over the files of upload `pushId`, whose bytes arrive through acceptUpload. */
+  private async uploaded<T>(
+    pushId: string,
+    model: string,
+    files: { path: string; size: number }[],
+    work: (streams: FileSource[], signal: AbortSignal) => Promise<T>,
+  ): Promise<T> {
     validateModelName(model);
     for (const f of files) safeJoin('/', f.path); // refuses paths that could escape a destination
     const session = new UploadSession(files.length);
@@ -241,17 +401,14 @@ export class Service implements Api {
     this.uploadWaiters.delete(pushId);
     try {
       return await this.tracked(pushId, (signal) =>
-        this.push({
-          model,
-          message,
-          signal,
-          files: files.map((f, i) => ({
+        work(
+          files.map((f, i) => ({
             path: f.path,
             size: f.size,
             stream: () => session.stream(i, signal),
           })),
-          onProgress: (progress) => this.events.emit('pushProgress', { pushId, progress }),
-        }),
+          signal,
+        ),
       );
     } finally {
       session.close();
@@ -378,17 +535,15 @@ export class Service implements Api {
   async push(request: PushRequest): Promise<PushResult> {
     // Bad input is refused before anything is opened or created.
     validateModelName(request.model);
-    // Workers start (load, compile) while the files are listed and the repository opened.
-    const pool = this.workers();
-    pool.prewarm();
-    let files = request.files;
-    let skipped: PushResult['skipped'] = [];
-    if (!files) {
-      const collected = await collectFiles(request.paths ?? []);
-      files = collected.files;
-      skipped = collected.skipped;
-    }
+    const { files, skipped, paths } = await this.sources(request);
     const repo = await this.repository(true);
+    const filesCache = await this.filesCache(repo, request.model);
+    // Workers start (load, compile) while the repository is listed, unless the files cache
+    // vouches for every file: then none may be needed (an unchanged re-push reads nothing).
+    const pool = this.workers();
+    if (!filesCache || request.noCache || !(await filesCache.vouchesForAll(files))) pool.prewarm();
+    // What `tv status MODEL` compares by default: the last whole version pushed from here.
+    if (filesCache && paths && !request.update) filesCache.setSources(paths);
     // Redis connects while the first batches are chunked (or is given up on within its budget).
     repo.stack.cache?.connect();
     return push(repo, {
@@ -401,7 +556,81 @@ export class Service implements Api {
       ...(request.onProgress ? { onProgress: request.onProgress } : {}),
       ...(request.existenceChecks ? { existenceChecks: request.existenceChecks } : {}),
       ...(request.allowSame ? { allowSame: true } : {}),
+      ...(filesCache ? { filesCache, readAll: request.noCache ?? false } : {}),
+      ...(request.update ? { update: request.update } : {}),
     });
+  }
+
+  /**
+   * What a push of these files would do, against the latest version (or `against`): files added,
+   * removed, modified and unchanged, and the new bytes it would upload. Nothing is written.
+   */
+  async status(request: StatusRequest): Promise<PushStatus> {
+    validateModelName(request.model);
+    const pool = this.workers();
+    pool.prewarm();
+    const repo = await this.repository();
+    const against = request.against ? await repo.resolve(request.against) : undefined;
+    if (against && against.model !== request.model)
+      throw new SourceError(
+        `--against ${request.against} is a version of ${against.model}, not of ${request.model}`,
+      );
+    const filesCache = await this.filesCache(repo, request.model);
+    let paths = request.paths;
+    if (!request.files && (!paths || paths.length === 0)) {
+      paths = filesCache?.sources ?? [];
+      if (paths.length === 0)
+        throw new SourceError(
+          `give the files or folder to compare: no push of ${request.model} from this machine recorded where its files were`,
+        );
+    }
+    const { files, skipped, paths: sources } = await this.sources({ ...request, paths });
+    const status = await pushStatus(repo, {
+      model: request.model,
+      files,
+      pool,
+      skipped,
+      ...(against ? { against } : {}),
+      ...(request.signal ? { signal: request.signal } : {}),
+      ...(request.onProgress ? { onProgress: request.onProgress } : {}),
+      ...(filesCache ? { filesCache, readAll: request.noCache ?? false } : {}),
+      ...(request.update ? { update: request.update } : {}),
+    });
+    return { ...status, sources: sources ?? [] };
+  }
+
+  /**
+   * A push's files: streams as given, or the files and folders at `paths` walked; under the
+   * folder `at` of the version when given. An update may give none (it only removes files).
+   */
+  private async sources(request: {
+    paths?: string[];
+    files?: FileSource[];
+    update?: { remove: string[] };
+    at?: string;
+    versionPaths?: string[];
+  }): Promise<{ files: FileSource[]; skipped: PushResult['skipped']; paths?: string[] }> {
+    const prefix = request.at === undefined ? '' : `${versionFolder(request.at)}/`;
+    const under = (files: FileSource[]) =>
+      prefix ? files.map((f) => ({ ...f, path: `${prefix}${f.path}` })) : files;
+    if (request.files) return { files: under(request.files), skipped: [] };
+    const paths = request.paths ?? [];
+    if (paths.length === 0 && request.update?.remove.length)
+      return { files: [], skipped: [], paths: [] };
+    const collected = await collectFiles(paths);
+    if (request.versionPaths) renameFiles(collected.files, paths, request.versionPaths);
+    return {
+      files: under(collected.files),
+      skipped: collected.skipped,
+      paths: paths.map((p) => resolvePath(p)),
+    };
+  }
+
+  /** The files cache of this repository and model, unless it is turned off. */
+  private async filesCache(repo: Repository, model: string): Promise<FilesCache | undefined> {
+    const dir = this.options.filesCache ?? join(this.options.cacheDir ?? userCacheDir(), 'files');
+    if (dir === false || !(await this.settings.load()).filesCache) return undefined;
+    return FilesCache.open(dir, repo.config.repositoryId, model, this.logger);
   }
 
   async models(): Promise<ModelSummary[]> {
@@ -409,16 +638,147 @@ export class Service implements Api {
     const names = await repo.modelNames();
     return Promise.all(
       names.map(async (name) => {
-        const versions = await repo.versions(name);
+        const [versions, tags] = await Promise.all([
+          repo.versions(name),
+          tagsByVersion(repo, name),
+        ]);
         const latest = versions.at(-1);
-        return { name, versions: versions.length, latest: latest ? repo.summarize(latest) : null };
+        return {
+          name,
+          versions: versions.length,
+          latest: latest ? repo.summarize(latest, tags.get(latest.id)) : null,
+        };
       }),
     );
   }
 
   async log(model: string): Promise<VersionSummary[]> {
     const repo = await this.repository();
-    return (await repo.requireVersions(model)).map((v) => repo.summarize(v));
+    const [versions, tags] = await Promise.all([
+      repo.requireVersions(model),
+      tagsByVersion(repo, model),
+    ]);
+    return versions.map((v) => repo.summarize(v, tags.get(v.id)));
+  }
+
+  /**
+   * Versions pushed since `since` (the `now` of the previous answer), from one listing of the
+   * refs: what the app looks at every ~15 s while it is open. Refs are named by their writer's
+   * clock, so the window reaches back a few minutes more (callers drop what they have seen).
+   */
+  async changes(since?: number): Promise<RecentChanges> {
+    const now = Date.now();
+    if (since === undefined) return { now, versions: [] };
+    const repo = await this.repository();
+    const refs = await repo.refs();
+    const removed = new Set(refs.filter((r) => r.tombstone).map((r) => r.base));
+    const numbers = new Map<string, number>();
+    const recent: { ref: (typeof refs)[number]; number: number }[] = [];
+    for (const ref of refs) {
+      if (ref.tombstone) continue;
+      const number = (numbers.get(ref.model) ?? 0) + 1;
+      numbers.set(ref.model, number);
+      if (ref.createdAtMs > since - CLOCK_MARGIN_MS && !removed.has(ref.base))
+        recent.push({ ref, number });
+    }
+    const versions = await mapLimit(recent, 16, async ({ ref, number }) =>
+      repo.summarize({
+        model: ref.model,
+        number,
+        id: ref.versionId,
+        ref,
+        record: await repo.readVersion(ref.versionId),
+      }),
+    );
+    return { now, versions };
+  }
+
+  /** A model's tags and the versions they point at, by name. */
+  async tags(model: string): Promise<TagSummary[]> {
+    const repo = await this.repository();
+    const [numbered, moves] = await Promise.all([repo.numberedRefs(model), repo.tagMoves(model)]);
+    if (numbered.length === 0) await repo.requireVersions(model); // the model's own error
+    const byId = new Map(numbered.map((r) => [r.ref.versionId, r]));
+    const current = [...currentTags(moves).values()];
+    const records = await Promise.all(current.map((m) => readTagRecord(repo.store, m)));
+    return current
+      .map((move, i) => {
+        const ref = byId.get(move.version as string);
+        return {
+          model,
+          name: move.tag,
+          version: ref ? `v${ref.number}` : null,
+          id: move.version as string,
+          shortId: (move.version as string).slice(0, 12),
+          removed: !ref || ref.removed !== undefined,
+          by: records[i]?.by ?? null,
+          at: new Date(move.at).toISOString(),
+        };
+      })
+      .sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+  }
+
+  /** Every move of a model's tags, oldest first. */
+  async tagHistory(model: string): Promise<TagMoveSummary[]> {
+    const repo = await this.repository();
+    const [numbered, moves] = await Promise.all([repo.numberedRefs(model), repo.tagMoves(model)]);
+    if (numbered.length === 0) await repo.requireVersions(model);
+    const label = (id: string | null) => {
+      if (id === null) return null;
+      const ref = numbered.find((r) => r.ref.versionId === id);
+      return { version: ref ? `v${ref.number}` : null, id };
+    };
+    const records = await mapLimit(moves, 16, (m) => readTagRecord(repo.store, m));
+    // `from` follows each tag's own order (its keys'); the list is by time across tags.
+    const before = new Map<string, string | null>();
+    const history = moves.map((move, i) => {
+      const from = before.get(move.tag) ?? null;
+      before.set(move.tag, move.version);
+      return {
+        model,
+        name: move.tag,
+        at: new Date(move.at).toISOString(),
+        by: records[i]?.by ?? null,
+        from: label(from),
+        to: label(move.version),
+      };
+    });
+    return history.sort((a, b) => (a.at < b.at ? -1 : a.at > b.at ? 1 : 0));
+  }
+
+  /** Points a tag at a version (`MODEL@VERSION`), setting or moving it. */
+  async tag(selector: string, name: string): Promise<TagResult> {
+    const repo = await this.repository();
+    validateTagName(name);
+    const entry = await repo.resolve(selector);
+    const { move, previous } = await repo.setTag(entry, name);
+    const numbered = previous ? await repo.numberedRefs(entry.model) : [];
+    const was = numbered.find((r) => r.ref.versionId === previous);
+    return {
+      model: entry.model,
+      name,
+      version: `v${entry.number}`,
+      id: entry.id,
+      shortId: entry.id.slice(0, 12),
+      previous: previous ? { version: was ? `v${was.number}` : null, id: previous } : null,
+      changed: move !== undefined,
+    };
+  }
+
+  /** Deletes a tag (its record stays in the history). */
+  async untag(model: string, name: string): Promise<TagResult> {
+    const repo = await this.repository();
+    const { previous } = await repo.deleteTag(model, name);
+    const was = (await repo.numberedRefs(model)).find((r) => r.ref.versionId === previous);
+    return {
+      model,
+      name,
+      version: null,
+      id: null,
+      shortId: null,
+      previous: { version: was ? `v${was.number}` : null, id: previous },
+      changed: true,
+    };
   }
 
   /**
@@ -435,10 +795,17 @@ export class Service implements Api {
     return describeDestination(folder, this.destinationBase());
   }
 
+  /**
+   * Writes a version's files (or those selected) into a folder: only what differs from what the
+   * folder holds (see restore).
+   */
   async pull(
     selector: string,
     destination: string,
-    options: { signal?: AbortSignal; onProgress?: (p: RestoreProgress) => void } = {},
+    options: FileSelection & {
+      signal?: AbortSignal;
+      onProgress?: (p: RestoreProgress) => void;
+    } = {},
   ): Promise<RestoreResult> {
     // Checked before anything is opened: a path the app cannot place costs no request.
     const folder = resolveDestination(destination, this.destinationBase());
@@ -453,6 +820,18 @@ export class Service implements Api {
         this.events.emit('restoreProgress', { selector, progress });
       },
     });
+  }
+
+  /** A version's files (paths and sizes), in path order. */
+  async files(selector: string): Promise<VersionFiles> {
+    const repo = await this.repository();
+    const entry = await repo.resolve(selector);
+    return {
+      model: entry.model,
+      version: `v${entry.number}`,
+      id: entry.id,
+      files: entry.record.files.map((f) => ({ path: f.path, size: f.size })),
+    };
   }
 
   /** Reports and diffs kept on this machine, when a cache folder is configured. */

@@ -13,6 +13,8 @@ export interface StoredSettings {
   redisUrl: string;
   redisPassword: string;
   uploadConcurrency: number;
+  /** Whether pushes skip files that look as when last pushed (the files cache). */
+  filesCache: boolean;
   /** How long a request throttled by S3 keeps being retried, in seconds. */
   retryForSeconds: number;
 }
@@ -33,6 +35,7 @@ export const DEFAULT_SETTINGS: StoredSettings = {
   redisUrl: '',
   redisPassword: '',
   uploadConcurrency: 64,
+  filesCache: true,
   retryForSeconds: S3_DEFAULTS.retryForMs / 1000,
 };
 
@@ -47,6 +50,7 @@ export function publicSettings(s: StoredSettings, editable: boolean): Settings {
     redisUrl: s.redisUrl,
     redisPasswordSet: s.redisPassword !== '',
     uploadConcurrency: s.uploadConcurrency,
+    filesCache: s.filesCache,
     retryForSeconds: s.retryForSeconds,
     editable,
   };
@@ -63,6 +67,7 @@ export function mergeSettings(saved: StoredSettings, input: SettingsInput): Stor
     redisUrl: input.redisUrl.trim(),
     redisPassword: input.redisPassword ?? saved.redisPassword,
     uploadConcurrency: input.uploadConcurrency,
+    filesCache: input.filesCache ?? saved.filesCache,
     retryForSeconds: input.retryForSeconds ?? saved.retryForSeconds,
   };
 }

@@ -1,3 +1,4 @@
+import { spawn } from 'node:child_process';
 import { createWriteStream, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import {
@@ -25,6 +26,7 @@ import { engineOptions } from '../engine/settings';
 import { Service } from '../engine/service';
 import { CHOOSE_FOLDER_CHANNEL } from '../../shared/wire';
 import { CONTENT_SECURITY_POLICY } from '../server/csp';
+import { cliArguments, cliEntry, installAppImageCli } from './cli';
 import { DesktopSettings } from './settings';
 
 let service: Service;
@@ -129,37 +131,61 @@ function createWindow(): void {
   else void mainWindow.loadFile(join(import.meta.dirname, '../renderer/index.html'));
 }
 
-void app.whenReady().then(async () => {
-  service = await createService();
-  session.defaultSession.webRequest.onHeadersReceived((details, callback) => {
-    callback({
-      responseHeaders: {
-        ...details.responseHeaders,
-        'Content-Security-Policy': [CONTENT_SECURITY_POLICY],
-      },
+/**
+ * `tv` through the AppImage (see cli.ts): the bundled command line, run as plain Node by this
+ * binary with the same arguments; the app exits with its status and opens no window.
+ */
+function runCommandLine(): void {
+  const child = spawn(
+    process.execPath,
+    [cliEntry(app.getAppPath()), ...cliArguments(process.argv)],
+    {
+      env: { ...process.env, ELECTRON_RUN_AS_NODE: '1', TV_CLI: '' },
+      stdio: 'inherit',
+    },
+  );
+  child.once('exit', (code, signal) => app.exit(code ?? (signal ? 1 : 0)));
+}
+
+function startApp(): void {
+  void app.whenReady().then(async () => {
+    service = await createService();
+    // Run from an AppImage: keep ~/.local/bin/tv pointing at it (never over another `tv`).
+    const appImage = process.env['APPIMAGE'];
+    if (appImage) void installAppImageCli(appImage).catch(() => {});
+    session.defaultSession.webRequest.onHeadersReceived((details, callback) => {
+      callback({
+        responseHeaders: {
+          ...details.responseHeaders,
+          'Content-Security-Policy': [CONTENT_SECURITY_POLICY],
+        },
+      });
+    });
+    session.defaultSession.setPermissionRequestHandler((_wc, _permission, callback) =>
+      callback(false),
+    );
+    registerApi();
+    forwardEvents();
+    const menu: MenuItemConstructorOptions[] = [
+      ...(process.platform === 'darwin' ? [{ role: 'appMenu' as const }] : []),
+      { role: 'fileMenu' },
+      { role: 'editMenu' },
+      { role: 'viewMenu' },
+      { role: 'windowMenu' },
+    ];
+    Menu.setApplicationMenu(Menu.buildFromTemplate(menu));
+    createWindow();
+    app.on('activate', () => {
+      if (BrowserWindow.getAllWindows().length === 0) createWindow();
     });
   });
-  session.defaultSession.setPermissionRequestHandler((_wc, _permission, callback) =>
-    callback(false),
-  );
-  registerApi();
-  forwardEvents();
-  const menu: MenuItemConstructorOptions[] = [
-    ...(process.platform === 'darwin' ? [{ role: 'appMenu' as const }] : []),
-    { role: 'fileMenu' },
-    { role: 'editMenu' },
-    { role: 'viewMenu' },
-    { role: 'windowMenu' },
-  ];
-  Menu.setApplicationMenu(Menu.buildFromTemplate(menu));
-  createWindow();
-  app.on('activate', () => {
-    if (BrowserWindow.getAllWindows().length === 0) createWindow();
+
+  app.on('before-quit', () => void service?.close());
+
+  app.on('window-all-closed', () => {
+    if (process.platform !== 'darwin') app.quit();
   });
-});
+}
 
-app.on('before-quit', () => void service?.close());
-
-app.on('window-all-closed', () => {
-  if (process.platform !== 'darwin') app.quit();
-});
+if (process.env['TV_CLI'] === '1') runCommandLine();
+else startApp();

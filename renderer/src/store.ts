@@ -5,15 +5,17 @@ import type {
   ModelSummary,
   PushProgress,
   PushResult,
+  PushStatus,
   ReportProgress,
   TensorStats,
   VersionDiff,
+  VersionFiles,
   VersionReport,
   VersionSummary,
 } from '../../shared/types';
 import { api, bridge, isDesktop, sendFiles } from './api';
 import { count, dedup } from './format';
-import type { Picked } from './drop';
+import { updateTargets, type Pick, type Picked } from './drop';
 
 export type View =
   | { kind: 'model' }
@@ -30,6 +32,19 @@ export interface PushState {
   result?: PushResult;
   error?: string;
 }
+
+/** What a push of the picked files would do, as the engine answered (or is working out). */
+export interface StatusState {
+  /** The pick and choice it answers (a newer pick makes it stale). */
+  key: string;
+  id: string;
+  running: boolean;
+  data?: PushStatus;
+  error?: string;
+}
+
+/** Files dropped onto a model with versions: an update of the latest one, or a version of their own. */
+export type PushMode = 'update' | 'full';
 
 export interface Notice {
   id: number;
@@ -65,8 +80,20 @@ interface AppState {
   loadDiff(from: string, to: string): Promise<void>;
   /** Files chosen for the next push (from a picker, or dropped anywhere on the window). */
   picked: Picked[];
-  pick(files: Picked[]): void;
+  pickKind: Pick['kind'];
+  pushMode: PushMode;
+  /** The model's latest version's files (where dropped single files would go). */
+  latestFiles: VersionFiles | undefined;
+  status: StatusState | undefined;
+  pick(pick: Pick): void;
+  setPushMode(mode: PushMode): void;
+  /** Works out what a push of the picked files would do; `force` runs a big browser one too. */
+  refreshStatus(force?: boolean): Promise<void>;
   startPush(model: string, files: Picked[], message: string): Promise<void>;
+  /** Versions teammates pushed since the page opened (id -> true), shown as new. */
+  fresh: Record<string, true>;
+  setTag(selector: string, name: string): Promise<void>;
+  deleteTag(model: string, name: string): Promise<void>;
   cancelPush(): Promise<void>;
   removeVersion(selector: string): Promise<void>;
   notify(kind: Notice['kind'], text: string): void;
@@ -75,6 +102,14 @@ interface AppState {
 
 const message = (err: unknown) => (err instanceof Error ? err.message : String(err));
 let noticeId = 0;
+const newId = (kind: string) =>
+  `${kind}-${Date.now().toString(36)}-${Math.random().toString(36).slice(2, 8)}`;
+/** Versions this page pushed itself: never announced as a teammate's. */
+const ownPushes = new Set<string>();
+/** How often the page looks for teammates' pushes while it is visible. */
+const WATCH_MS = 15_000;
+/** In a browser, a status reads the files' bytes through the tunnel: automatic up to this. */
+const STATUS_UPLOAD_LIMIT = 256 * 1024 * 1024;
 
 export const useApp = create<AppState>((set, get) => ({
   info: undefined,
@@ -90,6 +125,11 @@ export const useApp = create<AppState>((set, get) => ({
   cacheHistory: [],
   notices: [],
   picked: [],
+  pickKind: 'folder',
+  pushMode: 'update',
+  latestFiles: undefined,
+  status: undefined,
+  fresh: {},
   stats: {},
   measuring: {},
 
@@ -116,8 +156,35 @@ export const useApp = create<AppState>((set, get) => ({
     }
   },
 
-  pick(files) {
-    set({ picked: files });
+  pick({ files, kind }) {
+    set({ picked: files, pickKind: kind, pushMode: 'update' });
+    void get().refreshStatus();
+  },
+
+  setPushMode(mode) {
+    set({ pushMode: mode });
+    void get().refreshStatus();
+  },
+
+  async refreshStatus(force = false) {
+    const { model, picked, status: previous } = get();
+    if (previous?.running) void api.cancelPush(previous.id).catch(() => {});
+    if (!model || picked.length === 0) return set({ status: undefined });
+    const plan = pushPlan(get());
+    const key = `${model}|${get().pushMode}|${plan.paths.join('|')}|${picked.length}`;
+    const id = newId('status');
+    const total = picked.reduce((n, f) => n + f.file.size, 0);
+    // In a browser a status sends the bytes: past the limit it is offered, not run (PushPanel).
+    if (!isDesktop && total > STATUS_UPLOAD_LIMIT && !force)
+      return set({ status: { key, id, running: false } });
+    set({ status: { key, id, running: true } });
+    try {
+      const data = await statusOf(id, model, picked, plan);
+      if (get().status?.id === id) set({ status: { key, id, running: false, data } });
+    } catch (err) {
+      if (get().status?.id === id)
+        set({ status: { key, id, running: false, error: message(err) } });
+    }
   },
 
   async load() {
@@ -146,6 +213,7 @@ export const useApp = create<AppState>((set, get) => ({
       (cache) => set({ cache }),
       () => {},
     );
+    void watchTeammates(get, set);
   },
 
   async refreshModels() {
@@ -163,15 +231,13 @@ export const useApp = create<AppState>((set, get) => ({
   },
 
   async selectModel(name) {
-    set({ model: name, versions: undefined, view: { kind: 'model' } });
-    try {
-      const versions = await api.log(name);
-      if (get().model === name) set({ versions });
-    } catch (err) {
-      set({ versions: [] });
-      if (!/has no versions|no TensorVault repository/.test(message(err)))
-        get().notify('error', message(err));
-    }
+    const same = get().model === name;
+    set({
+      model: name,
+      view: { kind: 'model' },
+      ...(same ? {} : { versions: undefined, latestFiles: undefined }),
+    });
+    await loadVersions(get, set, name, same);
   },
 
   show(view) {
@@ -203,8 +269,11 @@ export const useApp = create<AppState>((set, get) => ({
 
   async startPush(model, files, text) {
     if (get().push?.status === 'running') return;
-    const id = `push-${Date.now().toString(36)}-${Math.random().toString(36).slice(2, 8)}`;
-    set({ push: { id, model, progress: null, status: 'running' } });
+    const running = get().status;
+    if (running?.running) void api.cancelPush(running.id).catch(() => {});
+    const id = newId('push');
+    set({ push: { id, model, progress: null, status: 'running' }, status: undefined });
+    const plan = pushPlan(get());
     try {
       let result: PushResult;
       const paths =
@@ -212,10 +281,10 @@ export const useApp = create<AppState>((set, get) => ({
           ? files.map((f) => bridge.pathForFile!(f.file)).filter(Boolean)
           : [];
       if (isDesktop && paths.length === files.length) {
-        result = await api.pushPaths(id, model, paths, text);
+        result = await api.pushPaths(id, model, paths, text, plan.options);
       } else {
-        const entries = files.map((f) => ({ path: f.path, size: f.file.size }));
-        const pushing = api.uploadPush(id, model, text, entries);
+        const entries = files.map((f, i) => ({ path: plan.paths[i] ?? f.path, size: f.file.size }));
+        const pushing = api.uploadPush(id, model, text, entries, plan.options);
         await Promise.all([
           pushing,
           sendFiles(
@@ -225,6 +294,7 @@ export const useApp = create<AppState>((set, get) => ({
         ]);
         result = await pushing;
       }
+      ownPushes.add(result.id);
       set({ push: { ...get().push!, status: 'done', result }, picked: [] });
       if (result.identicalTo)
         get().notify(
@@ -247,6 +317,33 @@ export const useApp = create<AppState>((set, get) => ({
         'error',
         cancelled ? 'Push cancelled: no version was written' : `Push failed: ${message(err)}`,
       );
+    }
+  },
+
+  async setTag(selector, name) {
+    try {
+      const r = await api.tag(selector, name);
+      get().notify(
+        r.changed ? 'ok' : 'info',
+        !r.changed
+          ? `${r.model}: ${r.name} already points at ${r.version}`
+          : r.previous
+            ? `${r.model}: ${r.name} moved from ${r.previous.version ?? 'a removed version'} to ${r.version}`
+            : `${r.model}: tagged ${r.version} ${r.name}`,
+      );
+      await get().selectModel(r.model);
+    } catch (err) {
+      get().notify('error', message(err));
+    }
+  },
+
+  async deleteTag(model, name) {
+    try {
+      await api.untag(model, name);
+      get().notify('ok', `${model}: deleted tag ${name}`);
+      await get().selectModel(model);
+    } catch (err) {
+      get().notify('error', message(err));
     }
   },
 
@@ -283,3 +380,123 @@ export const useApp = create<AppState>((set, get) => ({
     set({ notices: get().notices.filter((n) => n.id !== id) });
   },
 }));
+
+type Get = () => AppState;
+type Set = (partial: Partial<AppState>) => void;
+
+/** The paths the picked files get, and the options of their push or status (the update choice). */
+function pushPlan(state: AppState): {
+  paths: string[];
+  options: { update?: { remove: string[] }; versionPaths?: string[] };
+} {
+  const { picked, pickKind, pushMode, versions, latestFiles, model } = state;
+  const updating = pickKind === 'files' && pushMode === 'update' && (versions?.length ?? 0) > 0;
+  if (!updating) return { paths: picked.map((f) => f.path), options: {} };
+  const paths =
+    latestFiles && latestFiles.model === model
+      ? updateTargets(picked, latestFiles.files).map((t) => t.path)
+      : picked.map((f) => f.path);
+  return { paths, options: { update: { remove: [] }, versionPaths: paths } };
+}
+
+/** What a push of the picked files would do: by path on the desktop, from their bytes in a browser. */
+async function statusOf(
+  id: string,
+  model: string,
+  files: Picked[],
+  plan: ReturnType<typeof pushPlan>,
+): Promise<PushStatus> {
+  const paths =
+    isDesktop && bridge.pathForFile ? files.map((f) => bridge.pathForFile!(f.file)) : [];
+  if (isDesktop && paths.length === files.length && paths.every(Boolean))
+    return api.statusPaths(id, model, paths, plan.options);
+  const entries = files.map((f, i) => ({ path: plan.paths[i] ?? f.path, size: f.file.size }));
+  const status = api.uploadStatus(id, model, entries, {
+    ...(plan.options.update ? { update: plan.options.update } : {}),
+  });
+  await Promise.all([
+    status,
+    sendFiles(
+      id,
+      files.map((f) => f.file),
+    ),
+  ]);
+  return status;
+}
+
+/**
+ * Teammates' pushes: while the page is visible, one cheap listing every WATCH_MS (none while it
+ * is hidden; one at once when it shows again). New versions are marked in the list, and said in a
+ * quiet notice with who pushed them from where.
+ */
+async function watchTeammates(get: Get, set: Set): Promise<void> {
+  let since: number;
+  const seen = new Set<string>();
+  try {
+    // What is there already (the listing reaches back a few minutes): seen, not announced.
+    since = (await api.changes()).now;
+    const present = await api.changes(since).catch(() => undefined);
+    for (const v of present?.versions ?? []) seen.add(v.id);
+  } catch {
+    return; // the page says why elsewhere (no repository yet is fine: the first push makes one)
+  }
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const look = async () => {
+    timer = undefined;
+    if (document.visibilityState !== 'visible') return;
+    try {
+      const changes = await api.changes(since);
+      since = changes.now;
+      const news = changes.versions.filter((v) => !seen.has(v.id) && !ownPushes.has(v.id));
+      for (const v of changes.versions) seen.add(v.id);
+      if (news.length > 0) await announce(get, set, news);
+    } catch {
+      // A failed look is retried at the next tick (the cache light and errors say the rest).
+    } finally {
+      if (document.visibilityState === 'visible') timer = setTimeout(() => void look(), WATCH_MS);
+    }
+  };
+  document.addEventListener('visibilitychange', () => {
+    if (document.visibilityState === 'visible' && !timer) void look();
+    else if (document.visibilityState !== 'visible' && timer) {
+      clearTimeout(timer);
+      timer = undefined;
+    }
+  });
+  timer = setTimeout(() => void look(), WATCH_MS);
+}
+
+/**
+ * The model's versions (and its latest version's files), loaded into the store; the view stays as
+ * it is (a teammate's push must not move the user off the page they are on).
+ */
+async function loadVersions(get: Get, set: Set, name: string, same: boolean): Promise<void> {
+  try {
+    const versions = await api.log(name);
+    if (get().model !== name) return;
+    set({ versions });
+    const latest = versions.at(-1);
+    if (latest && get().latestFiles?.id !== latest.id) {
+      const latestFiles = await api.files(`${name}@${latest.label}`);
+      if (get().model === name) set({ latestFiles });
+    }
+    // Files picked before the model (or its latest version) was known: compare them now.
+    if (get().picked.length > 0 && !same) void get().refreshStatus();
+  } catch (err) {
+    set({ versions: [], latestFiles: undefined });
+    if (!/has no versions|no TensorVault repository/.test(message(err)))
+      get().notify('error', message(err));
+  }
+}
+
+async function announce(get: Get, set: Set, news: VersionSummary[]): Promise<void> {
+  set({ fresh: { ...get().fresh, ...Object.fromEntries(news.map((v) => [v.id, true as const])) } });
+  const text =
+    news.length === 1
+      ? `${news[0]!.author} pushed ${news[0]!.model} ${news[0]!.label}`
+      : `${count(news.length, 'new version')}: ${news.map((v) => `${v.model} ${v.label} by ${v.author}`).join(', ')}`;
+  get().notify('info', text);
+  await get().refreshModels();
+  const model = get().model;
+  if (model && news.some((v) => v.model === model)) await loadVersions(get, set, model, true);
+}

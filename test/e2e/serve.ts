@@ -1,4 +1,5 @@
 import { type ChildProcess, spawn } from 'node:child_process';
+import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
@@ -11,9 +12,10 @@ export interface ServeProcess {
 
 /** Runs the real `tv serve` on a free port and waits for the URL it prints. */
 export async function startServe(env: NodeJS.ProcessEnv = {}): Promise<ServeProcess> {
+  // The user's cache folder (the files cache, kept reports) is one of this server's, never the real one.
+  const cache = env['XDG_CACHE_HOME'] ? undefined : await mkdtemp(join(tmpdir(), 'tv-e2e-cache-'));
   const child = spawn(process.execPath, ['bin/tv.mjs', 'serve', '--port', '0'], {
-    // Reports are cached in a folder of the test's, never the real user cache.
-    env: { ...process.env, XDG_CACHE_HOME: join(tmpdir(), `tv-e2e-cache-${process.pid}`), ...env },
+    env: { ...process.env, ...(cache ? { XDG_CACHE_HOME: cache } : {}), ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let output = '';
@@ -39,10 +41,12 @@ export async function startServe(env: NodeJS.ProcessEnv = {}): Promise<ServeProc
     origin: new URL(url).origin,
     process: child,
     stop: async () => {
-      if (child.exitCode !== null) return;
-      const exited = new Promise((r) => child.once('exit', r));
-      child.kill('SIGTERM');
-      await exited;
+      if (child.exitCode === null) {
+        const exited = new Promise((r) => child.once('exit', r));
+        child.kill('SIGTERM');
+        await exited;
+      }
+      if (cache) await rm(cache, { recursive: true, force: true });
     },
   };
 }

@@ -40,7 +40,7 @@ describe('what a restore would write into, before it starts', () => {
   });
   afterAll(() => rm(dir, { recursive: true, force: true }));
 
-  it('names the absolute folder and whether it is new or empty, or why it cannot be used', async () => {
+  it('names the absolute folder and whether it is new, empty or holds files, or why it cannot be used', async () => {
     expect(await describeDestination(join(dir, 'new', 'deeper'), undefined)).toEqual({
       input: join(dir, 'new', 'deeper'),
       path: join(dir, 'new', 'deeper'),
@@ -51,10 +51,11 @@ describe('what a restore would write into, before it starts', () => {
       state: 'empty',
       problem: null,
     });
+    // A folder holding files can be pulled into: only what differs from the version is written.
     expect(await describeDestination(join(dir, 'full'), undefined)).toMatchObject({
       path: join(dir, 'full'),
-      state: null,
-      problem: `${join(dir, 'full')} is not empty: choose an empty or new folder`,
+      state: 'files',
+      problem: null,
     });
     expect((await describeDestination(join(dir, 'file'), undefined)).problem).toMatch(
       /is not a folder/,

@@ -15,7 +15,7 @@ export function register(program: Command): void {
           versions.length === 0
             ? `${model} has no versions`
             : table(
-                ['version', 'id', 'created', 'size', 'new', 'dedup', 'files', 'message'],
+                ['version', 'id', 'created', 'size', 'new', 'dedup', 'files', 'tags', 'message'],
                 versions.map((v) => [
                   v.label,
                   v.shortId,
@@ -24,6 +24,7 @@ export function register(program: Command): void {
                   formatBytes(v.stats.newBytes),
                   formatRatio(v.dedupRatio),
                   String(v.files),
+                  v.tags.join(', '),
                   v.message,
                 ]),
                 [3, 4, 5, 6],

@@ -73,10 +73,46 @@ export interface HashedChunk {
   offset: number;
   length: number;
   hash: string;
-  /** A view into the source's buffer, or a copy when the chunk spans several. */
-  data: Uint8Array;
+  /**
+   * The chunk's bytes where they lie: views into the source's buffers, in order (one, unless the
+   * chunk spans buffers). Nothing is copied to hash a chunk; a consumer copies what it keeps.
+   */
+  pieces: Uint8Array[];
+  /** The chunk's bytes in one buffer: the view itself, or a copy when it spans several. */
+  readonly data: Uint8Array;
   /** The guide has this chunk (so its previous version stored it). */
   known: boolean;
+}
+
+function hashedChunk(
+  offset: number,
+  length: number,
+  hash: string,
+  pieces: Uint8Array[],
+  known: boolean,
+): HashedChunk {
+  return {
+    offset,
+    length,
+    hash,
+    pieces,
+    known,
+    get data() {
+      return joinPieces(pieces, length);
+    },
+  };
+}
+
+/** Pieces as one buffer: the piece itself when there is one. */
+export function joinPieces(pieces: readonly Uint8Array[], length: number): Uint8Array {
+  if (pieces.length === 1) return pieces[0] as Uint8Array;
+  const out = new Uint8Array(length);
+  let at = 0;
+  for (const piece of pieces) {
+    out.set(piece, at);
+    at += piece.length;
+  }
+  return out;
 }
 
 export interface GuidedStats {
@@ -114,121 +150,187 @@ export async function* chunkAndHash(
   hash: HashFn,
   options: ChunkAndHashOptions = {},
 ): AsyncGenerator<HashedChunk> {
-  const { guide, stats, recycle, kind = 'wasm' } = options;
-  const scanner = options.scanner ?? createScanner(params, kind);
+  const chunker = new GuidedChunker(params, hash, options);
   const input = bytesOf(source)[Symbol.asyncIterator]();
-  /** Buffers from `windowStart` on; the first holds the current chunk's start. */
-  const blocks: Uint8Array[] = [];
-  let windowStart = 0;
-  let windowEnd = 0;
-  let ended = false;
-
-  /** Reads until the window holds `end`'s byte (or the stream ends); true if it does. */
-  const fill = async (end: number): Promise<boolean> => {
-    while (windowEnd < end && !ended) {
-      const next = await input.next();
-      if (next.done) ended = true;
-      else if (next.value.length > 0) {
-        const block =
-          next.value instanceof Uint8Array ? next.value : new Uint8Array(next.value as ArrayBuffer);
-        blocks.push(block);
-        windowEnd += block.length;
-      }
-    }
-    return windowEnd >= end;
-  };
-  /** Forgets the buffers wholly before `offset` (chunks handed out keep their own views). */
-  const release = (offset: number) => {
-    while (blocks.length > 0 && windowStart + (blocks[0] as Uint8Array).length <= offset) {
-      const block = blocks.shift() as Uint8Array;
-      windowStart += block.length;
-      recycle?.(block);
-    }
-  };
-  /** The bytes [from, to) of the window: a view when they lie in one buffer. */
-  const bytes = (from: number, to: number): Uint8Array => {
-    let at = windowStart;
-    let k = 0;
-    while (at + (blocks[k] as Uint8Array).length <= from) at += (blocks[k++] as Uint8Array).length;
-    const first = blocks[k] as Uint8Array;
-    if (to - at <= first.length) return first.subarray(from - at, to - at);
-    const out = new Uint8Array(to - from);
-    let filled = 0;
-    let pos = from;
-    while (filled < out.length) {
-      const block = blocks[k++] as Uint8Array;
-      const piece = block.subarray(pos - at, Math.min(block.length, to - at));
-      out.set(piece, filled);
-      filled += piece.length;
-      at += block.length;
-      pos += piece.length;
-    }
-    return out;
-  };
-
-  const piece = scanPiece(params);
-  let start = 0; // the current chunk's start
-  let expect = -1; // the guide's chunk expected to start at `start`, or -1
   try {
     for (;;) {
-      release(start);
-      if (expect >= 0 && guide) {
-        const length = guide.lengths[expect] as number;
-        const last = expect === guide.count - 1;
-        // A non-final chunk needs its bytes; the final one also needs the stream to end there.
-        const have = await fill(start + length + (last ? 1 : 0));
-        const fits = last ? !have && windowEnd === start + length : have;
-        if (fits) {
-          const data = bytes(start, start + length);
-          const digest = hash(data);
-          if (digest === guide.hashes[expect]) {
-            if (stats) stats.predicted++;
-            yield { offset: start, length, hash: digest, data, known: true };
-            start += length;
-            expect = last ? -1 : expect + 1;
-            continue;
-          }
-          if (stats) stats.mispredicted++;
-        }
-        expect = -1;
-      }
-
-      // Scan from the chunk's start until a cut chunk is one the guide knows (or to the end).
-      scanner.reset();
-      let scanned = start;
-      scanning: for (;;) {
-        await fill(scanned + 1);
-        if (scanned >= windowEnd) {
-          // End of stream: what is left is the last chunk.
-          if (start < windowEnd) {
-            const data = bytes(start, windowEnd);
-            const digest = hash(data);
-            const known = guide ? guide.find(digest) >= 0 : false;
-            yield { offset: start, length: windowEnd - start, hash: digest, data, known };
-            start = windowEnd;
-          }
-          return;
-        }
-        await fill(scanned + piece);
-        const to = Math.min(windowEnd, scanned + piece);
-        const cuts = scanner.push(bytes(scanned, to));
-        for (const cut of cuts) {
-          const end = scanned + cut;
-          const data = bytes(start, end);
-          const digest = hash(data);
-          const known = guide ? guide.find(digest) : -1;
-          yield { offset: start, length: end - start, hash: digest, data, known: known >= 0 };
-          start = end;
-          if (known >= 0 && known < (guide as ChunkGuide).count - 1) {
-            expect = known + 1;
-            break scanning;
-          }
-        }
-        scanned = to;
-        release(start);
-      }
+      const next = chunker.step();
+      if (next === NEED_INPUT) {
+        const read = await input.next();
+        if (read.done) chunker.end();
+        else
+          chunker.add(
+            read.value instanceof Uint8Array
+              ? read.value
+              : new Uint8Array(read.value as ArrayBuffer),
+          );
+      } else if (next === END) return;
+      else yield next;
     }
   } finally {
     await input.return?.(undefined);
+  }
+}
+
+const NEED_INPUT = 0;
+const END = 1;
+
+/**
+ * The chunker's state, stepped synchronously over the bytes at hand: each step hands out the next
+ * chunk, or says it needs more input (or that the stream is over). Reading is left to the caller,
+ * so the per-chunk work is small methods (which the JIT compiles quickly) rather than one long
+ * async function.
+ */
+class GuidedChunker {
+  private readonly guide: ChunkGuide | undefined;
+  private readonly stats: GuidedStats | undefined;
+  private readonly recycle: ((buffer: Uint8Array) => void) | undefined;
+  private readonly scanner: CutScanner;
+  private readonly piece: number;
+  /** Buffers from `windowStart` on; the first holds the current chunk's start. */
+  private readonly blocks: Uint8Array[] = [];
+  private windowStart = 0;
+  private windowEnd = 0;
+  private ended = false;
+  /** The current chunk's start. */
+  private start = 0;
+  /** The guide's chunk expected to start at `start`, or -1. */
+  private expect = -1;
+  /** While scanning: how far the scanner has read; -1 when a scan is to start at `start`. */
+  private scanned = -1;
+  /** Chunk ends the last scanned piece found, from `nextEnd` on not handed out yet. */
+  private ends: number[] = [];
+  private nextEnd = 0;
+
+  constructor(
+    params: ChunkingParams,
+    private readonly hash: HashFn,
+    options: ChunkAndHashOptions,
+  ) {
+    this.guide = options.guide;
+    this.stats = options.stats;
+    this.recycle = options.recycle;
+    this.scanner = options.scanner ?? createScanner(params, options.kind ?? 'wasm');
+    this.piece = scanPiece(params);
+  }
+
+  add(block: Uint8Array): void {
+    if (block.length === 0) return;
+    this.blocks.push(block);
+    this.windowEnd += block.length;
+  }
+
+  end(): void {
+    this.ended = true;
+  }
+
+  step(): HashedChunk | typeof NEED_INPUT | typeof END {
+    this.release(this.start);
+    if (this.expect >= 0) {
+      const predicted = this.predict();
+      if (predicted !== undefined) return predicted;
+    }
+    return this.scan();
+  }
+
+  /**
+   * The guide's expected chunk, when the bytes at `start` hash to it; undefined when they do not
+   * (scanning takes over from `start`).
+   */
+  private predict(): HashedChunk | typeof NEED_INPUT | undefined {
+    const guide = this.guide as ChunkGuide;
+    const expect = this.expect;
+    const start = this.start;
+    const length = guide.lengths[expect] as number;
+    const last = expect === guide.count - 1;
+    // A non-final chunk needs its bytes; the final one also needs the stream to end there.
+    const need = start + length + (last ? 1 : 0);
+    if (this.windowEnd < need && !this.ended) return NEED_INPUT;
+    const have = this.windowEnd >= need;
+    const fits = last ? !have && this.windowEnd === start + length : have;
+    this.expect = -1;
+    if (!fits) return undefined;
+    const data = this.pieces(start, start + length);
+    const digest = this.hash(data);
+    if (digest !== guide.hashes[expect]) {
+      if (this.stats) this.stats.mispredicted++;
+      return undefined;
+    }
+    if (this.stats) this.stats.predicted++;
+    this.start = start + length;
+    this.expect = last ? -1 : expect + 1;
+    return hashedChunk(start, length, digest, data, true);
+  }
+
+  /** Scans from the chunk's start until a cut chunk is one the guide knows (or to the end). */
+  private scan(): HashedChunk | typeof NEED_INPUT | typeof END {
+    if (this.scanned < 0) {
+      this.scanner.reset();
+      this.scanned = this.start;
+      this.ends = [];
+      this.nextEnd = 0;
+    }
+    for (;;) {
+      if (this.nextEnd < this.ends.length) return this.cut(this.ends[this.nextEnd++] as number);
+      if (this.scanned >= this.windowEnd) {
+        if (!this.ended) return NEED_INPUT;
+        // End of stream: what is left is the last chunk.
+        return this.start < this.windowEnd ? this.cut(this.windowEnd) : END;
+      }
+      const to = Math.min(this.windowEnd, this.scanned + this.piece);
+      if (to < this.scanned + this.piece && !this.ended) return NEED_INPUT;
+      // Piece by piece: the scanner keeps its state between pushes, so cuts do not depend on
+      // where the buffers end.
+      this.ends = [];
+      this.nextEnd = 0;
+      let at = this.scanned;
+      for (const piece of this.pieces(this.scanned, to)) {
+        for (const cut of this.scanner.push(piece)) this.ends.push(at + cut);
+        at += piece.length;
+      }
+      this.scanned = to;
+    }
+  }
+
+  /** The chunk from `start` to a cut the scanner found; a known one ends the scan. */
+  private cut(end: number): HashedChunk {
+    const start = this.start;
+    const data = this.pieces(start, end);
+    const digest = this.hash(data);
+    const known = this.guide ? this.guide.find(digest) : -1;
+    this.start = end;
+    if (known >= 0 && known < (this.guide as ChunkGuide).count - 1) {
+      this.expect = known + 1;
+      this.scanned = -1;
+    }
+    return hashedChunk(start, end - start, digest, data, known >= 0);
+  }
+
+  /** Forgets the buffers wholly before `offset` (chunks handed out keep their own views). */
+  private release(offset: number): void {
+    const blocks = this.blocks;
+    while (blocks.length > 0 && this.windowStart + (blocks[0] as Uint8Array).length <= offset) {
+      const block = blocks.shift() as Uint8Array;
+      this.windowStart += block.length;
+      this.recycle?.(block);
+    }
+  }
+
+  /** The bytes [from, to) of the window as views into its buffers, in order (no copy). */
+  private pieces(from: number, to: number): Uint8Array[] {
+    const blocks = this.blocks;
+    let at = this.windowStart;
+    let k = 0;
+    while (at + (blocks[k] as Uint8Array).length <= from) at += (blocks[k++] as Uint8Array).length;
+    const first = blocks[k] as Uint8Array;
+    if (to - at <= first.length) return [first.subarray(from - at, to - at)];
+    const out: Uint8Array[] = [];
+    for (let pos = from; pos < to; k++) {
+      const block = blocks[k] as Uint8Array;
+      out.push(block.subarray(pos - at, Math.min(block.length, to - at)));
+      pos = Math.min(at + block.length, to);
+      at += block.length;
+    }
+    return out;
   }
 }

@@ -1,9 +1,10 @@
 import { dedupRatio } from '../../../shared/format';
-import type { PushProgress, PushResult } from '../../../shared/types';
+import type { PushProgress, PushResult, PushStatus } from '../../../shared/types';
 import { mapLimit, Semaphore } from '../concurrency';
 import { throttledProgress } from '../progress';
 import {
   encodeManifest,
+  manifestLength,
   validateModelName,
   type Manifest,
   type VersionRecord,
@@ -14,7 +15,10 @@ import { ChunkGuide } from '../chunking/guided';
 import type { ChunkBatch, ChunkHashJob, ChunkHashPool } from '../workers/pool';
 import { chunkFile, stitchChunks } from '../workers/segments';
 import type { ChunkInfo } from '../workers/protocol';
+import type { FilesCache } from './files-cache';
+import { CachedFiles } from './reuse';
 import type { FileSource } from './sources';
+import { statusOf, updatedFiles } from './versions';
 
 export interface PushOptions {
   model: string;
@@ -41,6 +45,15 @@ export interface PushOptions {
    * version is written then, as git refuses an empty commit).
    */
   allowSame?: boolean;
+  /** This repository's and model's files cache: a file that looks as recorded is not read. */
+  filesCache?: FilesCache;
+  /** With a files cache: read every file anyway (its records are refreshed). */
+  readAll?: boolean;
+  /**
+   * An update: the version holds the parent's files, with these files added or replaced, and
+   * the paths in `remove` (files, or folders and all under them) left out.
+   */
+  update?: { remove: string[] };
 }
 
 export class PushCancelledError extends Error {
@@ -60,39 +73,126 @@ const THROTTLED_FOR_MS = 5_000;
  * missing ones uploaded; then manifests, the version record, and last its ref.
  */
 export async function push(repo: Repository, options: PushOptions): Promise<PushResult> {
+  const model = validateModelName(options.model);
+  const listing = listParent(repo, model);
+  if (options.update) await checkRemovals(listing, options.update.remove, options.files);
+  return withTimers(async (timers) => {
+    const run = await ingest(repo, model, listing, options, false, timers);
+    return publishVersion(repo, model, run, options);
+  });
+}
+
+/**
+ * What a push of these files would do, against the model's latest version (or `against`): each
+ * path added, removed, modified or unchanged, and the new bytes it would upload. Files the files
+ * cache vouches for are not read; the others are chunked and checked; nothing is written.
+ */
+export async function pushStatus(
+  repo: Repository,
+  options: PushOptions & { against?: VersionEntry },
+): Promise<PushStatus> {
+  const model = validateModelName(options.model);
+  const listing = listParent(repo, model, options.against);
+  if (options.update) await checkRemovals(listing, options.update.remove, options.files);
+  return withTimers(async (timers) => {
+    const run = await ingest(repo, model, listing, options, true, timers);
+    const files = options.update
+      ? updatedFiles(run.parent?.record.files ?? [], run.files, options.update.remove)
+      : run.files;
+    return statusOf(model, run, files, options.skipped ?? []);
+  });
+}
+
+/** Runs `work` with the interval timers it starts (progress while nothing moves), cleared after. */
+async function withTimers<T>(work: (timers: Set<NodeJS.Timeout>) => Promise<T>): Promise<T> {
   const timers = new Set<NodeJS.Timeout>();
   try {
-    return await pushVersion(repo, options, timers);
+    return await work(timers);
   } finally {
     for (const timer of timers) clearInterval(timer);
   }
 }
 
-async function pushVersion(
+type ParentListing = Promise<{ parent: VersionEntry | undefined; files: ParentFiles }>;
+
+/**
+ * The parent (the model's latest version, or `against`) and its files' manifests. A push's
+ * chunking need not wait for it: see ingest.
+ */
+function listParent(repo: Repository, model: string, against?: VersionEntry): ParentListing {
+  const listing = (against ? Promise.resolve([against]) : repo.versions(model)).then(
+    async (versions) => {
+      const parent = versions.at(-1);
+      const files: ParentFiles = parent ? await parentFiles(repo, parent) : new Map();
+      return { parent, files };
+    },
+  );
+  // Awaited where needed; until then a failed listing is not an unhandled rejection.
+  listing.catch(() => {});
+  return listing;
+}
+
+/** Refuses an update that removes what the parent does not have, or removes a file it adds. */
+async function checkRemovals(
+  listing: ParentListing,
+  remove: readonly string[],
+  files: readonly FileSource[],
+): Promise<void> {
+  if (remove.length === 0) return;
+  const { parent } = await listing;
+  updatedFiles(
+    parent?.record.files ?? [],
+    files.map((f) => ({ path: f.path, size: f.size, manifest: '' })),
+    remove,
+    parent ? `${parent.model}@v${parent.number}` : undefined,
+  );
+}
+
+/** What ingesting a push's files left: each file's manifest, and which chunks were new. */
+export interface Ingested {
+  started: number;
+  parent: VersionEntry | undefined;
+  parentFiles: ParentFiles;
+  /** Chunks the parent names (stored already). */
+  fromParent: Set<string>;
+  /** Per file given: its manifest, and its entry of the version (manifest hash, encoded). */
+  manifests: Manifest[];
+  files: VersionRecord['files'];
+  encoded: { hash: string; bytes: Buffer; manifest: Manifest }[];
+  /** Chunks this push stored (a dry run: would store). */
+  uploaded: Set<string>;
+  /** Per file given: whether the files cache vouched for it (not read). */
+  fromCache: boolean[];
+  cached: CachedFiles | undefined;
+  progress: PushProgress;
+  emit: (force?: boolean) => void;
+}
+
+/**
+ * Chunks and hashes the files (those the files cache vouches for excepted), checks which chunks
+ * are stored and uploads the others (a dry run only counts them), and encodes each file's
+ * manifest. Nothing a version needs is missing once it returns (unless a dry run).
+ */
+async function ingest(
   repo: Repository,
+  model: string,
+  listing: ParentListing,
   options: PushOptions,
+  dryRun: boolean,
   timers: Set<NodeJS.Timeout>,
-): Promise<PushResult> {
+): Promise<Ingested> {
   const started = performance.now();
-  const model = validateModelName(options.model);
   const { signal } = options;
   const store = repo.store;
   // The parent is the model's latest version, known once the listing answers. Chunking need not
   // wait for it: a guide only saves work (the cuts are the same with any guide or none), so while
   // the listing is on its way, the version this client listed last guides the chunking, when its
   // manifests are at hand. Which chunks are known stored waits for the real parent.
-  const listing = repo.versions(model).then(async (versions) => {
-    const parent = versions.at(-1);
-    const files: ParentFiles = parent ? await parentFiles(repo, parent) : new Map();
-    return { parent, files };
-  });
   const parentChunks = listing.then(({ files }) => {
     const hashes = new Set<string>();
     for (const file of files.values()) for (const chunk of file.chunks) hashes.add(chunk.hash);
     return hashes;
   });
-  // Awaited where needed; until then a failed listing is not an unhandled rejection.
-  listing.catch(() => {});
   parentChunks.catch(() => {});
   const guides = filesAtHand(repo, repo.lastListedVersion(model)) ?? (await listing).files;
   /** The parent's file of this path as a guide, encoded only for a file this push has. */
@@ -113,6 +213,7 @@ async function pushVersion(
     bytesHashed: 0,
     bytesDeduplicated: 0,
     bytesUploaded: 0,
+    bytesFromCache: 0,
     chunks: 0,
     newChunks: 0,
     mbps: 0,
@@ -171,9 +272,9 @@ async function pushVersion(
     inFlight.add(task);
   };
 
-  /** Decides each chunk of a batch: known, stored already, or new; takes and uploads the new ones. */
   /** Takes the bytes of the chunks no one holds yet from the worker, and uploads them. */
   const uploadMissing = async (batch: ChunkBatch, missing: number[]) => {
+    if (dryRun) return countMissing(batch, missing);
     const data = await batch.take(missing);
     // The chunks share one buffer, which goes back to the workers once every upload of them
     // settled (a store keeps no reference to the bytes it was given).
@@ -185,6 +286,15 @@ async function pushVersion(
       progress.newChunks++;
       if (uploadError) throw uploadError;
       await upload(chunk, data[k] as Uint8Array, settled);
+    }
+  };
+
+  /** A dry run: the chunks no one holds yet are counted, their bytes dropped. */
+  const countMissing = async (batch: ChunkBatch, missing: number[]) => {
+    await batch.take([]);
+    for (const i of missing) {
+      uploaded.add((batch.chunks[i] as ChunkInfo).hash);
+      progress.newChunks++;
     }
   };
 
@@ -233,9 +343,29 @@ async function pushVersion(
     await uploadMissing(batch, missing);
   };
 
-  const ingestFile = async (source: FileSource): Promise<Manifest> => {
-    const cut: ChunkInfo[] = [];
+  const cached = options.filesCache
+    ? new CachedFiles(options.filesCache, !options.readAll, repo, listing, existence)
+    : undefined;
+  const fromCache = options.files.map(() => false);
+
+  const ingestFile = async (source: FileSource, index: number): Promise<Manifest> => {
     progress.currentFile = source.path;
+    const reused = await cached?.manifestFor(source);
+    if (reused) {
+      fromCache[index] = true;
+      progress.bytesHashed += reused.size;
+      progress.bytesDeduplicated += reused.size;
+      progress.bytesFromCache += reused.size;
+      progress.chunks += reused.chunks.length;
+      progress.filesDone++;
+      emit();
+      return reused;
+    }
+    return chunkSource(source);
+  };
+
+  const chunkSource = async (source: FileSource): Promise<Manifest> => {
+    const cut: ChunkInfo[] = [];
     const guide = guideFor(source.path);
     const common = {
       params: repo.chunking,
@@ -293,7 +423,7 @@ async function pushVersion(
       Array.from({ length: Math.min(concurrentFiles, options.files.length) }, async () => {
         while (next < options.files.length) {
           const index = next++;
-          manifests[index] = await ingestFile(options.files[index] as FileSource);
+          manifests[index] = await ingestFile(options.files[index] as FileSource, index);
         }
       }),
     );
@@ -306,17 +436,15 @@ async function pushVersion(
   }
   if (signal?.aborted) throw new PushCancelledError();
 
-  const { parent } = await listing;
+  const { parent, files: parentFilesByPath } = await listing;
   const fromParent = await parentChunks;
   progress.phase = 'finishing';
   progress.currentFile = null;
   emit(true);
   const files: VersionRecord['files'] = [];
-  let metadataBytes = 0;
-  const encoded: { hash: string; bytes: Buffer; manifest: Manifest }[] = [];
+  const encoded: Ingested['encoded'] = [];
   for (const [i, manifest] of manifests.entries()) {
     const bytes = encodeManifest(manifest, repo.config.hash);
-    metadataBytes += bytes.length;
     const hash = repo.hash(bytes);
     encoded.push({ hash, bytes, manifest });
     files.push({
@@ -325,24 +453,37 @@ async function pushVersion(
       manifest: hash,
     });
   }
-  // The figures come from the manifests: a chunk a segment cut that is not one of the file's
-  // (rare; see chunkFile) may have been stored, but it is not counted.
-  const logicalBytes = manifests.reduce((n, m) => n + m.size, 0);
-  const counted = new Set<string>();
-  let newBytes = 0;
-  let reusedFromParentBytes = 0;
-  let chunkCount = 0;
-  for (const manifest of manifests) {
-    for (const chunk of manifest.chunks) {
-      chunkCount++;
-      if (fromParent.has(chunk.hash)) reusedFromParentBytes += chunk.length;
-      else if (uploaded.has(chunk.hash) && !counted.has(chunk.hash)) {
-        counted.add(chunk.hash);
-        newBytes += chunk.length;
-      }
-    }
-  }
-  const seconds = Math.round((performance.now() - started) / 10) / 100;
+  return {
+    started,
+    parent,
+    parentFiles: parentFilesByPath,
+    fromParent,
+    manifests,
+    files,
+    encoded,
+    uploaded,
+    fromCache,
+    cached,
+    progress,
+    emit,
+  };
+}
+
+/**
+ * Writes the version: its files (with an update, the parent's with these added, replaced or
+ * removed), figures and record, unless it is identical to the parent; then the files cache.
+ */
+async function publishVersion(
+  repo: Repository,
+  model: string,
+  run: Ingested,
+  options: PushOptions,
+): Promise<PushResult> {
+  const { parent, progress, emit, signal } = { ...run, signal: options.signal };
+  const files = options.update
+    ? updatedFiles(parent?.record.files ?? [], run.files, options.update.remove)
+    : run.files;
+  const stats = versionStats(run, files);
   const record: VersionRecord = {
     format: 1,
     kind: 'version',
@@ -352,17 +493,9 @@ async function pushVersion(
     author: options.author ?? defaultAuthor(),
     message: options.message ?? '',
     files,
-    stats: {
-      logicalBytes,
-      newBytes,
-      reusedBytes: logicalBytes - newBytes,
-      reusedFromParentBytes,
-      chunks: chunkCount,
-      newChunks: counted.size,
-      metadataBytes,
-      seconds,
-    },
+    stats: { ...stats, seconds: Math.round((performance.now() - run.started) / 10) / 100 },
   };
+  const cachedBytes = run.manifests.reduce((n, m, i) => n + (run.fromCache[i] ? m.size : 0), 0);
   const result = (entry: VersionEntry, created: boolean): PushResult => ({
     model,
     version: `v${entry.number}`,
@@ -371,37 +504,105 @@ async function pushVersion(
     shortId: entry.id.slice(0, 12),
     files: files.length,
     ...record.stats,
-    dedupRatio: dedupRatio(logicalBytes, newBytes),
+    dedupRatio: dedupRatio(stats.logicalBytes, stats.newBytes),
     createdRepository: repo.created,
     skipped: options.skipped ?? [],
     created,
     identicalTo: created
       ? null
       : { version: `v${entry.number}`, id: entry.id, shortId: entry.id.slice(0, 12) },
+    filesFromCache: run.fromCache.filter(Boolean).length,
+    bytesFromCache: cachedBytes,
+    update: options.update ? updateSummary(parent, run.files, files) : null,
   });
   if (parent && !options.allowSame && sameFiles(parent.record.files, files)) {
+    await run.cached?.save(options.files, run.files);
     progress.phase = 'done';
     emit(true);
     return result(parent, false);
   }
-  // The manifests upload together, and beside the version record (publish waits for them).
+  // The manifests upload together, and beside the version record (publish waits for them). A
+  // manifest the parent names is stored already (an unchanged file's): it is not written again.
+  const held = new Set([...run.parentFiles.values()].map((f) => f.manifest));
   const stored = Promise.all(
-    encoded.map(({ hash, bytes, manifest }) =>
-      store
-        .put(objectKey(hash), bytes, repo.putOptions(hash))
-        .then(() => repo.rememberManifest(hash, manifest)),
-    ),
+    run.encoded
+      .filter(({ hash }) => !held.has(hash))
+      .map(({ hash, bytes, manifest }) =>
+        repo.store
+          .put(objectKey(hash), bytes, repo.putOptions(hash))
+          .then(() => repo.rememberManifest(hash, manifest)),
+      ),
   );
   if (signal?.aborted) {
     await stored.catch(() => {});
     throw new PushCancelledError();
   }
   const entry = await repo.publish(record, stored);
-  progress.chunks = chunkCount;
-  progress.newChunks = counted.size;
+  await run.cached?.save(options.files, run.files);
+  progress.chunks = stats.chunks;
+  progress.newChunks = stats.newChunks;
   progress.phase = 'done';
   emit(true);
   return result(entry, true);
+}
+
+/**
+ * A version's figures, from its files' manifests: the files this push read or reused, and (an
+ * update) those it kept from the parent. A chunk a segment cut that is not one of the file's
+ * (rare; see chunkFile) may have been stored, but it is not counted.
+ */
+function versionStats(
+  run: Ingested,
+  files: VersionRecord['files'],
+): Omit<VersionRecord['stats'], 'seconds'> {
+  const pushed = new Map(run.encoded.map((e) => [e.hash, e.manifest.chunks]));
+  const kept = new Map([...run.parentFiles.values()].map((f) => [f.manifest, f.chunks]));
+  const counted = new Set<string>();
+  let logicalBytes = 0;
+  let newBytes = 0;
+  let reusedFromParentBytes = 0;
+  let chunkCount = 0;
+  let metadataBytes = 0;
+  for (const file of files) {
+    const chunks = pushed.get(file.manifest) ?? kept.get(file.manifest) ?? [];
+    logicalBytes += file.size;
+    metadataBytes += manifestLength(chunks.length);
+    for (const chunk of chunks) {
+      chunkCount++;
+      if (run.fromParent.has(chunk.hash)) reusedFromParentBytes += chunk.length;
+      else if (run.uploaded.has(chunk.hash) && !counted.has(chunk.hash)) {
+        counted.add(chunk.hash);
+        newBytes += chunk.length;
+      }
+    }
+  }
+  return {
+    logicalBytes,
+    newBytes,
+    reusedBytes: logicalBytes - newBytes,
+    reusedFromParentBytes,
+    chunks: chunkCount,
+    newChunks: counted.size,
+    metadataBytes,
+  };
+}
+
+/** What an update did to the parent's files. */
+function updateSummary(
+  parent: VersionEntry | undefined,
+  given: VersionRecord['files'],
+  files: VersionRecord['files'],
+): NonNullable<PushResult['update']> {
+  const before = new Map((parent?.record.files ?? []).map((f) => [f.path, f.manifest]));
+  const after = new Set(files.map((f) => f.path));
+  return {
+    added: given.filter((f) => !before.has(f.path)).map((f) => f.path),
+    replaced: given
+      .filter((f) => before.has(f.path) && before.get(f.path) !== f.manifest)
+      .map((f) => f.path),
+    removed: [...before.keys()].filter((p) => !after.has(p)),
+    kept: files.length - given.length,
+  };
 }
 
 /** Whether two versions hold the same files: the same paths with the same content. */
@@ -411,7 +612,7 @@ function sameFiles(a: VersionRecord['files'], b: VersionRecord['files']): boolea
   return b.every((f) => manifests.get(f.path) === f.manifest);
 }
 
-type ParentFiles = Map<string, { manifest: string; chunks: Manifest['chunks'] }>;
+export type ParentFiles = Map<string, { manifest: string; chunks: Manifest['chunks'] }>;
 
 /** A version's files by path, with their manifests (read 16 at a time). */
 async function parentFiles(repo: Repository, version: VersionEntry): Promise<ParentFiles> {

@@ -31,6 +31,14 @@ import {
   type RepositoryConfig,
   type VersionRecord,
 } from './format';
+import {
+  currentTags,
+  encodeTagRecord,
+  tagKey,
+  tagMoves,
+  validateTagName,
+  type TagMove,
+} from './tags';
 
 export interface OpenOptions {
   /** A path, file:// URL or s3://bucket/prefix. */
@@ -306,8 +314,8 @@ export class Repository {
   }
 
   /**
-   * Resolves `MODEL`, `MODEL@vN`, `MODEL@latest` or `MODEL@<id prefix>` to a live version. A
-   * removed version is an error that says when and by whom it was removed.
+   * Resolves `MODEL`, `MODEL@vN`, `MODEL@latest`, `MODEL@<id prefix>` or `MODEL@<tag>` to a live
+   * version. A removed version is an error that says when and by whom it was removed.
    */
   async resolve(selector: string): Promise<VersionEntry> {
     const at = selector.indexOf('@');
@@ -342,9 +350,63 @@ export class Repository {
           `version id prefix "${which}" of "${model}" is ambiguous: give more characters`,
         );
     }
+    const tagged = currentTags(await tagMoves(this.store, model, which)).get(which);
+    const target = tagged && numbered.find((r) => r.ref.versionId === tagged.version);
+    if (target) {
+      if (target.removed)
+        throw new RepositoryError(
+          `tag "${which}" of ${model} points at v${target.number}, which was removed: ${(await this.removedError(target)).message} (move the tag with \`tv tag ${model}@vN ${which}\`)`,
+        );
+      return pick(target);
+    }
     throw new RepositoryError(
-      `model "${model}" has no version "${which}": use vN, latest, or an id prefix (see \`tv log ${model}\`)`,
+      `model "${model}" has no version "${which}", nor a tag of that name: use vN, latest, a tag, or an id prefix (see \`tv log ${model}\` and \`tv tags ${model}\`)`,
     );
+  }
+
+  // --- tags (see tags.ts) -------------------------------------------------------------------------
+
+  /** Every move of a model's tags, oldest first. */
+  tagMoves(model: string): Promise<TagMove[]> {
+    return tagMoves(this.store, model);
+  }
+
+  /**
+   * Points a tag at a version (setting or moving it): a new record, never an overwrite. Returns
+   * the move written, or undefined when the tag already pointed there (nothing is written).
+   */
+  async setTag(
+    entry: VersionEntry,
+    tag: string,
+  ): Promise<{ move: TagMove | undefined; previous: string | null }> {
+    validateTagName(tag);
+    const current = currentTags(await tagMoves(this.store, entry.model, tag)).get(tag);
+    const previous = current?.version ?? null;
+    if (previous === entry.id) return { move: undefined, previous };
+    return { move: await this.writeTag(entry.model, tag, entry.id, previous), previous };
+  }
+
+  /** Deletes a tag (a record saying so); an error when the model has no such tag. */
+  async deleteTag(model: string, tag: string): Promise<{ previous: string }> {
+    validateModelName(model);
+    const current = currentTags(await tagMoves(this.store, model, tag)).get(tag);
+    if (!current?.version)
+      throw new RepositoryError(`model "${model}" has no tag "${tag}" (see \`tv tags ${model}\`)`);
+    await this.writeTag(model, tag, null, current.version);
+    return { previous: current.version };
+  }
+
+  private async writeTag(
+    model: string,
+    tag: string,
+    version: string | null,
+    from: string | null,
+  ): Promise<TagMove> {
+    const now = new Date();
+    const key = tagKey(model, tag, now.getTime(), version);
+    await this.store.put(key, encodeTagRecord(model, tag, version, from, defaultAuthor(), now));
+    await this.store.flush();
+    return { key, model, tag, at: now.getTime(), version };
   }
 
   /** When and by whom a removed version was removed, as its tombstone says. */
@@ -444,7 +506,7 @@ export class Repository {
     return this.config.hash === 'sha256' ? { sha256: hash } : {};
   }
 
-  summarize(entry: VersionEntry): VersionSummary {
+  summarize(entry: VersionEntry, tags: string[] = []): VersionSummary {
     const { record } = entry;
     return {
       model: entry.model,
@@ -459,6 +521,7 @@ export class Repository {
       files: record.files.length,
       stats: record.stats,
       dedupRatio: dedupRatio(record.stats.logicalBytes, record.stats.newBytes),
+      tags,
     };
   }
 }

@@ -36,7 +36,7 @@ export function resolveDestination(
 
 /**
  * What a restore to `input` would write into, before it starts: the absolute folder, whether it
- * is new or an empty one, or why it cannot be used.
+ * is new, empty or holds files, or why it cannot be used.
  */
 export async function describeDestination(
   input: string,
@@ -59,17 +59,11 @@ export async function describeDestination(
       input,
       path,
       state: null,
-      problem: `${path} exists and is not a folder: choose an empty or new folder`,
+      problem: `${path} exists and is not a folder: choose a folder`,
     };
   const entries = await readdir(path).catch(() => ['?']);
-  return entries.length === 0
-    ? { input, path, state: 'empty', problem: null }
-    : {
-        input,
-        path,
-        state: null,
-        problem: `${path} is not empty: choose an empty or new folder`,
-      };
+  // A folder holding files is a place to pull into too: the restore writes only what differs.
+  return { input, path, state: entries.length === 0 ? 'empty' : 'files', problem: null };
 }
 
 /** A restore's destination once checked: the folders this restore created, outermost first. */
@@ -78,8 +72,9 @@ export interface Destination {
 }
 
 /**
- * Makes `dest` (the resolved `destination`) an empty folder to restore into: an existing folder
- * must be empty; a missing one is created with its missing parents, one level at a time. Node's
+ * Makes `dest` (the resolved `destination`) a folder to restore into: an existing folder (empty,
+ * or holding files, which the restore compares with the version's), or a missing one created
+ * with its missing parents, one level at a time. Node's
  * recursive mkdir retries forever where a folder refuses new entries with ENOENT (/proc), so each
  * level is created here and the first refusal ends it, with a message naming the folder that
  * refused.
@@ -88,11 +83,7 @@ export async function prepareDestination(destination: string, dest: string): Pro
   const existing = await statOrMissing(dest, destination);
   if (existing) {
     if (!existing.isDirectory())
-      throw new DestinationError(
-        `${destination} exists and is not a folder: choose an empty or new folder`,
-      );
-    if ((await readdir(dest)).length > 0)
-      throw new DestinationError(`${destination} is not empty: choose an empty or new folder`);
+      throw new DestinationError(`${destination} exists and is not a folder: choose a folder`);
     return { created: [] };
   }
   // The folders to create: from the nearest one that exists down to dest.

@@ -1,6 +1,5 @@
-import { randomBytes } from 'node:crypto';
-import { mkdir, open, readdir, rename, rm, rmdir, type FileHandle } from 'node:fs/promises';
-import { dirname, isAbsolute, join, relative, resolve } from 'node:path';
+import { mkdir, open, rename, rm, rmdir, type FileHandle } from 'node:fs/promises';
+import { dirname, isAbsolute, relative, resolve } from 'node:path';
 import type { RestoreProgress, RestoreResult } from '../../../shared/types';
 import { Semaphore } from '../concurrency';
 import { throttledProgress } from '../progress';
@@ -11,18 +10,24 @@ import { ObjectNotFoundError, objectKey, readAll } from '../storage/store';
 import type { ChunkHashPool } from '../workers/pool';
 import type { WriteChunk, WriteTask } from '../workers/protocol';
 import { prepareDestination, removeCreated } from './destination';
+import {
+  checkInside,
+  dropResumed,
+  existing,
+  tempFor,
+  type Existing,
+  type LocalChunks,
+} from './existing';
+import { selectFiles, type FileSelection } from './select';
+import { RestoreError } from './errors';
 
-export interface RestoreOptions {
+export interface RestoreOptions extends FileSelection {
   /** The workers that verify the chunks and write them (see workers/write-task). */
   pool: ChunkHashPool;
   signal?: AbortSignal;
   onProgress?: (progress: RestoreProgress) => void;
   /** Chunk downloads in flight at once, for chunks no worker can read itself (default 64). */
   concurrency?: number;
-}
-
-export class RestoreError extends Error {
-  override name = 'RestoreError';
 }
 
 /**
@@ -49,10 +54,15 @@ export function safeJoin(destination: string, path: string): string {
 }
 
 /**
- * Writes a version's files under `destination` (which must be empty or new). Each file is written
- * at its chunks' offsets into a temp file beside its final name, every chunk's hash verified (by
- * the pool's workers), then fsynced and renamed. On any failure everything this restore created
- * is removed.
+ * Writes a version's files (or those `include`, `exclude` or `paths` select) under
+ * `destination`: a new or empty folder, or one that already holds some of them (a pull run again
+ * after it was stopped, or over an older version). A file already there with the version's bytes
+ * is left as it is; the others are written, each into a temp file beside its final name, every
+ * chunk's hash verified (by the pool's workers), then fsynced and renamed into place; chunks the
+ * destination already holds are read from there. Files not in the version are left alone. On a
+ * failure in a folder that was there, the files finished stay (a pull run again resumes from
+ * them); in a folder the pull made, nothing stays; temp files go. A cancelled pull keeps all it
+ * wrote, temps included, for the same pull to resume from.
  */
 export async function restore(
   repo: Repository,
@@ -62,45 +72,134 @@ export async function restore(
 ): Promise<RestoreResult> {
   const started = performance.now();
   const dest = resolve(destination);
-  const { record } = entry;
-  const targets = record.files.map((f) => safeJoin(dest, f.path));
-
+  const label = `${entry.model}@v${entry.number}`;
+  // A version with a path that would escape is refused whole, whatever is selected.
+  for (const file of entry.record.files) safeJoin(dest, file.path);
+  const files = selectFiles(entry.record.files, options, label);
+  const targets = files.map((f) => safeJoin(dest, f.path));
   const destinationFolder = await prepareDestination(destination, dest);
 
-  const totalBytes = record.files.reduce((n, f) => n + f.size, 0);
+  const totalBytes = files.reduce((n, f) => n + f.size, 0);
   const progress: RestoreProgress = {
-    files: record.files.length,
+    phase: 'checking',
+    files: files.length,
     filesDone: 0,
     totalBytes,
+    bytesChecked: 0,
     bytesWritten: 0,
     mbps: 0,
     etaSeconds: null,
   };
-  const emit = throttledProgress(progress, totalBytes, (p) => p.bytesWritten, options.onProgress);
+  const emit = throttledProgress(
+    progress,
+    totalBytes,
+    (p) => p.bytesWritten + p.bytesChecked,
+    options.onProgress,
+  );
 
   const temps = new Set<string>();
   const work = new RestoreRun(repo, options, progress, emit);
+  let plan: PlannedFile[] = [];
   try {
-    await work.run(record.files, targets, temps);
+    plan = await planFiles(repo, options, dest, files, targets, progress, emit);
+    progress.phase = 'writing';
+    await work.run(
+      plan.filter((p) => !p.existing.same),
+      temps,
+    );
   } catch (err) {
-    // Leave the destination as it was: no partial file, no half-restored version.
-    await Promise.all([...temps].map((t) => rm(t, { force: true })));
-    await Promise.all(targets.map((t) => rm(t, { force: true })));
-    await removeEmptyDirs(dest, destinationFolder.created.length > 0);
-    await removeCreated(destinationFolder);
-    throw err;
+    // Stopped (cancelled), everything stays, the files being written as their temps: the same pull
+    // resumes from them. A failure removes the temps (what made it fail may be in them); in a
+    // folder that was there, the files it finished stay for the same pull to resume from; a folder
+    // it made is left as it was found, not there (its files and folders removed).
+    const stopped = options.signal?.aborted === true;
+    const madeHere = destinationFolder.created.length > 0;
+    if (!stopped) {
+      await Promise.all([...temps].map((t) => rm(t, { force: true })));
+      if (madeHere) await Promise.all(work.written.splice(0).map((f) => rm(f, { force: true })));
+      await work.removeCreatedFolders();
+      await removeCreated(destinationFolder);
+    }
+    const finished = madeHere && !stopped ? 0 : work.filesWritten;
+    throw resumable(err, finished, plan, stopped ? temps.size : 0);
+  } finally {
+    await Promise.all(plan.map((p) => dropResumed(p.existing.sources)));
   }
   emit(true);
+  const unchanged = plan.filter((p) => p.existing.same);
   return {
     model: entry.model,
     version: `v${entry.number}`,
     id: entry.id,
     destination: dest,
-    files: record.files.length,
+    files: files.length,
     bytes: totalBytes,
     chunks: work.chunks,
     seconds: Math.round((performance.now() - started) / 10) / 100,
+    filesWritten: work.filesWritten,
+    filesUnchanged: unchanged.length,
+    bytesUnchanged: unchanged.reduce((n, p) => n + p.file.size, 0),
+    bytesFromDestination: work.bytesFromDestination,
   };
+}
+
+/** A file to restore: where it goes, its chunks, and what the destination holds of it. */
+interface PlannedFile {
+  file: VersionRecord['files'][number];
+  target: string;
+  manifest: Manifest;
+  existing: Existing;
+}
+
+/** Each file's manifest, and what the destination already holds of it (checked in the workers). */
+async function planFiles(
+  repo: Repository,
+  options: RestoreOptions,
+  dest: string,
+  files: VersionRecord['files'],
+  targets: string[],
+  progress: RestoreProgress,
+  emit: () => void,
+): Promise<PlannedFile[]> {
+  const plan: PlannedFile[] = [];
+  for (const [i, file] of files.entries()) {
+    const target = targets[i] as string;
+    await checkInside(dest, target);
+    const manifest = await repo.readManifest(file.manifest);
+    const found = await existing(
+      repo,
+      options.pool,
+      target,
+      file.manifest,
+      manifest,
+      options.signal,
+    );
+    if (found.same) {
+      progress.filesDone++;
+      progress.bytesChecked += file.size;
+      emit();
+    }
+    plan.push({ file, target, manifest, existing: found });
+  }
+  return plan;
+}
+
+/** A failed pull's error, saying what stays and that the same pull resumes from it. */
+function resumable(
+  err: unknown,
+  written: number,
+  plan: PlannedFile[],
+  partlyWritten: number,
+): unknown {
+  const kept = written + plan.filter((p) => p.existing.same).length;
+  if (!(err instanceof Error) || (kept === 0 && partlyWritten === 0) || kept === plan.length)
+    return err;
+  const held = [
+    ...(kept > 0 ? [`${kept} of ${plan.length} files are in place`] : []),
+    ...(partlyWritten > 0 ? [`${partlyWritten} partly written`] : []),
+  ];
+  err.message += ` (${held.join(', ')}; the same pull resumes from them)`;
+  return err;
 }
 
 /** Chunks per write task: large enough to keep the messages few, small enough to pipeline. */
@@ -121,6 +220,10 @@ interface OpenFile {
 
 interface Batch {
   path: string;
+  /** Files in the destination holding some of the file's chunks (read before the repository). */
+  sources: LocalChunks[];
+  /** Bytes of the batch's last task read from those files. */
+  fromDestination: number;
   /** The file's chunks and their offsets in it. */
   chunks: Manifest['chunks'];
   offsets: number[];
@@ -137,12 +240,18 @@ interface Batch {
  */
 class RestoreRun {
   chunks = 0;
+  filesWritten = 0;
+  /** The files this pull wrote (renamed into place). */
+  readonly written: string[] = [];
+  /** Bytes of chunks read from files already in the destination instead of the repository. */
+  bytesFromDestination = 0;
   private readonly local: DiskStore | undefined;
   private readonly downloads: Semaphore;
   private readonly batches: Semaphore;
   private readonly openFiles = new Semaphore(OPEN_FILES);
   private failure: unknown;
   private readonly stop = new AbortController();
+  private readonly createdFolders = new Set<string>();
 
   constructor(
     private readonly repo: Repository,
@@ -156,23 +265,22 @@ class RestoreRun {
     this.batches = new Semaphore(options.pool.size * 2 + 2);
   }
 
-  async run(files: VersionRecord['files'], targets: string[], temps: Set<string>): Promise<void> {
+  async run(files: PlannedFile[], temps: Set<string>): Promise<void> {
     const { signal } = this.options;
     const onAbort = () => this.fail(signal?.reason ?? new Error('aborted'));
     if (signal?.aborted) onAbort();
     signal?.addEventListener('abort', onAbort);
     const finishing: Promise<void>[] = [];
     try {
-      for (const [i, file] of files.entries()) {
+      for (const { file, target, manifest, existing } of files) {
         if (this.failure) break;
-        const manifest = await this.repo.readManifest(file.manifest);
         await this.openFiles.acquire();
-        const opened = await this.open(targets[i] as string, temps).catch((err: unknown) => {
+        const opened = await this.open(target, temps).catch((err: unknown) => {
           this.openFiles.release();
           throw err;
         });
         const writes: Promise<void>[] = [];
-        for (const batch of batchesOf(file.path, manifest)) {
+        for (const batch of batchesOf(file.path, manifest, existing.sources)) {
           await this.batches.acquire();
           if (this.failure) {
             this.batches.release();
@@ -191,9 +299,7 @@ class RestoreRun {
         }
         this.chunks += manifest.chunks.length;
         finishing.push(
-          this.finish(writes, opened, targets[i] as string, temps).finally(() =>
-            this.openFiles.release(),
-          ),
+          this.finish(writes, opened, target, temps).finally(() => this.openFiles.release()),
         );
       }
     } catch (err) {
@@ -224,12 +330,28 @@ class RestoreRun {
     this.stop.abort();
   }
 
+  /** Removes the folders this pull made inside the destination, if it left them empty. */
+  async removeCreatedFolders(): Promise<void> {
+    // Deepest first: a folder empties once the ones in it are gone.
+    const folders = [...this.createdFolders].sort((a, b) => b.length - a.length);
+    for (const folder of folders) await rmdir(folder).catch(() => {});
+  }
+
   private async open(target: string, temps: Set<string>): Promise<OpenFile> {
-    await mkdir(dirname(target), { recursive: true });
-    const temp = join(dirname(target), `.${randomBytes(6).toString('hex')}.tv-partial`);
+    const first = await mkdir(dirname(target), { recursive: true });
+    // Every folder from the first one made down to the file's, for removeCreatedFolders.
+    if (first)
+      for (let dir = dirname(target); dir.length >= first.length; dir = dirname(dir))
+        this.createdFolders.add(dir);
+    // Named after its file, so that a pull run again after this one was killed finds it.
+    const temp = tempFor(target);
+    const handle = await open(temp, 'wx').catch((err: NodeJS.ErrnoException) => {
+      throw err.code === 'EEXIST'
+        ? new RestoreError(`another pull is writing ${target} (${temp} exists): wait for it`)
+        : err;
+    });
     temps.add(temp);
-    const file: OpenFile = { temp, handle: await open(temp, 'wx'), unsynced: 0 };
-    return file;
+    return { temp, handle, unsynced: 0 };
   }
 
   /** Once the file's batches are written: fsync, close, rename into place. */
@@ -254,21 +376,34 @@ class RestoreRun {
     try {
       await rename(file.temp, target);
       temps.delete(file.temp);
+      this.written.push(target);
       this.progress.filesDone++;
+      this.filesWritten++;
     } catch (err) {
       this.fail(err);
     }
   }
 
-  /** Verifies and writes one batch; a pack that moved since it was located is read through get. */
+  /**
+   * Verifies and writes one batch. A pack that moved since it was located is read through get;
+   * a chunk read from a file in the destination that did not hash as expected (changed since it
+   * was checked) comes from the repository instead.
+   */
   private async write(batch: Batch, fd: number): Promise<void> {
     for (let attempt = 0; ; attempt++) {
       const located = attempt === 0 ? await this.locate(batch) : [];
       const task = await this.task(batch, fd, located);
       const result = await this.options.pool.write(task, this.stop.signal);
-      if (result.type === 'written') return;
+      if (result.type === 'written') {
+        this.bytesFromDestination += batch.fromDestination;
+        return;
+      }
       const index = batch.first + ('index' in result ? result.index : 0);
       const chunk = batch.chunks[index] as Manifest['chunks'][number];
+      if (attempt === 0 && batch.sources.length > 0 && result.type !== 'error') {
+        batch.sources = [];
+        continue;
+      }
       if (result.type === 'corrupt')
         throw new RestoreError(
           `cannot restore ${batch.path}: chunk ${chunk.hash} (${span(batch, index)}) is corrupt: its content hashes to ${result.actual} (run \`tv verify --full\` to find every damaged object)`,
@@ -303,9 +438,12 @@ class RestoreRun {
   ): Promise<WriteTask> {
     const chunks: WriteChunk[] = [];
     const fetch: number[] = [];
+    batch.fromDestination = 0;
     for (let i = batch.first; i < batch.end; i++) {
       const { hash, length } = batch.chunks[i] as Manifest['chunks'][number];
-      const from = located[i - batch.first];
+      const here = inDestination(batch.sources, hash);
+      if (here) batch.fromDestination += length;
+      const from = here ?? located[i - batch.first];
       chunks.push(from ? { hash, length, from } : { hash, length });
       if (!from) fetch.push(i);
     }
@@ -356,7 +494,7 @@ class RestoreRun {
   }
 }
 
-function* batchesOf(path: string, manifest: Manifest): Generator<Batch> {
+function* batchesOf(path: string, manifest: Manifest, sources: LocalChunks[]): Generator<Batch> {
   const { chunks } = manifest;
   const offsets = chunkOffsets(manifest);
   let first = 0;
@@ -365,9 +503,21 @@ function* batchesOf(path: string, manifest: Manifest): Generator<Batch> {
     let bytes = 0;
     while (end < chunks.length && end - first < BATCH_CHUNKS && bytes < BATCH_BYTES)
       bytes += (chunks[end++] as Manifest['chunks'][number]).length;
-    yield { path, chunks, offsets, first, end };
+    yield { path, sources, fromDestination: 0, chunks, offsets, first, end };
     first = end;
   }
+}
+
+/** Where a chunk lies in a file of the destination, if one holds it. */
+function inDestination(
+  sources: LocalChunks[],
+  hash: string,
+): { file: string; offset: number } | undefined {
+  for (const source of sources) {
+    const offset = source.offsets.get(hash);
+    if (offset !== undefined) return { file: source.file, offset };
+  }
+  return undefined;
 }
 
 function batchBytes(batch: Batch): number {
@@ -382,14 +532,4 @@ function span(batch: Batch, index: number): string {
   const start = batch.offsets[index] as number;
   const length = (batch.chunks[index] as Manifest['chunks'][number]).length;
   return `bytes ${start}-${start + length - 1}`;
-}
-
-/** Removes folders this restore left empty under `root` (and `root` itself if it created it). */
-async function removeEmptyDirs(root: string, removeRoot: boolean): Promise<void> {
-  const visit = async (dir: string): Promise<void> => {
-    const entries = await readdir(dir, { withFileTypes: true }).catch(() => []);
-    for (const e of entries) if (e.isDirectory()) await visit(join(dir, e.name));
-    if (dir !== root || removeRoot) await rmdir(dir).catch(() => {});
-  };
-  await visit(root);
 }

@@ -5,12 +5,13 @@
 // bytes uploaded are exactly the bytes that were hashed.
 import { parentPort, type MessagePort } from 'node:worker_threads';
 import type { CutScanner } from '../chunking/scanner';
-import { ChunkGuide, chunkAndHash } from '../chunking/guided';
+import { ChunkGuide, chunkAndHash, type HashedChunk } from '../chunking/guided';
 import { createScanner } from '../chunking/stream';
 import { createHasher } from '../hashing';
 import { FileBlocks } from './file-blocks';
 import {
   RECYCLED_BYTES,
+  toColumns,
   type ChunkInfo,
   type FromWorker,
   type JobStart,
@@ -118,7 +119,8 @@ function guideOf(job: JobStart): ChunkGuide | undefined {
 async function runJob(job: JobStart, port: MessagePort): Promise<void> {
   const send = (message: FromWorker, transfer: ArrayBuffer[] = []) =>
     port.postMessage(message, transfer);
-  const held = new Map<number, (Uint8Array | undefined)[]>();
+  /** Per held batch, each chunk's bytes (views into read blocks; none for a known chunk). */
+  const held = new Map<number, (Uint8Array[] | undefined)[]>();
   let blocks: FileBlocks | undefined;
   let cancelled = false;
   let wakeHeld: (() => void) | undefined;
@@ -129,18 +131,23 @@ async function runJob(job: JobStart, port: MessagePort): Promise<void> {
     if (message.type === 'take') {
       const bytes = held.get(message.batch) ?? [];
       held.delete(message.batch);
-      // A held chunk is a view into a read block: the chunks taken are copied into one new
+      // A held chunk is views into read blocks: the chunks taken are copied into one new
       // buffer (not zero-filled first), which is transferred, not copied again.
-      const views = message.indexes.map((i) => bytes[i] as Uint8Array);
-      const out = transferBuffer(views.reduce((n, v) => n + v.length, 0));
+      const chunks = message.indexes.map((i) => bytes[i] as Uint8Array[]);
+      const size = (pieces: Uint8Array[]) => pieces.reduce((n, p) => n + p.length, 0);
+      const out = transferBuffer(chunks.reduce((n, c) => n + size(c), 0));
       let at = 0;
-      const data = views.map((view) => {
-        const copy = new Uint8Array(out, at, view.length);
-        copy.set(view);
-        at += view.length;
+      const data = chunks.map((pieces) => {
+        const copy = new Uint8Array(out, at, size(pieces));
+        let filled = 0;
+        for (const piece of pieces) {
+          copy.set(piece, filled);
+          filled += piece.length;
+        }
+        at += copy.length;
         return copy;
       });
-      for (const view of bytes) if (view) blocks?.unpin(view);
+      for (const pieces of bytes) for (const view of pieces ?? []) blocks?.unpin(view);
       send({ type: 'taken', batch: message.batch, data }, [out]);
       wakeHeld?.();
     } else if (message.type === 'cancel') {
@@ -175,20 +182,20 @@ async function runJob(job: JobStart, port: MessagePort): Promise<void> {
       range?.next !== undefined ? new SyncWatch(reused.shadow, range.next, range) : undefined;
     const source = file ? (sync ? sync.tap(file, base) : file) : streamed();
     const headUntil = range?.headUntil ?? 0;
-    let chunks: ChunkInfo[] = [];
-    let bytes: (Uint8Array | undefined)[] = [];
-    let batchBytes = 0;
+    const batch = new BatchBuilder(file);
     let bytesRead = 0;
     let nextBatch = 0;
     let head = headUntil > base;
     const flush = async () => {
-      if (chunks.length === 0) return;
+      if (batch.empty) return;
       const id = nextBatch++;
-      if (chunks.some((c) => !c.known)) held.set(id, bytes);
-      send({ type: 'batch', batch: id, chunks, bytesRead, ...(head ? { head } : {}) });
-      chunks = [];
-      bytes = [];
-      batchBytes = 0;
+      const { columns, bytes } = batch.drain();
+      if (bytes) held.set(id, bytes);
+      send({ type: 'batch', batch: id, chunks: columns, bytesRead, ...(head ? { head } : {}) }, [
+        columns.offsets.buffer as ArrayBuffer,
+        columns.lengths.buffer as ArrayBuffer,
+        columns.known.buffer as ArrayBuffer,
+      ]);
       while (held.size >= MAX_HELD && !cancelled)
         await new Promise<void>((resolve) => (wakeHeld = resolve));
       // Reads are synchronous: let the port's messages (takes, cancel) in between batches.
@@ -201,31 +208,26 @@ async function runJob(job: JobStart, port: MessagePort): Promise<void> {
       scanner: reused.chunks,
       ...(file ? { recycle: (block: Uint8Array) => file.recycle(block) } : {}),
     });
-    for await (const chunk of chunks$) {
-      if (cancelled) break;
-      const offset = base + chunk.offset;
-      if (head && offset >= headUntil) {
-        await flush();
-        head = false;
+    // The per-chunk loop is a small function of its own: an async function resumed per chunk
+    // is optimized whole, and runJob as a whole is costly to compile.
+    const consume = async () => {
+      for await (const chunk of chunks$) {
+        if (cancelled) break;
+        const offset = base + chunk.offset;
+        if (head && offset >= headUntil) {
+          await flush();
+          head = false;
+        }
+        bytesRead = chunk.offset + chunk.length;
+        if (batch.add(chunk, offset)) await flush();
+        if (sync) {
+          const verdict = sync.check(offset + chunk.length);
+          if (verdict === 'synced') break;
+          if (verdict === 'unsynced') send({ type: 'unsynced' });
+        }
       }
-      bytesRead = chunk.offset + chunk.length;
-      if (chunk.known) {
-        chunks.push({ offset, length: chunk.length, hash: chunk.hash, known: true });
-        bytes.push(undefined);
-      } else {
-        chunks.push({ offset, length: chunk.length, hash: chunk.hash });
-        // A view into a read block, which is not reused while the view is held.
-        file?.pin(chunk.data);
-        bytes.push(chunk.data);
-      }
-      batchBytes += chunk.length;
-      if (batchBytes >= BATCH_BYTES || chunks.length >= BATCH_CHUNKS) await flush();
-      if (sync) {
-        const verdict = sync.check(offset + chunk.length);
-        if (verdict === 'synced') break;
-        if (verdict === 'unsynced') send({ type: 'unsynced' });
-      }
-    }
+    };
+    await consume();
     file?.close();
     await flush();
     // Answer the last takes before saying done.
@@ -236,6 +238,50 @@ async function runJob(job: JobStart, port: MessagePort): Promise<void> {
     send({ type: 'error', message: e.message, code: e.code });
   } finally {
     port.close();
+  }
+}
+
+/**
+ * The chunks of the batch being filled, with the bytes of those the guide does not know (views
+ * into read blocks, pinned until the main thread takes or drops them).
+ */
+class BatchBuilder {
+  private chunks: ChunkInfo[] = [];
+  private bytes: (Uint8Array[] | undefined)[] = [];
+  private size = 0;
+  private unknown = 0;
+
+  constructor(private readonly file: FileBlocks | undefined) {}
+
+  get empty(): boolean {
+    return this.chunks.length === 0;
+  }
+
+  /** Adds a chunk (at `offset` in the file); true when the batch is full. */
+  add(chunk: HashedChunk, offset: number): boolean {
+    if (chunk.known) {
+      this.chunks.push({ offset, length: chunk.length, hash: chunk.hash, known: true });
+      this.bytes.push(undefined);
+    } else {
+      this.chunks.push({ offset, length: chunk.length, hash: chunk.hash });
+      // Views into read blocks, which are not reused while the views are held.
+      for (const piece of chunk.pieces) this.file?.pin(piece);
+      this.bytes.push(chunk.pieces);
+      this.unknown++;
+    }
+    this.size += chunk.length;
+    return this.size >= BATCH_BYTES || this.chunks.length >= BATCH_CHUNKS;
+  }
+
+  /** The batch in columns, and its chunks' bytes when any are to be held; starts a new batch. */
+  drain(): { columns: ReturnType<typeof toColumns>; bytes?: (Uint8Array[] | undefined)[] } {
+    const columns = toColumns(this.chunks);
+    const bytes = this.unknown > 0 ? this.bytes : undefined;
+    this.chunks = [];
+    this.bytes = [];
+    this.size = 0;
+    this.unknown = 0;
+    return bytes ? { columns, bytes } : { columns };
   }
 }
 

@@ -5,6 +5,7 @@ import { bytesOf, type ByteSource } from '../chunking/stream';
 import type { HashAlgorithm } from '../hashing';
 import type { DeltaSums } from './delta-task';
 import {
+  fromColumns,
   RECYCLED_BYTES,
   type ChunkInfo,
   type DeltaResult,
@@ -209,15 +210,16 @@ export class ChunkHashPool {
           }
         } else if (message.type === 'batch') {
           const id = message.batch;
+          const chunks = fromColumns(message.chunks);
           // A batch whose every chunk the guide knows is not held by the worker at all.
-          const held = message.chunks.some((c) => !c.known);
+          const held = chunks.some((c) => !c.known);
           let taken = false;
           yield {
-            chunks: message.chunks,
+            chunks,
             bytesRead: message.bytesRead,
             ...(message.head ? { head: true } : {}),
             take: (indexes: number[]) => {
-              const gone = indexes.find((i) => message.chunks[i]?.known);
+              const gone = indexes.find((i) => chunks[i]?.known);
               if (gone !== undefined)
                 return Promise.reject(
                   new Error(

@@ -53,12 +53,59 @@ export interface ChunkInfo {
   known?: true;
 }
 
+/**
+ * A batch's chunks in columns (one typed array per field, the hashes as one string of 64 hex
+ * characters each): cloned between threads as a few buffers instead of an object per chunk.
+ */
+export interface ChunkColumns {
+  offsets: Float64Array;
+  lengths: Uint32Array;
+  /** 1 where the chunk is `known`. */
+  known: Uint8Array;
+  hashes: string;
+}
+
+export function toColumns(chunks: readonly ChunkInfo[]): ChunkColumns {
+  const n = chunks.length;
+  const columns = {
+    offsets: new Float64Array(n),
+    lengths: new Uint32Array(n),
+    known: new Uint8Array(n),
+    hashes: '',
+  };
+  const hashes = new Array<string>(n);
+  for (let i = 0; i < n; i++) {
+    const chunk = chunks[i] as ChunkInfo;
+    columns.offsets[i] = chunk.offset;
+    columns.lengths[i] = chunk.length;
+    if (chunk.known) columns.known[i] = 1;
+    hashes[i] = chunk.hash;
+  }
+  columns.hashes = hashes.join('');
+  return columns;
+}
+
+export function fromColumns(columns: ChunkColumns): ChunkInfo[] {
+  const n = columns.lengths.length;
+  const chunks = new Array<ChunkInfo>(n);
+  for (let i = 0; i < n; i++) {
+    const chunk: ChunkInfo = {
+      offset: columns.offsets[i] as number,
+      length: columns.lengths[i] as number,
+      hash: columns.hashes.slice(i * 64, i * 64 + 64),
+    };
+    if (columns.known[i]) chunk.known = true;
+    chunks[i] = chunk;
+  }
+  return chunks;
+}
+
 /** Worker -> main on the job's port. */
 export type FromWorker =
   | {
       type: 'batch';
       batch: number;
-      chunks: ChunkInfo[];
+      chunks: ChunkColumns;
       bytesRead: number;
       head?: boolean;
     }

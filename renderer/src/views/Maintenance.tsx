@@ -4,6 +4,7 @@ import type {
   RestoreResult,
   RestoreTarget,
   VerifyResult,
+  VersionFiles,
   VersionSummary,
 } from '../../../shared/types';
 import { api, bridge } from '../api';
@@ -11,6 +12,14 @@ import { bytes, count, percent } from '../format';
 import { useApp } from '../store';
 
 /** Restore a version to a folder, and verify the model, from its page. */
+/** What a restore does with the destination folder, as the engine found it. */
+const TARGET_STATES: Record<NonNullable<RestoreTarget['state']>, string> = {
+  new: 'a new folder',
+  empty: 'an empty folder',
+  files:
+    'a folder holding files: those of the version already there are checked, not written again; others are left alone',
+};
+
 export function Maintenance({ model, versions }: { model: string; versions: VersionSummary[] }) {
   const notify = useApp((s) => s.notify);
   const latest = versions.at(-1)?.label ?? '';
@@ -25,6 +34,28 @@ export function Maintenance({ model, versions }: { model: string; versions: Vers
   const [verify, setVerify] = useState<VerifyResult | 'running'>();
   const [target, setTarget] = useState<RestoreTarget>();
   const selector = `${model}@${which || latest}`;
+  // The version's files, all ticked at first: untick to restore only some.
+  const [files, setFiles] = useState<VersionFiles>();
+  const [unticked, setUnticked] = useState<Set<string>>(new Set());
+  useEffect(() => {
+    let current = true;
+    setFiles(undefined);
+    setUnticked(new Set());
+    api.files(selector).then(
+      (f) => current && setFiles(f),
+      () => {},
+    );
+    return () => {
+      current = false;
+    };
+  }, [selector]);
+  const ticked = files?.files.filter((f) => !unticked.has(f.path)) ?? [];
+  const toggle = (path: string) => {
+    const next = new Set(unticked);
+    if (next.has(path)) next.delete(path);
+    else next.add(path);
+    setUnticked(next);
+  };
 
   // The absolute folder the restore will write, checked by the engine as the path is typed.
   useEffect(() => {
@@ -58,7 +89,12 @@ export function Maintenance({ model, versions }: { model: string; versions: Vers
   const restore = async () => {
     setRestoring({ running: true });
     try {
-      const result = await api.pull(selector, folder);
+      const some = files && ticked.length < files.files.length;
+      const result = await api.pull(
+        selector,
+        folder,
+        some ? { paths: ticked.map((f) => f.path) } : {},
+      );
       setRestoring({ running: false, result });
       notify(
         'ok',
@@ -94,7 +130,7 @@ export function Maintenance({ model, versions }: { model: string; versions: Vers
         </select>
         <input
           aria-label="Destination folder"
-          placeholder="a full path to an empty or new folder, e.g. ~/restored/llama-v2"
+          placeholder="a full path, e.g. ~/restored/llama-v2 (files already there are checked, not written again)"
           value={folder}
           onChange={(e) => setFolder(e.target.value)}
         />
@@ -115,7 +151,8 @@ export function Maintenance({ model, versions }: { model: string; versions: Vers
             !target?.path ||
             target.input !== folder ||
             target.problem !== null ||
-            restoring?.running
+            restoring?.running ||
+            (files !== undefined && ticked.length === 0)
           }
         >
           Restore
@@ -128,8 +165,46 @@ export function Maintenance({ model, versions }: { model: string; versions: Vers
           aria-live="polite"
         >
           {target.problem ??
-            `Writes ${selector} into ${target.path} (${target.state === 'new' ? 'a new folder' : 'an empty folder'}).`}
+            `Writes ${selector} into ${target.path} (${TARGET_STATES[target.state ?? 'new']}).`}
         </p>
+      )}
+      {files && (
+        <details data-testid="restore-files">
+          <summary>
+            {ticked.length === files.files.length
+              ? `All ${count(files.files.length, 'file')}`
+              : `${ticked.length} of ${count(files.files.length, 'file')}`}{' '}
+            ({bytes(ticked.reduce((n, f) => n + f.size, 0))})
+          </summary>
+          <p>
+            <button type="button" className="link" onClick={() => setUnticked(new Set())}>
+              all
+            </button>{' '}
+            ·{' '}
+            <button
+              type="button"
+              className="link"
+              onClick={() => setUnticked(new Set(files.files.map((f) => f.path)))}
+            >
+              none
+            </button>
+          </p>
+          <ul className="file-picks">
+            {files.files.map((f) => (
+              <li key={f.path}>
+                <label>
+                  <input
+                    type="checkbox"
+                    checked={!unticked.has(f.path)}
+                    onChange={() => toggle(f.path)}
+                  />{' '}
+                  {f.path}
+                </label>
+                <span className="muted">{bytes(f.size)}</span>
+              </li>
+            ))}
+          </ul>
+        </details>
       )}
       {restoring?.running && (
         <div className="progress">
@@ -137,15 +212,19 @@ export function Maintenance({ model, versions }: { model: string; versions: Vers
             <div
               style={{
                 width: restoring.progress
-                  ? percent(restoring.progress.bytesWritten, restoring.progress.totalBytes)
+                  ? percent(
+                      restoring.progress.bytesWritten + restoring.progress.bytesChecked,
+                      restoring.progress.totalBytes,
+                    )
                   : '0%',
               }}
             />
           </div>
           {restoring.progress && (
             <p>
-              {bytes(restoring.progress.bytesWritten)} of {bytes(restoring.progress.totalBytes)} ·{' '}
-              {restoring.progress.mbps} MB/s
+              {restoring.progress.phase === 'checking' ? 'Checking what is there · ' : ''}
+              {bytes(restoring.progress.bytesWritten + restoring.progress.bytesChecked)} of{' '}
+              {bytes(restoring.progress.totalBytes)} · {restoring.progress.mbps} MB/s
             </p>
           )}
         </div>
@@ -154,6 +233,9 @@ export function Maintenance({ model, versions }: { model: string; versions: Vers
         <p data-testid="restore-done">
           {count(restoring.result.files, 'file')}, {bytes(restoring.result.bytes)} written to{' '}
           {restoring.result.destination}
+          {restoring.result.filesUnchanged > 0
+            ? ` (${restoring.result.filesUnchanged} of them already there, checked, not written again)`
+            : ''}
         </p>
       )}
       {restoring?.error && <p className="error">{restoring.error}</p>}

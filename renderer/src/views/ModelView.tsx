@@ -8,13 +8,15 @@ import {
   XAxis,
   YAxis,
 } from 'recharts';
+import { useState } from 'react';
+import type { VersionSummary } from '../../../shared/types';
 import { byteTicks, bytes, dedup, tickBytes, when } from '../format';
 import { useApp } from '../store';
 import { Maintenance } from './Maintenance';
 import { PushPanel } from './PushPanel';
 
 export function ModelView() {
-  const { model, versions, show, removeVersion } = useApp();
+  const { model, versions, show, removeVersion, fresh } = useApp();
   if (!model) return <p className="muted pad">Choose a model on the left, or create one.</p>;
   const chart = (versions ?? []).map((v) => ({
     name: v.label,
@@ -73,9 +75,15 @@ export function ModelView() {
                 <li key={v.id}>
                   <div>
                     <strong>{v.label}</strong> <code>{v.shortId}</code>{' '}
+                    {fresh[v.id] && (
+                      <span className="pill fresh" data-testid="fresh-version">
+                        new from {v.author}
+                      </span>
+                    )}{' '}
                     <span className="muted">
                       {when(v.createdAt)} · {v.author}
                     </span>
+                    <Tags model={model} version={v} />
                     {v.message && <p>{v.message}</p>}
                   </div>
                   <div className="figures">
@@ -116,5 +124,64 @@ export function ModelView() {
         </>
       )}
     </div>
+  );
+}
+
+/** A version's tags, each removable, and a field to point a tag (new or moved) at it. */
+function Tags({ model, version }: { model: string; version: VersionSummary }) {
+  const { setTag, deleteTag } = useApp();
+  const [editing, setEditing] = useState(false);
+  const [name, setName] = useState('');
+  return (
+    <span className="tags" data-testid={`tags-${version.label}`}>
+      {version.tags.map((tag) => (
+        <span key={tag} className="pill tag">
+          {tag}
+          <button
+            type="button"
+            className="plain"
+            aria-label={`Delete tag ${tag}`}
+            onClick={() => void deleteTag(model, tag)}
+          >
+            ×
+          </button>
+        </span>
+      ))}
+      {editing ? (
+        <form
+          className="tag-form"
+          onSubmit={(e) => {
+            e.preventDefault();
+            if (!name) return;
+            setEditing(false);
+            setName('');
+            void setTag(`${model}@${version.label}`, name);
+          }}
+        >
+          <input
+            aria-label={`Tag name for ${version.label}`}
+            placeholder="prod, candidate…"
+            autoFocus
+            value={name}
+            onChange={(e) => setName(e.target.value)}
+          />
+          <button type="submit" disabled={!name}>
+            Set tag
+          </button>
+          <button type="button" className="link" onClick={() => setEditing(false)}>
+            cancel
+          </button>
+        </form>
+      ) : (
+        <button
+          type="button"
+          className="link"
+          aria-label={`Tag ${version.label}`}
+          onClick={() => setEditing(true)}
+        >
+          + tag
+        </button>
+      )}
+    </span>
   );
 }

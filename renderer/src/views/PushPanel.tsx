@@ -1,5 +1,5 @@
 import { useRef, useState } from 'react';
-import { fromDrop, fromInput } from '../drop';
+import { fromDrop, fromInput, updateTargets } from '../drop';
 import { bytes, count, percent } from '../format';
 import { useApp } from '../store';
 
@@ -55,6 +55,7 @@ export function PushPanel({ model }: { model: string }) {
         />
         <input
           ref={folderInput}
+          data-testid="folder-input"
           type="file"
           hidden
           {...{ webkitdirectory: '' }}
@@ -82,6 +83,8 @@ export function PushPanel({ model }: { model: string }) {
           </p>
         )}
       </div>
+      <UpdateChoice />
+      <StatusSummary />
       <form
         className="push-form"
         onSubmit={(e) => {
@@ -142,5 +145,98 @@ export function PushPanel({ model }: { model: string }) {
         </div>
       )}
     </section>
+  );
+}
+
+/**
+ * Single files dropped onto a model that has versions: update them in its latest version (the
+ * default), or make a version of only these files. Says where each file would go.
+ */
+function UpdateChoice() {
+  const { picked, pickKind, pushMode, setPushMode, versions, latestFiles } = useApp();
+  const latest = versions?.at(-1);
+  if (pickKind !== 'files' || picked.length === 0 || !latest) return null;
+  const targets = updateTargets(picked, latestFiles?.files ?? []);
+  return (
+    <fieldset className="choice" data-testid="push-choice">
+      <label>
+        <input
+          type="radio"
+          name="push-mode"
+          checked={pushMode === 'update'}
+          onChange={() => setPushMode('update')}
+        />{' '}
+        Update {picked.length === 1 ? 'this file' : 'these files'} in {latest.label}
+      </label>
+      <label>
+        <input
+          type="radio"
+          name="push-mode"
+          checked={pushMode === 'full'}
+          onChange={() => setPushMode('full')}
+        />{' '}
+        New version of only {picked.length === 1 ? 'this file' : 'these files'}
+      </label>
+      {pushMode === 'update' && (
+        <ul className="muted" data-testid="update-targets">
+          {picked.map((f, i) => (
+            <li key={f.path}>
+              {f.path} → {targets[i]?.replaces ? 'replaces' : 'added as'}{' '}
+              <code>{targets[i]?.path}</code>
+            </li>
+          ))}
+        </ul>
+      )}
+    </fieldset>
+  );
+}
+
+/** What a push of the picked files would change against the latest version, and upload. */
+function StatusSummary() {
+  const { status, refreshStatus, versions, picked } = useApp();
+  if (!status || picked.length === 0) return null;
+  const against = versions?.at(-1)?.label;
+  const s = status.data;
+  return (
+    <div className="status" data-testid="push-status" aria-live="polite">
+      {status.running && <p className="muted">Comparing with {against ?? 'the model'}…</p>}
+      {!status.running && !s && !status.error && (
+        <p>
+          <button type="button" onClick={() => void refreshStatus(true)}>
+            Compare with {against} (sends {bytes(picked.reduce((n, f) => n + f.file.size, 0))})
+          </button>
+        </p>
+      )}
+      {status.error && <p className="error">{status.error}</p>}
+      {s && s.identical && <p>Identical to {s.against?.version}: a push would write no version.</p>}
+      {s && !s.identical && (
+        <>
+          <p>
+            {s.against ? `Against ${s.against.version}: ` : 'A first version: '}
+            {s.modified} modified · {s.added} added · {s.removed} removed · {s.unchanged} unchanged
+            — a push would upload <strong>{bytes(s.newBytes)}</strong>
+          </p>
+          <ul className="changes">
+            {s.files
+              .filter((f) => f.status !== 'unchanged')
+              .slice(0, 8)
+              .map((f) => (
+                <li key={f.path} className={f.status}>
+                  <span className="tag">{f.status}</span> {f.path}{' '}
+                  <span className="muted">
+                    {f.status === 'removed' ? bytes(f.sizeBefore ?? 0) : `new ${bytes(f.newBytes)}`}
+                  </span>
+                </li>
+              ))}
+          </ul>
+        </>
+      )}
+      {s && s.filesFromCache > 0 && (
+        <p className="muted">
+          {count(s.filesFromCache, 'file')} ({bytes(s.bytesFromCache)}) unchanged since the last
+          push from here: not read
+        </p>
+      )}
+    </div>
   );
 }

@@ -10,6 +10,7 @@ const toInput = (s: Settings): SettingsInput => ({
   s3AccessKeyId: s.s3AccessKeyId,
   redisUrl: s.redisUrl,
   uploadConcurrency: s.uploadConcurrency,
+  filesCache: s.filesCache,
   retryForSeconds: s.retryForSeconds,
 });
 
@@ -24,6 +25,7 @@ const SOURCE: Record<keyof SettingsInput, string> = {
   redisPassword: 'from the password in TV_REDIS_URL',
   uploadConcurrency: 'fixed in browser mode; the desktop app can change it',
   retryForSeconds: 'from tv --retry-for (default 10 minutes)',
+  filesCache: 'on in browser mode; tv push --no-cache reads every file',
 };
 
 /** A setting shown, not edited: its value and the environment variable it comes from. */
@@ -190,6 +192,26 @@ export function SettingsView() {
       <section className="panel">
         <h3>Performance</h3>
         {field('uploadConcurrency', 'Uploads in flight', { type: 'number', min: 1, max: 1024 })}
+        {settings.editable ? (
+          <label className="check">
+            <input
+              type="checkbox"
+              data-testid="files-cache"
+              checked={form.filesCache ?? true}
+              onChange={(e) => setForm({ ...form, filesCache: e.target.checked })}
+            />{' '}
+            <span>
+              Files cache: a push does not read files unchanged since the last push from this
+              machine (their size, times and inode say so). Off: every file is read.
+            </span>
+          </label>
+        ) : (
+          <ReadOnly
+            label="Files cache"
+            value={settings.filesCache ? 'on' : 'off'}
+            from={SOURCE.filesCache}
+          />
+        )}
         {field(
           'retryForSeconds',
           'Retry a request S3 throttles for up to (seconds; tv --retry-for)',
