@@ -12,6 +12,7 @@ import { memory } from './scenarios/memory';
 import { packSize } from './scenarios/pack-size';
 import { report } from './scenarios/report';
 import { s3 } from './scenarios/s3';
+import { team } from './scenarios/team';
 
 process.env['AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED'] ??= 'true';
 // The user's cache folder (the local copy of an S3 repository's index, the files cache) is the
@@ -29,6 +30,7 @@ const SCENARIOS: Record<string, (ctx: BenchContext) => Promise<ScenarioResult>> 
   memory,
   report,
   'pack-size': packSize,
+  team,
 };
 /** Scenarios run only when named (long, and for choosing a default rather than checking one). */
 const ON_REQUEST = ['pack-size'];

@@ -1,7 +1,8 @@
 // The S3-protocol server and its proxy in a process of their own: their work runs beside the push
-// being measured (on the same cores), never on its event loop. Commands on stdin: "counts",
-// "bytes" (request body bytes by method), "reset", "latency N"; end of input stops the server
-// and removes its folder.
+// being measured (on the same cores), never on its event loop. Commands on stdin: "counts" (by
+// method), "kinds" (by method and what was named), "bytes" (request body bytes by method),
+// "record" then "requests" (each request since the last reset), "reset", "latency N"; end of
+// input stops the server and removes its folder.
 import { createInterface } from 'node:readline';
 import { S3Server } from '../test/harness/s3';
 
@@ -13,6 +14,14 @@ for await (const line of createInterface({ input: process.stdin })) {
     process.stdout.write(JSON.stringify(Object.fromEntries(s3.counts)) + '\n');
   else if (command === 'bytes')
     process.stdout.write(JSON.stringify(Object.fromEntries(s3.bytesIn)) + '\n');
+  else if (command === 'kinds')
+    process.stdout.write(JSON.stringify(Object.fromEntries(s3.kinds)) + '\n');
+  else if (command === 'record') {
+    // From now on each request is kept; "requests" gives those since the last reset.
+    s3.recorded = [];
+    process.stdout.write('{}\n');
+  } else if (command === 'requests')
+    process.stdout.write(JSON.stringify({ requests: s3.recorded ?? [] }) + '\n');
   else if (command === 'reset') {
     s3.resetCounts();
     process.stdout.write('{}\n');

@@ -1,7 +1,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { createInterface } from 'node:readline';
-import { RedisServer } from '../test/harness/redis';
+import { RedisCluster, RedisServer } from '../test/harness/redis';
 import { TEST_CREDENTIALS, TEST_REGION } from '../test/harness/s3';
 import { Repository } from '../electron/engine/repository/repository';
 import { Service } from '../electron/engine/service';
@@ -108,4 +108,4 @@ export function s3Env(s3: S3Child): Record<string, string> {
   };
 }
 
-export { RedisServer };
+export { RedisCluster, RedisServer };

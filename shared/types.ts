@@ -318,6 +318,33 @@ export interface CacheStatus {
   countersScope: 'process';
   /** The shared cache, as read from Redis; null when disabled or when Redis did not answer. */
   shared: CacheShared | null;
+  /** One server, or a Redis Cluster; null when no cache is configured. */
+  kind: 'standalone' | 'cluster' | null;
+  /** Each master of a cluster (the server itself when standalone); [] when disabled. */
+  nodes: CacheNodeStatus[];
+  /**
+   * Hash slots this process saw move from one master to another (a failover, or slots moved by
+   * an operator), latest last; [] on one server.
+   */
+  failovers: { at: string; from: string; to: string; slots: number }[];
+}
+
+/** One master of the cache (or the one server). */
+export interface CacheNodeStatus {
+  /** host:port */
+  address: string;
+  /** up, degraded, or down (its keys go to the storage backend). */
+  state: CacheStateName;
+  /** Its PING's round trip now, in milliseconds; null when it did not answer. */
+  pingMs: number | null;
+  /** Why it is down or degraded; null when up. */
+  reason: string | null;
+  /** Hash slots it serves (16384 for one server). */
+  slots: number;
+  /** Keys in its database; null when it did not answer. */
+  dbKeys: number | null;
+  /** This repository's keys on it (counted, or estimated like `shared.keys`); null when unknown. */
+  keys: number | null;
 }
 
 /** What any client can read about the shared cache from Redis itself. */

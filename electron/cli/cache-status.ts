@@ -13,13 +13,14 @@ export function formatCacheStatus(status: CacheStatus): string {
       '  pushes ask the storage backend about every chunk until Redis is back',
     ].join('\n');
   const head = [
-    `cache: ${status.state} (${status.redis})`,
+    `cache: ${status.state} (${status.redis}${status.kind === 'cluster' ? `, a Redis Cluster of ${status.nodes.length} masters` : ''})`,
     status.pingMs !== null ? `PING ${status.pingMs} ms` : undefined,
     status.commandTimeoutMs !== null ? `command timeout ${status.commandTimeoutMs} ms` : undefined,
   ]
     .filter(Boolean)
     .join(', ');
   const lines = [status.reason ? `${head}: ${status.reason}` : head];
+  if (status.kind === 'cluster') lines.push(...formatMasters(status));
   const shared = status.shared;
   if (!shared) return lines.join('\n');
   const keys = shared.keys;
@@ -46,4 +47,29 @@ export function formatCacheStatus(status: CacheStatus): string {
       : '  kept in Redis by every client: no figures yet (no push has used this cache)',
   );
   return lines.join('\n');
+}
+
+/** A line per master of a cluster, then the slot moves (failovers) this process saw. */
+function formatMasters(status: CacheStatus): string[] {
+  const width = Math.max(...status.nodes.map((n) => n.address.length));
+  const lines = status.nodes.map((n) =>
+    [
+      `  master ${n.address.padEnd(width)}  ${n.state.padEnd(8)}`,
+      n.state === 'down'
+        ? (n.reason ?? 'no answer')
+        : [
+            n.pingMs !== null ? `PING ${n.pingMs} ms` : undefined,
+            `${count(n.slots)} slots`,
+            n.keys !== null ? `${count(n.keys)} keys of this repository` : undefined,
+            n.dbKeys !== null ? `${count(n.dbKeys)} in all` : undefined,
+          ]
+            .filter(Boolean)
+            .join(', '),
+    ].join(''),
+  );
+  for (const f of status.failovers)
+    lines.push(
+      `  failover at ${f.at.replace('T', ' ').slice(0, 19)} UTC: ${count(f.slots)} slots moved from ${f.from} to ${f.to}`,
+    );
+  return lines;
 }

@@ -37,7 +37,7 @@ const program = new Command('tv')
   )
   .option(
     '--redis <url>',
-    'Redis existence cache, redis://host:port (env TV_REDIS_URL; default: none)',
+    'Redis existence cache, redis://host:port, or a Redis Cluster, redis+cluster://host:port,host:port (rediss:// and rediss+cluster:// for TLS; env TV_REDIS_URL; default: none)',
   )
   .option(
     '--retry-for <duration>',

@@ -1,6 +1,6 @@
 import { homedir } from 'node:os';
 import { join } from 'node:path';
-import { parseRedisUrl } from './storage/redis-url';
+import { parseRedisSetting } from './storage/redis-url';
 
 /** Where the engine keeps its data and which services it uses. */
 export interface EngineConfig {
@@ -57,6 +57,6 @@ export function resolveConfig(
 ): EngineConfig {
   const repository = flags.repo || env['TV_REPO'] || defaultRepository(env);
   const redisUrl = flags.redis || env['TV_REDIS_URL'] || undefined;
-  if (redisUrl) parseRedisUrl(redisUrl, flags.redis ? '--redis' : 'TV_REDIS_URL');
+  if (redisUrl) parseRedisSetting(redisUrl, flags.redis ? '--redis' : 'TV_REDIS_URL');
   return { repository, redisUrl, cacheDir: userCacheDir(env) };
 }

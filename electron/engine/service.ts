@@ -38,7 +38,7 @@ import { verify } from './integrity/verify';
 import { push, pushStatus } from './ingest/push';
 import { FilesCache } from './ingest/files-cache';
 import { collectFiles, SourceError, type FileSource } from './ingest/sources';
-import { redactUrl, silentLogger, type Logger } from './log';
+import { silentLogger, type Logger } from './log';
 import { validateModelName } from './repository/format';
 import { currentTags, readTagRecord, validateTagName } from './repository/tags';
 import { mapLimit } from './concurrency';
@@ -60,7 +60,7 @@ import { restore, safeJoin } from './restore/restore';
 import type { FileSelection } from './restore/select';
 import { describeDestination, resolveDestination } from './restore/destination';
 import { UploadSession } from './ingest/upload';
-import { parseRedisUrl } from './storage/redis-url';
+import { parseRedisSetting, redactRedisSetting } from './storage/redis-url';
 import type { S3Options } from './storage/s3';
 import { PRODUCT, VERSION } from './version';
 import { ChunkHashPool } from './workers/pool';
@@ -220,7 +220,7 @@ export class Service implements Api {
   async saveSettings(input: SettingsInput): Promise<Settings> {
     const merged = mergeSettings(await this.settings.load(), input);
     if (merged.repository) parseLocation(merged.repository); // a clear error for a bad location
-    if (merged.redisUrl) parseRedisUrl(merged.redisUrl, 'the Redis URL in Settings');
+    if (merged.redisUrl) parseRedisSetting(merged.redisUrl, 'the Redis URL in Settings');
     await this.settings.save(merged); // where settings come from the environment, this says so
     await this.reconfigure(merged);
     return publicSettings(merged, true);
@@ -274,8 +274,13 @@ export class Service implements Api {
       try {
         if (!(await connection.waitReady(CONNECTION_TEST_MS)))
           return result(false, connection.notReadyReason(CONNECTION_TEST_MS));
-        await connection.client.ping();
-        return result(true, `Redis at ${connection.display} answers`);
+        await connection.ping();
+        return result(
+          true,
+          connection.kind === 'cluster'
+            ? `the Redis Cluster at ${connection.display} answers (${connection.masters().length} masters)`
+            : `Redis at ${connection.display} answers`,
+        );
       } catch (err) {
         return result(false, connection.describe(err));
       } finally {
@@ -966,7 +971,7 @@ export class Service implements Api {
    * 15 s; the command line sends three and reads them now.
    */
   async cacheStatus(): Promise<CacheStatus> {
-    const redis = this.options.redisUrl ? redactUrl(this.options.redisUrl) : null;
+    const redis = this.options.redisUrl ? redactRedisSetting(this.options.redisUrl) : null;
     const repo = await this.repository();
     const cache = repo.stack.cache;
     if (!cache || !redis) {
@@ -990,6 +995,9 @@ export class Service implements Api {
         commandTimeoutMs: null,
         countersScope: 'process',
         shared: null,
+        kind: null,
+        nodes: [],
+        failovers: [],
       };
     }
     const { cacheStatus } = await import('./storage/cache-status');

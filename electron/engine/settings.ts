@@ -1,6 +1,6 @@
 import type { Settings, SettingsInput } from '../../shared/types';
 import { defaultRepository } from './config';
-import { parseRedisUrl } from './storage/redis-url';
+import { parseRedisSetting, redisPassword, withRedisCredentials } from './storage/redis-url';
 import { S3_DEFAULTS, type S3Options } from './storage/s3-options';
 
 /** Settings with their secrets: lives in the main process only, never sent to a page. */
@@ -79,11 +79,10 @@ export function engineOptions(s: StoredSettings): {
   s3: S3Options;
 } {
   let redisUrl: string | undefined = s.redisUrl || undefined;
-  if (redisUrl && s.redisPassword) {
-    const url = parseRedisUrl(redisUrl, 'the Redis URL in Settings');
-    url.password = s.redisPassword;
-    redisUrl = url.toString();
-  }
+  if (redisUrl && s.redisPassword)
+    redisUrl = withRedisCredentials(parseRedisSetting(redisUrl, 'the Redis URL in Settings'), {
+      password: s.redisPassword,
+    });
   const s3: S3Options = {};
   if (s.s3Endpoint) s3.endpoint = s.s3Endpoint;
   if (s.s3Region) s3.region = s.s3Region;
@@ -103,7 +102,7 @@ export function environmentSettings(
     ...DEFAULT_SETTINGS,
     repository,
     redisUrl: redisUrl ? stripPassword(redisUrl) : '',
-    redisPassword: redisUrl ? decodeURIComponent(new URL(redisUrl).password) : '',
+    redisPassword: redisUrl ? redisPassword(parseRedisSetting(redisUrl)) : '',
     s3Endpoint: process.env['AWS_ENDPOINT_URL_S3'] ?? process.env['AWS_ENDPOINT_URL'] ?? '',
     s3Region: process.env['AWS_REGION'] ?? process.env['AWS_DEFAULT_REGION'] ?? '',
     s3AccessKeyId: process.env['AWS_ACCESS_KEY_ID'] ?? '',
@@ -122,10 +121,7 @@ export function environmentSettings(
 
 function stripPassword(url: string): string {
   try {
-    const parsed = new URL(url);
-    parsed.password = '';
-    parsed.username = '';
-    return parsed.toString().replace(/\/$/, '');
+    return withRedisCredentials(parseRedisSetting(url), { username: '', password: '' });
   } catch {
     return url;
   }

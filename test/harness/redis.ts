@@ -14,10 +14,16 @@ export class RedisServer {
   private constructor(
     readonly port: number,
     private readonly dir: string,
+    private readonly extraArgs: readonly string[],
   ) {}
 
-  static async start(): Promise<RedisServer> {
-    const server = new RedisServer(await freePort(), await mkdtemp(join(tmpdir(), 'tv-redis-')));
+  /** `extraArgs`: more redis-server options (a cluster node's). */
+  static async start(extraArgs: readonly string[] = []): Promise<RedisServer> {
+    const server = new RedisServer(
+      await freePort(),
+      await mkdtemp(join(tmpdir(), 'tv-redis-')),
+      extraArgs,
+    );
     await server.restart();
     return server;
   }
@@ -46,6 +52,7 @@ export class RedisServer {
         'no',
         '--dir',
         this.dir,
+        ...this.extraArgs,
       ],
       { stdio: ['ignore', 'ignore', 'pipe'] },
     );
@@ -158,4 +165,124 @@ export class BlackholeServer {
     for (const socket of this.sockets) socket.destroy();
     return new Promise((resolve) => this.server.close(() => resolve()));
   }
+}
+
+/**
+ * A Redis Cluster of real redis-servers on loopback: `masters` masters (three by default) with no
+ * replicas, created with `redis-cli --cluster create`, owned by one test suite. A master can be
+ * killed (SIGKILL) and restarted on its port with its node id and slots (its nodes.conf stays).
+ *
+ * `cluster-require-full-coverage no`: with a master down the others keep answering for their own
+ * slots, as a cache cluster is meant to be set up. `cluster-node-timeout` is short (1 s) so that a
+ * killed master is marked failed within a test.
+ */
+export class RedisCluster {
+  readonly replicas: RedisServer[] = [];
+  private constructor(readonly nodes: RedisServer[]) {}
+
+  static async start(masters = 3): Promise<RedisCluster> {
+    const nodes = await Promise.all(
+      Array.from({ length: masters }, () => RedisServer.start(CLUSTER_NODE_ARGS)),
+    );
+    const cluster = new RedisCluster(nodes);
+    try {
+      await run('redis-cli', [
+        '--cluster',
+        'create',
+        ...nodes.map((n) => `127.0.0.1:${n.port}`),
+        '--cluster-replicas',
+        '0',
+        '--cluster-yes',
+      ]);
+      await cluster.waitOk();
+    } catch (err) {
+      await cluster.dispose();
+      throw err;
+    }
+    return cluster;
+  }
+
+  /** `redis+cluster://127.0.0.1:P1,127.0.0.1:P2,...`: the form a user gives. */
+  get url(): string {
+    return `redis+cluster://${this.nodes.map((n) => `127.0.0.1:${n.port}`).join(',')}`;
+  }
+
+  /** Waits until every node reports cluster_state:ok (up to 20 s). */
+  async waitOk(ms = 20_000): Promise<void> {
+    const deadline = Date.now() + ms;
+    for (;;) {
+      const states = await Promise.all(
+        this.nodes.map((n) =>
+          n.running
+            ? run('redis-cli', ['-p', String(n.port), 'cluster', 'info']).catch(() => '')
+            : '',
+        ),
+      );
+      if (states.every((s, i) => !this.nodes[i]!.running || /cluster_state:ok/.test(s))) return;
+      if (Date.now() > deadline)
+        throw new Error(`the Redis Cluster did not reach cluster_state:ok`);
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  }
+
+  /**
+   * Starts one more server and makes it a replica of the master `of` (an index into `nodes`); it
+   * is in `replicas` and is disposed of with the cluster. Resolves once it has synced.
+   */
+  async addReplica(of: number): Promise<RedisServer> {
+    const master = this.nodes[of]!;
+    const replica = await RedisServer.start(CLUSTER_NODE_ARGS);
+    this.replicas.push(replica);
+    const masterId = (await cli(master.port, 'cluster', 'myid')).trim();
+    await run('redis-cli', [
+      '--cluster',
+      'add-node',
+      `127.0.0.1:${replica.port}`,
+      `127.0.0.1:${master.port}`,
+      '--cluster-slave',
+      '--cluster-master-id',
+      masterId,
+    ]);
+    const deadline = Date.now() + 20_000;
+    while (!/master_link_status:up/.test(await cli(replica.port, 'info', 'replication'))) {
+      if (Date.now() > deadline) throw new Error('the replica did not sync within 20 s');
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    return replica;
+  }
+
+  /** Removes every key from every master. */
+  async flushAll(): Promise<void> {
+    await Promise.all(this.nodes.map((n) => run('redis-cli', ['-p', String(n.port), 'flushall'])));
+  }
+
+  async dispose(): Promise<void> {
+    await Promise.all([...this.nodes, ...this.replicas].map((n) => n.dispose()));
+  }
+}
+
+const CLUSTER_NODE_ARGS = [
+  '--cluster-enabled',
+  'yes',
+  '--cluster-config-file',
+  'nodes.conf',
+  '--cluster-node-timeout',
+  '1000',
+  '--cluster-require-full-coverage',
+  'no',
+];
+
+const cli = (port: number, ...args: string[]) => run('redis-cli', ['-p', String(port), ...args]);
+
+function run(command: string, args: string[]): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(command, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    child.stdout?.on('data', (d: Buffer) => (out += d.toString()));
+    child.stderr?.on('data', (d: Buffer) => (out += d.toString()));
+    child.once('error', reject);
+    child.once('exit', (code) =>
+      code === 0 ? resolve(out) : reject(new Error(`${command} ${args.join(' ')}: ${out.trim()}`)),
+    );
+  });
 }

@@ -45,6 +45,13 @@ export class S3Server {
   readonly counts = new Map<string, number>();
   /** Request body bytes received by method (partial bodies of requests cut off included). */
   readonly bytesIn = new Map<string, number>();
+  /**
+   * Requests by method and what they named: "HEAD chunk", "PUT chunk", "GET ref", "GET list"...
+   * (a chunk is a key under objects/, a ref one under refs/).
+   */
+  readonly kinds = new Map<string, number>();
+  /** When set, each request as "METHOD /path" (no query), in order; cleared by resetCounts. */
+  recorded: string[] | undefined;
   /** The headers of the last request seen with each HTTP method. */
   readonly lastHeaders = new Map<string, IncomingMessage['headers']>();
   readonly faults: ProxyFaults = { latencyMs: 0, slowDownRate: 0 };
@@ -122,6 +129,8 @@ export class S3Server {
   resetCounts(): void {
     this.counts.clear();
     this.bytesIn.clear();
+    this.kinds.clear();
+    if (this.recorded) this.recorded = [];
     this.injected = 0;
   }
 
@@ -140,6 +149,9 @@ export class S3Server {
   ): Promise<void> {
     const method = req.method ?? 'GET';
     this.counts.set(method, this.count(method) + 1);
+    const kind = `${method} ${requestKind(req.url ?? '')}`;
+    this.kinds.set(kind, (this.kinds.get(kind) ?? 0) + 1);
+    this.recorded?.push(`${method} ${(req.url ?? '').split('?')[0]}`);
     this.lastHeaders.set(method, req.headers);
     if (this.faults.latencyMs > 0) await new Promise((r) => setTimeout(r, this.faults.latencyMs));
     const hold = this.faults.hold;
@@ -175,4 +187,13 @@ export class S3Server {
       this.bytesIn.set(method, (this.bytesIn.get(method) ?? 0) + chunk.length),
     );
   }
+}
+
+/** What a request names, from its path and query: chunk, ref, list or other. */
+function requestKind(url: string): string {
+  if (/[?&]list-type=/.test(url)) return 'list';
+  const path = url.split('?')[0] ?? '';
+  if (/\/objects\//.test(path)) return 'chunk';
+  if (/\/refs\//.test(path)) return 'ref';
+  return 'other';
 }

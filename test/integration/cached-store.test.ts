@@ -3,13 +3,13 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { CachedStore, type CacheHealth } from '../../electron/engine/storage/cached';
 import { openBackend } from '../../electron/engine/storage/compose';
 import { CountingStore } from '../../electron/engine/storage/counting';
-import { Redis } from 'ioredis';
+import { Cluster, Redis } from 'ioredis';
 import { RedisConnection } from '../../electron/engine/storage/redis';
 import { objectKey, readAll, StoreError } from '../../electron/engine/storage/store';
 import { freePort } from '../harness/ports';
-import { BlackholeServer, RedisServer } from '../harness/redis';
+import { BlackholeServer, RedisCluster, RedisServer } from '../harness/redis';
 import { S3Server, TEST_CREDENTIALS } from '../harness/s3';
-import { cachedStore, diskStore, s3Options, s3Store } from './stores';
+import { cacheKey, cachedStore, diskStore, s3Options, s3Store } from './stores';
 
 const object = (size = 2000) => {
   const data = randomBytes(size);
@@ -17,22 +17,73 @@ const object = (size = 2000) => {
   return { data, hash, key: objectKey(hash) };
 };
 
-let redis: RedisServer;
+/**
+ * The suite runs against one redis-server and against a 3-master Redis Cluster, each started once
+ * for the file. `redis` is the one the running block uses; on the cluster, kill, restart, pause
+ * and resume act on every master (the whole cluster down); the cluster's own faults (one master
+ * down) are tested at the end.
+ */
+interface CacheServer {
+  readonly url: string;
+  readonly running: boolean;
+  kill(): Promise<void>;
+  restart(): Promise<void>;
+  pause(): void;
+  resume(): void;
+}
+
+function wholeCluster(cluster: RedisCluster): CacheServer {
+  return {
+    url: cluster.url,
+    get running() {
+      return cluster.nodes.every((n) => n.running);
+    },
+    kill: async () => void (await Promise.all(cluster.nodes.map((n) => n.kill()))),
+    restart: async () => {
+      await Promise.all(cluster.nodes.map((n) => n.restart()));
+      await cluster.waitOk();
+    },
+    pause: () => cluster.nodes.forEach((n) => n.pause()),
+    resume: () => cluster.nodes.forEach((n) => n.resume()),
+  };
+}
+
+let standalone: RedisServer;
+let cluster: RedisCluster;
+let redis: CacheServer;
 let s3: S3Server;
 const disposers: (() => Promise<void>)[] = [];
 beforeAll(async () => {
-  [redis, s3] = await Promise.all([RedisServer.start(), S3Server.start()]);
+  [standalone, cluster, s3] = await Promise.all([
+    RedisServer.start(),
+    RedisCluster.start(),
+    S3Server.start(),
+  ]);
 });
 afterEach(async () => {
   s3.faults.latencyMs = 0;
   s3.faults.slowDownRate = 0;
-  redis.resume();
-  if (!redis.running) await redis.restart();
   for (const dispose of disposers.splice(0).reverse()) await dispose();
+  for (const server of [standalone, wholeCluster(cluster)]) {
+    server.resume();
+    if (!server.running) await server.restart();
+  }
+  for (const node of cluster.nodes) if (!node.running) await node.restart();
+  await cluster.waitOk();
 });
 afterAll(async () => {
-  await Promise.all([redis?.dispose(), s3?.stop()]);
+  await Promise.all([standalone?.dispose(), cluster?.dispose(), s3?.stop()]);
 });
+
+/** A client of the running block's Redis, for looking at keys behind the cache's back. */
+function rawClient(): Redis | Cluster {
+  const client =
+    redis.url === standalone.url
+      ? new Redis(redis.url)
+      : new Cluster(cluster.nodes.map((n) => ({ host: '127.0.0.1', port: n.port })));
+  disposers.push(async () => client.disconnect());
+  return client;
+}
 
 let prefix = 0;
 async function cachedOverS3(
@@ -55,189 +106,199 @@ async function until(condition: () => boolean, ms = 5_000): Promise<void> {
   }
 }
 
-describe('CachedStore (ADR-012) over S3, requests counted by the proxy', () => {
-  it('warm: has, hasMany and put of known objects make no backend request', async () => {
-    const store = await cachedOverS3();
-    const objects = Array.from({ length: 50 }, () => object());
-    for (const o of objects) await store.put(o.key, o.data);
-    s3.resetCounts();
-    for (const o of objects) expect(await store.has(o.key)).toBe(true);
-    expect(await store.hasMany(objects.map((o) => o.key))).toEqual(objects.map(() => true));
-    for (const o of objects) await store.put(o.key, o.data);
-    expect(s3.totalRequests).toBe(0);
-    const health = store.health();
-    expect(health.hits).toBe(150);
-    expect(health.backendCallsAvoided).toBe(150);
-    expect(health.state).toBe('up');
+describe.each(['standalone', 'cluster'] as const)('CachedStore on Redis %s', (kind) => {
+  beforeAll(() => {
+    redis = kind === 'standalone' ? standalone : wholeCluster(cluster);
   });
 
-  it('cold: a backend hit is backfilled, and the next check makes no backend request', async () => {
-    const store = await cachedOverS3();
-    const backendOnly = s3Store(s3, `cache-${prefix}`);
-    disposers.push(() => backendOnly.close());
-    const objects = Array.from({ length: 20 }, () => object());
-    for (const o of objects) await backendOnly.put(o.key, o.data); // behind the cache's back
-    s3.resetCounts();
-    expect(await store.has(objects[0]!.key)).toBe(true);
-    expect(await store.hasMany(objects.slice(1).map((o) => o.key))).toEqual(
-      objects.slice(1).map(() => true),
-    );
-    expect(s3.count('HEAD')).toBe(20);
-    await store.idle();
-    expect(store.health().backfills).toBe(20);
-    s3.resetCounts();
-    expect(await store.hasMany(objects.map((o) => o.key))).toEqual(objects.map(() => true));
-    expect(await store.has(objects[0]!.key)).toBe(true);
-    expect(s3.totalRequests).toBe(0);
-  });
-
-  it('a miss that the backend does not hold either is not cached', async () => {
-    const store = await cachedOverS3();
-    const o = object();
-    expect(await store.has(o.key)).toBe(false);
-    await store.idle();
-    s3.resetCounts();
-    expect(await store.has(o.key)).toBe(false);
-    expect(s3.count('HEAD')).toBe(1);
-  });
-
-  it('write-through happens only after the backend confirmed the upload', async () => {
-    const store = await cachedOverS3({}, { retryForMs: 1_000 });
-    const redisClient = new Redis(redis.url);
-    disposers.push(async () => redisClient.disconnect());
-    const o = object();
-    s3.faults.slowDownRate = 1; // every upload refused
-    await expect(store.put(o.key, o.data)).rejects.toThrow(/SlowDown|503/);
-    s3.faults.slowDownRate = 0;
-    expect(await redisClient.exists(`tv:obj:ns${prefix}:${o.hash}`)).toBe(0);
-    await store.put(o.key, o.data);
-    expect(await redisClient.get(`tv:obj:ns${prefix}:${o.hash}`)).toBe('1');
-    expect(await redisClient.ttl(`tv:obj:ns${prefix}:${o.hash}`)).toBeGreaterThan(29 * 24 * 3600);
-  });
-
-  it('uploads through injected 503 SlowDown answers (the SDK retries)', async () => {
-    const store = await cachedOverS3();
-    const objects = Array.from({ length: 40 }, () => object());
-    s3.resetCounts();
-    s3.faults.slowDownRate = 0.1; // every tenth request refused
-
-    await Promise.all(objects.map((o) => store.put(o.key, o.data)));
-    s3.faults.slowDownRate = 0;
-    expect(s3.injectedSlowDowns).toBeGreaterThanOrEqual(4);
-    for (const o of objects) expect((await readAll(store, o.key)).equals(o.data)).toBe(true);
-  });
-
-  it('Redis killed mid-way through a batch of puts: every put succeeds and lands in the bucket', async () => {
-    const store = await cachedOverS3();
-    const states: CacheHealth['state'][] = [];
-    store.on('state', (h: CacheHealth) => states.push(h.state));
-    const objects = Array.from({ length: 200 }, () => object());
-    await Promise.all(
-      objects.map(async (o, i) => {
-        if (i === 60) await redis.kill();
-        await store.put(o.key, o.data);
-      }),
-    );
-    const backendOnly = s3Store(s3, `cache-${prefix}`);
-    disposers.push(() => backendOnly.close());
-    expect(await backendOnly.hasMany(objects.map((o) => o.key))).toEqual(objects.map(() => true));
-    expect(store.health().state).toBe('down');
-    expect(store.health().fallbacks).toBeGreaterThan(0);
-    expect(states).toEqual(['down']);
-
-    // Redis back: the probe closes the circuit, state goes degraded then up, caching resumes.
-    await redis.restart();
-    await until(() => states.at(-1) === 'up');
-    expect(states).toEqual(['down', 'degraded', 'up']);
-    expect(store.state).toBe('up');
-    const fresh = object();
-    await store.put(fresh.key, fresh.data);
-    s3.resetCounts();
-    expect(await store.has(fresh.key)).toBe(true);
-    expect(s3.totalRequests).toBe(0);
-  });
-
-  it("two repositories sharing one Redis never see each other's objects", async () => {
-    const a = await cachedOverS3({ namespace: 'repository-a' });
-    const b = await cachedOverS3({ namespace: 'repository-b' });
-    const o = object();
-    await a.put(o.key, o.data);
-    expect(await a.has(o.key)).toBe(true);
-    expect(await b.has(o.key)).toBe(false);
-    expect(await b.hasMany([o.key])).toEqual([false]);
-    await b.idle();
-    expect(await b.has(o.key)).toBe(false);
-  });
-
-  it('delete removes the cache key first, and refuses while Redis cannot confirm that', async () => {
-    const store = await cachedOverS3();
-    const o = object();
-    await store.put(o.key, o.data);
-    await redis.kill();
-    await expect(store.delete(o.key)).rejects.toThrow(
-      /could not remove its key first.*nothing was deleted/,
-    );
-    await redis.restart();
-    await until(() => store.state !== 'down');
-    // Redis restarted empty; the object is still in the bucket.
-    expect(await store.has(o.key)).toBe(true);
-    await store.delete(o.key);
-    s3.resetCounts();
-    expect(await store.has(o.key)).toBe(false);
-    expect(s3.count('HEAD')).toBe(1);
-  });
-});
-
-describe('CachedStore when Redis does not answer', () => {
-  const N = 10_000;
-  async function sequentialHas(store: { has(k: string): Promise<boolean> }, keys: string[]) {
-    const started = performance.now();
-    for (const key of keys) await store.has(key);
-    return performance.now() - started;
-  }
-
-  it('a port that accepts and never replies: 10,000 has calls pay no timeouts (circuit breaker)', async () => {
-    const disk = await diskStore();
-    disposers.push(disk.dispose);
-    const keys = Array.from({ length: N }, () => object(10).key);
-    const blackhole = await BlackholeServer.start();
-    disposers.push(() => blackhole.close());
-    const cached = await cachedStore(new CountingStore(disk.store), blackhole.url, {
-      probeIntervalMs: 200,
-      startupMs: 250, // the default: what a first command waits for a connection
+  describe('CachedStore (ADR-012) over S3, requests counted by the proxy', () => {
+    it('warm: has, hasMany and put of known objects make no backend request', async () => {
+      const store = await cachedOverS3();
+      const objects = Array.from({ length: 50 }, () => object());
+      for (const o of objects) await store.put(o.key, o.data);
+      s3.resetCounts();
+      for (const o of objects) expect(await store.has(o.key)).toBe(true);
+      expect(await store.hasMany(objects.map((o) => o.key))).toEqual(objects.map(() => true));
+      for (const o of objects) await store.put(o.key, o.data);
+      expect(s3.totalRequests).toBe(0);
+      const health = store.health();
+      expect(health.hits).toBe(150);
+      expect(health.backendCallsAvoided).toBe(150);
+      expect(health.state).toBe('up');
     });
-    disposers.push(cached.dispose);
-    const withoutCache = await sequentialHas(disk.store, keys);
-    const withCache = await sequentialHas(cached.store, keys);
-    const health = cached.store.health();
-    expect(health.state).toBe('down');
-    expect(health.errors).toBeLessThanOrEqual(2);
-    expect(health.fallbacks).toBeGreaterThanOrEqual(N - 2);
-    expect(withCache).toBeLessThan(withoutCache + 2_000);
+
+    it('cold: a backend hit is backfilled, and the next check makes no backend request', async () => {
+      const store = await cachedOverS3();
+      const backendOnly = s3Store(s3, `cache-${prefix}`);
+      disposers.push(() => backendOnly.close());
+      const objects = Array.from({ length: 20 }, () => object());
+      for (const o of objects) await backendOnly.put(o.key, o.data); // behind the cache's back
+      s3.resetCounts();
+      expect(await store.has(objects[0]!.key)).toBe(true);
+      expect(await store.hasMany(objects.slice(1).map((o) => o.key))).toEqual(
+        objects.slice(1).map(() => true),
+      );
+      expect(s3.count('HEAD')).toBe(20);
+      await store.idle();
+      expect(store.health().backfills).toBe(20);
+      s3.resetCounts();
+      expect(await store.hasMany(objects.map((o) => o.key))).toEqual(objects.map(() => true));
+      expect(await store.has(objects[0]!.key)).toBe(true);
+      expect(s3.totalRequests).toBe(0);
+    });
+
+    it('a miss that the backend does not hold either is not cached', async () => {
+      const store = await cachedOverS3();
+      const o = object();
+      expect(await store.has(o.key)).toBe(false);
+      await store.idle();
+      s3.resetCounts();
+      expect(await store.has(o.key)).toBe(false);
+      expect(s3.count('HEAD')).toBe(1);
+    });
+
+    it('write-through happens only after the backend confirmed the upload', async () => {
+      const store = await cachedOverS3({}, { retryForMs: 1_000 });
+      const redisClient = rawClient();
+      const o = object();
+      s3.faults.slowDownRate = 1; // every upload refused
+      await expect(store.put(o.key, o.data)).rejects.toThrow(/SlowDown|503/);
+      s3.faults.slowDownRate = 0;
+      expect(await redisClient.exists(cacheKey(`ns${prefix}`, o.hash))).toBe(0);
+      await store.put(o.key, o.data);
+      expect(await redisClient.get(cacheKey(`ns${prefix}`, o.hash))).toBe('1');
+      expect(await redisClient.ttl(cacheKey(`ns${prefix}`, o.hash))).toBeGreaterThan(
+        29 * 24 * 3600,
+      );
+    });
+
+    it('uploads through injected 503 SlowDown answers (the SDK retries)', async () => {
+      const store = await cachedOverS3();
+      const objects = Array.from({ length: 40 }, () => object());
+      s3.resetCounts();
+      s3.faults.slowDownRate = 0.1; // every tenth request refused
+
+      await Promise.all(objects.map((o) => store.put(o.key, o.data)));
+      s3.faults.slowDownRate = 0;
+      expect(s3.injectedSlowDowns).toBeGreaterThanOrEqual(4);
+      for (const o of objects) expect((await readAll(store, o.key)).equals(o.data)).toBe(true);
+    });
+
+    it('Redis killed mid-way through a batch of puts: every put succeeds and lands in the bucket', async () => {
+      const store = await cachedOverS3();
+      const states: CacheHealth['state'][] = [];
+      store.on('state', (h: CacheHealth) => states.push(h.state));
+      const objects = Array.from({ length: 200 }, () => object());
+      await Promise.all(
+        objects.map(async (o, i) => {
+          if (i === 60) await redis.kill();
+          await store.put(o.key, o.data);
+        }),
+      );
+      const backendOnly = s3Store(s3, `cache-${prefix}`);
+      disposers.push(() => backendOnly.close());
+      expect(await backendOnly.hasMany(objects.map((o) => o.key))).toEqual(objects.map(() => true));
+      expect(store.health().state).toBe('down');
+      expect(store.health().fallbacks).toBeGreaterThan(0);
+      expect(states).toEqual(['down']);
+
+      // Redis back: the probe closes the circuit, state goes degraded then up, caching resumes.
+      await redis.restart();
+      await until(() => states.at(-1) === 'up');
+      expect(states).toEqual(['down', 'degraded', 'up']);
+      expect(store.state).toBe('up');
+      const fresh = object();
+      await store.put(fresh.key, fresh.data);
+      s3.resetCounts();
+      expect(await store.has(fresh.key)).toBe(true);
+      expect(s3.totalRequests).toBe(0);
+    });
+
+    it("two repositories sharing one Redis never see each other's objects", async () => {
+      const a = await cachedOverS3({ namespace: 'repository-a' });
+      const b = await cachedOverS3({ namespace: 'repository-b' });
+      const o = object();
+      await a.put(o.key, o.data);
+      expect(await a.has(o.key)).toBe(true);
+      expect(await b.has(o.key)).toBe(false);
+      expect(await b.hasMany([o.key])).toEqual([false]);
+      await b.idle();
+      expect(await b.has(o.key)).toBe(false);
+    });
+
+    it('delete removes the cache key first, and refuses while Redis cannot confirm that', async () => {
+      const store = await cachedOverS3();
+      const o = object();
+      await store.put(o.key, o.data);
+      await redis.kill();
+      await expect(store.delete(o.key)).rejects.toThrow(
+        /could not remove its key first.*nothing was deleted/,
+      );
+      await redis.restart();
+      await until(() => store.state !== 'down');
+      // Redis restarted empty; the object is still in the bucket.
+      expect(await store.has(o.key)).toBe(true);
+      await store.delete(o.key);
+      s3.resetCounts();
+      expect(await store.has(o.key)).toBe(false);
+      expect(s3.count('HEAD')).toBe(1);
+    });
   });
 
-  it('a Redis that hangs mid-run (SIGSTOP): a timeout and a PING that times out too open the circuit, then the backend answers; back when it resumes', async () => {
-    const disk = await diskStore();
-    disposers.push(disk.dispose);
-    const cached = await cachedStore(disk.store, redis.url, { probeIntervalMs: 100 });
-    disposers.push(cached.dispose);
-    const store: CachedStore = cached.store;
-    const objects = Array.from({ length: 100 }, () => object(100));
-    for (const o of objects) await store.put(o.key, o.data);
-    await store.flush(); // a folder's objects are claimed once durable
-    redis.pause();
-    const keys = Array.from({ length: N }, (_, i) => objects[i % objects.length]!.key);
-    const withoutCache = await sequentialHas(disk.store, keys);
-    const withCache = await sequentialHas(store, keys);
-    expect(store.state).toBe('down');
-    expect(store.health().timeouts).toBeLessThanOrEqual(3);
-    expect(store.health().lastError).toMatch(/did not answer within \d+ ms/);
-    expect(withCache).toBeLessThan(withoutCache + 2_000);
-    redis.resume();
-    await until(() => store.state === 'up');
-    const before = store.health().hits;
-    expect(await store.has(objects[0]!.key)).toBe(true);
-    expect(store.health().hits).toBe(before + 1);
+  describe('CachedStore when Redis does not answer', () => {
+    const N = 10_000;
+    async function sequentialHas(store: { has(k: string): Promise<boolean> }, keys: string[]) {
+      const started = performance.now();
+      for (const key of keys) await store.has(key);
+      return performance.now() - started;
+    }
+
+    it('a port that accepts and never replies: 10,000 has calls pay no timeouts (circuit breaker)', async () => {
+      const disk = await diskStore();
+      disposers.push(disk.dispose);
+      const keys = Array.from({ length: N }, () => object(10).key);
+      const blackhole = await BlackholeServer.start();
+      disposers.push(() => blackhole.close());
+      const url =
+        kind === 'cluster' ? `redis+cluster://127.0.0.1:${blackhole.port}` : blackhole.url;
+      const cached = await cachedStore(new CountingStore(disk.store), url, {
+        probeIntervalMs: 200,
+        startupMs: 250, // the default: what a first command waits for a connection
+      });
+      disposers.push(cached.dispose);
+      const withoutCache = await sequentialHas(disk.store, keys);
+      const withCache = await sequentialHas(cached.store, keys);
+      const health = cached.store.health();
+      expect(health.state).toBe('down');
+      expect(health.errors).toBeLessThanOrEqual(2);
+      expect(health.fallbacks).toBeGreaterThanOrEqual(N - 2);
+      expect(withCache).toBeLessThan(withoutCache + 2_000);
+    });
+
+    it('a Redis that hangs mid-run (SIGSTOP): a timeout and a PING that times out too open the circuit, then the backend answers; back when it resumes', async () => {
+      const disk = await diskStore();
+      disposers.push(disk.dispose);
+      const cached = await cachedStore(disk.store, redis.url, { probeIntervalMs: 100 });
+      disposers.push(cached.dispose);
+      const store: CachedStore = cached.store;
+      const objects = Array.from({ length: 100 }, () => object(100));
+      for (const o of objects) await store.put(o.key, o.data);
+      await store.flush(); // a folder's objects are claimed once durable
+      redis.pause();
+      const keys = Array.from({ length: N }, (_, i) => objects[i % objects.length]!.key);
+      const withoutCache = await sequentialHas(disk.store, keys);
+      const withCache = await sequentialHas(store, keys);
+      expect(store.state).toBe('down');
+      // Each master and the cluster's own probe may each time out once or twice.
+      expect(store.health().timeouts).toBeLessThanOrEqual(kind === 'cluster' ? 9 : 3);
+      expect(store.health().lastError).toMatch(/did not answer within \d+ ms/);
+      expect(withCache).toBeLessThan(withoutCache + 2_000);
+      redis.resume();
+      await until(() => store.state === 'up');
+      const before = store.health().hits;
+      expect(await store.has(objects[0]!.key)).toBe(true);
+      expect(store.health().hits).toBe(before + 1);
+    });
   });
 });
 

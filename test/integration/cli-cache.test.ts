@@ -164,7 +164,7 @@ describe('Redis settings a user can act on', () => {
     const fromEnv = await tv(['models'], { ...env, TV_REDIS_URL: 'not-a-url' });
     expect(fromEnv.code).toBe(1);
     expect(fromEnv.stderr.trim()).toBe(
-      'tv: TV_REDIS_URL is not a Redis URL ("not-a-url"): expected redis://[[user]:password@]host[:port][/db] or rediss:// for TLS',
+      'tv: TV_REDIS_URL is not a Redis URL ("not-a-url"): expected redis://[[user]:password@]host[:port][/db] (rediss:// for TLS), or for a Redis Cluster redis+cluster://[[user]:password@]host:port,host:port (rediss+cluster:// for TLS) or a comma-separated list of redis:// URLs',
     );
     const fromFlag = await tv(['--redis', 'localhost:6379', 'models'], env);
     expect(fromFlag.stderr.trim()).toMatch(/^tv: --redis is not a Redis URL \("localhost:6379"\)/);

@@ -9,7 +9,7 @@ import { objectKey, readAll } from '../../electron/engine/storage/store';
 import { RedisServer } from '../harness/redis';
 import { S3Server } from '../harness/s3';
 import { seededBytes } from '../unit/prng';
-import { s3Options, s3Store, startServers, type TestServers } from './stores';
+import { cacheKey, s3Options, s3Store, startServers, type TestServers } from './stores';
 
 let servers: TestServers;
 let redis: RedisServer;
@@ -71,7 +71,7 @@ describe('verify', () => {
       const saved = await readAll(bucket, where!.key);
       await bucket.delete(where!.key); // behind the cache's back
       const namespace = repo.config.repositoryId;
-      expect(await redisClient.exists(`tv:obj:${namespace}:${victim}`)).toBe(1);
+      expect(await redisClient.exists(cacheKey(namespace, victim))).toBe(1);
 
       const bad = await service.verify();
       expect(bad.ok).toBe(false);
@@ -86,7 +86,7 @@ describe('verify', () => {
         { model: 'm', version: 'v1', id: v1.id, files: [...new Set(lost.values())].sort() },
       ]);
       expect(bad.staleCacheKeysRemoved).toBe(lost.size);
-      expect(await redisClient.exists(`tv:obj:${namespace}:${victim}`)).toBe(0);
+      expect(await redisClient.exists(cacheKey(namespace, victim))).toBe(0);
 
       await bucket.put(where!.key, saved);
       const full = await service.verify({ full: true });
@@ -172,7 +172,7 @@ describe('rm and gc', () => {
       const left = await bucket.hasMany([...only].map(objectKey));
       expect(left.every((x) => !x)).toBe(true);
       for (const h of only)
-        expect(await redisClient.exists(`tv:obj:${repo.config.repositoryId}:${h}`)).toBe(0);
+        expect(await redisClient.exists(cacheKey(repo.config.repositoryId, h))).toBe(0);
       await bucket.close();
 
       const dest = join(work.path, `gc-out-${++n}`);

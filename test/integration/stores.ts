@@ -110,6 +110,11 @@ export function s3Store(s3: S3Server, prefix: string, extra: S3Options = {}): S3
   return new S3Store({ bucket: s3.bucket, prefix }, s3Options(s3, extra));
 }
 
+/** The cache key of an object, as docs/format.md writes it (the same on one server and a cluster). */
+export function cacheKey(namespace: string, hash: string): string {
+  return `tv:obj:{${namespace}:${hash.slice(0, 2)}}:${hash}`;
+}
+
 /** A CachedStore over a backend with a connection of its own to Redis; fast probe for tests. */
 export async function cachedStore(
   backend: Store,

@@ -2,15 +2,16 @@ import { EventEmitter } from 'node:events';
 import type { Readable } from 'node:stream';
 import { mapLimit } from '../concurrency';
 import { silentLogger, type Logger } from '../log';
-import type { RedisConnection } from './redis';
+import { MasterTarget, type RedisConnection } from './redis';
 import {
   NO_ANSWER,
   percentile,
   RedisBreaker,
+  type Answer,
   type BreakerOptions,
   type CacheState,
 } from './redis-breaker';
-import { NO_TOTALS, RedisClaims, type CacheTotals } from './redis-claims';
+import { NO_TOTALS, RedisClaims, type CacheTotals, type KeyBatch } from './redis-claims';
 import {
   hashOfKey,
   StoreError,
@@ -53,7 +54,7 @@ export interface CachedStoreOptions extends Pick<
   namespace: string;
   /** Lifetime of an existence key (default 30 days). */
   ttlSeconds?: number;
-  /** Keys per MGET (default 1000). */
+  /** Keys per round trip to one server or one master (default 1000). */
   batchSize?: number;
   /** How often this client adds its counts to the shared totals in Redis (default 5 s). */
   totalsIntervalMs?: number;
@@ -64,7 +65,7 @@ export interface CachedStoreOptions extends Pick<
  * ADR-012: a Store that wraps any Store with a Redis existence cache. It caches only
  * content-addressed objects (immutable), as claims that the backend holds them (see RedisClaims).
  *
- * - has, hasMany: Redis first (one MGET per batch); a hit answers with no backend call; the
+ * - has, hasMany: Redis first (one MGET per batch, per slot on a cluster); a hit answers with no backend call; the
  *   misses go to the backend's own hasMany together, and the ones it holds are written back to
  *   Redis without making the caller wait. A miss is never taken for "absent".
  * - put: skipped when Redis says the object exists; otherwise uploaded, then the key is written
@@ -73,10 +74,16 @@ export interface CachedStoreOptions extends Pick<
  * - Redis unreachable, slow or failing never fails a read or a write (see RedisBreaker): the
  *   backend answers, a warning is logged once, and caching resumes when Redis is back.
  * - Connects on first use: a command that needs no cache never touches Redis.
+ * - On a Redis Cluster, each master has a breaker of its own: a master that is down or hung costs
+ *   only the keys it serves (the backend answers for them); the cluster is down when none answers.
  */
 export class CachedStore extends EventEmitter implements Store {
   private readonly batchSize: number;
+  /** The whole Redis: the connection, and on one server every command. */
   private readonly breaker: RedisBreaker;
+  /** On a cluster, one breaker per master (host:port). */
+  private readonly masters = new Map<string, RedisBreaker>();
+  private reportedState: CacheState = 'up';
   private readonly keys: RedisClaims;
   private readonly pending = new Set<Promise<unknown>>();
   private readonly counters = { hits: 0, misses: 0, backfills: 0, backendCallsAvoided: 0 };
@@ -106,10 +113,10 @@ export class CachedStore extends EventEmitter implements Store {
     this.breaker = new RedisBreaker(connection, {
       ...options,
       logger: options.logger ?? silentLogger,
-      onStateChange: () => this.emit('state', this.health()),
+      onStateChange: () => this.stateChanged(),
     });
     this.keys = new RedisClaims(
-      connection.client,
+      connection,
       options.namespace,
       options.ttlSeconds ?? 30 * 24 * 3600,
     );
@@ -151,26 +158,43 @@ export class CachedStore extends EventEmitter implements Store {
   }
 
   async hasMany(keys: readonly string[]): Promise<boolean[]> {
-    const hashes = keys.map(hashOfKey);
-    const cacheable = hashes.flatMap((hash, i) => (hash ? [i] : []));
-    const claimed = await this.lookup(cacheable.map((i) => hashes[i] as string));
+    // Plain loops: a warm push asks about every chunk, and this is the cache's own CPU per key.
     const answers = new Array<boolean>(keys.length).fill(false);
-    const toBackend: number[] = hashes.flatMap((hash, i) => (hash ? [] : [i]));
-    cacheable.forEach((index, k) => {
-      if (claimed[k] === true) answers[index] = true;
-      else toBackend.push(index);
-    });
+    /** The Redis keys of the object keys, and the index of each in `keys`. */
+    const cacheKeys: string[] = [];
+    const at: number[] = [];
+    /** Indexes of keys the backend is asked about. */
+    const toBackend: number[] = [];
+    for (let i = 0; i < keys.length; i++) {
+      const cacheKey = this.keys.keyOfObject(keys[i] as string);
+      if (cacheKey === undefined) toBackend.push(i);
+      else {
+        cacheKeys.push(cacheKey);
+        at.push(i);
+      }
+    }
+    const claimed = await this.lookup(cacheKeys);
+    /** Indexes of keys Redis answered "not claimed" about: a backend hit is written back. */
+    const answeredMiss = new Set<number>();
+    for (let k = 0; k < cacheKeys.length; k++) {
+      const c = claimed[k];
+      if (c === true) answers[at[k] as number] = true;
+      else {
+        toBackend.push(at[k] as number);
+        if (c === false) answeredMiss.add(at[k] as number);
+      }
+    }
     if (toBackend.length === 0) return answers;
     const found = await this.backend.hasMany(toBackend.map((i) => keys[i] as string));
     const backfill: string[] = [];
     toBackend.forEach((index, k) => {
       answers[index] = found[k] as boolean;
-      const hash = hashes[index];
+      const hash = hashOfKey(keys[index] as string);
       // Not what this client put and the backend makes durable only at its flush.
       if (
         found[k] &&
         hash &&
-        claimed.length > 0 &&
+        answeredMiss.has(index) &&
         !this.unclaimed.has(hash) &&
         !this.notDurable.has(hash)
       )
@@ -185,7 +209,7 @@ export class CachedStore extends EventEmitter implements Store {
     if (!hash) return this.backend.put(key, data, options);
     // Redis may have learnt of it since the caller asked (another client uploaded it): a hit
     // skips the upload; a miss was counted when the caller asked.
-    const [claimed] = await this.lookup([hash], { misses: false });
+    const [claimed] = await this.lookup([this.keys.key(hash)], { misses: false });
     if (claimed) return;
     // Before the put: a backend that holds the object durably already says so during it.
     if (this.backend.onDurable) this.notDurable.add(hash);
@@ -227,6 +251,7 @@ export class CachedStore extends EventEmitter implements Store {
     await this.idle();
     if (this.breaker.used) await this.sendTotals();
     this.breaker.close();
+    for (const master of this.masters.values()) master.close();
     this.connection.disconnect();
     await this.backend.close();
   }
@@ -244,37 +269,44 @@ export class CachedStore extends EventEmitter implements Store {
         `cannot ${what}: the Redis cache could not remove its key first (${reason}), so nothing was deleted; try again when Redis is back`,
         'CACHE_UNAVAILABLE',
       );
-    for (let start = 0; start < hashes.length; start += this.batchSize) {
-      const batch = hashes.slice(start, start + this.batchSize);
-      if ((await this.breaker.run(() => this.keys.delete(batch))) === NO_ANSWER)
-        throw refuse(this.breaker.lastError ?? 'no answer');
+    await this.start();
+    const cacheKeys = hashes.map((hash) => this.keys.key(hash));
+    const batches = this.keys.batches(cacheKeys, this.batchSize);
+    if (batches.reduce((n, b) => n + b.size, 0) < cacheKeys.length)
+      throw refuse(this.breaker.lastError ?? 'the Redis Cluster has no slot map yet');
+    for (const batch of batches) {
+      if (
+        (await this.onMaster(batch.address, () => this.keys.delete(batch, cacheKeys))) === NO_ANSWER
+      ) {
+        const guard =
+          this.connection.kind === 'cluster' ? this.masters.get(batch.address) : undefined;
+        throw refuse(guard?.lastError ?? this.breaker.lastError ?? 'no answer');
+      }
     }
   }
 
   /**
    * Which of these objects the cache claims to hold, from Redis alone (undefined when Redis does
-   * not answer): verify checks such claims against the backend. Not counted as hits or misses.
+   * not answer, or a master of a cluster does not): verify checks such claims against the
+   * backend. Not counted as hits or misses.
    */
   async claims(hashes: readonly string[]): Promise<boolean[] | undefined> {
-    const out: boolean[] = [];
-    for (let start = 0; start < hashes.length; start += this.batchSize) {
-      const batch = hashes.slice(start, start + this.batchSize);
-      const values = await this.breaker.run(() => this.keys.get(batch));
-      if (values === NO_ANSWER) return undefined;
-      out.push(...values);
-    }
-    return out;
+    const claimed = await this.ask(hashes.map((hash) => this.keys.key(hash)));
+    return claimed.every((c) => c !== undefined) ? (claimed as boolean[]) : undefined;
   }
 
-  /** Every object hash this repository's cache keys claim (SCAN, in pages). */
+  /** Every object hash this repository's cache keys claim (SCAN, in pages, of every master). */
   async *claimedHashes(): AsyncIterable<string[]> {
-    let cursor = '0';
-    do {
-      const page = await this.breaker.run(() => this.keys.scan(cursor));
-      if (page === NO_ANSWER) return;
-      cursor = page.cursor;
-      yield page.hashes;
-    } while (cursor !== '0');
+    await this.start();
+    for (const address of this.connection.masters()) {
+      let cursor = '0';
+      do {
+        const page = await this.onMaster(address, () => this.keys.scan(address, cursor));
+        if (page === NO_ANSWER) break;
+        cursor = page.cursor;
+        yield page.hashes;
+      } while (cursor !== '0');
+    }
   }
 
   /** Resolves once every background backfill has finished. */
@@ -282,19 +314,49 @@ export class CachedStore extends EventEmitter implements Store {
     while (this.pending.size > 0) await Promise.allSettled([...this.pending]);
   }
 
-  /** The breaker and key layout, for the status a person asks for (see cache-status). */
-  internals(): { breaker: RedisBreaker; keys: RedisClaims } {
-    return { breaker: this.breaker, keys: this.keys };
+  /**
+   * The breakers and key layout, for the status a person asks for (see cache-status): the whole
+   * Redis's, and a guard per master (the whole Redis's own on one server).
+   */
+  internals(): {
+    breaker: RedisBreaker;
+    keys: RedisClaims;
+    connection: RedisConnection;
+    guard: (address: string) => RedisBreaker;
+    on: <T>(address: string | undefined, command: () => Promise<T>) => Promise<Answer<T>>;
+  } {
+    return {
+      breaker: this.breaker,
+      keys: this.keys,
+      connection: this.connection,
+      guard: (address) => this.guard(address),
+      on: (address, command) => this.onMaster(address, command),
+    };
   }
 
   // --- health ---------------------------------------------------------------------------------
 
+  /**
+   * up, degraded or down; on a cluster: down when the cluster cannot be reached or no master
+   * answers, degraded while one master is down (its keys go to the backend) or lately was.
+   */
   get state(): CacheState {
-    return this.breaker.state;
+    const whole = this.breaker.state;
+    if (whole === 'down' || this.masters.size === 0) return whole;
+    const states = [...this.masters.values()].map((m) => m.state);
+    if (states.every((state) => state === 'down')) return 'down';
+    return whole === 'degraded' || states.some((state) => state !== 'up') ? 'degraded' : 'up';
   }
 
   health(): CacheHealth {
-    const samples = this.breaker.recentLatencies;
+    const guards = [this.breaker, ...this.masters.values()];
+    const samples = guards.flatMap((g) => g.recentLatencies);
+    const sum = (field: keyof RedisBreaker['counters']) =>
+      guards.reduce((n, g) => n + g.counters[field], 0);
+    const lastError = guards
+      .filter((g) => g.lastError !== null)
+      .sort((a, b) => a.lastErrorAt - b.lastErrorAt)
+      .at(-1)?.lastError;
     return {
       state: this.state,
       latencyMs:
@@ -303,13 +365,21 @@ export class CachedStore extends EventEmitter implements Store {
           : null,
       recentLatencyMs: samples.map(round),
       ...this.counters,
-      fallbacks: this.breaker.counters.fallbacks,
-      errors: this.breaker.counters.errors,
-      lastError: this.breaker.lastError,
-      since: this.breaker.since.toISOString(),
-      commandTimeoutMs: this.breaker.timeoutMs,
-      timeouts: this.breaker.counters.timeouts,
+      fallbacks: sum('fallbacks'),
+      errors: sum('errors'),
+      lastError: lastError ?? null,
+      since: new Date(Math.max(...guards.map((g) => g.since.getTime()))).toISOString(),
+      commandTimeoutMs: Math.max(...guards.map((g) => g.timeoutMs)),
+      timeouts: sum('timeouts'),
     };
+  }
+
+  /** Tells listeners when the state (the whole Redis's, or a master's) changed. */
+  private stateChanged(): void {
+    const state = this.state;
+    if (state === this.reportedState) return;
+    this.reportedState = state;
+    this.emit('state', this.health());
   }
 
   // --- internals ------------------------------------------------------------------------------
@@ -327,50 +397,113 @@ export class CachedStore extends EventEmitter implements Store {
   }
 
   /**
-   * Which of these objects Redis claims, several MGETs in flight; [] when Redis did not answer
-   * (each then counts as a fallback, not a miss). Counted as hits and (unless told) misses.
+   * The guard of one master (host:port) of a cluster, made on first sight; on one server the
+   * whole Redis's.
+   */
+  private guard(address: string): RedisBreaker {
+    if (this.connection.kind === 'standalone') return this.breaker;
+    let guard = this.masters.get(address);
+    if (!guard) {
+      guard = new RedisBreaker(new MasterTarget(this.connection, address), {
+        ...this.options,
+        logger: this.options.logger ?? silentLogger,
+        part: `master ${address}`,
+        onStateChange: () => this.stateChanged(),
+      });
+      this.masters.set(address, guard);
+      // As quiet as the whole cache's: `tv cache status` prints each master's state itself.
+      void guard.start(undefined, { quiet: this.breaker.silent });
+    }
+    return guard;
+  }
+
+  /**
+   * Runs a command on one master under its guard (on one server, under the whole Redis's):
+   * NO_ANSWER, counted as a fallback, when it does not answer, when no master serves the keys
+   * yet, or when the cluster cannot be reached at all.
+   */
+  private async onMaster<T>(
+    address: string | undefined,
+    command: () => Promise<T>,
+  ): Promise<Answer<T>> {
+    await this.start();
+    if (this.connection.kind === 'standalone') return this.breaker.run(command);
+    if (address === undefined || this.breaker.state === 'down') {
+      this.breaker.counters.fallbacks++;
+      return NO_ANSWER;
+    }
+    return this.guard(address).run(command);
+  }
+
+  /**
+   * These hashes in batches per master. Keys no master serves yet (a cluster not reached, whose
+   * slot map is unknown) are in none: the backend answers for them, counted as one fallback.
+   */
+  private async route(cacheKeys: readonly string[]): Promise<KeyBatch[]> {
+    await this.start();
+    const batches = this.keys.batches(cacheKeys, this.batchSize);
+    if (batches.reduce((n, b) => n + b.size, 0) < cacheKeys.length)
+      this.breaker.counters.fallbacks++;
+    return batches;
+  }
+
+  /**
+   * What Redis claims about each of these objects: true, false, or undefined where the server
+   * (or the master serving its key) did not answer. Batches go to each master in turn, several
+   * in flight.
+   */
+  private async ask(cacheKeys: readonly string[]): Promise<(boolean | undefined)[]> {
+    const claimed = new Array<boolean | undefined>(cacheKeys.length);
+    if (cacheKeys.length === 0) return claimed;
+    const batches = await this.route(cacheKeys);
+    // Redis answers several MGETs in flight back to back on one connection.
+    await mapLimit(batches, 8, (batch) =>
+      this.onMaster(batch.address, () => this.keys.get(batch, cacheKeys, claimed)),
+    );
+    return claimed;
+  }
+
+  /**
+   * What Redis claims about these objects, counted as hits and (unless told) misses; an object
+   * Redis did not answer about is undefined, and counts as a fallback, not a miss.
    */
   private async lookup(
-    hashes: readonly string[],
+    cacheKeys: readonly string[],
     count: { misses: boolean } = { misses: true },
-  ): Promise<boolean[]> {
-    if (hashes.length === 0) return [];
-    await this.start();
-    const batches: string[][] = [];
-    for (let start = 0; start < hashes.length; start += this.batchSize)
-      batches.push(hashes.slice(start, start + this.batchSize));
-    // Redis answers several MGETs in flight back to back on the one connection.
-    const replies = await mapLimit(batches, 8, (batch) =>
-      this.breaker.run(() => this.keys.get(batch)),
-    );
-    if (replies.some((r) => r === NO_ANSWER)) return [];
-    const claimed = replies.flat() as boolean[];
-    const hits = claimed.filter(Boolean).length;
+  ): Promise<(boolean | undefined)[]> {
+    const claimed = await this.ask(cacheKeys);
+    let hits = 0;
+    let misses = 0;
+    for (const c of claimed) {
+      if (c === true) hits++;
+      else if (c === false) misses++;
+    }
     this.count('hits', hits);
-    if (count.misses) this.count('misses', claimed.length - hits);
+    if (count.misses) this.count('misses', misses);
     this.counters.backendCallsAvoided += hits;
     return claimed;
   }
 
+  /** Writes claims (pipelined SET EX per master); how many keys were written. */
+  private async write(hashes: readonly string[]): Promise<number> {
+    let written = 0;
+    const cacheKeys = hashes.map((hash) => this.keys.key(hash));
+    await mapLimit(await this.route(cacheKeys), 8, async (batch) => {
+      const n = await this.onMaster(batch.address, () => this.keys.set(batch, cacheKeys));
+      if (n !== NO_ANSWER) written += n;
+    });
+    return written;
+  }
+
   /** Writes these claims now (write-through after an upload, or after a flush). */
   private async claim(hashes: readonly string[]): Promise<void> {
-    for (let start = 0; start < hashes.length; start += this.batchSize) {
-      const batch = hashes.slice(start, start + this.batchSize);
-      const written = await this.breaker.run(() => this.keys.set(batch));
-      if (written === NO_ANSWER) return;
-      this.count('uploads', written);
-    }
+    if (hashes.length === 0) return;
+    this.count('uploads', await this.write(hashes));
   }
 
   /** Writes claims of objects the backend holds, without making the caller wait. */
   private backfill(hashes: string[]): void {
-    this.track(
-      this.breaker
-        .run(() => this.keys.set(hashes))
-        .then((written) => {
-          if (written !== NO_ANSWER) this.count('backfills', written);
-        }),
-    );
+    this.track(this.write(hashes).then((written) => this.count('backfills', written)));
   }
 
   /** Keeps a background write until it settles (idle and close wait for it). */
@@ -392,7 +525,7 @@ export class CachedStore extends EventEmitter implements Store {
     const delta = this.unsent;
     if (Object.values(delta).every((n) => n === 0) || this.breaker.state === 'down') return;
     this.unsent = { ...NO_TOTALS };
-    await this.breaker.run(() => this.keys.addTotals(delta));
+    await this.onMaster(this.keys.statsAddress, () => this.keys.addTotals(delta));
   }
 }
 

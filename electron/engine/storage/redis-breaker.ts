@@ -1,5 +1,5 @@
 import type { Logger } from '../log';
-import type { RedisConnection } from './redis';
+import type { BreakerTarget } from './redis';
 
 export type CacheState = 'up' | 'degraded' | 'down' | 'disabled';
 
@@ -21,6 +21,11 @@ export interface BreakerOptions {
   timeoutFloorMs?: number;
   /** How long the first command waits for the connection before the cache is skipped (default 250 ms). */
   startupMs?: number;
+  /**
+   * What this breaker guards when it is one part of the cache: "master 10.0.0.5:6379" of a
+   * cluster, whose keys alone go to the backend while it is open. Unset: the whole cache.
+   */
+  part?: string;
   /** Told whenever the state changes. */
   onStateChange?: () => void;
 }
@@ -58,9 +63,11 @@ export class RedisBreaker {
   private readonly startupMs: number;
   readonly counters = { fallbacks: 0, errors: 0, timeouts: 0 };
   lastError: string | null = null;
+  /** When lastError was set (ms since the epoch). */
+  lastErrorAt = 0;
 
   constructor(
-    readonly connection: RedisConnection,
+    readonly connection: BreakerTarget,
     private readonly options: BreakerOptions,
   ) {
     this.floor = options.timeoutFloorMs ?? 500;
@@ -82,6 +89,11 @@ export class RedisBreaker {
       this.probeTimer.unref();
     });
     return this.started;
+  }
+
+  /** Whether the caller reports the state itself, so that no warning is logged (see start). */
+  get silent(): boolean {
+    return this.quiet;
   }
 
   /** Whether the cache was ever asked for (a command that needs no cache never connects). */
@@ -150,7 +162,7 @@ export class RedisBreaker {
     const ms = this.timeout;
     const started = performance.now();
     try {
-      const result = await withTimeout(this.connection.client.ping(), ms);
+      const result = await withTimeout(this.connection.ping(), ms);
       if (result === TIMED_OUT) {
         this.timedOut(ms);
         return { error: this.lastError as string };
@@ -175,11 +187,11 @@ export class RedisBreaker {
     this.counters.errors++;
     this.counters.timeouts++;
     this.lastTimeoutAt = Date.now();
-    this.lastError = `Redis at ${this.connection.address} did not answer within ${ms} ms`;
+    this.setError(`Redis at ${this.connection.address} did not answer within ${ms} ms`);
     this.report();
     // One slow reply is not an outage: the circuit opens only when a PING sent after it goes
     // unanswered too (commands that timed out together, behind one stall, send one PING).
-    this.confirming ??= withTimeout(this.connection.client.ping(), ms)
+    this.confirming ??= withTimeout(this.connection.ping(), ms)
       .then(
         (result) => {
           if (result === TIMED_OUT) this.trip(this.lastError as string);
@@ -192,24 +204,33 @@ export class RedisBreaker {
   private failed(err: unknown): void {
     this.counters.errors++;
     const reason = this.connection.describe(err);
-    this.lastError = reason;
+    this.setError(reason);
     // A reply error about one command (out of memory for a write, say) leaves the others working;
     // a refused password or a Redis still loading leaves none.
     const e = err as { name?: string; message?: string };
     const whole =
-      !(e.name === 'ReplyError') || /^(NOAUTH|WRONGPASS|LOADING|MASTERDOWN)/.test(e.message ?? '');
+      !(e.name === 'ReplyError') ||
+      /^(NOAUTH|WRONGPASS|LOADING|MASTERDOWN|CLUSTERDOWN)/.test(e.message ?? '');
     if (whole) this.trip(reason);
   }
 
   private trip(reason: string): void {
-    this.lastError = reason;
+    this.setError(reason);
     if (this.open) return;
     this.open = true;
+    const part = this.options.part;
     if (!this.quiet)
       this.options.logger.warn(
-        `Redis cache unavailable (${reason}): using the storage backend directly until it is back`,
+        part
+          ? `Redis cache: ${part} unavailable (${reason}): the storage backend answers for its keys until it is back`
+          : `Redis cache unavailable (${reason}): using the storage backend directly until it is back`,
       );
     this.report();
+  }
+
+  private setError(reason: string): void {
+    this.lastError = reason;
+    this.lastErrorAt = Date.now();
   }
 
   /**
@@ -239,7 +260,7 @@ export class RedisBreaker {
     }
     try {
       const started = performance.now();
-      if ((await withTimeout(this.connection.client.ping(), this.timeout)) === TIMED_OUT) return;
+      if ((await withTimeout(this.connection.ping(), this.timeout)) === TIMED_OUT) return;
       this.recordLatency(performance.now() - started);
     } catch (err) {
       this.lastError = this.connection.describe(err);
@@ -247,7 +268,12 @@ export class RedisBreaker {
     }
     this.open = false;
     this.recoveredAt = Date.now();
-    if (!this.quiet) this.options.logger.warn('Redis cache answers again: caching resumes');
+    if (!this.quiet)
+      this.options.logger.warn(
+        this.options.part
+          ? `Redis cache: ${this.options.part} answers again: caching of its keys resumes`
+          : 'Redis cache answers again: caching resumes',
+      );
     this.report();
   }
 

@@ -1,41 +1,97 @@
-import { Redis } from 'ioredis';
-import { redactUrl } from '../log';
-import { parseRedisUrl, redisAddress } from './redis-url';
+import { Cluster, Redis, type ClusterOptions } from 'ioredis';
+import {
+  parseRedisSetting,
+  redactRedisSetting,
+  redisTargetAddress,
+  type RedisTarget,
+} from './redis-url';
 
 /**
- * One connection to Redis for an existence cache: connects only when first asked (a command that
- * needs no cache never touches Redis), fails commands at once while disconnected instead of
- * queueing them, reconnects by itself, and turns what goes wrong into a sentence a person can act
- * on ("Redis at 10.0.0.5:6379 refused the connection"), without credentials.
+ * What a breaker guards (see RedisBreaker): a whole Redis (one server, or a cluster reached through
+ * any of its masters), or one master of a cluster.
  */
-export class RedisConnection {
-  readonly client: Redis;
-  /** host:port */
+export interface BreakerTarget {
+  /** host:port, or the seed nodes of a cluster. */
   readonly address: string;
-  /** The URL with any user name and password replaced. */
+  readonly ready: boolean;
+  waitReady(ms: number): Promise<boolean>;
+  notReadyReason(waitedMs: number): string;
+  describe(err: unknown): string;
+  ping(): Promise<unknown>;
+}
+
+/** A slot-map change that moved slots from one master to another (a failover or a resharding). */
+export interface TopologyChange {
+  at: string;
+  /** The master that served the slots before, and the one that serves them now. */
+  from: string;
+  to: string;
+  slots: number;
+}
+
+const FAILOVERS_KEPT = 10;
+
+/**
+ * One connection to Redis for an existence cache, to one server or to a Redis Cluster: connects
+ * only when first asked (a command that needs no cache never touches Redis), fails commands at
+ * once while disconnected instead of queueing them, reconnects by itself, and turns what goes
+ * wrong into a sentence a person can act on ("Redis at 10.0.0.5:6379 refused the connection"),
+ * without credentials.
+ *
+ * On a cluster the client learns the slot map from any reachable seed node, follows MOVED, ASK and
+ * TRYAGAIN replies itself, and keeps a connection to each master; `masters()` names them.
+ */
+export class RedisConnection implements BreakerTarget {
+  readonly client: Redis | Cluster;
+  readonly kind: 'standalone' | 'cluster';
+  /** host:port, or the seed nodes of a cluster. */
+  readonly address: string;
+  /** The setting with any user name and password replaced. */
   readonly display: string;
+  /** Slot-map changes seen since this connection started, most recent last. */
+  readonly failovers: TopologyChange[] = [];
   private lastConnectionError: unknown;
   private connecting: Promise<void> | undefined;
+  private slotOwners: readonly string[] = [];
 
-  constructor(url: string, options: { source?: string; connectTimeoutMs?: number } = {}) {
-    const parsed = parseRedisUrl(url, options.source);
-    this.address = redisAddress(parsed);
-    this.display = redactUrl(url);
-    this.client = new Redis(url, {
-      lazyConnect: true,
-      connectTimeout: options.connectTimeoutMs ?? 2_000,
-      // While disconnected, commands fail at once (the cache falls back) instead of queueing.
-      enableOfflineQueue: false,
-      maxRetriesPerRequest: 0,
-      retryStrategy: (times) => Math.min(100 * times, 2_000),
-      enableAutoPipelining: true,
-      // How long a disconnect waits for the socket to close before destroying it. ioredis leaves
-      // this timer running when the socket is already gone (a refused connection), which kept a
-      // command that had finished waiting for it: 2 s by default.
-      disconnectTimeout: 20,
-    });
+  constructor(setting: string, options: { source?: string; connectTimeoutMs?: number } = {}) {
+    const target = parseRedisSetting(setting, options.source);
+    this.kind = target.kind;
+    this.address = redisTargetAddress(target);
+    this.display = redactRedisSetting(setting);
+    const connectTimeout = options.connectTimeoutMs ?? 2_000;
+    this.client =
+      target.kind === 'standalone'
+        ? new Redis(target.url.toString(), {
+            lazyConnect: true,
+            connectTimeout,
+            // While disconnected, commands fail at once (the cache falls back) instead of queueing.
+            enableOfflineQueue: false,
+            maxRetriesPerRequest: 0,
+            retryStrategy: (times) => Math.min(100 * times, 2_000),
+            // Single commands sent together (a `has` per chunk) share a write; the cache's own
+            // batches (MGET of 1,000 keys, pipelines) are written as they are: joining them
+            // into one string cost more CPU than the writes it saved.
+            enableAutoPipelining: true,
+            autoPipeliningIgnoredCommands: ['mget'],
+            // How long a disconnect waits for the socket to close before destroying it. ioredis
+            // leaves this timer running when the socket is already gone (a refused connection),
+            // which kept a command that had finished waiting for it: 2 s by default.
+            disconnectTimeout: 20,
+          })
+        : new Cluster(
+            target.nodes.map((n) => ({ host: n.host, port: n.port })),
+            clusterOptions(target, connectTimeout),
+          );
     this.client.on('error', (err: unknown) => (this.lastConnectionError = err));
     this.client.on('ready', () => (this.lastConnectionError = undefined));
+    if (this.client instanceof Cluster) {
+      const cluster = this.client;
+      cluster.on('refresh', () => this.noteSlotOwners(cluster));
+      // A master's own connection errors are its breaker's business; listened to so that none
+      // goes unhandled.
+      cluster.on('node error', () => {});
+    }
   }
 
   get ready(): boolean {
@@ -72,22 +128,61 @@ export class RedisConnection {
   /** Why the connection is not ready, after `waitedMs` of waiting for it. */
   notReadyReason(waitedMs: number): string {
     if (this.lastConnectionError) return this.describe(this.lastConnectionError);
+    const what =
+      this.kind === 'cluster' ? `The Redis Cluster at ${this.address}` : `Redis at ${this.address}`;
     return this.client.status === 'connect'
-      ? `Redis at ${this.address} accepted the connection but did not answer within ${waitedMs} ms`
-      : `Redis at ${this.address} did not answer within ${waitedMs} ms`;
+      ? `${what} accepted the connection but did not answer within ${waitedMs} ms`
+      : `${what} did not answer within ${waitedMs} ms`;
   }
 
-  /** One sentence for a failed command or connection. */
-  describe(err: unknown): string {
+  /**
+   * PING: the server; on a cluster, every master at once, answered when any of them answers (the
+   * cluster is down only when none does).
+   */
+  ping(): Promise<unknown> {
+    if (!(this.client instanceof Cluster)) return this.client.ping();
+    const masters = this.client.nodes('master');
+    if (masters.length === 0) return this.client.ping();
+    return Promise.any(masters.map((m) => m.ping())).catch((err: AggregateError) => {
+      throw err.errors[0];
+    });
+  }
+
+  /** The masters' addresses (host:port), in the order of the slots they serve; [] before connecting. */
+  masters(): string[] {
+    if (!(this.client instanceof Cluster)) return [this.address];
+    return [...new Set(this.client.slots.map((owners) => owners[0]).filter(Boolean))] as string[];
+  }
+
+  /** The master that serves a hash slot (host:port); undefined before the slot map is known. */
+  masterOf(slot: number): string | undefined {
+    if (!(this.client instanceof Cluster)) return this.address;
+    return this.client.slots[slot]?.[0];
+  }
+
+  /** The direct connection to one master (the server itself when not a cluster). */
+  node(address: string): Redis | undefined {
+    if (!(this.client instanceof Cluster)) return this.client;
+    return this.client
+      .nodes('master')
+      .find((n) => `${n.options.host}:${n.options.port}` === address);
+  }
+
+  /** One sentence for a failed command or connection; `address` names the master it went to. */
+  describe(err: unknown, address = this.address): string {
     const e = err as { code?: string; message?: string };
     const message = e.message ?? String(err);
-    const at = `Redis at ${this.address}`;
-    if (/Stream isn't writeable|Connection is closed|enableOfflineQueue/i.test(message)) {
+    const at = `Redis at ${address}`;
+    if (
+      /Stream isn't writeable|Connection is closed|enableOfflineQueue|isn't ready/i.test(message)
+    ) {
       // The command found no connection: say why the connection is not there.
       return this.lastConnectionError && this.lastConnectionError !== err
-        ? this.describe(this.lastConnectionError)
+        ? this.describe(this.lastConnectionError, address)
         : `${at} is not connected`;
     }
+    if (/None of startup nodes is available/i.test(message))
+      return `no node of the Redis Cluster at ${address} answered: check the addresses and that the servers run`;
     switch (e.code) {
       case 'ECONNREFUSED':
         return `${at} refused the connection`;
@@ -108,10 +203,94 @@ export class RedisConnection {
     if (/^WRONGPASS|invalid password|invalid username-password/i.test(message))
       return `${at} refused the password${/WRONGPASS/.test(message) ? ' (or user name)' : ''}: check it`;
     if (/^LOADING/.test(message)) return `${at} is loading its data set`;
-    return `${at}: ${message.replace(/redis(s?):\/\/[^@\s/]*@/g, 'redis$1://***@')}`;
+    if (/^CLUSTERDOWN/.test(message))
+      return `${at}: the cluster is down (${message.replace(/^CLUSTERDOWN\s*/, '')})`;
+    if (/ERR This instance has cluster support disabled/.test(message))
+      return `${at} is not a Redis Cluster: use redis://host:port for one server`;
+    return `${at}: ${message.replace(/redis(s?)(\+cluster)?:\/\/[^@\s/]*@/g, 'redis$1$2://***@')}`;
   }
 
   disconnect(): void {
     this.client.disconnect();
+  }
+
+  /** After the client read the slot map again: notes slots whose master changed. */
+  private noteSlotOwners(cluster: Cluster): void {
+    const owners = cluster.slots.map((o) => o[0] ?? '');
+    const moved = new Map<string, number>();
+    owners.forEach((owner, slot) => {
+      const before = this.slotOwners[slot];
+      if (before && owner && before !== owner) {
+        const key = `${before}\n${owner}`;
+        moved.set(key, (moved.get(key) ?? 0) + 1);
+      }
+    });
+    this.slotOwners = owners;
+    for (const [key, slots] of moved) {
+      const [from, to] = key.split('\n') as [string, string];
+      this.failovers.push({ at: new Date().toISOString(), from, to, slots });
+    }
+    this.failovers.splice(0, Math.max(0, this.failovers.length - FAILOVERS_KEPT));
+  }
+}
+
+function clusterOptions(
+  target: Extract<RedisTarget, { kind: 'cluster' }>,
+  connectTimeout: number,
+): ClusterOptions {
+  return {
+    lazyConnect: true,
+    // While the cluster is not reachable, commands fail at once instead of queueing.
+    enableOfflineQueue: false,
+    // The cache batches per master itself (one pipeline per master, see RedisClaims).
+    enableAutoPipelining: false,
+    clusterRetryStrategy: (times) => Math.min(100 * times, 2_000),
+    // Redirects and "try again" are followed a few times, briefly: the breaker bounds the wait.
+    maxRedirections: 6,
+    retryDelayOnMoved: 0,
+    retryDelayOnFailover: 100,
+    retryDelayOnClusterDown: 100,
+    retryDelayOnTryAgain: 100,
+    slotsRefreshTimeout: 1_000,
+    slotsRefreshInterval: 2_000,
+    redisOptions: {
+      connectTimeout,
+      maxRetriesPerRequest: 0,
+      disconnectTimeout: 20,
+      ...(target.username ? { username: target.username } : {}),
+      ...(target.password ? { password: target.password } : {}),
+      // A rediss:// seed does not turn TLS on by itself: it is asked for here.
+      ...(target.tls ? { tls: {} } : {}),
+    },
+  };
+}
+
+/** One master of a cluster, as its breaker sees it. */
+export class MasterTarget implements BreakerTarget {
+  constructor(
+    private readonly connection: RedisConnection,
+    readonly address: string,
+  ) {}
+
+  get ready(): boolean {
+    return this.connection.node(this.address) !== undefined;
+  }
+
+  /** The cluster's connection is made by the cluster's own breaker; a master has nothing to wait for. */
+  waitReady(): Promise<boolean> {
+    return Promise.resolve(true);
+  }
+
+  notReadyReason(): string {
+    return `Redis at ${this.address} is not connected`;
+  }
+
+  describe(err: unknown): string {
+    return this.connection.describe(err, this.address);
+  }
+
+  ping(): Promise<unknown> {
+    const node = this.connection.node(this.address);
+    return node ? node.ping() : Promise.reject(new Error('Connection is closed.'));
   }
 }

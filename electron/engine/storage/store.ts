@@ -173,12 +173,13 @@ export function objectKey(hash: string): string {
 
 /** The hash of an object key, or undefined for keys that are not content-addressed objects. */
 export function hashOfKey(key: string): string | undefined {
-  if (!key.startsWith(OBJECTS_PREFIX)) return undefined;
-  const hash = key.slice(key.lastIndexOf('/') + 1);
-  return isHashHex(hash) && key === `${OBJECTS_PREFIX}${hash.slice(0, 2)}/${hash}`
-    ? hash
-    : undefined;
+  // One regular expression over the whole key, then one slice: the cache reads every key of a
+  // push, and this measured faster than a loop over character codes or a test of the slice.
+  return OBJECT_KEY.test(key) ? key.slice(OBJECTS_PREFIX.length + 3) : undefined;
 }
+
+/** objects/<first two hex>/<64 lowercase hex>, the first two repeated. */
+const OBJECT_KEY = /^objects\/([0-9a-f]{2})\/\1[0-9a-f]{62}$/;
 
 const SEGMENT = /^[\p{L}\p{N}._@+=,-]+$/u;
 

@@ -74,6 +74,38 @@ function Sparkline({ values }: { values: number[] }) {
   );
 }
 
+/** Each master of a cluster: its state, PING, slots and this repository's keys on it. */
+function Masters({ status }: { status: CacheStatus }) {
+  return (
+    <table className="masters" data-testid="cache-masters">
+      <thead>
+        <tr>
+          <th>Master</th>
+          <th>State</th>
+          <th>PING</th>
+          <th>Slots</th>
+          <th>Keys (this repository)</th>
+        </tr>
+      </thead>
+      <tbody>
+        {status.nodes.map((n) => (
+          <tr key={n.address}>
+            <td>{n.address}</td>
+            <td>
+              <span className={`light ${n.state}`} title={n.reason ?? undefined}>
+                <i /> {n.state}
+              </span>
+            </td>
+            <td>{n.pingMs !== null ? `${n.pingMs} ms` : '-'}</td>
+            <td>{n.slots.toLocaleString()}</td>
+            <td>{n.keys !== null ? n.keys.toLocaleString() : '-'}</td>
+          </tr>
+        ))}
+      </tbody>
+    </table>
+  );
+}
+
 export function CacheHealth() {
   const { cache, info, cacheHistory } = useApp();
   if (!cache) return <p className="muted pad">Reading cache health…</p>;
@@ -99,7 +131,12 @@ export function CacheHealth() {
           )}
           <dl className="figures-grid">
             <dt>Redis</dt>
-            <dd>{cache.redis}</dd>
+            <dd data-testid="cache-redis">
+              {cache.redis}
+              {cache.kind === 'cluster'
+                ? ` (a Redis Cluster of ${cache.nodes.length} masters)`
+                : ' (one server)'}
+            </dd>
             <dt>Latency</dt>
             <dd>
               {cache.pingMs !== null ? `PING ${cache.pingMs} ms · ` : ''}
@@ -143,6 +180,25 @@ export function CacheHealth() {
             <dd>
               <HitRateChart history={cacheHistory} />
             </dd>
+            {cache.kind === 'cluster' && (
+              <>
+                <dt>Masters</dt>
+                <dd>
+                  <Masters status={cache} />
+                </dd>
+                <dt>Failovers</dt>
+                <dd data-testid="cache-failovers">
+                  {cache.failovers.length > 0
+                    ? cache.failovers
+                        .map(
+                          (f) =>
+                            `${new Date(f.at).toLocaleTimeString()}: ${f.slots} slots from ${f.from} to ${f.to}`,
+                        )
+                        .join(' · ')
+                    : 'none seen'}
+                </dd>
+              </>
+            )}
             <dt>Last error</dt>
             <dd data-testid="cache-error">
               {cache.lastError ? (

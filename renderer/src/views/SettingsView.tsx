@@ -162,7 +162,10 @@ export function SettingsView() {
       </section>
       <section className="panel">
         <h3>Redis cache</h3>
-        {field('redisUrl', 'Redis URL (redis://host:port; empty: no cache)')}
+        {field(
+          'redisUrl',
+          'Redis URL (redis://host:port, or redis+cluster://host:port,host:port for a Redis Cluster; rediss:// for TLS; empty: no cache)',
+        )}
         {settings.editable ? (
           <label>
             <span>Password {settings.redisPasswordSet ? '(set; leave empty to keep)' : ''}</span>

@@ -1,0 +1,270 @@
+import { createHash, randomBytes } from 'node:crypto';
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { Cluster, Redis } from 'ioredis';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { Service } from '../../electron/engine/service';
+import { cacheStatus } from '../../electron/engine/storage/cache-status';
+import type { CachedStore } from '../../electron/engine/storage/cached';
+import { objectKey } from '../../electron/engine/storage/store';
+import { RedisCluster } from '../harness/redis';
+import { S3Server } from '../harness/s3';
+import { seededBytes } from '../unit/prng';
+import { cacheKey, cachedStore, s3Options, s3Store, tempDir } from './stores';
+import { json, tv } from './tv';
+
+/** What a Redis Cluster adds: batches per master and per slot, and one master down. */
+
+let cluster: RedisCluster;
+let s3: S3Server;
+let work: { path: string; remove(): Promise<void> };
+const disposers: (() => Promise<void>)[] = [];
+beforeAll(async () => {
+  [cluster, s3, work] = await Promise.all([
+    RedisCluster.start(),
+    S3Server.start(),
+    tempDir('tv-cluster-'),
+  ]);
+});
+afterEach(async () => {
+  s3.faults.latencyMs = 0;
+  for (const dispose of disposers.splice(0).reverse()) await dispose();
+  for (const node of cluster.nodes) if (!node.running) await node.restart();
+  await cluster.waitOk();
+});
+afterAll(async () => {
+  await Promise.all([cluster?.dispose(), s3?.stop(), work?.remove()]);
+});
+
+const object = (size = 500) => {
+  const data = randomBytes(size);
+  const hash = createHash('sha256').update(data).digest('hex');
+  return { data, hash, key: objectKey(hash) };
+};
+
+let prefix = 0;
+async function cachedOverS3(namespace: string): Promise<CachedStore> {
+  const cached = await cachedStore(s3Store(s3, `cluster-${++prefix}`), cluster.url, {
+    namespace,
+  });
+  disposers.push(cached.dispose);
+  return cached.store;
+}
+
+/** A direct client of one master. */
+function master(port: number): Redis {
+  const client = new Redis(port, '127.0.0.1');
+  disposers.push(async () => client.disconnect());
+  return client;
+}
+
+const portOf = (address: string) => Number(address.split(':').at(-1));
+
+async function until(condition: () => boolean, ms = 10_000): Promise<void> {
+  const deadline = Date.now() + ms;
+  while (!condition()) {
+    if (Date.now() > deadline) throw new Error('condition not met in time');
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
+describe('CachedStore on a 3-master Redis Cluster', () => {
+  it('asks each master for its keys with one MGET per slot, and finds every key with SCAN on every master', async () => {
+    const store = await cachedOverS3('batching');
+    const objects = Array.from({ length: 3000 }, () => object(50));
+    // The keys a push writes, written behind the cache's back in the documented layout.
+    const writer = new Cluster(cluster.nodes.map((n) => ({ host: '127.0.0.1', port: n.port })));
+    disposers.push(async () => writer.disconnect());
+    await Promise.all(objects.map((o) => writer.set(cacheKey('batching', o.hash), '1')));
+    const masters = cluster.nodes.map((n) => master(n.port));
+    await Promise.all(masters.map((m) => m.config('RESETSTAT')));
+    s3.resetCounts();
+
+    expect(await store.hasMany(objects.map((o) => o.key))).toEqual(objects.map(() => true));
+    expect(s3.totalRequests).toBe(0);
+    const mgets = await Promise.all(
+      masters.map(async (m) => {
+        const stats = await m.info('commandstats');
+        return Number(/cmdstat_mget:calls=(\d+)/.exec(stats)?.[1] ?? 0);
+      }),
+    );
+    // 3000 keys over 256 slots: each master got some, in MGETs of a slot each (one batch of at
+    // most 1000 keys per master, 2 at most where a master serves more than 1000 of them).
+    for (const calls of mgets) expect(calls).toBeGreaterThan(0);
+    const total = mgets.reduce((a, b) => a + b, 0);
+    expect(total).toBeLessThanOrEqual(256 * 2);
+    expect(total).toBeGreaterThanOrEqual(256);
+
+    const claimed = new Set<string>();
+    for await (const page of store.claimedHashes()) for (const h of page) claimed.add(h);
+    expect(claimed.size).toBe(3000);
+
+    // Deleting keys across slots and masters (a DEL per slot) leaves none behind.
+    await store.forget(objects.slice(0, 1000).map((o) => o.hash));
+    expect(await store.claims(objects.slice(0, 1000).map((o) => o.hash))).toEqual(
+      objects.slice(0, 1000).map(() => false),
+    );
+  });
+
+  it('one master killed: only its keys go to the backend, the others answer from Redis, and it is back when it restarts', async () => {
+    const store = await cachedOverS3('one-down');
+    const objects = Array.from({ length: 150 }, () => object());
+    for (const o of objects) await store.put(o.key, o.data);
+    const { keys } = store.internals();
+    const victim = keys.addressOf(objects[0]!.hash)!;
+    const onVictim = objects.filter((o) => keys.addressOf(o.hash) === victim);
+    expect(onVictim.length).toBeGreaterThan(15);
+    expect(onVictim.length).toBeLessThan(100);
+    const node = cluster.nodes.find((n) => n.port === portOf(victim))!;
+
+    await node.kill();
+    s3.resetCounts();
+    expect(await store.hasMany(objects.map((o) => o.key))).toEqual(objects.map(() => true));
+    expect(s3.count('HEAD')).toBe(onVictim.length);
+    expect(store.state).toBe('degraded');
+    const timeoutsBefore = store.health().timeouts;
+    // Its breaker is open: the next batches skip it at once, without a timeout.
+    for (let i = 0; i < 3; i++) {
+      s3.resetCounts();
+      expect(await store.hasMany(objects.map((o) => o.key))).toEqual(objects.map(() => true));
+      expect(s3.count('HEAD')).toBe(onVictim.length);
+    }
+    expect(store.health().timeouts).toBe(timeoutsBefore);
+
+    const status = await cacheStatus(store, cluster.url, { pings: 1 });
+    expect(status.kind).toBe('cluster');
+    expect(status.state).toBe('degraded');
+    expect(status.reason).toMatch(new RegExp(`1 of 3 masters down \\(${victim}: .*backend`));
+    expect(status.nodes.map((n) => [n.address, n.state]).sort()).toEqual(
+      cluster.nodes
+        .map((n) => [`127.0.0.1:${n.port}`, n.port === node.port ? 'down' : 'up'])
+        .sort(),
+    );
+    expect(status.nodes.reduce((n, m) => n + m.slots, 0)).toBe(16384);
+    expect(status.nodes.find((n) => n.address === victim)!.keys).toBeNull();
+    const othersKeys = status.nodes
+      .filter((n) => n.address !== victim)
+      .reduce((n, m) => n + (m.keys ?? 0), 0);
+    expect(othersKeys).toBe(150 - onVictim.length);
+
+    // Back (empty: no persistence): its breaker closes by itself, the backend answers for its
+    // keys once more and they are written back; then nothing goes to the backend.
+    await node.restart();
+    await cluster.waitOk();
+    await until(() => store.state === 'up');
+    s3.resetCounts();
+    expect(await store.hasMany(objects.map((o) => o.key))).toEqual(objects.map(() => true));
+    expect(s3.count('HEAD')).toBe(onVictim.length);
+    await store.idle();
+    s3.resetCounts();
+    expect(await store.hasMany(objects.map((o) => o.key))).toEqual(objects.map(() => true));
+    expect(s3.totalRequests).toBe(0);
+  });
+
+  it('a master killed during a push: the push succeeds and every version restores exactly', async () => {
+    const dir = join(work.path, 'push');
+    await mkdir(dir, { recursive: true });
+    const base = seededBytes(11, 6 * 1024 * 1024);
+    const tuned = Buffer.from(base);
+    for (let at = 0; at < tuned.length; at += 512 * 1024) tuned.fill(7, at, at + 4096);
+    await mkdir(join(dir, 'v1'));
+    await mkdir(join(dir, 'v2'));
+    await writeFile(join(dir, 'v1', 'model.bin'), base);
+    await writeFile(join(dir, 'v2', 'model.bin'), tuned);
+    const service = (redisUrl: string) => {
+      const s = new Service({
+        repository: `s3://${s3.bucket}/cluster-push`,
+        redisUrl,
+        s3: s3Options(s3),
+        mode: 'cli',
+        workers: 2,
+      });
+      disposers.push(() => s.close());
+      return s;
+    };
+    const first = service(cluster.url);
+    await first.push({ model: 'm', paths: [join(dir, 'v1')] });
+    await first.close();
+
+    s3.faults.latencyMs = 5;
+    const second = service(cluster.url);
+    let killed = false;
+    const pushed = await second.push({
+      model: 'm',
+      paths: [join(dir, 'v2')],
+      onProgress: () => {
+        if (!killed) {
+          killed = true;
+          void cluster.nodes[1]!.kill();
+        }
+      },
+    });
+    expect(killed).toBe(true);
+    expect(pushed.number).toBe(2);
+
+    for (const [version, bytes] of [
+      ['m@v1', base],
+      ['m@v2', tuned],
+    ] as const) {
+      const to = join(dir, `restore-${version}`);
+      await second.pull(version, to);
+      expect((await readFile(join(to, 'model.bin'))).equals(bytes)).toBe(true);
+    }
+  });
+
+  it('tv cache status names the cluster and each master, with a password given in the URL redacted', async () => {
+    const src = join(work.path, 'status-src');
+    await mkdir(src, { recursive: true });
+    await writeFile(join(src, 'weights.bin'), seededBytes(21, 1_000_000));
+    const url = cluster.url.replace('redis+cluster://', 'redis+cluster://:unused-secret@');
+    const env = { TV_REPO: join(work.path, 'status-repo'), TV_REDIS_URL: url };
+    expect((await tv(['push', 'm', src], env)).code).toBe(0);
+    const text = await tv(['cache', 'status'], env);
+    expect(text.code).toBe(0);
+    expect(text.stdout).toMatch(
+      /^cache: (up|degraded) \(redis\+cluster:\/\/\*\*\*@127\.0\.0\.1:\d+,.*, a Redis Cluster of 3 masters\)/,
+    );
+    expect(
+      text.stdout.match(
+        /^ {2}master 127\.0\.0\.1:\d+ +up +PING [\d.]+ ms, [\d,]+ slots, \d+ keys of this repository/gm,
+      ),
+    ).toHaveLength(3);
+    expect(text.stdout + text.stderr).not.toContain('unused-secret');
+    const status = json((await tv(['cache', 'status', '--json'], env)).stdout) as {
+      kind: string;
+      nodes: { state: string; slots: number; keys: number }[];
+      shared: { keys: { count: number } };
+    };
+    expect(status.kind).toBe('cluster');
+    expect(status.nodes.map((n) => n.state)).toEqual(['up', 'up', 'up']);
+    expect(status.nodes.reduce((n, m) => n + m.keys, 0)).toBe(status.shared.keys.count);
+    expect(status.shared.keys.count).toBeGreaterThan(0);
+  });
+
+  it("a failover (a replica takes over its master's slots) is shown with its time, and the cache keeps answering", async () => {
+    const store = await cachedOverS3('failover');
+    const objects = Array.from({ length: 60 }, () => object(50));
+    for (const o of objects) await store.put(o.key, o.data);
+    const replica = await cluster.addReplica(0);
+    const before = Date.now();
+    const answer = await master(replica.port).call('CLUSTER', 'FAILOVER');
+    expect(answer).toBe('OK');
+    await until(() => store.internals().connection.failovers.length > 0, 15_000);
+    const status = await cacheStatus(store, cluster.url, { pings: 1 });
+    expect(status.failovers).toEqual([
+      {
+        at: expect.any(String),
+        from: `127.0.0.1:${cluster.nodes[0]!.port}`,
+        to: `127.0.0.1:${replica.port}`,
+        slots: status.nodes.find((n) => n.address === `127.0.0.1:${replica.port}`)!.slots,
+      },
+    ]);
+    expect(Date.parse(status.failovers[0]!.at)).toBeGreaterThanOrEqual(before);
+    expect(status.nodes.map((n) => n.address)).toContain(`127.0.0.1:${replica.port}`);
+    expect(status.nodes.map((n) => n.address)).not.toContain(`127.0.0.1:${cluster.nodes[0]!.port}`);
+    // The replica had the keys: every object is still a hit.
+    s3.resetCounts();
+    expect(await store.hasMany(objects.map((o) => o.key))).toEqual(objects.map(() => true));
+    expect(s3.totalRequests).toBe(0);
+  });
+});
