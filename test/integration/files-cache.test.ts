@@ -170,10 +170,16 @@ describe('files cache', () => {
       });
       await svc.push({ model: 'm', paths: [src] });
       s3.resetCounts();
+      s3.recorded = [];
       const same = await svc.push({ model: 'm', paths: [src], allowSame: true });
       expect(same).toMatchObject({ version: 'v2', filesFromCache: 3, newChunks: 0 });
-      // The version record and its ref; none of the three manifests again.
-      expect(s3.count('PUT')).toBe(2);
+      // The version record (a loose object), the index object naming it, and its ref; none of the
+      // three manifests again.
+      const puts = (s3.recorded ?? []).filter((r) => r.startsWith('PUT '));
+      expect(puts.filter((r) => r.includes('/objects/'))).toHaveLength(1);
+      expect(puts.filter((r) => r.includes('/index/'))).toHaveLength(1);
+      expect(puts.filter((r) => r.includes('/refs/'))).toHaveLength(1);
+      expect(puts).toHaveLength(3);
     } finally {
       await svc.close();
       await s3.stop();

@@ -171,7 +171,7 @@ describe('status and push --dry-run', () => {
       await writeFile(join(src, 'tok/vocab.json'), '{"a": 3}');
       await writeFile(join(src, 'new.bin'), seededBytes(2, 300_000));
       await rm(join(src, 'tok/merges.txt'));
-      const objects = async () => (await readdir(join(repo, 'packs'))).sort();
+      const objects = async () => (await readdir(repo, { recursive: true })).sort();
       const before = await objects();
       const status = await svc.status({ model: 'm', paths: [src] });
       expect(status).toMatchObject({
