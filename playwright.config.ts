@@ -7,6 +7,7 @@ const debianChromium = '/usr/bin/chromium';
 
 export default defineConfig({
   testDir: 'test/e2e',
+  globalSetup: './test/e2e/global-setup.ts',
   outputDir: 'test-results',
   timeout: 60_000,
   workers: 1,

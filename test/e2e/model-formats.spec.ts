@@ -40,6 +40,7 @@ test.beforeAll(async () => {
     TV_REPO: join(dir, 'repo'),
     XDG_DATA_HOME: join(dir, 'data'),
     XDG_CONFIG_HOME: join(dir, 'config'),
+    XDG_CACHE_HOME: join(dir, 'cache'),
   };
   for (const [i, spec] of versions().entries()) {
     const folder = join(dir, `v${i + 1}`);
