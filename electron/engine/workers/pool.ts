@@ -1,5 +1,5 @@
 import { availableParallelism } from 'node:os';
-import { MessageChannel, Worker, type Transferable } from 'node:worker_threads';
+import { MessageChannel, Worker } from 'node:worker_threads';
 import type { ChunkingParams } from '../chunking/params';
 import { bytesOf, type ByteSource } from '../chunking/stream';
 import type { HashAlgorithm } from '../hashing';
@@ -263,36 +263,16 @@ export class ChunkHashPool {
    * any, is transferred: the caller must not use it afterwards.
    */
   async write(task: WriteTask, signal?: AbortSignal): Promise<WriteResult> {
-    if (this.closed) throw new Error('the chunk-and-hash pool is closed');
-    signal?.throwIfAborted();
-    const worker = await this.acquire();
-    const { port1, port2 } = new MessageChannel();
-    let healthy = false;
-    let onError: ((err: Error) => void) | undefined;
-    try {
-      const result = await new Promise<WriteResult>((resolve, reject) => {
-        onError = reject;
-        port1.once('message', resolve);
-        worker.on('error', onError);
-        const transfer: Transferable[] = [port2];
-        // Moved, not copied, when the view starts an ArrayBuffer of its own (a Buffer may sit in
-        // a slab shared with others: never moved).
-        const data = task.data;
-        if (
-          data?.buffer instanceof ArrayBuffer &&
-          data.byteOffset === 0 &&
-          (!Buffer.isBuffer(data) || data.byteLength === data.buffer.byteLength)
-        )
-          transfer.push(data.buffer);
-        worker.postMessage({ task, port: port2 }, transfer);
-      });
-      healthy = true;
-      return result;
-    } finally {
-      if (onError) worker.off('error', onError);
-      port1.close();
-      this.release(worker, healthy);
-    }
+    // Moved, not copied, when the view starts an ArrayBuffer of its own (a Buffer may sit in a
+    // slab shared with others: never moved).
+    const data = task.data;
+    const transfer =
+      data?.buffer instanceof ArrayBuffer &&
+      data.byteOffset === 0 &&
+      (!Buffer.isBuffer(data) || data.byteLength === data.buffer.byteLength)
+        ? [data.buffer]
+        : [];
+    return this.oneShot<WriteResult>({ task }, transfer, signal);
   }
 
   /**
@@ -300,6 +280,29 @@ export class ChunkHashPool {
    * windows' buffers are transferred when each is its own whole buffer (never a pooled slab).
    */
   async delta(task: DeltaTask, signal?: AbortSignal): Promise<DeltaSums> {
+    const transfer: ArrayBuffer[] = [];
+    for (const data of [task.before, task.after])
+      if (
+        data.buffer instanceof ArrayBuffer &&
+        data.byteOffset === 0 &&
+        data.byteLength === data.buffer.byteLength &&
+        !transfer.includes(data.buffer)
+      )
+        transfer.push(data.buffer);
+    const result = await this.oneShot<DeltaResult>({ delta: task }, transfer, signal);
+    if (result.type === 'error') throw new WorkerJobError(result.message);
+    return result.sums;
+  }
+
+  /**
+   * Posts one message with a reply port to the next free worker and waits for its one reply; the
+   * worker goes back to the pool, or is replaced when it failed.
+   */
+  private async oneShot<R>(
+    message: object,
+    transfer: ArrayBuffer[],
+    signal: AbortSignal | undefined,
+  ): Promise<R> {
     if (this.closed) throw new Error('the chunk-and-hash pool is closed');
     signal?.throwIfAborted();
     const worker = await this.acquire();
@@ -307,24 +310,14 @@ export class ChunkHashPool {
     let healthy = false;
     let onError: ((err: Error) => void) | undefined;
     try {
-      const result = await new Promise<DeltaResult>((resolve, reject) => {
+      const result = await new Promise<R>((resolve, reject) => {
         onError = reject;
         port1.once('message', resolve);
         worker.on('error', onError);
-        const transfer: Transferable[] = [port2];
-        for (const data of [task.before, task.after])
-          if (
-            data.buffer instanceof ArrayBuffer &&
-            data.byteOffset === 0 &&
-            data.byteLength === data.buffer.byteLength &&
-            !transfer.includes(data.buffer)
-          )
-            transfer.push(data.buffer);
-        worker.postMessage({ delta: task, port: port2 }, transfer);
+        worker.postMessage({ ...message, port: port2 }, [port2, ...transfer]);
       });
       healthy = true;
-      if (result.type === 'error') throw new WorkerJobError(result.message);
-      return result.sums;
+      return result;
     } finally {
       if (onError) worker.off('error', onError);
       port1.close();
