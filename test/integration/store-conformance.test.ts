@@ -240,6 +240,33 @@ describe('S3Store uploads', () => {
       await store.close();
     }
   });
+
+  it("a blob written piece by piece sends the sha256 of its bytes, and each part of a multipart upload its own part's", async () => {
+    const store = s3Store(s3, `writer-sums-${++prefixes}`, { partBytes: 5 << 20 });
+    const checksum = () => s3.lastHeaders.get('PUT')?.['x-amz-checksum-sha256'];
+    const base64 = (data: Uint8Array) => Buffer.from(sha(data), 'hex').toString('base64');
+    try {
+      // One PUT: pieces of odd sizes through a buffer that starts small and grows.
+      const pieces = [1000, 70_000, 3 << 20, 1].map((n) => randomBytes(n));
+      const whole = store.createWriter('data/ab/whole', { expectedBytes: 4096 });
+      for (const p of pieces) await whole.append(p);
+      await whole.finish();
+      const all = Buffer.concat(pieces);
+      expect(checksum()).toBe(base64(all));
+      expect(s3.lastHeaders.get('PUT')?.['x-amz-content-sha256']).toBe(sha(all));
+      expect((await readAll(store, 'data/ab/whole')).equals(all)).toBe(true);
+      // A multipart upload: 5 MiB parts, then a last part of the 2 MiB left, summed on its own.
+      const big = randomBytes(12 << 20);
+      const parts = store.createWriter('data/ab/parts', { expectedBytes: 1 << 20 });
+      for (let at = 0; at < big.length; at += 777_777)
+        await parts.append(big.subarray(at, Math.min(big.length, at + 777_777)));
+      await parts.finish();
+      expect(checksum()).toBe(base64(big.subarray(10 << 20)));
+      expect((await readAll(store, 'data/ab/parts')).equals(big)).toBe(true);
+    } finally {
+      await store.close();
+    }
+  });
 });
 
 describe('object keys', () => {

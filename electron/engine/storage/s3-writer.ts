@@ -1,4 +1,4 @@
-import { webcrypto } from 'node:crypto';
+import { createHash, type Hash } from 'node:crypto';
 import type { BlobWriter } from './store';
 
 /** What an S3 writer asks of its store: one PUT, or the three steps of a multipart upload. */
@@ -21,6 +21,8 @@ export interface S3Uploads {
  * and the blob goes up in one PUT at finish, its sha256 sent as the S3 checksum (a pack is one
  * request). A blob that outgrows the buffer becomes a multipart upload: each full part goes up as
  * it fills (with its own sha256), so a big blob holds a part or two in memory, never all of it.
+ * The sha256 is taken as the bytes come (one pass, no copy of the buffer to hash it later), so
+ * the upload starts as soon as the blob is finished.
  */
 export class S3BlobWriter implements BlobWriter {
   size = 0;
@@ -28,6 +30,8 @@ export class S3BlobWriter implements BlobWriter {
   /** Bytes in `buffer`; it holds the blob's bytes from `bufferStart` on. */
   private filled = 0;
   private bufferStart = 0;
+  /** The sha256 of the bytes in `buffer` so far (the blob's, or the part's being filled). */
+  private hash: Hash = createHash('sha256');
   private uploadId: Promise<string> | undefined;
   private readonly parts: Promise<{ part: number; etag: string; sha256: string }>[] = [];
   /** Parts being uploaded, still readable: their first byte and bytes. */
@@ -49,7 +53,9 @@ export class S3BlobWriter implements BlobWriter {
     while (at < data.length) {
       if (this.filled === this.buffer.length) this.makeRoom();
       const n = Math.min(data.length - at, this.buffer.length - this.filled);
-      this.buffer.set(data.subarray(at, at + n), this.filled);
+      const piece = data.subarray(at, at + n);
+      this.buffer.set(piece, this.filled);
+      this.hash.update(piece);
       this.filled += n;
       this.size += n;
       at += n;
@@ -72,9 +78,10 @@ export class S3BlobWriter implements BlobWriter {
     const bytes = this.buffer.subarray(0, this.filled);
     const full = this.buffer;
     const start = this.bufferStart;
+    const sha256 = this.hash.digest('hex');
+    this.hash = createHash('sha256');
     this.sending.set(start, bytes);
     const upload = this.uploadId.then(async (id) => {
-      const sha256 = await digest(bytes);
       const etag = await this.uploads.uploadPart(id, part, bytes, sha256);
       return { part, etag, sha256 };
     });
@@ -111,7 +118,7 @@ export class S3BlobWriter implements BlobWriter {
     try {
       if (!this.uploadId) {
         const bytes = this.buffer.subarray(0, this.filled);
-        await this.uploads.putWhole(bytes, await digest(bytes));
+        await this.uploads.putWhole(bytes, this.hash.digest('hex'));
         return;
       }
       if (this.filled > 0) this.sendPart();
@@ -138,9 +145,4 @@ export class S3BlobWriter implements BlobWriter {
     if (this.filled >= 0) this.uploads.giveBack(this.buffer);
     this.filled = -1;
   }
-}
-
-/** sha256 in hex, computed on libuv's thread pool (WebCrypto), not on the main thread. */
-async function digest(bytes: Buffer): Promise<string> {
-  return Buffer.from(await webcrypto.subtle.digest('SHA-256', bytes)).toString('hex');
 }
