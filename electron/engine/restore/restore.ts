@@ -152,7 +152,13 @@ interface PlannedFile {
   existing: Existing;
 }
 
-/** Each file's manifest, and what the destination already holds of it (checked in the workers). */
+/** Manifests read (and destination files checked) at once: each read is a round trip to S3. */
+const PLAN_CONCURRENCY = 8;
+
+/**
+ * Each file's manifest, and what the destination already holds of it (checked in the workers):
+ * several files at once, so that a model of many files does not wait a round trip per file.
+ */
 async function planFiles(
   repo: Repository,
   options: RestoreOptions,
@@ -162,26 +168,39 @@ async function planFiles(
   progress: RestoreProgress,
   emit: () => void,
 ): Promise<PlannedFile[]> {
-  const plan: PlannedFile[] = [];
-  for (const [i, file] of files.entries()) {
-    const target = targets[i] as string;
-    await checkInside(dest, target);
-    const manifest = await repo.readManifest(file.manifest);
-    const found = await existing(
-      repo,
-      options.pool,
-      target,
-      file.manifest,
-      manifest,
-      options.signal,
-    );
-    if (found.same) {
-      progress.filesDone++;
-      progress.bytesChecked += file.size;
-      emit();
+  const plan = new Array<PlannedFile>(files.length);
+  let next = 0;
+  let failure: { err: unknown } | undefined;
+  // Like mapLimit, but no file starts once one has failed (as when they went one by one).
+  const planNext = async (): Promise<void> => {
+    while (!failure && next < files.length) {
+      const i = next++;
+      const file = files[i] as VersionRecord['files'][number];
+      const target = targets[i] as string;
+      try {
+        await checkInside(dest, target);
+        const manifest = await repo.readManifest(file.manifest);
+        const found = await existing(
+          repo,
+          options.pool,
+          target,
+          file.manifest,
+          manifest,
+          options.signal,
+        );
+        if (found.same) {
+          progress.filesDone++;
+          progress.bytesChecked += file.size;
+          emit();
+        }
+        plan[i] = { file, target, manifest, existing: found };
+      } catch (err) {
+        failure ??= { err };
+      }
     }
-    plan.push({ file, target, manifest, existing: found });
-  }
+  };
+  await Promise.all(Array.from({ length: Math.min(PLAN_CONCURRENCY, files.length) }, planNext));
+  if (failure) throw failure.err;
   return plan;
 }
 
