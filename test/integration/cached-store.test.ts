@@ -3,6 +3,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { CachedStore, type CacheHealth } from '../../electron/engine/storage/cached';
 import { openBackend } from '../../electron/engine/storage/compose';
 import { CountingStore } from '../../electron/engine/storage/counting';
+import { MemoryStore } from '../../electron/engine/storage/memory';
 import { Cluster, Redis } from 'ioredis';
 import { RedisConnection } from '../../electron/engine/storage/redis';
 import { objectKey, readAll, StoreError } from '../../electron/engine/storage/store';
@@ -145,6 +146,48 @@ describe.each(['standalone', 'cluster'] as const)('CachedStore on Redis %s', (ki
       expect(await store.hasMany(objects.map((o) => o.key))).toEqual(objects.map(() => true));
       expect(await store.has(objects[0]!.key)).toBe(true);
       expect(s3.totalRequests).toBe(0);
+    });
+
+    it('a check of many keys across batches answers each in its place: objects Redis claims, objects only the backend holds, absent ones and keys that are no object', async () => {
+      const memory = new MemoryStore();
+      const backend = new CountingStore(memory);
+      // Batches of 100 keys: 2,500 keys make several round trips to each master.
+      const cached = await cachedStore(backend, redis.url, {
+        namespace: `ns${++prefix}`,
+        batchSize: 100,
+      });
+      disposers.push(cached.dispose);
+      const store = cached.store;
+      const warm = Array.from({ length: 1500 }, () => object(40));
+      const cold = Array.from({ length: 500 }, () => object(40));
+      for (const o of warm) await store.put(o.key, o.data);
+      for (const o of cold) await memory.put(o.key, o.data); // behind the cache's back
+      const absent = Array.from({ length: 400 }, () => object(40));
+      const notObjects = [
+        'refs/model/0001-v1',
+        `objects/ab/cd${'0'.repeat(62)}`, // its folder is not its hash's start
+        `objects/${'A'.repeat(2)}/${'A'.repeat(64)}`, // upper case: not a hash
+        'index/0001-aa',
+      ];
+      await memory.put(notObjects[0]!, Buffer.from('ref'));
+      // Interleaved, so that every batch holds some of each.
+      const asked: { key: string; expected: boolean }[] = [];
+      for (let i = 0; i < 1500; i++) {
+        asked.push({ key: warm[i]!.key, expected: true });
+        if (i < 500) asked.push({ key: cold[i]!.key, expected: true });
+        if (i < 400) asked.push({ key: absent[i]!.key, expected: false });
+        if (i % 400 === 0) asked.push({ key: notObjects[i / 400]!, expected: i === 0 });
+      }
+      backend.reset();
+      expect(await store.hasMany(asked.map((a) => a.key))).toEqual(asked.map((a) => a.expected));
+      // The backend was asked about the others only, once, together.
+      expect(backend.calls.hasMany).toBe(1);
+      expect(backend.keysChecked).toBe(500 + 400 + notObjects.length);
+      await store.idle();
+      expect(store.health().backfills).toBe(500);
+      backend.reset();
+      expect(await store.hasMany(cold.map((o) => o.key))).toEqual(cold.map(() => true));
+      expect(backend.total).toBe(0);
     });
 
     it('a miss that the backend does not hold either is not cached', async () => {

@@ -11,7 +11,13 @@ import {
   type BreakerOptions,
   type CacheState,
 } from './redis-breaker';
-import { NO_TOTALS, RedisClaims, type CacheTotals, type KeyBatch } from './redis-claims';
+import {
+  NO_TOTALS,
+  RedisClaims,
+  type CacheKeyList,
+  type CacheTotals,
+  type KeyBatch,
+} from './redis-claims';
 import {
   hashOfKey,
   StoreError,
@@ -160,23 +166,20 @@ export class CachedStore extends EventEmitter implements Store {
   async hasMany(keys: readonly string[]): Promise<boolean[]> {
     // Plain loops: a warm push asks about every chunk, and this is the cache's own CPU per key.
     const answers = new Array<boolean>(keys.length).fill(false);
-    /** The Redis keys of the object keys, and the index of each in `keys`. */
-    const cacheKeys: string[] = [];
-    const at: number[] = [];
+    /** The Redis keys of the object keys (made per batch), and the index of each in `keys`. */
+    const { keys: cacheKeys, at } = this.keys.keysOfObjects(keys);
     /** Indexes of keys the backend is asked about. */
     const toBackend: number[] = [];
-    for (let i = 0; i < keys.length; i++) {
-      const cacheKey = this.keys.keyOfObject(keys[i] as string);
-      if (cacheKey === undefined) toBackend.push(i);
-      else {
-        cacheKeys.push(cacheKey);
-        at.push(i);
+    if (at.length < keys.length) {
+      for (let i = 0, k = 0; i < keys.length; i++) {
+        if (at[k] === i) k++;
+        else toBackend.push(i);
       }
     }
     const claimed = await this.lookup(cacheKeys);
     /** Indexes of keys Redis answered "not claimed" about: a backend hit is written back. */
     const answeredMiss = new Set<number>();
-    for (let k = 0; k < cacheKeys.length; k++) {
+    for (let k = 0; k < at.length; k++) {
       const c = claimed[k];
       if (c === true) answers[at[k] as number] = true;
       else {
@@ -209,7 +212,7 @@ export class CachedStore extends EventEmitter implements Store {
     if (!hash) return this.backend.put(key, data, options);
     // Redis may have learnt of it since the caller asked (another client uploaded it): a hit
     // skips the upload; a miss was counted when the caller asked.
-    const [claimed] = await this.lookup([this.keys.key(hash)], { misses: false });
+    const [claimed] = await this.lookup(this.keys.keysOfHashes([hash]), { misses: false });
     if (claimed) return;
     // Before the put: a backend that holds the object durably already says so during it.
     if (this.backend.onDurable) this.notDurable.add(hash);
@@ -270,7 +273,7 @@ export class CachedStore extends EventEmitter implements Store {
         'CACHE_UNAVAILABLE',
       );
     await this.start();
-    const cacheKeys = hashes.map((hash) => this.keys.key(hash));
+    const cacheKeys = this.keys.keysOfHashes(hashes);
     const batches = this.keys.batches(cacheKeys, this.batchSize);
     if (batches.reduce((n, b) => n + b.size, 0) < cacheKeys.length)
       throw refuse(this.breaker.lastError ?? 'the Redis Cluster has no slot map yet');
@@ -291,7 +294,7 @@ export class CachedStore extends EventEmitter implements Store {
    * backend. Not counted as hits or misses.
    */
   async claims(hashes: readonly string[]): Promise<boolean[] | undefined> {
-    const claimed = await this.ask(hashes.map((hash) => this.keys.key(hash)));
+    const claimed = await this.ask(this.keys.keysOfHashes(hashes));
     return claimed.every((c) => c !== undefined) ? (claimed as boolean[]) : undefined;
   }
 
@@ -439,7 +442,7 @@ export class CachedStore extends EventEmitter implements Store {
    * These hashes in batches per master. Keys no master serves yet (a cluster not reached, whose
    * slot map is unknown) are in none: the backend answers for them, counted as one fallback.
    */
-  private async route(cacheKeys: readonly string[]): Promise<KeyBatch[]> {
+  private async route(cacheKeys: CacheKeyList): Promise<KeyBatch[]> {
     await this.start();
     const batches = this.keys.batches(cacheKeys, this.batchSize);
     if (batches.reduce((n, b) => n + b.size, 0) < cacheKeys.length)
@@ -452,7 +455,7 @@ export class CachedStore extends EventEmitter implements Store {
    * (or the master serving its key) did not answer. Batches go to each master in turn, several
    * in flight.
    */
-  private async ask(cacheKeys: readonly string[]): Promise<(boolean | undefined)[]> {
+  private async ask(cacheKeys: CacheKeyList): Promise<(boolean | undefined)[]> {
     const claimed = new Array<boolean | undefined>(cacheKeys.length);
     if (cacheKeys.length === 0) return claimed;
     const batches = await this.route(cacheKeys);
@@ -468,7 +471,7 @@ export class CachedStore extends EventEmitter implements Store {
    * Redis did not answer about is undefined, and counts as a fallback, not a miss.
    */
   private async lookup(
-    cacheKeys: readonly string[],
+    cacheKeys: CacheKeyList,
     count: { misses: boolean } = { misses: true },
   ): Promise<(boolean | undefined)[]> {
     const claimed = await this.ask(cacheKeys);
@@ -487,7 +490,7 @@ export class CachedStore extends EventEmitter implements Store {
   /** Writes claims (pipelined SET EX per master); how many keys were written. */
   private async write(hashes: readonly string[]): Promise<number> {
     let written = 0;
-    const cacheKeys = hashes.map((hash) => this.keys.key(hash));
+    const cacheKeys = this.keys.keysOfHashes(hashes);
     await mapLimit(await this.route(cacheKeys), 8, async (batch) => {
       const n = await this.onMaster(batch.address, () => this.keys.set(batch, cacheKeys));
       if (n !== NO_ANSWER) written += n;
