@@ -3,6 +3,7 @@ import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Cluster, Redis } from 'ioredis';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { mapLimit } from '../../electron/engine/concurrency';
 import { Service } from '../../electron/engine/service';
 import { cacheStatus } from '../../electron/engine/storage/cache-status';
 import type { CachedStore } from '../../electron/engine/storage/cached';
@@ -28,6 +29,8 @@ beforeAll(async () => {
 });
 afterEach(async () => {
   s3.faults.latencyMs = 0;
+  // A master a test left paused would hang the checks below.
+  for (const node of cluster.nodes) node.resume();
   for (const dispose of disposers.splice(0).reverse()) await dispose();
   for (const node of cluster.nodes) if (!node.running) await node.restart();
   await cluster.waitOk();
@@ -161,6 +164,51 @@ describe('CachedStore on a 3-master Redis Cluster', () => {
     expect(s3.totalRequests).toBe(0);
   });
 
+  it('one master hung (SIGSTOP): after its first timeouts its keys go to the backend at once, batch after batch, and it is back when it resumes', async () => {
+    const store = await cachedOverS3('one-hung');
+    const objects = Array.from({ length: 300 }, () => object(100));
+    await mapLimit(objects, 16, (o) => store.put(o.key, o.data));
+    const { keys } = store.internals();
+    const victim = keys.addressOf(objects[0]!.hash)!;
+    const onVictim = new Set(
+      objects.filter((o) => keys.addressOf(o.hash) === victim).map((o) => o.key),
+    );
+    const node = cluster.nodes.find((n) => n.port === portOf(victim))!;
+    // A push's existence checks: batch after batch of a few chunks, several in flight.
+    const batches = Array.from({ length: 30 }, (_, i) =>
+      objects.slice(i * 10, i * 10 + 10).map((o) => o.key),
+    );
+    const check = async (keys: string[]) =>
+      expect(await store.hasMany(keys)).toEqual(keys.map(() => true));
+
+    node.pause();
+    s3.resetCounts();
+    for (let i = 0; i < batches.length; i += 3)
+      await Promise.all(batches.slice(i, i + 3).map(check));
+    // The first batches waited for the master's timeout; once a PING went unanswered too, its
+    // breaker opened and every later batch skipped it without waiting. A timeout per batch
+    // would be 30 of them.
+    const timeouts = store.health().timeouts;
+    expect(timeouts).toBeGreaterThan(0);
+    expect(timeouts).toBeLessThanOrEqual(6);
+    expect(store.internals().guard(victim).state).toBe('down');
+    // Only its keys went to the backend (each once), the other masters answered for theirs.
+    expect(s3.count('HEAD')).toBe(onVictim.size);
+    s3.resetCounts();
+    for (const batch of batches) await check(batch);
+    expect(store.health().timeouts).toBe(timeouts);
+    expect(s3.count('HEAD')).toBe(onVictim.size);
+
+    // Resumed, with its keys (a hang loses nothing): its breaker closes by itself and Redis
+    // answers for every key again.
+    node.resume();
+    await cluster.waitOk();
+    await until(() => store.internals().guard(victim).state !== 'down');
+    s3.resetCounts();
+    for (const batch of batches) await check(batch);
+    expect(s3.totalRequests).toBe(0);
+  });
+
   it('a master killed during a push: the push succeeds and every version restores exactly', async () => {
     const dir = join(work.path, 'push');
     await mkdir(dir, { recursive: true });
@@ -209,6 +257,72 @@ describe('CachedStore on a 3-master Redis Cluster', () => {
       const to = join(dir, `restore-${version}`);
       await second.pull(version, to);
       expect((await readFile(join(to, 'model.bin'))).equals(bytes)).toBe(true);
+    }
+  });
+
+  it('a master hung (SIGSTOP) during a push: the push succeeds, every version restores exactly, and the master is back when it resumes', async () => {
+    const dir = join(work.path, 'push-hung');
+    await mkdir(join(dir, 'v1'), { recursive: true });
+    await mkdir(join(dir, 'v2'));
+    const base = seededBytes(12, 6 * 1024 * 1024);
+    const tuned = Buffer.from(base);
+    for (let at = 0; at < tuned.length; at += 512 * 1024) tuned.fill(9, at, at + 4096);
+    await writeFile(join(dir, 'v1', 'model.bin'), base);
+    await writeFile(join(dir, 'v2', 'model.bin'), tuned);
+    const service = () => {
+      const s = new Service({
+        repository: `s3://${s3.bucket}/cluster-push-hung`,
+        redisUrl: cluster.url,
+        s3: s3Options(s3),
+        mode: 'cli',
+        workers: 2,
+      });
+      disposers.push(() => s.close());
+      return s;
+    };
+    const first = service();
+    await first.push({ model: 'm', paths: [join(dir, 'v1')] });
+    await first.close();
+
+    s3.faults.latencyMs = 5;
+    const second = service();
+    const hung = cluster.nodes[2]!;
+    let paused = false;
+    const pushed = await second.push({
+      model: 'm',
+      paths: [join(dir, 'v2')],
+      onProgress: () => {
+        if (!paused) {
+          paused = true;
+          hung.pause();
+        }
+      },
+    });
+    expect(paused).toBe(true);
+    expect(pushed.number).toBe(2);
+    const status = await second.cacheStatus();
+    expect(status.state).toBe('degraded');
+    expect(status.nodes.find((n) => n.address.endsWith(`:${hung.port}`))!.state).toBe('down');
+    // A format 3 push asks Redis about few objects (the index answers for the rest): the
+    // per-batch bound is the test above; here the timeouts include the status's own PINGs.
+    expect(status.timeouts).toBeLessThanOrEqual(10);
+    for (const [version, bytes] of [
+      ['m@v1', base],
+      ['m@v2', tuned],
+    ] as const) {
+      const to = join(dir, `restore-${version}`);
+      await second.pull(version, to);
+      expect((await readFile(join(to, 'model.bin'))).equals(bytes)).toBe(true);
+    }
+
+    hung.resume();
+    await cluster.waitOk();
+    const deadline = Date.now() + 10_000;
+    for (;;) {
+      const after = await second.cacheStatus();
+      if (after.nodes.every((n) => n.state !== 'down')) break;
+      if (Date.now() > deadline) throw new Error(`the master did not come back: ${after.reason}`);
+      await new Promise((r) => setTimeout(r, 100));
     }
   });
 
