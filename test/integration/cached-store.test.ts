@@ -7,6 +7,7 @@ import { MemoryStore } from '../../electron/engine/storage/memory';
 import { Cluster, Redis } from 'ioredis';
 import { RedisConnection } from '../../electron/engine/storage/redis';
 import { objectKey, readAll, StoreError } from '../../electron/engine/storage/store';
+import { connect, createServer, type AddressInfo, type Socket } from 'node:net';
 import { freePort } from '../harness/ports';
 import { BlackholeServer, RedisCluster, RedisServer } from '../harness/redis';
 import { S3Server, TEST_CREDENTIALS } from '../harness/s3';
@@ -288,6 +289,34 @@ describe.each(['standalone', 'cluster'] as const)('CachedStore on Redis %s', (ki
     });
   });
 
+  describe('CachedStore on a connection slower than its start-up budget', () => {
+    it('claims made before the connection was ready are written once it is, by the flush at the latest', async () => {
+      // Each connection to Redis is held for 800 ms before it is passed on: a cluster over TLS
+      // on a loaded machine connects in about that time.
+      const slow = await slowStartProxy(redis, 800);
+      disposers.push(slow.close);
+      const namespace = `ns${++prefix}`;
+      const store = new CachedStore(new MemoryStore(), new RedisConnection(slow.url), {
+        namespace,
+        startupMs: 250,
+        // No probe before the flush: the flush itself must find the connection ready.
+        probeIntervalMs: 60_000,
+      });
+      disposers.push(() => store.close());
+      store.connect();
+      const objects = Array.from({ length: 30 }, () => object(50));
+      for (const o of objects) await store.put(o.key, o.data);
+      expect(store.state).toBe('down');
+      await until(() => store.connection.ready);
+      await store.flush();
+      await store.idle();
+      const raw = rawClient();
+      const values = await Promise.all(objects.map((o) => raw.get(cacheKey(namespace, o.hash))));
+      expect(values).toEqual(objects.map(() => '1'));
+      expect(store.state).not.toBe('down');
+    });
+  });
+
   describe('CachedStore when Redis does not answer', () => {
     const N = 10_000;
     async function sequentialHas(store: { has(k: string): Promise<boolean> }, keys: string[]) {
@@ -387,3 +416,46 @@ describe('bad input gets one clear error, within seconds', () => {
     await expect(openBackend('s3://UPPER_case')).rejects.toThrow(/cannot read the S3 location/);
   });
 });
+
+/**
+ * A TCP proxy to the running block's Redis (every master of the cluster, by port) that holds each
+ * connection for `delayMs` before passing it on: a Redis that is slow to connect to.
+ */
+async function slowStartProxy(
+  server: CacheServer,
+  delayMs: number,
+): Promise<{ url: string; close(): Promise<void> }> {
+  const targets =
+    server.url === standalone.url ? [standalone.port] : cluster.nodes.map((n) => n.port);
+  const proxies = await Promise.all(
+    targets.map(async (port) => {
+      const sockets = new Set<Socket>();
+      const proxy = createServer((client) => {
+        sockets.add(client);
+        client.pause();
+        client.on('error', () => {});
+        setTimeout(() => {
+          const upstream = connect(port, '127.0.0.1', () => {
+            client.pipe(upstream).pipe(client);
+            client.resume();
+          });
+          sockets.add(upstream);
+          upstream.on('error', () => client.destroy());
+          client.on('close', () => upstream.destroy());
+        }, delayMs);
+      });
+      await new Promise<void>((resolve) => proxy.listen(0, '127.0.0.1', resolve));
+      return { proxy, sockets, port: (proxy.address() as AddressInfo).port };
+    }),
+  );
+  const list = proxies.map((p) => `127.0.0.1:${p.port}`);
+  return {
+    url: targets.length === 1 ? `redis://${list[0]}` : `redis+cluster://${list.join(',')}`,
+    close: async () => {
+      for (const p of proxies) {
+        for (const socket of p.sockets) socket.destroy();
+        await new Promise((resolve) => p.proxy.close(resolve));
+      }
+    },
+  };
+}

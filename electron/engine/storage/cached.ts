@@ -102,6 +102,13 @@ export class CachedStore extends EventEmitter implements Store {
   /** Objects put into a backend that tells when they are durable (packs), until it does. */
   private readonly notDurable = new Set<string>();
   private readonly unsubscribe: (() => void) | undefined;
+  /**
+   * Claims of durable objects that Redis (or the master serving them) did not take: the
+   * connection was still being made (a cluster over TLS on a loaded machine can take longer than
+   * the start-up budget), or was down. Written when it answers again, while this process runs;
+   * at most MAX_UNWRITTEN (older ones are left to a later check's backfill).
+   */
+  private readonly unwritten = new Map<string, 'uploads' | 'backfills'>();
 
   constructor(
     private readonly backend: Store,
@@ -245,6 +252,9 @@ export class CachedStore extends EventEmitter implements Store {
     this.unclaimed = new Set();
     await this.backend.flush();
     await this.claim(hashes);
+    // A connection that was slow to start may be ready by now: its claims are written now rather
+    // than at the next probe, which a short push would not live to see.
+    if (this.unwritten.size > 0) await this.recheck();
     await this.sendTotals();
   }
 
@@ -380,6 +390,7 @@ export class CachedStore extends EventEmitter implements Store {
   /** Tells listeners when the state (the whole Redis's, or a master's) changed. */
   private stateChanged(): void {
     const state = this.state;
+    if (state !== 'down' && this.unwritten.size > 0) this.track(this.writeUnwritten());
     if (state === this.reportedState) return;
     this.reportedState = state;
     this.emit('state', this.health());
@@ -487,26 +498,49 @@ export class CachedStore extends EventEmitter implements Store {
     return claimed;
   }
 
-  /** Writes claims (pipelined SET EX per master); how many keys were written. */
-  private async write(hashes: readonly string[]): Promise<number> {
+  /**
+   * Writes claims (pipelined SET EX per master); how many keys were written. Those Redis did not
+   * take are kept to be written when it answers again (see `unwritten`).
+   */
+  private async write(hashes: readonly string[], kind: 'uploads' | 'backfills'): Promise<number> {
     let written = 0;
     const cacheKeys = this.keys.keysOfHashes(hashes);
+    const taken = new Uint8Array(hashes.length);
     await mapLimit(await this.route(cacheKeys), 8, async (batch) => {
       const n = await this.onMaster(batch.address, () => this.keys.set(batch, cacheKeys));
-      if (n !== NO_ANSWER) written += n;
+      if (n === NO_ANSWER) return;
+      written += n;
+      this.keys.forEachIndex(batch, (i) => (taken[i] = 1));
     });
+    for (let i = 0; i < hashes.length && this.unwritten.size < MAX_UNWRITTEN; i++)
+      if (!taken[i]) this.unwritten.set(hashes[i] as string, kind);
     return written;
+  }
+
+  /** Writes the claims Redis did not take before (it answers again). */
+  private async writeUnwritten(): Promise<void> {
+    const byKind = { uploads: [] as string[], backfills: [] as string[] };
+    for (const [hash, kind] of this.unwritten) byKind[kind].push(hash);
+    this.unwritten.clear();
+    for (const kind of ['uploads', 'backfills'] as const)
+      if (byKind[kind].length > 0) this.count(kind, await this.write(byKind[kind], kind));
+  }
+
+  /** Probes now every guard whose circuit is open (the whole Redis's, each master's). */
+  private async recheck(): Promise<void> {
+    await this.breaker.recheck();
+    await Promise.all([...this.masters.values()].map((guard) => guard.recheck()));
   }
 
   /** Writes these claims now (write-through after an upload, or after a flush). */
   private async claim(hashes: readonly string[]): Promise<void> {
     if (hashes.length === 0) return;
-    this.count('uploads', await this.write(hashes));
+    this.count('uploads', await this.write(hashes, 'uploads'));
   }
 
   /** Writes claims of objects the backend holds, without making the caller wait. */
   private backfill(hashes: string[]): void {
-    this.track(this.write(hashes).then((written) => this.count('backfills', written)));
+    this.track(this.write(hashes, 'backfills').then((written) => this.count('backfills', written)));
   }
 
   /** Keeps a background write until it settles (idle and close wait for it). */
@@ -533,3 +567,6 @@ export class CachedStore extends EventEmitter implements Store {
 }
 
 const round = (n: number) => Math.round(n * 1000) / 1000;
+
+/** Claims kept for when Redis answers again (about 10 MB of hashes at most). */
+const MAX_UNWRITTEN = 100_000;

@@ -237,6 +237,12 @@ export class RedisClaims {
     return batchKeys.length;
   }
 
+  /** Calls `fn` with the index (in the caller's list) of each key of a batch. */
+  forEachIndex(batch: KeyBatch, fn: (index: number) => void): void {
+    if (!this.cluster) for (let k = 0; k < batch.size; k++) fn(batch.start + k);
+    else for (const group of batch.groups) for (const index of group) fn(index);
+  }
+
   /** A batch's keys, one list per group (the run, on one server). */
   private keyLists(batch: KeyBatch, keys: CacheKeyList): string[][] {
     if (!this.cluster) return [this.run(batch, keys)];
