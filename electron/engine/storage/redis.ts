@@ -51,6 +51,8 @@ export class RedisConnection implements BreakerTarget {
   /** Slot-map changes seen since this connection started, most recent last. */
   readonly failovers: TopologyChange[] = [];
   private lastConnectionError: unknown;
+  /** Whether the connection is made over TLS (rediss://, rediss+cluster://). */
+  private readonly tls: boolean;
   private connecting: Promise<void> | undefined;
   private slotOwners: readonly string[] = [];
 
@@ -59,6 +61,7 @@ export class RedisConnection implements BreakerTarget {
     this.kind = target.kind;
     this.address = redisTargetAddress(target);
     this.display = redactRedisSetting(setting);
+    this.tls = target.kind === 'cluster' ? target.tls : target.url.protocol === 'rediss:';
     const connectTimeout = options.connectTimeoutMs ?? 2_000;
     this.client =
       target.kind === 'standalone'
@@ -181,6 +184,10 @@ export class RedisConnection implements BreakerTarget {
         ? this.describe(this.lastConnectionError, address)
         : `${at} is not connected`;
     }
+    // ioredis does not pass on why a cluster's nodes could not be reached over TLS (a
+    // certificate not trusted shows as a closed connection): name what to check.
+    if (this.tls && /Failed to refresh slots cache|None of startup nodes/i.test(message))
+      return `no node of the Redis Cluster at ${address} answered over TLS: check that the servers run with TLS on these ports and that this machine trusts their certificate (NODE_EXTRA_CA_CERTS names a PEM file of its CA)`;
     if (/None of startup nodes is available/i.test(message))
       return `no node of the Redis Cluster at ${address} answered: check the addresses and that the servers run`;
     switch (e.code) {
@@ -194,6 +201,15 @@ export class RedisConnection implements BreakerTarget {
       case 'ECONNRESET':
       case 'EPIPE':
         return `${at} closed the connection (${e.code})`;
+      case 'DEPTH_ZERO_SELF_SIGNED_CERT':
+      case 'SELF_SIGNED_CERT_IN_CHAIN':
+      case 'UNABLE_TO_VERIFY_LEAF_SIGNATURE':
+      case 'UNABLE_TO_GET_ISSUER_CERT_LOCALLY':
+        return `${at} presented a TLS certificate this machine does not trust (${e.code}): add its CA certificate to NODE_EXTRA_CA_CERTS (a PEM file)`;
+      case 'CERT_HAS_EXPIRED':
+        return `${at} presented an expired TLS certificate: renew it on the server`;
+      case 'ERR_TLS_CERT_ALTNAME_INVALID':
+        return `${at} presented a TLS certificate for another host name: connect by a name the certificate lists`;
       case 'EHOSTUNREACH':
       case 'ENETUNREACH':
         return `${at} cannot be reached (${e.code}): check the network`;
