@@ -1,4 +1,5 @@
 import { Cluster, Redis, type ClusterOptions } from 'ioredis';
+import type { Logger } from '../log';
 import {
   parseRedisSetting,
   redactRedisSetting,
@@ -56,7 +57,13 @@ export class RedisConnection implements BreakerTarget {
   private connecting: Promise<void> | undefined;
   private slotOwners: readonly string[] = [];
 
-  constructor(setting: string, options: { source?: string; connectTimeoutMs?: number } = {}) {
+  /** Stops taking ioredis' console notices for this connection (see ioredisNotices). */
+  private readonly unwatch: (() => void) | undefined;
+
+  constructor(
+    setting: string,
+    options: { source?: string; connectTimeoutMs?: number; logger?: Logger } = {},
+  ) {
     const target = parseRedisSetting(setting, options.source);
     this.kind = target.kind;
     this.address = redisTargetAddress(target);
@@ -86,6 +93,19 @@ export class RedisConnection implements BreakerTarget {
             target.nodes.map((n) => ({ host: n.host, port: n.port })),
             clusterOptions(target, connectTimeout),
           );
+    // A password given to a Redis that has none works (Redis ignores it), but ioredis says so
+    // with a console line of its own: said here instead, once, as what to do, through the logger.
+    const password = target.kind === 'cluster' ? target.password : target.url.password;
+    if (password) {
+      let told = false;
+      this.unwatch = ioredisNotices((notice) => {
+        if (told || !UNNEEDED_PASSWORD.test(notice)) return;
+        told = true;
+        options.logger?.warn(
+          `${this.kind === 'cluster' ? 'the Redis Cluster' : 'Redis'} at ${this.address} has no password, but ${options.source ?? 'the Redis URL'} gives one: the cache works; remove the password from it to stop this warning`,
+        );
+      });
+    }
     this.client.on('error', (err: unknown) => (this.lastConnectionError = err));
     this.client.on('ready', () => (this.lastConnectionError = undefined));
     if (this.client instanceof Cluster) {
@@ -227,6 +247,7 @@ export class RedisConnection implements BreakerTarget {
   }
 
   disconnect(): void {
+    this.unwatch?.();
     this.client.disconnect();
   }
 
@@ -248,6 +269,41 @@ export class RedisConnection implements BreakerTarget {
     }
     this.failovers.splice(0, Math.max(0, this.failovers.length - FAILOVERS_KEPT));
   }
+}
+
+/**
+ * ioredis' console line for a password a Redis without one was given (it sends AUTH, not HELLO,
+ * to a Redis older than 6 or one that disabled HELLO).
+ */
+const UNNEEDED_PASSWORD =
+  /^\[WARN\] (Redis server|This Redis server's `default` user) does not require a password/;
+
+const noticeListeners = new Set<(notice: string) => void>();
+let restoreConsole: (() => void) | undefined;
+
+/**
+ * Takes the "[WARN] ..." lines ioredis writes with console.warn itself (it has no other way to
+ * tell) while a connection listens: each goes to the listeners instead of the console; any other
+ * console output passes through. Returns the function that stops listening.
+ */
+function ioredisNotices(listener: (notice: string) => void): () => void {
+  if (noticeListeners.size === 0) {
+    const original = console.warn;
+    console.warn = (...args: unknown[]) => {
+      const [first] = args;
+      if (typeof first === 'string' && first.startsWith('[WARN] ')) {
+        for (const listen of noticeListeners) listen(first);
+        return;
+      }
+      original.apply(console, args);
+    };
+    restoreConsole = () => (console.warn = original);
+  }
+  noticeListeners.add(listener);
+  return () => {
+    noticeListeners.delete(listener);
+    if (noticeListeners.size === 0) restoreConsole?.();
+  };
 }
 
 function clusterOptions(
