@@ -8,7 +8,12 @@ import { Service } from '../../electron/engine/service';
 import { cacheStatus } from '../../electron/engine/storage/cache-status';
 import type { CachedStore } from '../../electron/engine/storage/cached';
 import { objectKey } from '../../electron/engine/storage/store';
-import { RedisCluster, redisTlsUnsupported, selfSignedCertificate } from '../harness/redis';
+import {
+  RedisCluster,
+  RedisServer,
+  redisTlsUnsupported,
+  selfSignedCertificate,
+} from '../harness/redis';
 import { S3Server } from '../harness/s3';
 import { seededBytes } from '../unit/prng';
 import { cacheKey, cachedStore, s3Options, s3Store, tempDir } from './stores';
@@ -425,6 +430,17 @@ describe('CachedStore on a 3-master Redis Cluster', () => {
       expect(untrusted.stdout).toMatch(
         /^cache: down .*: no node of the Redis Cluster at 127\.0\.0\.1:\d+,.* answered over TLS: check .*\(NODE_EXTRA_CA_CERTS/m,
       );
+
+      // One server over TLS (rediss://) names the certificate error itself.
+      const single = await RedisServer.start([], { tls: cert });
+      disposers.push(() => single.dispose());
+      const one = { ...env, TV_REDIS_URL: `rediss://127.0.0.1:${single.port}` };
+      const refused = await tv(['cache', 'status'], { ...one, NODE_EXTRA_CA_CERTS: '' });
+      expect(refused.code).toBe(1);
+      expect(refused.stdout).toMatch(
+        /^cache: down .*: Redis at 127\.0\.0\.1:\d+ presented a TLS certificate this machine does not trust \(DEPTH_ZERO_SELF_SIGNED_CERT\): add its CA certificate to NODE_EXTRA_CA_CERTS/m,
+      );
+      expect((await tv(['cache', 'status'], one)).stdout).toMatch(/^cache: up \(rediss:\/\//);
     },
   );
 });
