@@ -315,6 +315,30 @@ describe.each(['standalone', 'cluster'] as const)('CachedStore on Redis %s', (ki
       expect(values).toEqual(objects.map(() => '1'));
       expect(store.state).not.toBe('down');
     });
+
+    it('a claim kept for later is dropped when its object is forgotten (deleted) before Redis took it', async () => {
+      const slow = await slowStartProxy(redis, 800);
+      disposers.push(slow.close);
+      const namespace = `ns${++prefix}`;
+      const store = new CachedStore(new MemoryStore(), new RedisConnection(slow.url), {
+        namespace,
+        startupMs: 250,
+        probeIntervalMs: 60_000,
+      });
+      disposers.push(() => store.close());
+      store.connect();
+      const objects = Array.from({ length: 10 }, () => object(50));
+      for (const o of objects) await store.put(o.key, o.data);
+      await until(() => store.connection.ready);
+      const [gone, ...kept] = objects;
+      await store.delete(gone!.key);
+      await store.flush();
+      await store.idle();
+      const raw = rawClient();
+      expect(await raw.get(cacheKey(namespace, gone!.hash))).toBeNull();
+      const values = await Promise.all(kept.map((o) => raw.get(cacheKey(namespace, o.hash))));
+      expect(values).toEqual(kept.map(() => '1'));
+    });
   });
 
   describe('CachedStore when Redis does not answer', () => {

@@ -283,6 +283,12 @@ export class CachedStore extends EventEmitter implements Store {
         'CACHE_UNAVAILABLE',
       );
     await this.start();
+    // A claim kept for later (Redis was not ready) must not bring the key back after this: it is
+    // dropped, and claims being written settle before the keys are removed. A connection that
+    // was slow to start may be ready by now (probed at once, not at the next probe).
+    for (const hash of hashes) this.unwritten.delete(hash);
+    await this.recheck();
+    await this.idle();
     const cacheKeys = this.keys.keysOfHashes(hashes);
     const batches = this.keys.batches(cacheKeys, this.batchSize);
     if (batches.reduce((n, b) => n + b.size, 0) < cacheKeys.length)
