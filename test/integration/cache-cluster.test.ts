@@ -334,6 +334,29 @@ describe('CachedStore on a 3-master Redis Cluster', () => {
     }
   });
 
+  it('a cluster URL whose nodes do not answer, or that names one server not in cluster mode, says which in the status', async () => {
+    const env = { TV_REPO: join(work.path, 'status-wrong') };
+    expect((await tv(['init'], env)).code).toBe(0);
+    const nobody = await tv(['cache', 'status'], {
+      ...env,
+      TV_REDIS_URL: 'redis+cluster://127.0.0.1:1,127.0.0.1:2',
+    });
+    expect(nobody.code).toBe(1);
+    expect(nobody.stdout).toMatch(
+      /^cache: down \(redis\+cluster:\/\/127\.0\.0\.1:1,127\.0\.0\.1:2\): no node of the Redis Cluster at 127\.0\.0\.1:1,127\.0\.0\.1:2 answered: check the addresses and that the servers run$/m,
+    );
+    const single = await RedisServer.start();
+    disposers.push(() => single.dispose());
+    const notCluster = await tv(['cache', 'status'], {
+      ...env,
+      TV_REDIS_URL: `redis+cluster://127.0.0.1:${single.port}`,
+    });
+    expect(notCluster.code).toBe(1);
+    expect(notCluster.stdout).toMatch(
+      /: Redis at 127\.0\.0\.1:\d+ is not a Redis Cluster: use redis:\/\/host:port for one server$/m,
+    );
+  });
+
   it('tv cache status names the cluster and each master, with a password given in the URL redacted', async () => {
     const src = join(work.path, 'status-src');
     await mkdir(src, { recursive: true });

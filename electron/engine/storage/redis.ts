@@ -208,7 +208,13 @@ export class RedisConnection implements BreakerTarget {
     // certificate not trusted shows as a closed connection): name what to check.
     if (this.tls && /Failed to refresh slots cache|None of startup nodes/i.test(message))
       return `no node of the Redis Cluster at ${address} answered over TLS: check that the servers run with TLS on these ports and that this machine trusts their certificate (NODE_EXTRA_CA_CERTS names a PEM file of its CA)`;
-    if (/None of startup nodes is available/i.test(message))
+    if (/Failed to refresh slots cache/i.test(message)) {
+      // A node that answered but refused the slot map (not a cluster, a password) says why.
+      const cause = (err as { lastNodeError?: { message?: string } }).lastNodeError;
+      if (cause?.message && !/Connection is closed|isn't writeable|timeout/i.test(cause.message))
+        return this.describe(cause, address);
+    }
+    if (/None of startup nodes is available|Failed to refresh slots cache/i.test(message))
       return `no node of the Redis Cluster at ${address} answered: check the addresses and that the servers run`;
     switch (e.code) {
       case 'ECONNREFUSED':
