@@ -198,7 +198,9 @@ describe('CachedStore on a 3-master Redis Cluster', () => {
     // would be 30 of them.
     const timeouts = store.health().timeouts;
     expect(timeouts).toBeGreaterThan(0);
-    expect(timeouts).toBeLessThanOrEqual(6);
+    // (6 on an idle machine, 10 at load 14: a loaded machine stretches the PING's wait, and the
+    // batches sent meanwhile wait too; never one a batch, and none once the breaker is open.)
+    expect(timeouts).toBeLessThan(batches.length / 2);
     expect(store.internals().guard(victim).state).toBe('down');
     // Only its keys went to the backend (each once), the other masters answered for theirs.
     expect(s3.count('HEAD')).toBe(onVictim.size);
