@@ -18,15 +18,20 @@ interface Phase {
   aloneMbps: number;
   aggregateMbps: number;
   wallSeconds: number;
-  /** S3 requests of the 16 pushes, by method and what they named ("HEAD chunk"...). */
+  /** S3 requests of the 16 pushes, by method and what they named or carried ("GET pack"...). */
   requests: Record<string, number>;
-  /** HEAD and GET requests of the 16 pushes for objects the base's push wrote, and how many of them. */
-  baseHeads: number;
-  baseGets: number;
+  /**
+   * Requests of the 16 pushes for keys the base's push wrote, by method and what they fetched
+   * ("GET version", "GET pack"...), and how many keys it wrote.
+   */
+  ofBase: Record<string, number>;
   baseObjects: number;
   /** Most Redis connections open at once during the 16 pushes (the sampler's own excluded). */
   peakConnections: number;
+  /** The 16 versions' numbers, as `tv log` lists them once every push finished. */
   versions: number[];
+  /** Pushes whose own output named another number than the log's (a concurrent push's ref sorted before theirs). */
+  renumbered: number;
   verify: string;
 }
 
@@ -84,13 +89,13 @@ async function phase(
       const ran = await tv(['push', 'team-model', path, '--json'], env);
       return {
         seconds: ran.seconds,
-        number: (JSON.parse(ran.stdout) as { number: number }).number,
+        ...(JSON.parse(ran.stdout) as { number: number; id: string }),
       };
     };
     await server.command('reset');
     await push(base);
     const baseObjects = new Set(
-      (await requestList(server)).filter((r) => r.startsWith('PUT ')).map((r) => r.slice(4)),
+      (await requestList(server)).filter((r) => r.startsWith('PUT ')).map((r) => r.split(' ')[1]!),
     );
     const alone = await push(tunes[PUSHERS] as string);
     await server.command('reset');
@@ -100,8 +105,18 @@ async function phase(
     const wallSeconds = (performance.now() - started) / 1000;
     const peakConnections = sampler.stop();
     const requests = await server.command('kinds');
-    const ofBase = (await requestList(server)).filter((r) => baseObjects.has(r.split(' ')[1]!));
+    const ofBase: Record<string, number> = {};
+    for (const r of await requestList(server)) {
+      const [method, path, kind] = r.split(' ');
+      if (baseObjects.has(path!))
+        ofBase[`${method} ${kind}`] = (ofBase[`${method} ${kind}`] ?? 0) + 1;
+    }
     const verified = await tv(['verify'], env);
+    const log = JSON.parse((await tv(['log', 'team-model', '--json'], env)).stdout) as {
+      id: string;
+      number: number;
+    }[];
+    const numberOf = new Map(log.map((v) => [v.id, v.number]));
     return {
       kind,
       aloneMbps: size / 1e6 / alone.seconds,
@@ -109,10 +124,10 @@ async function phase(
       wallSeconds,
       requests,
       peakConnections,
-      baseHeads: ofBase.filter((r) => r.startsWith('HEAD ')).length,
-      baseGets: ofBase.filter((r) => r.startsWith('GET ')).length,
+      ofBase,
       baseObjects: baseObjects.size,
-      versions: pushed.map((p) => p.number).sort((a, b) => a - b),
+      versions: pushed.map((p) => numberOf.get(p.id) ?? 0).sort((a, b) => a - b),
+      renumbered: pushed.filter((p) => numberOf.get(p.id) !== p.number).length,
       verify: verified.stdout.trim().split('\n').at(-1) ?? '',
     };
   } finally {
@@ -172,6 +187,18 @@ async function connectionSampler(ports: number[]): Promise<{ stop(): number }> {
   };
 }
 
+/** What the test S3 server names chunk data: a pack, or a loose object that is a chunk. */
+const CHUNK_DATA = new Set(['pack', 'chunk']);
+
+const count = (kinds: Record<string, number>, which: (kind: string) => boolean) =>
+  Object.entries(kinds).reduce((n, [k, v]) => n + (which(k) ? v : 0), 0);
+
+const describe = (kinds: Record<string, number>) =>
+  Object.entries(kinds)
+    .sort()
+    .map(([k, n]) => `${k} ${n}`)
+    .join(', ');
+
 function report(phases: Phase[], size: number): ScenarioResult {
   const rows: Row[] = phases.flatMap((p) => {
     const r = p.requests;
@@ -187,16 +214,32 @@ function report(phases: Phase[], size: number): ScenarioResult {
         scenario: 'team',
         metric: `S3 requests, ${p.kind}`,
         value: String(Object.values(r).reduce((a, b) => a + b, 0)),
-        note: Object.entries(r)
-          .sort()
-          .map(([k, n]) => `${k} ${n}`)
-          .join(', '),
+        note: describe(r),
       },
       {
         scenario: 'team',
-        metric: `HEAD+GET of the base's objects, ${p.kind}`,
-        value: String(p.baseHeads + p.baseGets),
-        note: `${p.baseHeads} HEAD, ${p.baseGets} GET of the ${p.baseObjects} objects the base's push wrote (target 0 HEAD; GETs: its version's own records)`,
+        metric: `HEAD of the base's objects, ${p.kind}`,
+        value: String(count(p.ofBase, (k) => k.startsWith('HEAD '))),
+        note: `of the ${p.baseObjects} keys the base's push wrote (target 0)`,
+      },
+      {
+        scenario: 'team',
+        metric: `GET of the base's chunk data, ${p.kind}`,
+        value: String(count(p.ofBase, (k) => k.startsWith('GET ') && CHUNK_DATA.has(k.slice(4)))),
+        note: 'its packs and loose chunks (target 0)',
+      },
+      {
+        scenario: 'team',
+        metric: `GET of the base's records, ${p.kind}`,
+        value: String(count(p.ofBase, (k) => k.startsWith('GET ') && !CHUNK_DATA.has(k.slice(4)))),
+        note:
+          describe(
+            Object.fromEntries(
+              Object.entries(p.ofBase).filter(
+                ([k]) => k.startsWith('GET ') && !CHUNK_DATA.has(k.slice(4)),
+              ),
+            ),
+          ) || 'none',
       },
       {
         scenario: 'team',
@@ -208,7 +251,7 @@ function report(phases: Phase[], size: number): ScenarioResult {
         scenario: 'team',
         metric: `versions landed, ${p.kind}`,
         value: String(p.versions.length),
-        note: `${distinct} distinct numbers (${p.versions[0]}-${p.versions.at(-1)}); verify: ${p.verify}`,
+        note: `${distinct} distinct numbers in tv log (${p.versions[0]}-${p.versions.at(-1)}; ${p.renumbered} pushes printed another); verify: ${p.verify}`,
       },
     ];
   });
@@ -226,9 +269,15 @@ function report(phases: Phase[], size: number): ScenarioResult {
             wallSeconds: round(p.wallSeconds),
             requests: p.requests,
             peakRedisConnections: p.peakConnections,
-            baseObjectHeads: p.baseHeads,
-            baseObjectGets: p.baseGets,
+            ofBase: p.ofBase,
+            baseObjectHeads: count(p.ofBase, (k) => k.startsWith('HEAD ')),
+            baseObjectGets: count(p.ofBase, (k) => k.startsWith('GET ')),
+            baseChunkDataGets: count(
+              p.ofBase,
+              (k) => k.startsWith('GET ') && CHUNK_DATA.has(k.slice(4)),
+            ),
             versions: p.versions,
+            renumbered: p.renumbered,
             verify: p.verify,
           },
         ]),

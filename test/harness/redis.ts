@@ -1,13 +1,22 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { connect, createServer, type Server, type Socket } from 'node:net';
+import { connect as connectTls } from 'node:tls';
+import { readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { freePort } from './ports';
 
+/** A certificate and its key (PEM files) that a TLS Redis serves; the certificate is its own CA. */
+export interface TlsFiles {
+  cert: string;
+  key: string;
+}
+
 /**
  * A real redis-server on a free loopback port, without persistence, owned by one test suite.
- * It can be stopped, killed (SIGKILL, as a crash) and restarted on the same port mid-test.
+ * It can be stopped, killed (SIGKILL, as a crash) and restarted on the same port mid-test. With
+ * `tls`, the port speaks TLS only.
  */
 export class RedisServer {
   private process: ChildProcess | undefined;
@@ -15,14 +24,19 @@ export class RedisServer {
     readonly port: number,
     private readonly dir: string,
     private readonly extraArgs: readonly string[],
+    readonly tls: TlsFiles | undefined,
   ) {}
 
   /** `extraArgs`: more redis-server options (a cluster node's). */
-  static async start(extraArgs: readonly string[] = []): Promise<RedisServer> {
+  static async start(
+    extraArgs: readonly string[] = [],
+    options: { tls?: TlsFiles } = {},
+  ): Promise<RedisServer> {
     const server = new RedisServer(
       await freePort(),
       await mkdtemp(join(tmpdir(), 'tv-redis-')),
       extraArgs,
+      options.tls,
     );
     await server.restart();
     return server;
@@ -42,8 +56,24 @@ export class RedisServer {
     const child = spawn(
       'redis-server',
       [
-        '--port',
-        String(this.port),
+        ...(this.tls
+          ? [
+              '--port',
+              '0',
+              '--tls-port',
+              String(this.port),
+              '--tls-cert-file',
+              this.tls.cert,
+              '--tls-key-file',
+              this.tls.key,
+              '--tls-ca-cert-file',
+              this.tls.cert,
+              '--tls-auth-clients',
+              'no',
+              '--tls-cluster',
+              'yes',
+            ]
+          : ['--port', String(this.port)]),
         '--bind',
         '127.0.0.1',
         '--save',
@@ -63,7 +93,7 @@ export class RedisServer {
       if (this.process === child) this.process = undefined;
     });
     const deadline = Date.now() + 10_000;
-    while (!(await ping(this.port))) {
+    while (!(await ping(this.port, this.tls))) {
       if (!this.process)
         throw new Error(`redis-server exited on port ${this.port}: ${stderr.trim()}`);
       if (Date.now() > deadline)
@@ -105,16 +135,18 @@ export class RedisServer {
   }
 }
 
-function ping(port: number): Promise<boolean> {
+function ping(port: number, tls: TlsFiles | undefined): Promise<boolean> {
   return new Promise((resolve) => {
-    const socket = connect(port, '127.0.0.1');
+    const socket = tls
+      ? connectTls({ port, host: '127.0.0.1', ca: readFileSync(tls.cert) })
+      : connect(port, '127.0.0.1');
     const done = (ok: boolean) => {
       socket.destroy();
       resolve(ok);
     };
     socket.setTimeout(500, () => done(false));
     socket.once('error', () => done(false));
-    socket.once('connect', () => socket.write('PING\r\n'));
+    socket.once(tls ? 'secureConnect' : 'connect', () => socket.write('PING\r\n'));
     socket.once('data', (d) => done(d.toString().startsWith('+PONG')));
   });
 }
@@ -178,15 +210,20 @@ export class BlackholeServer {
  */
 export class RedisCluster {
   readonly replicas: RedisServer[] = [];
-  private constructor(readonly nodes: RedisServer[]) {}
+  private constructor(
+    readonly nodes: RedisServer[],
+    readonly tls: TlsFiles | undefined,
+  ) {}
 
-  static async start(masters = 3): Promise<RedisCluster> {
+  /** With `tls`, every node speaks TLS only, its cluster bus too. */
+  static async start(masters = 3, options: { tls?: TlsFiles } = {}): Promise<RedisCluster> {
     const nodes = await Promise.all(
-      Array.from({ length: masters }, () => RedisServer.start(CLUSTER_NODE_ARGS)),
+      Array.from({ length: masters }, () => RedisServer.start(CLUSTER_NODE_ARGS, options)),
     );
-    const cluster = new RedisCluster(nodes);
+    const cluster = new RedisCluster(nodes, options.tls);
     try {
       await run('redis-cli', [
+        ...tlsArgs(options.tls),
         '--cluster',
         'create',
         ...nodes.map((n) => `127.0.0.1:${n.port}`),
@@ -202,9 +239,10 @@ export class RedisCluster {
     return cluster;
   }
 
-  /** `redis+cluster://127.0.0.1:P1,127.0.0.1:P2,...`: the form a user gives. */
+  /** `redis+cluster://127.0.0.1:P1,127.0.0.1:P2,...` (rediss+cluster:// with TLS): the form a user gives. */
   get url(): string {
-    return `redis+cluster://${this.nodes.map((n) => `127.0.0.1:${n.port}`).join(',')}`;
+    const scheme = this.tls ? 'rediss+cluster' : 'redis+cluster';
+    return `${scheme}://${this.nodes.map((n) => `127.0.0.1:${n.port}`).join(',')}`;
   }
 
   /** Waits until every node reports cluster_state:ok (up to 20 s). */
@@ -214,7 +252,13 @@ export class RedisCluster {
       const states = await Promise.all(
         this.nodes.map((n) =>
           n.running
-            ? run('redis-cli', ['-p', String(n.port), 'cluster', 'info']).catch(() => '')
+            ? run('redis-cli', [
+                ...tlsArgs(this.tls),
+                '-p',
+                String(n.port),
+                'cluster',
+                'info',
+              ]).catch(() => '')
             : '',
         ),
       );
@@ -273,6 +317,52 @@ const CLUSTER_NODE_ARGS = [
 ];
 
 const cli = (port: number, ...args: string[]) => run('redis-cli', ['-p', String(port), ...args]);
+
+/** redis-cli's options for a TLS Redis whose certificate is its own CA. */
+const tlsArgs = (tls: TlsFiles | undefined) => (tls ? ['--tls', '--cacert', tls.cert] : []);
+
+/**
+ * Whether this machine's redis-server was built with TLS (Debian's is, against OpenSSL); the
+ * reason to skip when it was not, or when openssl is missing.
+ */
+export async function redisTlsUnsupported(): Promise<string | undefined> {
+  try {
+    await run('openssl', ['version']);
+  } catch {
+    return 'openssl is not installed here: the test makes its certificate with it';
+  }
+  // A build without TLS refuses the tls-port line; one with TLS reads it and stops at the next,
+  // unknown line (so nothing starts).
+  const refused = await run('redis-server', ['--tls-port', '1', '--tv-probe', 'x']).catch(
+    (err: Error) => err.message,
+  );
+  return />>> 'tls-port/.test(refused)
+    ? 'this redis-server was built without TLS (BUILD_TLS=no): it refuses --tls-port'
+    : undefined;
+}
+
+/** A self-signed certificate for 127.0.0.1, made with openssl in `dir`. */
+export async function selfSignedCertificate(dir: string): Promise<TlsFiles> {
+  const files = { cert: join(dir, 'redis.crt'), key: join(dir, 'redis.key') };
+  await run('openssl', [
+    'req',
+    '-x509',
+    '-newkey',
+    'rsa:2048',
+    '-nodes',
+    '-keyout',
+    files.key,
+    '-out',
+    files.cert,
+    '-days',
+    '1',
+    '-subj',
+    '/CN=127.0.0.1',
+    '-addext',
+    'subjectAltName=IP:127.0.0.1',
+  ]);
+  return files;
+}
 
 function run(command: string, args: string[]): Promise<string> {
   return new Promise((resolve, reject) => {

@@ -46,11 +46,14 @@ export class S3Server {
   /** Request body bytes received by method (partial bodies of requests cut off included). */
   readonly bytesIn = new Map<string, number>();
   /**
-   * Requests by method and what they named: "HEAD chunk", "PUT chunk", "GET ref", "GET list"...
-   * (a chunk is a key under objects/, a ref one under refs/).
+   * Requests by method and what they named or carried: "GET pack", "PUT index", "GET version",
+   * "HEAD object", "GET list"... (see requestKind and objectKind).
    */
   readonly kinds = new Map<string, number>();
-  /** When set, each request as "METHOD /path" (no query), in order; cleared by resetCounts. */
+  /**
+   * When set, each request as "METHOD /path kind" (no query; the kind as in `kinds`), in order;
+   * cleared by resetCounts.
+   */
   recorded: string[] | undefined;
   /** The headers of the last request seen with each HTTP method. */
   readonly lastHeaders = new Map<string, IncomingMessage['headers']>();
@@ -149,9 +152,22 @@ export class S3Server {
   ): Promise<void> {
     const method = req.method ?? 'GET';
     this.counts.set(method, this.count(method) + 1);
-    const kind = `${method} ${requestKind(req.url ?? '')}`;
-    this.kinds.set(kind, (this.kinds.get(kind) ?? 0) + 1);
-    this.recorded?.push(`${method} ${(req.url ?? '').split('?')[0]}`);
+    const path = (req.url ?? '').split('?')[0] ?? '';
+    const named = requestKind(req.url ?? '');
+    // A loose object is told apart by its bytes: the body a PUT sends, or a GET receives.
+    const sniff = named === 'object' && (method === 'PUT' || method === 'GET') ? method : undefined;
+    const recorded = this.recorded;
+    const at = recorded ? recorded.push(`${method} ${path} ${named}`) - 1 : -1;
+    let counted = false;
+    const countAs = (kind: string) => {
+      if (counted) return;
+      counted = true;
+      const name = `${method} ${kind}`;
+      this.kinds.set(name, (this.kinds.get(name) ?? 0) + 1);
+      if (recorded) recorded[at] = `${method} ${path} ${kind}`;
+    };
+    if (!sniff) countAs(named);
+    res.once('finish', () => countAs(named));
     this.lastHeaders.set(method, req.headers);
     if (this.faults.latencyMs > 0) await new Promise((r) => setTimeout(r, this.faults.latencyMs));
     const hold = this.faults.hold;
@@ -174,6 +190,8 @@ export class S3Server {
     const upstream = request(
       { host: '127.0.0.1', port: backendPort, method, path: req.url, headers: req.headers, agent },
       (upstreamRes) => {
+        if (sniff === 'GET' && (upstreamRes.statusCode ?? 0) < 300)
+          upstreamRes.once('data', (chunk: Buffer) => countAs(objectKind(chunk)));
         res.writeHead(upstreamRes.statusCode ?? 502, upstreamRes.headers);
         upstreamRes.pipe(res);
       },
@@ -183,17 +201,38 @@ export class S3Server {
       res.end(String(err));
     });
     req.pipe(upstream);
+    if (sniff === 'PUT') req.once('data', (chunk: Buffer) => countAs(objectKind(chunk)));
     req.on('data', (chunk: Buffer) =>
       this.bytesIn.set(method, (this.bytesIn.get(method) ?? 0) + chunk.length),
     );
   }
 }
 
-/** What a request names, from its path and query: chunk, ref, list or other. */
+/**
+ * What a request names, from its path and query (docs/format.md, "Layout"): list, pack (chunk
+ * data, `data/`), index, object (a loose object, `objects/`), ref, tag, config, bucket (the
+ * bucket itself) or other.
+ */
 function requestKind(url: string): string {
   if (/[?&]list-type=/.test(url)) return 'list';
   const path = url.split('?')[0] ?? '';
-  if (/\/objects\//.test(path)) return 'chunk';
+  if (/\/data\/[0-9a-f]{2}\//.test(path)) return 'pack';
+  if (/\/index\/[^/]+$/.test(path)) return 'index';
+  if (/\/objects\//.test(path)) return 'object';
   if (/\/refs\//.test(path)) return 'ref';
+  if (/\/tags\//.test(path)) return 'tag';
+  if (/\/config$/.test(path)) return 'config';
+  if (/^\/[^/]+\/?$/.test(path)) return 'bucket';
   return 'other';
+}
+
+/**
+ * What a loose object is, from its first bytes: a file manifest (`TVMF`), a version record (JSON
+ * of kind "version"), or else a chunk (chunks are loose objects in format 1).
+ */
+function objectKind(start: Buffer): string {
+  if (start.subarray(0, 4).toString('latin1') === 'TVMF') return 'manifest';
+  if (start[0] === 0x7b && /"kind"\s*:\s*"version"/.test(start.subarray(0, 256).toString('utf8')))
+    return 'version';
+  return 'chunk';
 }

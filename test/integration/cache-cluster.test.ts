@@ -3,17 +3,26 @@ import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Cluster, Redis } from 'ioredis';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { mapLimit } from '../../electron/engine/concurrency';
 import { Service } from '../../electron/engine/service';
 import { cacheStatus } from '../../electron/engine/storage/cache-status';
 import type { CachedStore } from '../../electron/engine/storage/cached';
 import { objectKey } from '../../electron/engine/storage/store';
-import { RedisCluster } from '../harness/redis';
+import {
+  RedisCluster,
+  RedisServer,
+  redisTlsUnsupported,
+  selfSignedCertificate,
+} from '../harness/redis';
 import { S3Server } from '../harness/s3';
 import { seededBytes } from '../unit/prng';
 import { cacheKey, cachedStore, s3Options, s3Store, tempDir } from './stores';
 import { json, tv } from './tv';
 
 /** What a Redis Cluster adds: batches per master and per slot, and one master down. */
+
+/** Why the TLS test cannot run here (undefined: it runs). */
+const tlsUnsupported = await redisTlsUnsupported();
 
 let cluster: RedisCluster;
 let s3: S3Server;
@@ -28,6 +37,8 @@ beforeAll(async () => {
 });
 afterEach(async () => {
   s3.faults.latencyMs = 0;
+  // A master a test left paused would hang the checks below.
+  for (const node of cluster.nodes) node.resume();
   for (const dispose of disposers.splice(0).reverse()) await dispose();
   for (const node of cluster.nodes) if (!node.running) await node.restart();
   await cluster.waitOk();
@@ -161,6 +172,53 @@ describe('CachedStore on a 3-master Redis Cluster', () => {
     expect(s3.totalRequests).toBe(0);
   });
 
+  it('one master hung (SIGSTOP): after its first timeouts its keys go to the backend at once, batch after batch, and it is back when it resumes', async () => {
+    const store = await cachedOverS3('one-hung');
+    const objects = Array.from({ length: 300 }, () => object(100));
+    await mapLimit(objects, 16, (o) => store.put(o.key, o.data));
+    const { keys } = store.internals();
+    const victim = keys.addressOf(objects[0]!.hash)!;
+    const onVictim = new Set(
+      objects.filter((o) => keys.addressOf(o.hash) === victim).map((o) => o.key),
+    );
+    const node = cluster.nodes.find((n) => n.port === portOf(victim))!;
+    // A push's existence checks: batch after batch of a few chunks, several in flight.
+    const batches = Array.from({ length: 30 }, (_, i) =>
+      objects.slice(i * 10, i * 10 + 10).map((o) => o.key),
+    );
+    const check = async (keys: string[]) =>
+      expect(await store.hasMany(keys)).toEqual(keys.map(() => true));
+
+    node.pause();
+    s3.resetCounts();
+    for (let i = 0; i < batches.length; i += 3)
+      await Promise.all(batches.slice(i, i + 3).map(check));
+    // The first batches waited for the master's timeout; once a PING went unanswered too, its
+    // breaker opened and every later batch skipped it without waiting. A timeout per batch
+    // would be 30 of them.
+    const timeouts = store.health().timeouts;
+    expect(timeouts).toBeGreaterThan(0);
+    // (6 on an idle machine, 10 at load 14: a loaded machine stretches the PING's wait, and the
+    // batches sent meanwhile wait too; never one a batch, and none once the breaker is open.)
+    expect(timeouts).toBeLessThan(batches.length / 2);
+    expect(store.internals().guard(victim).state).toBe('down');
+    // Only its keys went to the backend (each once), the other masters answered for theirs.
+    expect(s3.count('HEAD')).toBe(onVictim.size);
+    s3.resetCounts();
+    for (const batch of batches) await check(batch);
+    expect(store.health().timeouts).toBe(timeouts);
+    expect(s3.count('HEAD')).toBe(onVictim.size);
+
+    // Resumed, with its keys (a hang loses nothing): its breaker closes by itself and Redis
+    // answers for every key again.
+    node.resume();
+    await cluster.waitOk();
+    await until(() => store.internals().guard(victim).state !== 'down');
+    s3.resetCounts();
+    for (const batch of batches) await check(batch);
+    expect(s3.totalRequests).toBe(0);
+  });
+
   it('a master killed during a push: the push succeeds and every version restores exactly', async () => {
     const dir = join(work.path, 'push');
     await mkdir(dir, { recursive: true });
@@ -210,6 +268,95 @@ describe('CachedStore on a 3-master Redis Cluster', () => {
       await second.pull(version, to);
       expect((await readFile(join(to, 'model.bin'))).equals(bytes)).toBe(true);
     }
+  });
+
+  it('a master hung (SIGSTOP) during a push: the push succeeds, every version restores exactly, and the master is back when it resumes', async () => {
+    const dir = join(work.path, 'push-hung');
+    await mkdir(join(dir, 'v1'), { recursive: true });
+    await mkdir(join(dir, 'v2'));
+    const base = seededBytes(12, 6 * 1024 * 1024);
+    const tuned = Buffer.from(base);
+    for (let at = 0; at < tuned.length; at += 512 * 1024) tuned.fill(9, at, at + 4096);
+    await writeFile(join(dir, 'v1', 'model.bin'), base);
+    await writeFile(join(dir, 'v2', 'model.bin'), tuned);
+    const service = () => {
+      const s = new Service({
+        repository: `s3://${s3.bucket}/cluster-push-hung`,
+        redisUrl: cluster.url,
+        s3: s3Options(s3),
+        mode: 'cli',
+        workers: 2,
+      });
+      disposers.push(() => s.close());
+      return s;
+    };
+    const first = service();
+    await first.push({ model: 'm', paths: [join(dir, 'v1')] });
+    await first.close();
+
+    s3.faults.latencyMs = 5;
+    const second = service();
+    const hung = cluster.nodes[2]!;
+    let paused = false;
+    const pushed = await second.push({
+      model: 'm',
+      paths: [join(dir, 'v2')],
+      onProgress: () => {
+        if (!paused) {
+          paused = true;
+          hung.pause();
+        }
+      },
+    });
+    expect(paused).toBe(true);
+    expect(pushed.number).toBe(2);
+    const status = await second.cacheStatus();
+    expect(status.state).toBe('degraded');
+    expect(status.nodes.find((n) => n.address.endsWith(`:${hung.port}`))!.state).toBe('down');
+    // A format 3 push asks Redis about few objects (the index answers for the rest): the
+    // per-batch bound is the test above; here the timeouts include the status's own PINGs.
+    expect(status.timeouts).toBeLessThanOrEqual(10);
+    for (const [version, bytes] of [
+      ['m@v1', base],
+      ['m@v2', tuned],
+    ] as const) {
+      const to = join(dir, `restore-${version}`);
+      await second.pull(version, to);
+      expect((await readFile(join(to, 'model.bin'))).equals(bytes)).toBe(true);
+    }
+
+    hung.resume();
+    await cluster.waitOk();
+    const deadline = Date.now() + 10_000;
+    for (;;) {
+      const after = await second.cacheStatus();
+      if (after.nodes.every((n) => n.state !== 'down')) break;
+      if (Date.now() > deadline) throw new Error(`the master did not come back: ${after.reason}`);
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  });
+
+  it('a cluster URL whose nodes do not answer, or that names one server not in cluster mode, says which in the status', async () => {
+    const env = { TV_REPO: join(work.path, 'status-wrong') };
+    expect((await tv(['init'], env)).code).toBe(0);
+    const nobody = await tv(['cache', 'status'], {
+      ...env,
+      TV_REDIS_URL: 'redis+cluster://127.0.0.1:1,127.0.0.1:2',
+    });
+    expect(nobody.code).toBe(1);
+    expect(nobody.stdout).toMatch(
+      /^cache: down \(redis\+cluster:\/\/127\.0\.0\.1:1,127\.0\.0\.1:2\): no node of the Redis Cluster at 127\.0\.0\.1:1,127\.0\.0\.1:2 answered: check the addresses and that the servers run$/m,
+    );
+    const single = await RedisServer.start();
+    disposers.push(() => single.dispose());
+    const notCluster = await tv(['cache', 'status'], {
+      ...env,
+      TV_REDIS_URL: `redis+cluster://127.0.0.1:${single.port}`,
+    });
+    expect(notCluster.code).toBe(1);
+    expect(notCluster.stdout).toMatch(
+      /: Redis at 127\.0\.0\.1:\d+ is not a Redis Cluster: use redis:\/\/host:port for one server$/m,
+    );
   });
 
   it('tv cache status names the cluster and each master, with a password given in the URL redacted', async () => {
@@ -267,4 +414,58 @@ describe('CachedStore on a 3-master Redis Cluster', () => {
     expect(await store.hasMany(objects.map((o) => o.key))).toEqual(objects.map(() => true));
     expect(s3.totalRequests).toBe(0);
   });
+
+  const tlsTest = tlsUnsupported ? it.skip : it;
+  tlsTest(
+    `a cluster over TLS (rediss+cluster://, a self-signed certificate the user trusts with NODE_EXTRA_CA_CERTS): a push writes its keys through every master, and status says so${tlsUnsupported ? ` (skipped: ${tlsUnsupported})` : ''}`,
+    async () => {
+      const dir = join(work.path, 'tls');
+      await mkdir(join(dir, 'src'), { recursive: true });
+      const cert = await selfSignedCertificate(dir);
+      const tlsCluster = await RedisCluster.start(3, { tls: cert });
+      disposers.push(() => tlsCluster.dispose());
+      expect(tlsCluster.url).toMatch(/^rediss\+cluster:\/\//);
+      await writeFile(join(dir, 'src', 'weights.bin'), seededBytes(31, 1_000_000));
+      const env = {
+        TV_REPO: join(dir, 'repo'),
+        TV_REDIS_URL: tlsCluster.url,
+        NODE_EXTRA_CA_CERTS: cert.cert,
+      };
+      const pushed = await tv(['push', 'm', join(dir, 'src')], env);
+      expect(pushed.code).toBe(0);
+      // Three TLS handshakes and the slot map may take longer than the start-up budget on a
+      // loaded machine (a warning, then caching resumes): the push's claims are written anyway.
+      const status = json((await tv(['cache', 'status', '--json'], env)).stdout) as {
+        state: string;
+        kind: string;
+        redis: string;
+        nodes: { state: string; keys: number }[];
+        shared: { keys: { count: number } };
+      };
+      expect(status).toMatchObject({ state: 'up', kind: 'cluster' });
+      expect(status.redis).toMatch(/^rediss\+cluster:\/\/127\.0\.0\.1:/);
+      expect(status.nodes.map((n) => n.state)).toEqual(['up', 'up', 'up']);
+      expect(status.nodes.every((n) => n.keys > 0)).toBe(true);
+
+      // Without trusting the certificate, the cache is down and says why.
+      const untrusted = await tv(['cache', 'status'], { ...env, NODE_EXTRA_CA_CERTS: '' });
+      expect(untrusted.code).toBe(1);
+      // (ioredis does not pass on the certificate error of a cluster's node: the reason names it
+      // as the thing to check.)
+      expect(untrusted.stdout).toMatch(
+        /^cache: down .*: no node of the Redis Cluster at 127\.0\.0\.1:\d+,.* answered over TLS: check .*\(NODE_EXTRA_CA_CERTS/m,
+      );
+
+      // One server over TLS (rediss://) names the certificate error itself.
+      const single = await RedisServer.start([], { tls: cert });
+      disposers.push(() => single.dispose());
+      const one = { ...env, TV_REDIS_URL: `rediss://127.0.0.1:${single.port}` };
+      const refused = await tv(['cache', 'status'], { ...one, NODE_EXTRA_CA_CERTS: '' });
+      expect(refused.code).toBe(1);
+      expect(refused.stdout).toMatch(
+        /^cache: down .*: Redis at 127\.0\.0\.1:\d+ presented a TLS certificate this machine does not trust \(DEPTH_ZERO_SELF_SIGNED_CERT\): add its CA certificate to NODE_EXTRA_CA_CERTS/m,
+      );
+      expect((await tv(['cache', 'status'], one)).stdout).toMatch(/^cache: up \(rediss:\/\//);
+    },
+  );
 });

@@ -3,9 +3,11 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { CachedStore, type CacheHealth } from '../../electron/engine/storage/cached';
 import { openBackend } from '../../electron/engine/storage/compose';
 import { CountingStore } from '../../electron/engine/storage/counting';
+import { MemoryStore } from '../../electron/engine/storage/memory';
 import { Cluster, Redis } from 'ioredis';
 import { RedisConnection } from '../../electron/engine/storage/redis';
 import { objectKey, readAll, StoreError } from '../../electron/engine/storage/store';
+import { connect, createServer, type AddressInfo, type Socket } from 'node:net';
 import { freePort } from '../harness/ports';
 import { BlackholeServer, RedisCluster, RedisServer } from '../harness/redis';
 import { S3Server, TEST_CREDENTIALS } from '../harness/s3';
@@ -147,6 +149,48 @@ describe.each(['standalone', 'cluster'] as const)('CachedStore on Redis %s', (ki
       expect(s3.totalRequests).toBe(0);
     });
 
+    it('a check of many keys across batches answers each in its place: objects Redis claims, objects only the backend holds, absent ones and keys that are no object', async () => {
+      const memory = new MemoryStore();
+      const backend = new CountingStore(memory);
+      // Batches of 100 keys: 2,500 keys make several round trips to each master.
+      const cached = await cachedStore(backend, redis.url, {
+        namespace: `ns${++prefix}`,
+        batchSize: 100,
+      });
+      disposers.push(cached.dispose);
+      const store = cached.store;
+      const warm = Array.from({ length: 1500 }, () => object(40));
+      const cold = Array.from({ length: 500 }, () => object(40));
+      for (const o of warm) await store.put(o.key, o.data);
+      for (const o of cold) await memory.put(o.key, o.data); // behind the cache's back
+      const absent = Array.from({ length: 400 }, () => object(40));
+      const notObjects = [
+        'refs/model/0001-v1',
+        `objects/ab/cd${'0'.repeat(62)}`, // its folder is not its hash's start
+        `objects/${'A'.repeat(2)}/${'A'.repeat(64)}`, // upper case: not a hash
+        'index/0001-aa',
+      ];
+      await memory.put(notObjects[0]!, Buffer.from('ref'));
+      // Interleaved, so that every batch holds some of each.
+      const asked: { key: string; expected: boolean }[] = [];
+      for (let i = 0; i < 1500; i++) {
+        asked.push({ key: warm[i]!.key, expected: true });
+        if (i < 500) asked.push({ key: cold[i]!.key, expected: true });
+        if (i < 400) asked.push({ key: absent[i]!.key, expected: false });
+        if (i % 400 === 0) asked.push({ key: notObjects[i / 400]!, expected: i === 0 });
+      }
+      backend.reset();
+      expect(await store.hasMany(asked.map((a) => a.key))).toEqual(asked.map((a) => a.expected));
+      // The backend was asked about the others only, once, together.
+      expect(backend.calls.hasMany).toBe(1);
+      expect(backend.keysChecked).toBe(500 + 400 + notObjects.length);
+      await store.idle();
+      expect(store.health().backfills).toBe(500);
+      backend.reset();
+      expect(await store.hasMany(cold.map((o) => o.key))).toEqual(cold.map(() => true));
+      expect(backend.total).toBe(0);
+    });
+
     it('a miss that the backend does not hold either is not cached', async () => {
       const store = await cachedOverS3();
       const o = object();
@@ -242,6 +286,58 @@ describe.each(['standalone', 'cluster'] as const)('CachedStore on Redis %s', (ki
       s3.resetCounts();
       expect(await store.has(o.key)).toBe(false);
       expect(s3.count('HEAD')).toBe(1);
+    });
+  });
+
+  describe('CachedStore on a connection slower than its start-up budget', () => {
+    it('claims made before the connection was ready are written once it is, by the flush at the latest', async () => {
+      // Each connection to Redis is held for 800 ms before it is passed on: a cluster over TLS
+      // on a loaded machine connects in about that time.
+      const slow = await slowStartProxy(redis, 800);
+      disposers.push(slow.close);
+      const namespace = `ns${++prefix}`;
+      const store = new CachedStore(new MemoryStore(), new RedisConnection(slow.url), {
+        namespace,
+        startupMs: 250,
+        // No probe before the flush: the flush itself must find the connection ready.
+        probeIntervalMs: 60_000,
+      });
+      disposers.push(() => store.close());
+      store.connect();
+      const objects = Array.from({ length: 30 }, () => object(50));
+      for (const o of objects) await store.put(o.key, o.data);
+      expect(store.state).toBe('down');
+      await until(() => store.connection.ready);
+      await store.flush();
+      await store.idle();
+      const raw = rawClient();
+      const values = await Promise.all(objects.map((o) => raw.get(cacheKey(namespace, o.hash))));
+      expect(values).toEqual(objects.map(() => '1'));
+      expect(store.state).not.toBe('down');
+    });
+
+    it('a claim kept for later is dropped when its object is forgotten (deleted) before Redis took it', async () => {
+      const slow = await slowStartProxy(redis, 800);
+      disposers.push(slow.close);
+      const namespace = `ns${++prefix}`;
+      const store = new CachedStore(new MemoryStore(), new RedisConnection(slow.url), {
+        namespace,
+        startupMs: 250,
+        probeIntervalMs: 60_000,
+      });
+      disposers.push(() => store.close());
+      store.connect();
+      const objects = Array.from({ length: 10 }, () => object(50));
+      for (const o of objects) await store.put(o.key, o.data);
+      await until(() => store.connection.ready);
+      const [gone, ...kept] = objects;
+      await store.delete(gone!.key);
+      await store.flush();
+      await store.idle();
+      const raw = rawClient();
+      expect(await raw.get(cacheKey(namespace, gone!.hash))).toBeNull();
+      const values = await Promise.all(kept.map((o) => raw.get(cacheKey(namespace, o.hash))));
+      expect(values).toEqual(kept.map(() => '1'));
     });
   });
 
@@ -344,3 +440,46 @@ describe('bad input gets one clear error, within seconds', () => {
     await expect(openBackend('s3://UPPER_case')).rejects.toThrow(/cannot read the S3 location/);
   });
 });
+
+/**
+ * A TCP proxy to the running block's Redis (every master of the cluster, by port) that holds each
+ * connection for `delayMs` before passing it on: a Redis that is slow to connect to.
+ */
+async function slowStartProxy(
+  server: CacheServer,
+  delayMs: number,
+): Promise<{ url: string; close(): Promise<void> }> {
+  const targets =
+    server.url === standalone.url ? [standalone.port] : cluster.nodes.map((n) => n.port);
+  const proxies = await Promise.all(
+    targets.map(async (port) => {
+      const sockets = new Set<Socket>();
+      const proxy = createServer((client) => {
+        sockets.add(client);
+        client.pause();
+        client.on('error', () => {});
+        setTimeout(() => {
+          const upstream = connect(port, '127.0.0.1', () => {
+            client.pipe(upstream).pipe(client);
+            client.resume();
+          });
+          sockets.add(upstream);
+          upstream.on('error', () => client.destroy());
+          client.on('close', () => upstream.destroy());
+        }, delayMs);
+      });
+      await new Promise<void>((resolve) => proxy.listen(0, '127.0.0.1', resolve));
+      return { proxy, sockets, port: (proxy.address() as AddressInfo).port };
+    }),
+  );
+  const list = proxies.map((p) => `127.0.0.1:${p.port}`);
+  return {
+    url: targets.length === 1 ? `redis://${list[0]}` : `redis+cluster://${list.join(',')}`,
+    close: async () => {
+      for (const p of proxies) {
+        for (const socket of p.sockets) socket.destroy();
+        await new Promise((resolve) => p.proxy.close(resolve));
+      }
+    },
+  };
+}

@@ -158,6 +158,32 @@ describe('a Redis that is not there', () => {
   });
 });
 
+describe('a password given to a Redis that has none', () => {
+  it("is said once, through tv's own warning, and the cache works: not ioredis' console line", async () => {
+    // HELLO disabled, as on Redis 5: the client sends AUTH, which Redis answers that no password
+    // is set (with HELLO, Redis 6 and later take any password for a user that has none).
+    const old = await RedisServer.start(['--rename-command', 'HELLO', '']);
+    try {
+      const url = `redis://:not-needed@127.0.0.1:${old.port}`;
+      const run = await tv(['push', `pw${++n}`, src], { TV_REPO: repo(), TV_REDIS_URL: url });
+      expect(run.code).toBe(0);
+      expect(run.stderr.trim().split('\n')).toEqual([
+        `tv: warning: Redis at 127.0.0.1:${old.port} has no password, but the Redis URL gives one: the cache works; remove the password from it to stop this warning`,
+        expect.stringMatching(/^tv: created a new repository at /),
+      ]);
+      expect(run.stderr).not.toContain('not-needed');
+      const client = new Redis(old.port, '127.0.0.1');
+      try {
+        expect((await client.keys('tv:obj:*')).length).toBeGreaterThan(0);
+      } finally {
+        client.disconnect();
+      }
+    } finally {
+      await old.dispose();
+    }
+  });
+});
+
 describe('Redis settings a user can act on', () => {
   it('a malformed URL names where it came from and the expected form', async () => {
     const env = { TV_REPO: repo() };

@@ -11,7 +11,13 @@ import {
   type BreakerOptions,
   type CacheState,
 } from './redis-breaker';
-import { NO_TOTALS, RedisClaims, type CacheTotals, type KeyBatch } from './redis-claims';
+import {
+  NO_TOTALS,
+  RedisClaims,
+  type CacheKeyList,
+  type CacheTotals,
+  type KeyBatch,
+} from './redis-claims';
 import {
   hashOfKey,
   StoreError,
@@ -96,6 +102,13 @@ export class CachedStore extends EventEmitter implements Store {
   /** Objects put into a backend that tells when they are durable (packs), until it does. */
   private readonly notDurable = new Set<string>();
   private readonly unsubscribe: (() => void) | undefined;
+  /**
+   * Claims of durable objects that Redis (or the master serving them) did not take: the
+   * connection was still being made (a cluster over TLS on a loaded machine can take longer than
+   * the start-up budget), or was down. Written when it answers again, while this process runs;
+   * at most MAX_UNWRITTEN (older ones are left to a later check's backfill).
+   */
+  private readonly unwritten = new Map<string, 'uploads' | 'backfills'>();
 
   constructor(
     private readonly backend: Store,
@@ -160,23 +173,20 @@ export class CachedStore extends EventEmitter implements Store {
   async hasMany(keys: readonly string[]): Promise<boolean[]> {
     // Plain loops: a warm push asks about every chunk, and this is the cache's own CPU per key.
     const answers = new Array<boolean>(keys.length).fill(false);
-    /** The Redis keys of the object keys, and the index of each in `keys`. */
-    const cacheKeys: string[] = [];
-    const at: number[] = [];
+    /** The Redis keys of the object keys (made per batch), and the index of each in `keys`. */
+    const { keys: cacheKeys, at } = this.keys.keysOfObjects(keys);
     /** Indexes of keys the backend is asked about. */
     const toBackend: number[] = [];
-    for (let i = 0; i < keys.length; i++) {
-      const cacheKey = this.keys.keyOfObject(keys[i] as string);
-      if (cacheKey === undefined) toBackend.push(i);
-      else {
-        cacheKeys.push(cacheKey);
-        at.push(i);
+    if (at.length < keys.length) {
+      for (let i = 0, k = 0; i < keys.length; i++) {
+        if (at[k] === i) k++;
+        else toBackend.push(i);
       }
     }
     const claimed = await this.lookup(cacheKeys);
     /** Indexes of keys Redis answered "not claimed" about: a backend hit is written back. */
     const answeredMiss = new Set<number>();
-    for (let k = 0; k < cacheKeys.length; k++) {
+    for (let k = 0; k < at.length; k++) {
       const c = claimed[k];
       if (c === true) answers[at[k] as number] = true;
       else {
@@ -209,7 +219,7 @@ export class CachedStore extends EventEmitter implements Store {
     if (!hash) return this.backend.put(key, data, options);
     // Redis may have learnt of it since the caller asked (another client uploaded it): a hit
     // skips the upload; a miss was counted when the caller asked.
-    const [claimed] = await this.lookup([this.keys.key(hash)], { misses: false });
+    const [claimed] = await this.lookup(this.keys.keysOfHashes([hash]), { misses: false });
     if (claimed) return;
     // Before the put: a backend that holds the object durably already says so during it.
     if (this.backend.onDurable) this.notDurable.add(hash);
@@ -242,6 +252,9 @@ export class CachedStore extends EventEmitter implements Store {
     this.unclaimed = new Set();
     await this.backend.flush();
     await this.claim(hashes);
+    // A connection that was slow to start may be ready by now: its claims are written now rather
+    // than at the next probe, which a short push would not live to see.
+    if (this.unwritten.size > 0) await this.recheck();
     await this.sendTotals();
   }
 
@@ -270,7 +283,13 @@ export class CachedStore extends EventEmitter implements Store {
         'CACHE_UNAVAILABLE',
       );
     await this.start();
-    const cacheKeys = hashes.map((hash) => this.keys.key(hash));
+    // A claim kept for later (Redis was not ready) must not bring the key back after this: it is
+    // dropped, and claims being written settle before the keys are removed. A connection that
+    // was slow to start may be ready by now (probed at once, not at the next probe).
+    for (const hash of hashes) this.unwritten.delete(hash);
+    await this.recheck();
+    await this.idle();
+    const cacheKeys = this.keys.keysOfHashes(hashes);
     const batches = this.keys.batches(cacheKeys, this.batchSize);
     if (batches.reduce((n, b) => n + b.size, 0) < cacheKeys.length)
       throw refuse(this.breaker.lastError ?? 'the Redis Cluster has no slot map yet');
@@ -291,7 +310,7 @@ export class CachedStore extends EventEmitter implements Store {
    * backend. Not counted as hits or misses.
    */
   async claims(hashes: readonly string[]): Promise<boolean[] | undefined> {
-    const claimed = await this.ask(hashes.map((hash) => this.keys.key(hash)));
+    const claimed = await this.ask(this.keys.keysOfHashes(hashes));
     return claimed.every((c) => c !== undefined) ? (claimed as boolean[]) : undefined;
   }
 
@@ -377,6 +396,7 @@ export class CachedStore extends EventEmitter implements Store {
   /** Tells listeners when the state (the whole Redis's, or a master's) changed. */
   private stateChanged(): void {
     const state = this.state;
+    if (state !== 'down' && this.unwritten.size > 0) this.track(this.writeUnwritten());
     if (state === this.reportedState) return;
     this.reportedState = state;
     this.emit('state', this.health());
@@ -439,7 +459,7 @@ export class CachedStore extends EventEmitter implements Store {
    * These hashes in batches per master. Keys no master serves yet (a cluster not reached, whose
    * slot map is unknown) are in none: the backend answers for them, counted as one fallback.
    */
-  private async route(cacheKeys: readonly string[]): Promise<KeyBatch[]> {
+  private async route(cacheKeys: CacheKeyList): Promise<KeyBatch[]> {
     await this.start();
     const batches = this.keys.batches(cacheKeys, this.batchSize);
     if (batches.reduce((n, b) => n + b.size, 0) < cacheKeys.length)
@@ -452,7 +472,7 @@ export class CachedStore extends EventEmitter implements Store {
    * (or the master serving its key) did not answer. Batches go to each master in turn, several
    * in flight.
    */
-  private async ask(cacheKeys: readonly string[]): Promise<(boolean | undefined)[]> {
+  private async ask(cacheKeys: CacheKeyList): Promise<(boolean | undefined)[]> {
     const claimed = new Array<boolean | undefined>(cacheKeys.length);
     if (cacheKeys.length === 0) return claimed;
     const batches = await this.route(cacheKeys);
@@ -468,7 +488,7 @@ export class CachedStore extends EventEmitter implements Store {
    * Redis did not answer about is undefined, and counts as a fallback, not a miss.
    */
   private async lookup(
-    cacheKeys: readonly string[],
+    cacheKeys: CacheKeyList,
     count: { misses: boolean } = { misses: true },
   ): Promise<(boolean | undefined)[]> {
     const claimed = await this.ask(cacheKeys);
@@ -484,26 +504,49 @@ export class CachedStore extends EventEmitter implements Store {
     return claimed;
   }
 
-  /** Writes claims (pipelined SET EX per master); how many keys were written. */
-  private async write(hashes: readonly string[]): Promise<number> {
+  /**
+   * Writes claims (pipelined SET EX per master); how many keys were written. Those Redis did not
+   * take are kept to be written when it answers again (see `unwritten`).
+   */
+  private async write(hashes: readonly string[], kind: 'uploads' | 'backfills'): Promise<number> {
     let written = 0;
-    const cacheKeys = hashes.map((hash) => this.keys.key(hash));
+    const cacheKeys = this.keys.keysOfHashes(hashes);
+    const taken = new Uint8Array(hashes.length);
     await mapLimit(await this.route(cacheKeys), 8, async (batch) => {
       const n = await this.onMaster(batch.address, () => this.keys.set(batch, cacheKeys));
-      if (n !== NO_ANSWER) written += n;
+      if (n === NO_ANSWER) return;
+      written += n;
+      this.keys.forEachIndex(batch, (i) => (taken[i] = 1));
     });
+    for (let i = 0; i < hashes.length && this.unwritten.size < MAX_UNWRITTEN; i++)
+      if (!taken[i]) this.unwritten.set(hashes[i] as string, kind);
     return written;
+  }
+
+  /** Writes the claims Redis did not take before (it answers again). */
+  private async writeUnwritten(): Promise<void> {
+    const byKind = { uploads: [] as string[], backfills: [] as string[] };
+    for (const [hash, kind] of this.unwritten) byKind[kind].push(hash);
+    this.unwritten.clear();
+    for (const kind of ['uploads', 'backfills'] as const)
+      if (byKind[kind].length > 0) this.count(kind, await this.write(byKind[kind], kind));
+  }
+
+  /** Probes now every guard whose circuit is open (the whole Redis's, each master's). */
+  private async recheck(): Promise<void> {
+    await this.breaker.recheck();
+    await Promise.all([...this.masters.values()].map((guard) => guard.recheck()));
   }
 
   /** Writes these claims now (write-through after an upload, or after a flush). */
   private async claim(hashes: readonly string[]): Promise<void> {
     if (hashes.length === 0) return;
-    this.count('uploads', await this.write(hashes));
+    this.count('uploads', await this.write(hashes, 'uploads'));
   }
 
   /** Writes claims of objects the backend holds, without making the caller wait. */
   private backfill(hashes: string[]): void {
-    this.track(this.write(hashes).then((written) => this.count('backfills', written)));
+    this.track(this.write(hashes, 'backfills').then((written) => this.count('backfills', written)));
   }
 
   /** Keeps a background write until it settles (idle and close wait for it). */
@@ -530,3 +573,6 @@ export class CachedStore extends EventEmitter implements Store {
 }
 
 const round = (n: number) => Math.round(n * 1000) / 1000;
+
+/** Claims kept for when Redis answers again (about 10 MB of hashes at most). */
+const MAX_UNWRITTEN = 100_000;

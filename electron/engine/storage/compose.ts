@@ -144,7 +144,7 @@ export async function composeStack(
   // cache (log, models, pull) never touches Redis; the first that does connects, or gives up
   // within the start-up budget and goes on without it.
   const { RedisConnection } = await import('./redis');
-  const connection = new RedisConnection(config.redisUrl);
+  const connection = new RedisConnection(config.redisUrl, { logger: config.logger });
   const cache = new CachedStore(backend, connection, {
     ...config.cache,
     namespace: repositoryId,

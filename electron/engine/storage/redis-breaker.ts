@@ -176,6 +176,14 @@ export class RedisBreaker {
     }
   }
 
+  /**
+   * With the circuit open, probes now instead of at the next interval (a connection that was
+   * slow to start may be ready): resolves once the probe has settled.
+   */
+  async recheck(): Promise<void> {
+    if (this.open && this.started) await this.probe();
+  }
+
   close(): void {
     clearInterval(this.probeTimer);
     clearTimeout(this.windowTimer);

@@ -38,14 +38,30 @@ export const NO_TOTALS: CacheTotals = {
 export const BUCKETS = 256;
 
 /**
- * Keys to ask one master about in one round trip: indexes into the caller's list of cache keys, one
- * list per hash slot (a single list on one server).
+ * Cache keys made when a round trip needs them: the key at an index and its bucket. A batch builds
+ * its keys just before it is sent and drops them with the reply, so a check of 100,000 objects
+ * never holds 100,000 key strings at once (their allocation and collection cost more CPU than
+ * the MGETs did).
+ */
+export interface CacheKeyList {
+  readonly length: number;
+  /** The bucket (hash slot group) of the key at index i. */
+  bucket(i: number): number;
+  key(i: number): string;
+}
+
+/**
+ * Keys to ask one master about in one round trip: indexes into the caller's CacheKeyList, one
+ * list per hash slot on a cluster; on one server a run of the list (`start`, `size`).
  */
 export interface KeyBatch {
   /** The master that serves these slots (host:port; the server itself when not a cluster). */
   address: string;
+  /** On one server: where the run starts in the list. */
+  start: number;
+  /** On a cluster: the indexes of each slot's keys. */
   groups: number[][];
-  /** How many keys the groups hold. */
+  /** How many keys the batch holds. */
   size: number;
 }
 
@@ -69,8 +85,6 @@ export class RedisClaims {
   private readonly prefixes: string[] = [];
   private readonly bucketSlots: number[] = [];
   private readonly cluster: Cluster | undefined;
-  /** Where a cache key's bucket (two hex characters) starts. */
-  private readonly bucketAt: number;
 
   constructor(
     private readonly connection: RedisConnection,
@@ -83,7 +97,6 @@ export class RedisClaims {
       this.bucketSlots.push(calculateSlot(tag));
     }
     this.cluster = connection.client instanceof Cluster ? connection.client : undefined;
-    this.bucketAt = `tv:obj:{${namespace}:`.length;
   }
 
   private get redis(): Redis | Cluster {
@@ -95,21 +108,45 @@ export class RedisClaims {
     return (this.prefixes[bucketOf(hash)] as string) + hash;
   }
 
-  /**
-   * The cache key of a store key (`objects/<2 hex>/<hash>`); undefined when it is not a
-   * content-addressed object's. One regular expression over the key, then one join: the cheapest
-   * of the forms measured (a replace with a look-ahead took twice as long).
-   */
-  keyOfObject(objectKey: string): string | undefined {
-    if (!OBJECT_KEY.test(objectKey)) return undefined;
-    const bucket = (hexValue(objectKey.charCodeAt(8)) << 4) | hexValue(objectKey.charCodeAt(9));
-    return (this.prefixes[bucket] as string) + objectKey.slice(11);
+  /** These object hashes' cache keys, made on demand. */
+  keysOfHashes(hashes: readonly string[]): CacheKeyList {
+    const prefixes = this.prefixes;
+    return {
+      length: hashes.length,
+      bucket: (i) => bucketOf(hashes[i] as string),
+      key: (i) => {
+        const hash = hashes[i] as string;
+        return (prefixes[bucketOf(hash)] as string) + hash;
+      },
+    };
   }
 
-  /** The bucket of a cache key. */
-  private bucketOfKey(key: string): number {
-    const at = this.bucketAt;
-    return (hexValue(key.charCodeAt(at)) << 4) | hexValue(key.charCodeAt(at + 1));
+  /**
+   * The cache keys of those of these store keys that name a content-addressed object
+   * (`objects/<2 hex>/<hash>`), made on demand, and where each is in `objectKeys` (`at`). One
+   * regular expression per key: the cheapest check measured.
+   */
+  keysOfObjects(objectKeys: readonly string[]): { keys: CacheKeyList; at: Int32Array } {
+    const at = new Int32Array(objectKeys.length);
+    const buckets = new Uint8Array(objectKeys.length);
+    let n = 0;
+    for (let i = 0; i < objectKeys.length; i++) {
+      const key = objectKeys[i] as string;
+      if (!OBJECT_KEY.test(key)) continue;
+      buckets[n] = (hexValue(key.charCodeAt(8)) << 4) | hexValue(key.charCodeAt(9));
+      at[n++] = i;
+    }
+    const prefixes = this.prefixes;
+    return {
+      at: at.subarray(0, n),
+      keys: {
+        length: n,
+        bucket: (j) => buckets[j] as number,
+        key: (j) =>
+          (prefixes[buckets[j] as number] as string) +
+          (objectKeys[at[j] as number] as string).slice(11),
+      },
+    };
   }
 
   /** SCAN's pattern for this repository's keys (every bucket). */
@@ -136,19 +173,17 @@ export class RedisClaims {
    * the list in its order; on a cluster, per master, its keys per slot (one MGET each). Keys whose
    * master is not known yet (no slot map) are left out: the caller asks the backend about them.
    */
-  batches(keys: readonly string[], maxKeys: number): KeyBatch[] {
+  batches(keys: CacheKeyList, maxKeys: number): KeyBatch[] {
     if (!this.cluster) {
       const out: KeyBatch[] = [];
       for (let start = 0; start < keys.length; start += maxKeys) {
-        const end = Math.min(keys.length, start + maxKeys);
-        const group = new Array<number>(end - start);
-        for (let i = start; i < end; i++) group[i - start] = i;
-        out.push({ address: this.connection.address, groups: [group], size: end - start });
+        const size = Math.min(keys.length - start, maxKeys);
+        out.push({ address: this.connection.address, start, groups: [], size });
       }
       return out;
     }
     const byBucket: number[][] = [];
-    for (let i = 0; i < keys.length; i++) (byBucket[this.bucketOfKey(keys[i]!)] ??= []).push(i);
+    for (let i = 0; i < keys.length; i++) (byBucket[keys.bucket(i)] ??= []).push(i);
     const open = new Map<string, KeyBatch>();
     const out: KeyBatch[] = [];
     byBucket.forEach((group, bucket) => {
@@ -156,7 +191,7 @@ export class RedisClaims {
       if (!address) return;
       let batch = open.get(address);
       if (!batch || batch.size + group.length > maxKeys) {
-        batch = { address, groups: [], size: 0 };
+        batch = { address, start: 0, groups: [], size: 0 };
         open.set(address, batch);
         out.push(batch);
       }
@@ -170,19 +205,19 @@ export class RedisClaims {
    * Which objects of one batch the cache claims: one MGET per group (per slot on a cluster), all
    * to the batch's master. Writes each answer at its key's index in `into`.
    */
-  async get(
-    batch: KeyBatch,
-    keys: readonly string[],
-    into: (boolean | undefined)[],
-  ): Promise<void> {
-    const keyLists = this.keyLists(batch, keys);
+  async get(batch: KeyBatch, keys: CacheKeyList, into: (boolean | undefined)[]): Promise<void> {
+    if (!this.cluster) {
+      const values = await this.redis.mget(this.run(batch, keys));
+      for (let k = 0; k < batch.size; k++) into[batch.start + k] = values[k] === '1';
+      return;
+    }
     // On a cluster: the slots' MGETs, sent together to the batch's master, each followed by the
     // client wherever a redirect (MOVED, ASK) sends it. As one ioredis pipeline they cost more
     // client CPU (0.23x a raw per-slot loop's keys per CPU second, against 0.33x): it checks the
     // slot of every key of a pipeline again.
-    const replies: (string | null)[][] = this.cluster
-      ? await Promise.all(keyLists.map((list) => this.redis.mget(list)))
-      : [await this.redis.mget(keyLists[0] as string[])];
+    const replies = await Promise.all(
+      this.keyLists(batch, keys).map((list) => this.redis.mget(list)),
+    );
     batch.groups.forEach((group, g) => {
       const values = replies[g] as (string | null)[];
       for (let k = 0; k < group.length; k++) into[group[k] as number] = values[k] === '1';
@@ -190,7 +225,7 @@ export class RedisClaims {
   }
 
   /** Claims the objects of one batch, each for the TTL (one pipeline); how many keys were written. */
-  async set(batch: KeyBatch, keys: readonly string[]): Promise<number> {
+  async set(batch: KeyBatch, keys: CacheKeyList): Promise<number> {
     const batchKeys = this.keyLists(batch, keys).flat();
     const pipeline = this.redis.pipeline();
     for (const key of batchKeys) pipeline.set(key, '1', 'EX', this.ttlSeconds);
@@ -202,17 +237,27 @@ export class RedisClaims {
     return batchKeys.length;
   }
 
-  /** A batch's keys, one list per group (a run of the list on one server). */
-  private keyLists(batch: KeyBatch, keys: readonly string[]): string[][] {
-    if (!this.cluster) {
-      const group = batch.groups[0] as number[];
-      return [keys.slice(group[0], (group[0] as number) + group.length)];
-    }
-    return batch.groups.map((group) => group.map((i) => keys[i] as string));
+  /** Calls `fn` with the index (in the caller's list) of each key of a batch. */
+  forEachIndex(batch: KeyBatch, fn: (index: number) => void): void {
+    if (!this.cluster) for (let k = 0; k < batch.size; k++) fn(batch.start + k);
+    else for (const group of batch.groups) for (const index of group) fn(index);
+  }
+
+  /** A batch's keys, one list per group (the run, on one server). */
+  private keyLists(batch: KeyBatch, keys: CacheKeyList): string[][] {
+    if (!this.cluster) return [this.run(batch, keys)];
+    return batch.groups.map((group) => group.map((i) => keys.key(i)));
+  }
+
+  /** The keys of a run of the list (a batch on one server). */
+  private run(batch: KeyBatch, keys: CacheKeyList): string[] {
+    const list = new Array<string>(batch.size);
+    for (let k = 0; k < batch.size; k++) list[k] = keys.key(batch.start + k);
+    return list;
   }
 
   /** Removes the claims of one batch (one DEL per slot, in one pipeline). */
-  async delete(batch: KeyBatch, keys: readonly string[]): Promise<void> {
+  async delete(batch: KeyBatch, keys: CacheKeyList): Promise<void> {
     const keyLists = this.keyLists(batch, keys);
     const pipeline = this.redis.pipeline();
     for (const keys of keyLists) pipeline.del(...keys);

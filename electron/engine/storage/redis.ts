@@ -1,4 +1,5 @@
 import { Cluster, Redis, type ClusterOptions } from 'ioredis';
+import type { Logger } from '../log';
 import {
   parseRedisSetting,
   redactRedisSetting,
@@ -51,14 +52,23 @@ export class RedisConnection implements BreakerTarget {
   /** Slot-map changes seen since this connection started, most recent last. */
   readonly failovers: TopologyChange[] = [];
   private lastConnectionError: unknown;
+  /** Whether the connection is made over TLS (rediss://, rediss+cluster://). */
+  private readonly tls: boolean;
   private connecting: Promise<void> | undefined;
   private slotOwners: readonly string[] = [];
 
-  constructor(setting: string, options: { source?: string; connectTimeoutMs?: number } = {}) {
+  /** Stops taking ioredis' console notices for this connection (see ioredisNotices). */
+  private readonly unwatch: (() => void) | undefined;
+
+  constructor(
+    setting: string,
+    options: { source?: string; connectTimeoutMs?: number; logger?: Logger } = {},
+  ) {
     const target = parseRedisSetting(setting, options.source);
     this.kind = target.kind;
     this.address = redisTargetAddress(target);
     this.display = redactRedisSetting(setting);
+    this.tls = target.kind === 'cluster' ? target.tls : target.url.protocol === 'rediss:';
     const connectTimeout = options.connectTimeoutMs ?? 2_000;
     this.client =
       target.kind === 'standalone'
@@ -83,6 +93,19 @@ export class RedisConnection implements BreakerTarget {
             target.nodes.map((n) => ({ host: n.host, port: n.port })),
             clusterOptions(target, connectTimeout),
           );
+    // A password given to a Redis that has none works (Redis ignores it), but ioredis says so
+    // with a console line of its own: said here instead, once, as what to do, through the logger.
+    const password = target.kind === 'cluster' ? target.password : target.url.password;
+    if (password) {
+      let told = false;
+      this.unwatch = ioredisNotices((notice) => {
+        if (told || !UNNEEDED_PASSWORD.test(notice)) return;
+        told = true;
+        options.logger?.warn(
+          `${this.kind === 'cluster' ? 'the Redis Cluster' : 'Redis'} at ${this.address} has no password, but ${options.source ?? 'the Redis URL'} gives one: the cache works; remove the password from it to stop this warning`,
+        );
+      });
+    }
     this.client.on('error', (err: unknown) => (this.lastConnectionError = err));
     this.client.on('ready', () => (this.lastConnectionError = undefined));
     if (this.client instanceof Cluster) {
@@ -181,7 +204,17 @@ export class RedisConnection implements BreakerTarget {
         ? this.describe(this.lastConnectionError, address)
         : `${at} is not connected`;
     }
-    if (/None of startup nodes is available/i.test(message))
+    // ioredis does not pass on why a cluster's nodes could not be reached over TLS (a
+    // certificate not trusted shows as a closed connection): name what to check.
+    if (this.tls && /Failed to refresh slots cache|None of startup nodes/i.test(message))
+      return `no node of the Redis Cluster at ${address} answered over TLS: check that the servers run with TLS on these ports and that this machine trusts their certificate (NODE_EXTRA_CA_CERTS names a PEM file of its CA)`;
+    if (/Failed to refresh slots cache/i.test(message)) {
+      // A node that answered but refused the slot map (not a cluster, a password) says why.
+      const cause = (err as { lastNodeError?: { message?: string } }).lastNodeError;
+      if (cause?.message && !/Connection is closed|isn't writeable|timeout/i.test(cause.message))
+        return this.describe(cause, address);
+    }
+    if (/None of startup nodes is available|Failed to refresh slots cache/i.test(message))
       return `no node of the Redis Cluster at ${address} answered: check the addresses and that the servers run`;
     switch (e.code) {
       case 'ECONNREFUSED':
@@ -194,6 +227,15 @@ export class RedisConnection implements BreakerTarget {
       case 'ECONNRESET':
       case 'EPIPE':
         return `${at} closed the connection (${e.code})`;
+      case 'DEPTH_ZERO_SELF_SIGNED_CERT':
+      case 'SELF_SIGNED_CERT_IN_CHAIN':
+      case 'UNABLE_TO_VERIFY_LEAF_SIGNATURE':
+      case 'UNABLE_TO_GET_ISSUER_CERT_LOCALLY':
+        return `${at} presented a TLS certificate this machine does not trust (${e.code}): add its CA certificate to NODE_EXTRA_CA_CERTS (a PEM file)`;
+      case 'CERT_HAS_EXPIRED':
+        return `${at} presented an expired TLS certificate: renew it on the server`;
+      case 'ERR_TLS_CERT_ALTNAME_INVALID':
+        return `${at} presented a TLS certificate for another host name: connect by a name the certificate lists`;
       case 'EHOSTUNREACH':
       case 'ENETUNREACH':
         return `${at} cannot be reached (${e.code}): check the network`;
@@ -211,6 +253,7 @@ export class RedisConnection implements BreakerTarget {
   }
 
   disconnect(): void {
+    this.unwatch?.();
     this.client.disconnect();
   }
 
@@ -232,6 +275,41 @@ export class RedisConnection implements BreakerTarget {
     }
     this.failovers.splice(0, Math.max(0, this.failovers.length - FAILOVERS_KEPT));
   }
+}
+
+/**
+ * ioredis' console line for a password a Redis without one was given (it sends AUTH, not HELLO,
+ * to a Redis older than 6 or one that disabled HELLO).
+ */
+const UNNEEDED_PASSWORD =
+  /^\[WARN\] (Redis server|This Redis server's `default` user) does not require a password/;
+
+const noticeListeners = new Set<(notice: string) => void>();
+let restoreConsole: (() => void) | undefined;
+
+/**
+ * Takes the "[WARN] ..." lines ioredis writes with console.warn itself (it has no other way to
+ * tell) while a connection listens: each goes to the listeners instead of the console; any other
+ * console output passes through. Returns the function that stops listening.
+ */
+function ioredisNotices(listener: (notice: string) => void): () => void {
+  if (noticeListeners.size === 0) {
+    const original = console.warn;
+    console.warn = (...args: unknown[]) => {
+      const [first] = args;
+      if (typeof first === 'string' && first.startsWith('[WARN] ')) {
+        for (const listen of noticeListeners) listen(first);
+        return;
+      }
+      original.apply(console, args);
+    };
+    restoreConsole = () => (console.warn = original);
+  }
+  noticeListeners.add(listener);
+  return () => {
+    noticeListeners.delete(listener);
+    if (noticeListeners.size === 0) restoreConsole?.();
+  };
 }
 
 function clusterOptions(

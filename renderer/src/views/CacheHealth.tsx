@@ -203,7 +203,7 @@ export function CacheHealth() {
             <dd data-testid="cache-error">
               {cache.lastError ? (
                 <span>
-                  {explainCacheError(cache.lastError, cache.redis)}
+                  {explainCacheError(cache.lastError, cache.redis, cache.kind)}
                   <br />
                   <span className="muted">({cache.lastError})</span>
                 </span>
