@@ -1,0 +1,161 @@
+import * as zstd from '@bokuweb/zstd-wasm';
+import { compressSync as lz4Compress, uncompressSync as lz4Uncompress } from 'lz4-napi';
+import {
+  ENCODING_BG2_LZ4,
+  ENCODING_BG2_ZSTD,
+  ENCODING_BG4_LZ4,
+  ENCODING_BG4_ZSTD,
+  ENCODING_LZ4,
+  ENCODING_NAMES,
+  ENCODING_NONE,
+  ENCODING_ZSTD,
+  KNOWN_ENCODINGS,
+  type CompressionScheme,
+} from './encodings';
+
+/** The codecs of pack encodings (see encodings.ts), run in the chunk-and-hash workers. */
+
+/** Per scheme, the encodings a chunk is tried with: plain, grouped by 2, grouped by 4. */
+const FAMILY: Record<Exclude<CompressionScheme, 'none'>, readonly number[]> = {
+  lz4: [ENCODING_LZ4, ENCODING_BG2_LZ4, ENCODING_BG4_LZ4],
+  zstd: [ENCODING_ZSTD, ENCODING_BG2_ZSTD, ENCODING_BG4_ZSTD],
+};
+
+const ZSTD_LEVEL = 1;
+/** An encoded chunk is kept only when it saves at least 1/32 (3%) of its bytes. */
+const MARGIN_SHIFT = 5;
+/** Chunks shorter than this are stored as they are (nothing worth the decode). */
+const MIN_ENCODED = 256;
+/** The sample each candidate encoding is tried on, from the middle of the chunk. */
+const SAMPLE = 4096;
+
+export class EncodingError extends Error {
+  override name = 'EncodingError';
+}
+
+let zstdReady: Promise<void> | undefined;
+let zstdLoaded = false;
+
+/** Loads the codecs (zstd's WebAssembly): call once before encode or decode. */
+export function loadCodecs(): Promise<void> {
+  zstdReady ??= zstd.init().then(() => {
+    zstdLoaded = true;
+  });
+  return zstdReady;
+}
+
+function needZstd(): void {
+  if (!zstdLoaded) throw new EncodingError('the zstd codec is not loaded (call loadCodecs first)');
+}
+
+/** Byte grouping of width w (see above), into `out` (same length as `src`). */
+export function groupBytes(src: Uint8Array, width: number, out: Uint8Array): Uint8Array {
+  const n = src.length;
+  const full = n - (n % width);
+  const per = full / width;
+  for (let k = 0; k < width; k++) {
+    let o = k * per;
+    for (let i = k; i < full; i += width) out[o++] = src[i] as number;
+  }
+  for (let i = full; i < n; i++) out[i] = src[i] as number;
+  return out;
+}
+
+/** The inverse of groupBytes. */
+export function ungroupBytes(src: Uint8Array, width: number, out: Uint8Array): Uint8Array {
+  const n = src.length;
+  const full = n - (n % width);
+  const per = full / width;
+  for (let k = 0; k < width; k++) {
+    let o = k * per;
+    for (let i = k; i < full; i += width) out[i] = src[o++] as number;
+  }
+  for (let i = full; i < n; i++) out[i] = src[i] as number;
+  return out;
+}
+
+function widthOf(encoding: number): number {
+  return encoding === ENCODING_BG2_LZ4 || encoding === ENCODING_BG2_ZSTD
+    ? 2
+    : encoding === ENCODING_BG4_LZ4 || encoding === ENCODING_BG4_ZSTD
+      ? 4
+      : 1;
+}
+
+function isZstd(encoding: number): boolean {
+  return encoding >= ENCODING_ZSTD && encoding <= ENCODING_BG4_ZSTD;
+}
+
+function asBuffer(bytes: Uint8Array): Buffer {
+  return Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.length);
+}
+
+/** The bytes in one encoding (not 0), whatever their size. */
+export function encodeWith(encoding: number, bytes: Uint8Array): Buffer {
+  const width = widthOf(encoding);
+  const input = width > 1 ? groupBytes(bytes, width, Buffer.allocUnsafe(bytes.length)) : bytes;
+  if (isZstd(encoding)) {
+    needZstd();
+    return asBuffer(zstd.compress(asBuffer(input), ZSTD_LEVEL));
+  }
+  if (encoding >= ENCODING_LZ4 && encoding <= ENCODING_BG4_LZ4) return lz4Compress(asBuffer(input));
+  throw new EncodingError(`encoding ${encoding} cannot be written`);
+}
+
+/**
+ * A chunk's bytes as the scheme stores them: the family's encoding that does best on a sample
+ * of the chunk, kept only when the whole chunk shrinks by the margin; otherwise encoding 0 and
+ * the bytes themselves.
+ */
+export function encodeChunk(
+  scheme: CompressionScheme,
+  bytes: Uint8Array,
+): { encoding: number; bytes: Uint8Array } {
+  if (scheme === 'none' || bytes.length < MIN_ENCODED) return { encoding: ENCODING_NONE, bytes };
+  const family = FAMILY[scheme];
+  let best = family[0] as number;
+  if (bytes.length > SAMPLE * 2) {
+    const from = (Math.floor(bytes.length / 2) & ~3) - SAMPLE / 2;
+    const sample = bytes.subarray(from, from + SAMPLE);
+    let smallest = Infinity;
+    for (const encoding of family) {
+      const size = encodeWith(encoding, sample).length;
+      if (size < smallest) [smallest, best] = [size, encoding];
+    }
+    if (smallest > SAMPLE - (SAMPLE >> MARGIN_SHIFT)) return { encoding: ENCODING_NONE, bytes };
+  }
+  const encoded = encodeWith(best, bytes);
+  if (encoded.length > bytes.length - (bytes.length >> MARGIN_SHIFT))
+    return { encoding: ENCODING_NONE, bytes };
+  return { encoding: best, bytes: encoded };
+}
+
+/**
+ * An object's original bytes from its stored bytes. Throws EncodingError when they cannot be
+ * decoded or do not give `length` bytes (the caller names the pack and offset).
+ */
+export function decodeObject(encoding: number, stored: Uint8Array, length: number): Buffer {
+  if (encoding === ENCODING_NONE) return asBuffer(stored);
+  if (!KNOWN_ENCODINGS.includes(encoding))
+    throw new EncodingError(
+      `encoding ${encoding} is unknown to this version of TensorVault: upgrade TensorVault`,
+    );
+  let plain: Buffer;
+  try {
+    if (isZstd(encoding)) {
+      needZstd();
+      plain = asBuffer(zstd.decompress(asBuffer(stored)));
+    } else plain = lz4Uncompress(asBuffer(stored));
+  } catch (err) {
+    if (err instanceof EncodingError) throw err;
+    throw new EncodingError(
+      `${ENCODING_NAMES[encoding]} data does not decode (${(err as Error).message})`,
+    );
+  }
+  if (plain.length !== length)
+    throw new EncodingError(
+      `${ENCODING_NAMES[encoding]} data decodes to ${plain.length} bytes, ${length} expected`,
+    );
+  const width = widthOf(encoding);
+  return width > 1 ? (ungroupBytes(plain, width, Buffer.allocUnsafe(length)) as Buffer) : plain;
+}
