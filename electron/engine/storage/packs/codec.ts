@@ -122,7 +122,9 @@ export function encodeChunk(
       const size = encodeWith(encoding, sample).length;
       if (size < smallest) [smallest, best] = [size, encoding];
     }
-    if (smallest > SAMPLE - (SAMPLE >> MARGIN_SHIFT)) return { encoding: ENCODING_NONE, bytes };
+    // Nothing saved on the sample: not worth compressing the whole chunk (random bytes,
+    // quantized weights under LZ4). A small saving may grow on the whole chunk: tried below.
+    if (smallest >= SAMPLE) return { encoding: ENCODING_NONE, bytes };
   }
   const encoded = encodeWith(best, bytes);
   if (encoded.length > bytes.length - (bytes.length >> MARGIN_SHIFT))

@@ -348,6 +348,18 @@ export class PackedStore implements Store {
    * together in a pack come in one ranged read.
    */
   async readMany(hashes: readonly string[], concurrency = 8): Promise<Buffer[]> {
+    return (await this.readManyStored(hashes, concurrency, false)).map((o) => o.bytes);
+  }
+
+  /**
+   * As readMany, but an object stored encoded comes as its stored bytes, with its encoding and
+   * length (gc copies objects into new packs as they are stored, never decoding them).
+   */
+  async readManyStored(
+    hashes: readonly string[],
+    concurrency = 8,
+    stored = true,
+  ): Promise<{ bytes: Buffer; encoding: number; length: number }[]> {
     const where = await this.locateMany(hashes);
     const positions: number[] = [];
     let total = 0;
@@ -357,10 +369,25 @@ export class PackedStore implements Store {
     }
     const bytes = Buffer.allocUnsafe(total);
     const lengths = where.map((w) => w?.length);
-    const unplaced = await this.readInto(hashes, bytes, positions, lengths, concurrency, where);
+    const unplaced = await this.readInto(
+      hashes,
+      bytes,
+      positions,
+      lengths,
+      concurrency,
+      where,
+      stored,
+    );
     return hashes.map((_, i) => {
       const at = positions[i] as number;
-      return unplaced.get(i) ?? bytes.subarray(at, at + (lengths[i] as number));
+      const w = where[i];
+      const decoded = unplaced.get(i);
+      if (decoded) return { bytes: decoded, encoding: ENCODING_NONE, length: decoded.length };
+      const encoded = stored && w && w.encoding !== ENCODING_NONE && w.storedLength < w.length;
+      const length = lengths[i] as number;
+      return encoded
+        ? { bytes: bytes.subarray(at, at + w.storedLength), encoding: w.encoding, length }
+        : { bytes: bytes.subarray(at, at + length), encoding: ENCODING_NONE, length };
     });
   }
 
