@@ -509,6 +509,8 @@ export interface VersionReport {
   version: VersionSummary;
   logicalBytes: number;
   newBytes: number;
+  /** Bytes the new chunks take in the repository (compressed); null for versions pushed before. */
+  storedBytes: number | null;
   reusedBytes: number;
   reusedFromParentBytes: number;
   reusedElsewhereBytes: number;

@@ -37,6 +37,12 @@ describe('pack encodings', () => {
         const data = seededBytes(size + width, size);
         const grouped = groupBytes(data, width, new Uint8Array(size));
         expect(same(ungroupBytes(grouped, width, new Uint8Array(size)), data)).toBe(true);
+        // Views not aligned to a word take the byte loop: same streams.
+        const odd = new Uint8Array(size + 1).subarray(1);
+        odd.set(data);
+        const oddOut = new Uint8Array(size + 1).subarray(1);
+        expect(same(groupBytes(odd, width, new Uint8Array(size)), grouped)).toBe(true);
+        expect(same(ungroupBytes(grouped, width, oddOut), data)).toBe(true);
       }
   });
 
