@@ -187,7 +187,9 @@ describe('compressed chunks in packs', () => {
     await damage(second.offset + 4, second.file!);
     const undecodable = restore(repo, await repo.resolve('m@v1'), join(dir, 'out2'), { pool });
     await expect(undecodable).rejects.toThrow(`pack ${second.key} at offset ${second.offset}`);
+    // verify --full counts it corrupt (not missing): its stored bytes are there, damaged.
     const checked = await verify(repo, { full: true });
     expect(checked.ok).toBe(false);
+    expect(checked.damaged.map((d) => d.problem)).toEqual(['corrupt']);
   });
 });
