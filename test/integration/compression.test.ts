@@ -1,4 +1,4 @@
-import { open, readFile, writeFile } from 'node:fs/promises';
+import { mkdir, open, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { push } from '../../electron/engine/ingest/push';
@@ -14,6 +14,7 @@ import { buildSafetensors, type TensorSpec } from '../fixtures/safetensors';
 import { S3Server } from '../harness/s3';
 import { seededBytes } from '../unit/prng';
 import { s3Options, tempDir } from './stores';
+import { tv } from './tv';
 
 /** Weights as trained models hold them: normal values with a small spread, not random bytes. */
 const checkpoint = (dtype: TensorSpec['dtype'], seed: number, elements = 200_000) =>
@@ -191,5 +192,31 @@ describe('compressed chunks in packs', () => {
     const checked = await verify(repo, { full: true });
     expect(checked.ok).toBe(false);
     expect(checked.damaged.map((d) => d.problem)).toEqual(['corrupt']);
+  });
+
+  it('tv: init --compression, push --json with storedBytes beside newBytes, the text says what it saved, report too; a bad scheme is refused', async () => {
+    const dir = await workFolder();
+    const env = { TV_REPO: join(dir, 'repo') };
+    const bad = await tv(['init', '--compression', 'gzip'], env);
+    expect(bad.code).not.toBe(0);
+    expect(bad.stderr).toContain("argument 'gzip' is invalid. Allowed choices are none, lz4, zstd");
+    const init = await tv(['init', '--compression', 'zstd', '--json'], env);
+    expect(JSON.parse(init.stdout)).toMatchObject({ compression: 'zstd', format: 3 });
+    const src = join(dir, 'src');
+    await mkdir(src);
+    await writeFile(join(src, 'w.safetensors'), checkpoint('BF16', 31));
+    const pushed = await tv(['push', 'm', src, '--json'], env);
+    const result = JSON.parse(pushed.stdout) as { newBytes: number; storedBytes: number };
+    expect(result.storedBytes).toBeGreaterThan(0);
+    expect(result.storedBytes).toBeLessThan(result.newBytes * 0.9);
+    await writeFile(join(src, 'w2.safetensors'), checkpoint('BF16', 33));
+    const text = await tv(['push', 'm', src], env);
+    expect(text.stdout).toMatch(
+      /new [\d.]+ KiB in \d+ of \d+ chunks \(stored [\d.]+ KiB compressed\)/,
+    );
+    const report = JSON.parse((await tv(['report', 'm@v1', '--json'], env)).stdout) as {
+      storedBytes: number;
+    };
+    expect(report.storedBytes).toBe(result.storedBytes);
   });
 });
