@@ -22,7 +22,7 @@ import {
   type WriteTask,
 } from './protocol';
 import { deltaSums } from './delta-task';
-import { encodeChunk, loadCodecs } from '../storage/packs/codec';
+import { codecFor, encodeChunk } from '../storage/packs/codec';
 import { ChunkWriter } from './write-task';
 
 const BATCH_BYTES = 4 * 1024 * 1024;
@@ -179,7 +179,7 @@ async function runJob(job: JobStart, port: MessagePort): Promise<void> {
   }
 
   try {
-    if (job.compression && job.compression !== 'none') await loadCodecs();
+    if (job.compression) await codecFor(job.compression);
     const hash = await createHasher(job.algorithm);
     const range = job.range;
     const base = range?.start ?? 0;

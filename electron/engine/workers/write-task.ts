@@ -1,6 +1,6 @@
 import { closeSync, openSync, readSync, writeSync } from 'node:fs';
 import { createHasher, type HashAlgorithm, type HashFn } from '../hashing';
-import { decodeObject, EncodingError, loadCodecs } from '../storage/packs/codec';
+import { codecFor, decodeObject, EncodingError } from '../storage/packs/codec';
 import type { WriteChunk, WriteResult, WriteTask } from './protocol';
 
 /**
@@ -20,7 +20,7 @@ export class ChunkWriter {
     const total = task.chunks.reduce((n, c) => n + c.length, 0);
     const fromRepository = task.chunks.some((c) => c.from);
     const encoded = task.chunks.some((c) => c.encoded);
-    if (encoded) await loadCodecs();
+    for (const c of task.chunks) if (c.encoded) await codecFor(c.encoded.encoding);
     let bytes: Uint8Array;
     if (!fromRepository && !encoded && task.data && task.data.length === total) bytes = task.data;
     else {
@@ -157,7 +157,7 @@ export class ChunkWriter {
   ): WriteResult | undefined {
     const encoded = chunk.encoded as NonNullable<WriteChunk['encoded']>;
     try {
-      bytes.set(decodeObject(encoded.encoding, stored, chunk.length), at);
+      decodeObject(encoded.encoding, stored, chunk.length, bytes.subarray(at, at + chunk.length));
     } catch (err) {
       if (!(err instanceof EncodingError)) throw err;
       return {

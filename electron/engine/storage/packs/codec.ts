@@ -36,12 +36,21 @@ export class EncodingError extends Error {
 let zstdReady: Promise<void> | undefined;
 let zstdLoaded = false;
 
-/** Loads the codecs (zstd's WebAssembly): call once before encode or decode. */
+/** Loads every codec (zstd's WebAssembly; lz4 is a native addon, loaded with this module). */
 export function loadCodecs(): Promise<void> {
   zstdReady ??= zstd.init().then(() => {
     zstdLoaded = true;
   });
   return zstdReady;
+}
+
+/**
+ * Loads what this encoding (or scheme) needs before it is encoded or decoded: zstd's
+ * WebAssembly (tens of MiB of memory per thread) only where zstd is met.
+ */
+export function codecFor(encoding: number | CompressionScheme): Promise<void> {
+  const zstdNeeded = encoding === 'zstd' || (typeof encoding === 'number' && isZstd(encoding));
+  return zstdNeeded ? loadCodecs() : Promise.resolve();
 }
 
 function needZstd(): void {
@@ -130,10 +139,18 @@ function asBuffer(bytes: Uint8Array): Buffer {
   return Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.length);
 }
 
+/** Where bytes are grouped before they are compressed: one per thread, grown as needed. */
+let scratch = new Uint8Array(0);
+function scratchOf(length: number): Uint8Array {
+  if (scratch.length < length) scratch = new Uint8Array(Math.max(length, 256 * 1024));
+  return scratch.subarray(0, length);
+}
+
 /** The bytes in one encoding (not 0), whatever their size. */
 export function encodeWith(encoding: number, bytes: Uint8Array): Buffer {
   const width = widthOf(encoding);
-  const input = width > 1 ? groupBytes(bytes, width, Buffer.allocUnsafe(bytes.length)) : bytes;
+  // The codecs copy their input: the scratch is free again when they return.
+  const input = width > 1 ? groupBytes(bytes, width, scratchOf(bytes.length)) : bytes;
   if (isZstd(encoding)) {
     needZstd();
     return asBuffer(zstd.compress(asBuffer(input), ZSTD_LEVEL));
@@ -173,11 +190,28 @@ export function encodeChunk(
 }
 
 /**
- * An object's original bytes from its stored bytes. Throws EncodingError when they cannot be
- * decoded or do not give `length` bytes (the caller names the pack and offset).
+ * An object's original bytes from its stored bytes, into `into` when given (`length` bytes, then
+ * returned). Throws EncodingError when they cannot be decoded or do not give `length` bytes (the
+ * caller names the pack and offset).
  */
-export function decodeObject(encoding: number, stored: Uint8Array, length: number): Buffer {
-  if (encoding === ENCODING_NONE) return asBuffer(stored);
+export function decodeObject(encoding: number, stored: Uint8Array, length: number): Buffer;
+export function decodeObject(
+  encoding: number,
+  stored: Uint8Array,
+  length: number,
+  into: Uint8Array,
+): Uint8Array;
+export function decodeObject(
+  encoding: number,
+  stored: Uint8Array,
+  length: number,
+  into?: Uint8Array,
+): Uint8Array {
+  if (encoding === ENCODING_NONE) {
+    if (!into) return asBuffer(stored);
+    into.set(stored.subarray(0, length));
+    return into;
+  }
   if (!KNOWN_ENCODINGS.includes(encoding))
     throw new EncodingError(
       `encoding ${encoding} is unknown to this version of TensorVault: upgrade TensorVault`,
@@ -199,5 +233,8 @@ export function decodeObject(encoding: number, stored: Uint8Array, length: numbe
       `${ENCODING_NAMES[encoding]} data decodes to ${plain.length} bytes, ${length} expected`,
     );
   const width = widthOf(encoding);
-  return width > 1 ? (ungroupBytes(plain, width, Buffer.allocUnsafe(length)) as Buffer) : plain;
+  if (width > 1) return ungroupBytes(plain, width, into ?? Buffer.allocUnsafe(length));
+  if (!into) return plain;
+  into.set(plain);
+  return into;
 }

@@ -15,7 +15,7 @@ import {
   type Store,
 } from '../store';
 import { Catalog } from './catalog';
-import { decodeObject, EncodingError, loadCodecs } from './codec';
+import { codecFor, decodeObject, EncodingError } from './codec';
 import { ENCODING_NONE, KNOWN_ENCODINGS, type ObjectRecord } from './format';
 import { IndexSync } from './index-sync';
 import type { LocalCopy } from './local-copy';
@@ -296,7 +296,7 @@ export class PackedStore implements Store {
       const where = this.locateRecord(hash, record);
       try {
         const stored = await this.blobs.getRange(where.key, where.offset, where.storedLength);
-        if (where.encoding !== ENCODING_NONE) await loadCodecs();
+        await codecFor(where.encoding);
         return decode(stored, where, hash);
       } catch (err) {
         if (!(err instanceof ObjectNotFoundError)) throw err;

@@ -11,7 +11,7 @@ import {
   packKey,
   type ObjectRecord,
 } from './format';
-import { decodeObject, loadCodecs } from './codec';
+import { codecFor, decodeObject } from './codec';
 import type { IndexSync } from './index-sync';
 
 export interface PackWriterOptions {
@@ -93,7 +93,7 @@ export class PackWriter {
     const { record } = staged;
     const stored = await staged.pack.writer.read(record.offset, record.storedLength);
     if (record.encoding === ENCODING_NONE) return stored;
-    await loadCodecs();
+    await codecFor(record.encoding);
     return decodeObject(record.encoding, stored, record.length);
   }
 
