@@ -7,7 +7,9 @@ import {
   decodeObject,
   encodeChunk,
   encodeWith,
+  groupBytes,
   loadCodecs,
+  ungroupBytes,
 } from '../../electron/engine/storage/packs/codec';
 import { ENCODING_NAMES, KNOWN_ENCODINGS } from '../../electron/engine/storage/packs/encodings';
 import { round, type BenchContext, type Row, type ScenarioResult } from '../report';
@@ -169,6 +171,8 @@ export async function compression(ctx: BenchContext): Promise<ScenarioResult> {
     }
   }
 
+  rows.push(...groupingRows(sets[2]![1].subarray(0, 16 * MiB), rounds + 2));
+
   const dir = await mkdtemp(join(tmpdir(), 'tv-bench-compression-'));
   try {
     const folder = join(dir, 'model');
@@ -205,4 +209,33 @@ export async function compression(ctx: BenchContext): Promise<ScenarioResult> {
   } finally {
     await rm(dir, { recursive: true, force: true });
   }
+}
+
+/** Byte grouping alone, widths 2 and 4, over 64 KiB chunks on one core (aligned, as in a take). */
+function groupingRows(data: Buffer, rounds: number): Row[] {
+  const out = new Uint8Array(CHUNK);
+  const back = new Uint8Array(CHUNK);
+  const aligned = new Uint8Array(data.length);
+  aligned.set(data);
+  const rows: Row[] = [];
+  for (const width of [2, 4]) {
+    let group = Infinity;
+    let ungroup = Infinity;
+    for (let r = 0; r < rounds; r++) {
+      let started = performance.now();
+      for (let at = 0; at < aligned.length; at += CHUNK)
+        groupBytes(aligned.subarray(at, at + CHUNK), width, out);
+      group = Math.min(group, performance.now() - started);
+      started = performance.now();
+      for (let at = 0; at < aligned.length; at += CHUNK) ungroupBytes(out, width, back);
+      ungroup = Math.min(ungroup, performance.now() - started);
+    }
+    rows.push({
+      scenario: 'compression',
+      metric: `byte grouping, width ${width}: group, ungroup MB/s`,
+      value: `${round(data.length / 1e3 / group, 0)}, ${round(data.length / 1e3 / ungroup, 0)}`,
+      note: 'per core, 64 KiB chunks',
+    });
+  }
+  return rows;
 }
