@@ -74,7 +74,8 @@ interface AppState {
   measure(from: string, to: string, path: string, names?: string[]): Promise<void>;
   load(): Promise<void>;
   refreshModels(): Promise<void>;
-  selectModel(name: string): Promise<void>;
+  /** Opens a model's page; `keepView` picks the model without leaving the view the user is on. */
+  selectModel(name: string, options?: { keepView?: boolean }): Promise<void>;
   show(view: View): void;
   loadReport(selector: string): Promise<void>;
   loadDiff(from: string, to: string): Promise<void>;
@@ -220,7 +221,8 @@ export const useApp = create<AppState>((set, get) => ({
     try {
       const models = await api.models();
       set({ models });
-      if (!get().model && models[0]) await get().selectModel(models[0].name);
+      // The first model is picked for the user, but a view they opened meanwhile stays open.
+      if (!get().model && models[0]) await get().selectModel(models[0].name, { keepView: true });
     } catch (err) {
       // A new installation has no repository until the first push creates it.
       set({
@@ -230,11 +232,11 @@ export const useApp = create<AppState>((set, get) => ({
     }
   },
 
-  async selectModel(name) {
+  async selectModel(name, options) {
     const same = get().model === name;
     set({
       model: name,
-      view: { kind: 'model' },
+      ...(options?.keepView ? {} : { view: { kind: 'model' as const } }),
       ...(same ? {} : { versions: undefined, latestFiles: undefined }),
     });
     await loadVersions(get, set, name, same);

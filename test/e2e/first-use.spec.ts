@@ -261,3 +261,36 @@ test('settings in browser mode are read only, each with the variable it comes fr
   await expect(page.getByTestId('cache-health')).toContainText('No Redis configured');
   await page.screenshot({ path: `${shots}/cache-disabled.png`, fullPage: true });
 });
+
+test('a view opened while the app starts stays open when the model list arrives late', async ({
+  page,
+}) => {
+  // Hold the server's reply to the first `models` call until Settings is open: on a loaded machine
+  // the list can arrive after the user's first click, and picking the first model must not take
+  // the user back to the model page.
+  let release = () => {};
+  const held = new Promise<void>((resolve) => (release = resolve));
+  await page.routeWebSocket(
+    (url) => url.pathname === '/api',
+    (ws) => {
+      const server = ws.connectToServer();
+      const models = new Set<number>();
+      ws.onMessage((message) => {
+        const request = JSON.parse(String(message)) as { id: number; method: string };
+        if (request.method === 'models') models.add(request.id);
+        server.send(message);
+      });
+      server.onMessage(async (message) => {
+        const reply = JSON.parse(String(message)) as { id?: number };
+        if (reply.id !== undefined && models.has(reply.id)) await held;
+        ws.send(message);
+      });
+    },
+  );
+  await page.goto(serve.url);
+  await page.getByRole('button', { name: 'Settings' }).click();
+  await expect(page.getByTestId('settings-readonly')).toBeVisible();
+  release();
+  await expect(page.getByRole('button', { name: 'llama-ft 3 versions' })).toBeVisible();
+  await expect(page.getByTestId('settings-readonly')).toBeVisible();
+});

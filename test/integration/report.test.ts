@@ -55,7 +55,7 @@ describe('dedup report and version diff', () => {
     await service.push({ model: 'llm', paths: [src], message: 'fine-tune' });
     await writeSafetensors(join(src, 'model.safetensors'), v3, { step: '2000' });
     await service.push({ model: 'llm', paths: [src], message: 'adapter' });
-  }, 120_000);
+  });
   afterAll(async () => {
     await service.close();
     await work.remove();
@@ -368,7 +368,7 @@ describe('delta statistics between two versions', () => {
     await service.push({ model: 'ft', paths: [src] });
     await writeSafetensors(join(src, 'model.safetensors'), tuned, { step: '1' });
     await service.push({ model: 'ft', paths: [src] });
-  }, 120_000);
+  });
   afterAll(async () => {
     await service.close();
     await work.remove();

@@ -80,5 +80,5 @@ describe(`S3 listings of more than 1,000 keys (${MANY} versions and objects)`, (
       await bucket.close();
       await service.close();
     }
-  }, 120_000);
+  }, 600_000);
 });

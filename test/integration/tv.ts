@@ -26,7 +26,7 @@ const CACHE_HOME = join(tmpdir(), `tv-test-cache-${process.pid}`);
 export function tv(
   args: string[],
   env: NodeJS.ProcessEnv = {},
-  timeoutMs = 60_000,
+  timeoutMs = 180_000, // a hang-catcher, not a speed check: a loaded 2-core box is slow
 ): Promise<TvRun> {
   return new Promise((resolve, reject) => {
     const started = performance.now();
@@ -61,7 +61,7 @@ export function tv(
 export function tvOnTerminal(
   args: string[],
   env: NodeJS.ProcessEnv = {},
-  timeoutMs = 60_000,
+  timeoutMs = 180_000,
 ): Promise<{ code: number | null; output: string }> {
   const quote = (s: string) => `'${s.replace(/'/g, `'\\''`)}'`;
   const command = [process.execPath, 'bin/tv.mjs', ...args].map(quote).join(' ');
