@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { printTable, type BenchContext, type Row, type ScenarioResult } from './report';
 import { chunker } from './scenarios/chunker';
+import { compression } from './scenarios/compression';
 import { dedupCheck } from './scenarios/dedup-check';
 import { hash } from './scenarios/hash';
 import { ingestLocal } from './scenarios/ingest-local';
@@ -31,9 +32,10 @@ const SCENARIOS: Record<string, (ctx: BenchContext) => Promise<ScenarioResult>> 
   report,
   'pack-size': packSize,
   team,
+  compression,
 };
 /** Scenarios run only when named (long, and for choosing a default rather than checking one). */
-const ON_REQUEST = ['pack-size'];
+const ON_REQUEST = ['pack-size', 'compression'];
 
 const { values, positionals } = parseArgs({
   allowPositionals: true,

@@ -24,7 +24,16 @@ await build({
   platform: 'node',
   format: 'esm',
   target: 'node20',
-  external: ['@aws-sdk/*', '@smithy/*', 'ioredis', 'hash-wasm', 'electron'],
+  // The codecs load a native addon (lz4-napi) and a .wasm file (zstd) from their own folders.
+  external: [
+    '@aws-sdk/*',
+    '@smithy/*',
+    'ioredis',
+    'hash-wasm',
+    'electron',
+    'lz4-napi',
+    '@bokuweb/zstd-wasm',
+  ],
   // Bundled CommonJS code calls require() for Node's own modules.
   banner: {
     js: "import { createRequire as __tvCreateRequire } from 'node:module'; const require = __tvCreateRequire(import.meta.url);",

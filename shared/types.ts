@@ -12,6 +12,8 @@ export interface RepositoryInfo {
   chunking: { minSize: number; avgSize: number; maxSize: number };
   /** Bytes at which a pack is sealed (format 3); null for formats without packs of their own size. */
   packSize: number | null;
+  /** How chunks are compressed in packs: none, lz4 or zstd (`tv init --compression`). */
+  compression: 'none' | 'lz4' | 'zstd';
   createdAt: string;
 }
 
@@ -24,6 +26,11 @@ export interface ModelSummary {
 export interface VersionStats {
   logicalBytes: number;
   newBytes: number;
+  /**
+   * Bytes the new chunks take in the repository (compressed where it paid); equals newBytes
+   * without compression. Absent for versions pushed before compression existed.
+   */
+  storedBytes?: number;
   reusedBytes: number;
   reusedFromParentBytes: number;
   chunks: number;
@@ -502,6 +509,8 @@ export interface VersionReport {
   version: VersionSummary;
   logicalBytes: number;
   newBytes: number;
+  /** Bytes the new chunks take in the repository (compressed); null for versions pushed before. */
+  storedBytes: number | null;
   reusedBytes: number;
   reusedFromParentBytes: number;
   reusedElsewhereBytes: number;

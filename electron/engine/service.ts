@@ -51,6 +51,7 @@ import {
   type StoredSettings,
 } from './settings';
 import { openBackend, parseLocation } from './storage/compose';
+import type { CompressionScheme } from './storage/packs/encodings';
 import { Repository, type OpenOptions } from './repository/repository';
 import { changedTensors, tensorDeltaStats } from './report/delta-stats';
 import { ReportCache } from './report/report-cache';
@@ -515,13 +516,19 @@ export class Service implements Api {
   }
 
   async init(
-    options: { hash?: HashAlgorithm; chunking?: ChunkingParams; packSize?: number } = {},
+    options: {
+      hash?: HashAlgorithm;
+      chunking?: ChunkingParams;
+      packSize?: number;
+      compression?: CompressionScheme;
+    } = {},
   ): Promise<RepositoryInfo> {
     const repo = await Repository.init({
       ...this.openOptions(),
       hash: options.hash ?? 'sha256',
       chunking: options.chunking ?? DEFAULT_PROFILE,
       ...(options.packSize !== undefined ? { packSize: options.packSize } : {}),
+      ...(options.compression !== undefined ? { compression: options.compression } : {}),
     });
     this.opened = Promise.resolve(repo);
     this.openedWithCreate = true;

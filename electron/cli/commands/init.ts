@@ -19,10 +19,24 @@ export function register(program: Command): void {
       '--pack-size <size>',
       'bytes per pack, 64KiB to 1GiB (default: 16MiB on S3, 64MiB in a folder)',
     )
+    .addOption(
+      new Option(
+        '--compression <scheme>',
+        'compress chunks in packs where it pays: lz4 (byte-grouped floats, fast), zstd (smaller, slower), none',
+      )
+        .choices(['none', 'lz4', 'zstd'])
+        .default('none'),
+    )
     .option('--json', 'print one JSON object')
     .action(
       async (
-        opts: { chunkSize: string; hash: 'sha256' | 'blake3'; packSize?: string; json?: boolean },
+        opts: {
+          chunkSize: string;
+          hash: 'sha256' | 'blake3';
+          packSize?: string;
+          compression: 'none' | 'lz4' | 'zstd';
+          json?: boolean;
+        },
         command: Command,
       ) => {
         await withService(command, async (service) => {
@@ -45,10 +59,11 @@ export function register(program: Command): void {
             hash: opts.hash,
             chunking,
             ...(packSize !== undefined ? { packSize } : {}),
+            compression: opts.compression,
           });
           emit(opts.json, info, () => {
             const c = info.chunking;
-            return `Created a repository at ${info.location}\n  id ${info.repositoryId}, hash ${info.hash}, chunks ${formatBytes(c.minSize)} / ${formatBytes(c.avgSize)} / ${formatBytes(c.maxSize)}${info.packSize ? `, packs of ${formatBytes(info.packSize)}` : ''}`;
+            return `Created a repository at ${info.location}\n  id ${info.repositoryId}, hash ${info.hash}, chunks ${formatBytes(c.minSize)} / ${formatBytes(c.avgSize)} / ${formatBytes(c.maxSize)}${info.packSize ? `, packs of ${formatBytes(info.packSize)}` : ''}${info.compression !== 'none' ? `, compression ${info.compression}` : ''}`;
           });
         });
       },

@@ -142,7 +142,7 @@ async function resultText(result: PushResult): Promise<string> {
     lines.push(`  ${parts.filter(Boolean).join('; ')}`);
   }
   lines.push(
-    `  new ${formatBytes(result.newBytes)} in ${result.newChunks} of ${plural(result.chunks, 'chunk')}, reused ${formatBytes(result.reusedBytes)} (${formatBytes(result.reusedFromParentBytes)} from the previous version); manifests ${formatBytes(result.metadataBytes)}`,
+    `  new ${formatBytes(result.newBytes)} in ${result.newChunks} of ${plural(result.chunks, 'chunk')}${storedNote(result, formatBytes)}, reused ${formatBytes(result.reusedBytes)} (${formatBytes(result.reusedFromParentBytes)} from the previous version); manifests ${formatBytes(result.metadataBytes)}`,
   );
   if (result.filesFromCache > 0)
     lines.push(
@@ -153,4 +153,12 @@ async function resultText(result: PushResult): Promise<string> {
     `  ${formatRequests(result.requests)}, ${formatBytes(result.uploadedBytes)} sent${result.estimatedRequestCostUsd === null ? '' : ` (estimated request cost $${formatUsd(result.estimatedRequestCostUsd)} at S3 Standard list prices)`}`,
   );
   return lines.join('\n');
+}
+
+/** " (stored 9.1 MiB compressed)" when compression saved bytes; nothing otherwise. */
+function storedNote(result: PushResult, formatBytes: (n: number) => string): string {
+  const stored = result.storedBytes;
+  return stored !== undefined && stored < result.newBytes
+    ? ` (stored ${formatBytes(stored)} compressed)`
+    : '';
 }

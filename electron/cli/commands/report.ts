@@ -38,7 +38,7 @@ export function register(program: Command): void {
                 ];
           const lines = [
             `${v.model} ${v.label} (${v.shortId}): ${formatBytes(r.logicalBytes)} in ${plural(r.files.length, 'file')}, ${dedupPhrase(r.dedupRatio)}`,
-            `  new ${formatBytes(r.newBytes)} (${r.newChunks} of ${plural(r.chunks, 'chunk')}), from the previous version ${formatBytes(r.reusedFromParentBytes)}, from elsewhere ${formatBytes(r.reusedElsewhereBytes)}; manifests ${formatBytes(r.metadataBytes)}`,
+            `  new ${formatBytes(r.newBytes)} (${r.newChunks} of ${plural(r.chunks, 'chunk')}${r.storedBytes !== null && r.storedBytes < r.newBytes ? `; stored ${formatBytes(r.storedBytes)} compressed` : ''}), from the previous version ${formatBytes(r.reusedFromParentBytes)}, from elsewhere ${formatBytes(r.reusedElsewhereBytes)}; manifests ${formatBytes(r.metadataBytes)}`,
             ...parent,
             `  pushed in ${formatSeconds(r.seconds)} (${r.mbps} MB/s)`,
             ...(r.cached ? [`  report kept on this machine since ${formatUtc(r.computedAt)}`] : []),

@@ -177,6 +177,8 @@ export interface Ingested {
   encoded: { hash: string; bytes: Buffer; manifest: Manifest }[];
   /** Chunks this push stored (a dry run: would store). */
   uploaded: Set<string>;
+  /** Stored bytes of each chunk uploaded (fewer than its length where it was compressed). */
+  storedBytes: Map<string, number>;
   /** Per file given: whether the files cache vouched for it (not read). */
   fromCache: boolean[];
   cached: CachedFiles | undefined;
@@ -267,10 +269,22 @@ async function ingest(
   const inFlight = new Set<Promise<void>>();
   let uploadError: unknown;
 
-  const upload = async (chunk: ChunkInfo, data: Uint8Array, settled: () => void) => {
+  /** Bytes each chunk this push stored takes in the repository (its stored bytes). */
+  const storedBytes = new Map<string, number>();
+  const upload = async (
+    chunk: ChunkInfo,
+    data: Uint8Array,
+    encoding: number,
+    settled: () => void,
+  ) => {
     await uploads.acquire();
+    const putOptions = {
+      ...repo.putOptions(chunk.hash),
+      ...(encoding !== 0 ? { encoded: { encoding, length: chunk.length } } : {}),
+    };
+    storedBytes.set(chunk.hash, data.length);
     const task = store
-      .put(objectKey(chunk.hash), data, repo.putOptions(chunk.hash))
+      .put(objectKey(chunk.hash), data, putOptions)
       .then(
         () => {
           progress.bytesUploaded += chunk.length;
@@ -301,7 +315,7 @@ async function ingest(
       uploaded.add(chunk.hash);
       progress.newChunks++;
       if (uploadError) throw uploadError;
-      await upload(chunk, data[k] as Uint8Array, settled);
+      await upload(chunk, data[k] as Uint8Array, data.encodings?.[k] ?? 0, settled);
     }
   };
 
@@ -389,6 +403,7 @@ async function ingest(
       ...(signal ? { signal } : {}),
       ...(guide ? { guide } : {}),
       ...(options.onChunkingStats ? { onStats: options.onChunkingStats } : {}),
+      ...(repo.compression !== 'none' ? { compression: repo.compression } : {}),
     };
     // A file on disk is chunked on every worker at once (in segments); a stream on one.
     const batches = source.file
@@ -478,6 +493,7 @@ async function ingest(
     files,
     encoded,
     uploaded,
+    storedBytes,
     fromCache,
     cached,
     progress,
@@ -578,6 +594,7 @@ function versionStats(
   const counted = new Set<string>();
   let logicalBytes = 0;
   let newBytes = 0;
+  let storedBytes = 0;
   let reusedFromParentBytes = 0;
   let chunkCount = 0;
   let metadataBytes = 0;
@@ -591,12 +608,14 @@ function versionStats(
       else if (run.uploaded.has(chunk.hash) && !counted.has(chunk.hash)) {
         counted.add(chunk.hash);
         newBytes += chunk.length;
+        storedBytes += run.storedBytes.get(chunk.hash) ?? chunk.length;
       }
     }
   }
   return {
     logicalBytes,
     newBytes,
+    storedBytes,
     reusedBytes: logicalBytes - newBytes,
     reusedFromParentBytes,
     chunks: chunkCount,

@@ -209,16 +209,26 @@ async function corruptInPacks(
       data = await packs.readMany(batch);
     } catch {
       // Something in the batch cannot be read: each object on its own says which.
-      data = await Promise.all(batch.map((h) => packs.read(h).catch(() => undefined)));
+      data = await Promise.all(
+        batch.map((h) =>
+          packs
+            .read(h)
+            .catch((err: { code?: string }) => (err.code === 'BAD_OBJECT' ? DAMAGED : undefined)),
+        ),
+      );
     }
     batch.forEach((h, i) => {
       const bytes = data[i];
-      if (bytes === undefined) bad.set(h, 'missing');
+      if (bytes === DAMAGED) bad.set(h, 'corrupt');
+      else if (bytes === undefined) bad.set(h, 'missing');
       else if (repo.hash(bytes) !== h) bad.set(h, 'corrupt');
     });
   });
   return bad;
 }
+
+/** Stored bytes that do not decode (or not to the object's length): the object is corrupt. */
+const DAMAGED = Buffer.alloc(0);
 
 /**
  * Each pack's trailer against the index: the index must describe every object where the pack's

@@ -179,6 +179,7 @@ export async function versionReport(
     version: repo.summarize(entry),
     logicalBytes: stats.logicalBytes,
     newBytes: stats.newBytes,
+    storedBytes: stats.storedBytes ?? null,
     reusedBytes: stats.logicalBytes - stats.newBytes,
     reusedFromParentBytes: stats.reusedFromParentBytes,
     reusedElsewhereBytes: stats.logicalBytes - stats.newBytes - stats.reusedFromParentBytes,

@@ -5,6 +5,7 @@ import * as z from 'zod/mini';
 import en from 'zod/v4/locales/en.js';
 import { HASH_ALGORITHMS, type HashAlgorithm } from '../hashing';
 import { validateParams } from '../chunking/params';
+import { COMPRESSION_SCHEMES, type CompressionScheme } from '../storage/packs/encodings';
 
 /**
  * Repository formats (docs/format.md). 1: every object in a file (or S3 object) of its own.
@@ -46,6 +47,11 @@ const ConfigSchema = z.object({
   }),
   /** Bytes at which a pack is sealed (format 3); every client of the repository uses it. */
   packSize: z.optional(z.number().check(z.int(), z.gte(MIN_PACK_SIZE), z.lte(MAX_PACK_SIZE))),
+  /**
+   * How this version's clients write chunks to packs (format 3; absent: none). Readers decode
+   * whatever encoding a record names, so a client that writes otherwise (or an older one) mixes in.
+   */
+  compression: z.optional(z.enum(COMPRESSION_SCHEMES)),
   createdAt: z.string(),
 });
 export type RepositoryConfig = z.infer<typeof ConfigSchema>;
@@ -55,6 +61,7 @@ export function newConfig(
   chunking: { minSize: number; avgSize: number; maxSize: number },
   format = FORMAT,
   packSize?: number,
+  compression?: CompressionScheme,
 ): RepositoryConfig {
   validateParams(chunking);
   if (packSize !== undefined) validatePackSize(packSize);
@@ -64,6 +71,7 @@ export function newConfig(
     hash,
     chunking: { algorithm: CHUNKING_ALGORITHM, ...chunking },
     ...(format >= 3 && packSize !== undefined ? { packSize } : {}),
+    ...(format >= 3 && compression !== undefined && compression !== 'none' ? { compression } : {}),
     createdAt: new Date().toISOString(),
   };
 }
@@ -203,6 +211,8 @@ const VersionSchema = z.object({
   ),
   stats: z.object({
     logicalBytes: z.number(),
+    /** Bytes the new chunks take in the repository (compressed); absent before compression. */
+    storedBytes: z.optional(z.number()),
     newBytes: z.number(),
     reusedBytes: z.number(),
     reusedFromParentBytes: z.number(),

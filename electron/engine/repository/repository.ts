@@ -9,6 +9,7 @@ import { mapLimit } from '../concurrency';
 import { composeStack, openBackend, type StorageStack } from '../storage/compose';
 import type { CachedStoreOptions } from '../storage/cached';
 import { encodeIndexObject, ENCODING_NONE, type ObjectRecord } from '../storage/packs/format';
+import type { CompressionScheme } from '../storage/packs/encodings';
 import { PackedStore } from '../storage/packs/packed-store';
 import type { S3Options } from '../storage/s3';
 import {
@@ -69,6 +70,8 @@ export interface InitOptions {
   chunking?: ChunkingParams;
   /** Bytes per pack (default: defaultPackSize for the backend). */
   packSize?: number;
+  /** How chunks are compressed in packs (format 3; default none). */
+  compression?: CompressionScheme;
   /** An older format to create (tests and the benchmark: 1 keeps a blob per object). */
   format?: number;
 }
@@ -176,6 +179,7 @@ export class Repository {
         hash: options.hash ?? 'sha256',
         chunking: options.chunking ?? DEFAULT_PROFILE,
         ...(options.packSize !== undefined ? { packSize: options.packSize } : {}),
+        ...(options.compression !== undefined ? { compression: options.compression } : {}),
         ...(options.format !== undefined ? { format: options.format } : {}),
       },
     });
@@ -246,6 +250,11 @@ export class Repository {
     return this.config.packSize ?? defaultPackSize(this.stack.blobs.remote);
   }
 
+  /** How this client compresses chunks it writes to packs ('none' without packs). */
+  get compression(): CompressionScheme {
+    return this.stack.packs ? (this.config.compression ?? 'none') : 'none';
+  }
+
   get chunking(): ChunkingParams {
     const { minSize, avgSize, maxSize } = this.config.chunking;
     return { minSize, avgSize, maxSize };
@@ -259,6 +268,7 @@ export class Repository {
       hash: this.config.hash,
       chunking: this.chunking,
       packSize: this.config.format >= 3 ? this.packSize : null,
+      compression: this.compression,
       createdAt: this.config.createdAt,
     };
   }
@@ -677,6 +687,7 @@ async function writeNewConfig(backend: BlobStore, options: InitOptions): Promise
     options.chunking ?? DEFAULT_PROFILE,
     format,
     format >= 3 ? (options.packSize ?? defaultPackSize(backend.remote)) : undefined,
+    options.compression,
   );
   await backend.put(CONFIG_KEY, Buffer.from(JSON.stringify(config, null, 2)));
   await backend.flush();

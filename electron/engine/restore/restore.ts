@@ -6,7 +6,7 @@ import { throttledProgress } from '../progress';
 import { chunkOffsets, type Manifest, type VersionRecord } from '../repository/format';
 import type { VersionEntry, Repository } from '../repository/repository';
 import { ENCODING_NONE } from '../storage/packs/format';
-import type { PackedStore } from '../storage/packs/packed-store';
+import type { Located, PackedStore } from '../storage/packs/packed-store';
 import { hashOfKey, ObjectNotFoundError, objectKey, readAll } from '../storage/store';
 import type { ChunkHashPool } from '../workers/pool';
 import type { WriteChunk, WriteTask } from '../workers/protocol';
@@ -436,10 +436,13 @@ class RestoreRun {
         batch.sources = [];
         continue;
       }
-      if (result.type === 'corrupt')
+      if (result.type === 'corrupt') {
+        const encoded = task.chunks[index - batch.first]?.encoded;
+        const decoded = encoded ? `, decoded from ${encoded.where},` : '';
         throw new RestoreError(
-          `cannot restore ${batch.path}: chunk ${chunk.hash} (${span(batch, index)}) is corrupt: its content hashes to ${result.actual} (run \`tv verify --full\` to find every damaged object)`,
+          `cannot restore ${batch.path}: chunk ${chunk.hash} (${span(batch, index)}) is corrupt: its content${decoded} hashes to ${result.actual} (run \`tv verify --full\` to find every damaged object)`,
         );
+      }
       if (result.type === 'error')
         throw new RestoreError(`cannot write ${batch.path}: ${result.message}`);
       if (attempt > 0)
@@ -450,17 +453,19 @@ class RestoreRun {
   }
 
   /** Where a local repository keeps each chunk of the batch, in a file a worker can read. */
-  private async locate(batch: Batch): Promise<({ file: string; offset: number } | undefined)[]> {
+  private async locate(
+    batch: Batch,
+  ): Promise<(Pick<WriteChunk, 'from' | 'encoded'> | undefined)[]> {
     if (!this.packs || !this.local) return [];
     const hashes = batch.chunks.slice(batch.first, batch.end).map((c) => c.hash);
     const where = await this.packs.locateMany(hashes);
-    // An index that disagrees with the manifest about a length, or bytes stored encoded: read
-    // through the store, which reports or decodes them.
+    // An index that disagrees with the manifest about a length: read through the store, which
+    // reports it. Bytes stored encoded are decoded by the worker.
     return where.map((w, k) =>
       w?.file &&
-      w.encoding === ENCODING_NONE &&
-      w.length === (batch.chunks[batch.first + k] as Manifest['chunks'][number]).length
-        ? { file: w.file, offset: w.offset }
+      w.length === (batch.chunks[batch.first + k] as Manifest['chunks'][number]).length &&
+      (w.encoding === ENCODING_NONE || w.storedLength < w.length)
+        ? { from: { file: w.file, offset: w.offset }, ...encodedPart(w) }
         : undefined,
     );
   }
@@ -469,7 +474,7 @@ class RestoreRun {
   private async task(
     batch: Batch,
     fd: number,
-    located: ({ file: string; offset: number } | undefined)[],
+    located: (Pick<WriteChunk, 'from' | 'encoded'> | undefined)[],
   ): Promise<WriteTask> {
     const chunks: WriteChunk[] = [];
     const fetch: number[] = [];
@@ -478,9 +483,9 @@ class RestoreRun {
       const { hash, length } = batch.chunks[i] as Manifest['chunks'][number];
       const here = inDestination(batch.sources, hash);
       if (here) batch.fromDestination += length;
-      const from = here ?? located[i - batch.first];
-      chunks.push(from ? { hash, length, from } : { hash, length });
-      if (!from) fetch.push(i);
+      const stored = here ? { from: here } : located[i - batch.first];
+      chunks.push(stored ? { hash, length, ...stored } : { hash, length });
+      if (!stored) fetch.push(i);
     }
     const task: WriteTask = {
       type: 'write',
@@ -499,9 +504,15 @@ class RestoreRun {
       total += length;
     }
     const data = new Uint8Array(this.takeBuffer(total), 0, total);
-    if (this.packs && !this.local)
-      await this.fetchRanges(batch, fetch, this.packs, data, positions, lengths);
-    else {
+    if (this.packs && !this.local) {
+      const where = await this.fetchRanges(batch, fetch, this.packs, data, positions, lengths);
+      // Chunks placed as their stored bytes: the worker decodes them.
+      where.forEach((w, k) => {
+        const chunk = chunks[(fetch[k] as number) - batch.first] as WriteChunk;
+        if (w && w.encoding !== ENCODING_NONE && w.storedLength < w.length)
+          Object.assign(chunk, encodedPart(w));
+      });
+    } else {
       const fetched = await Promise.all(
         fetch.map((i) => this.downloads.with(() => this.fetch(batch, i))),
       );
@@ -530,11 +541,13 @@ class RestoreRun {
     data: Uint8Array,
     positions: number[],
     lengths: number[],
-  ): Promise<void> {
+  ): Promise<(Located | undefined)[]> {
     this.stop.signal.throwIfAborted();
     const hashes = indexes.map((i) => (batch.chunks[i] as Manifest['chunks'][number]).hash);
     try {
-      await packs.readInto(hashes, data, positions, lengths);
+      const where = await packs.locateMany(hashes);
+      await packs.readInto(hashes, data, positions, lengths, 8, where, true);
+      return where;
     } catch (err) {
       const missing = err instanceof ObjectNotFoundError ? hashOfKey(err.key) : undefined;
       const index = missing ? indexes[hashes.indexOf(missing)] : undefined;
@@ -609,4 +622,16 @@ function span(batch: Batch, index: number): string {
   const start = batch.offsets[index] as number;
   const length = (batch.chunks[index] as Manifest['chunks'][number]).length;
   return `bytes ${start}-${start + length - 1}`;
+}
+
+/** A chunk stored encoded, as a write task names it (its worker decodes it). */
+function encodedPart(w: Located): Pick<WriteChunk, 'encoded'> {
+  if (w.encoding === ENCODING_NONE) return {};
+  return {
+    encoded: {
+      encoding: w.encoding,
+      storedLength: w.storedLength,
+      where: `pack ${w.key} at offset ${w.offset}`,
+    },
+  };
 }

@@ -71,6 +71,12 @@ export interface PutOptions {
    * index: manifests and version records. Chunks go to packs where the store has them.
    */
   loose?: boolean;
+  /**
+   * `data` is the object's stored bytes in a pack encoding (docs/format.md, "Encodings"), of an
+   * object of `length` bytes: the chunk-and-hash workers compress chunks of a repository that
+   * asks for it. Only a pack layer takes it (format 3); others refuse it.
+   */
+  encoded?: { encoding: number; length: number };
 }
 
 /**

@@ -22,6 +22,7 @@ import {
   type WriteTask,
 } from './protocol';
 import { deltaSums } from './delta-task';
+import { codecFor, encodeChunk } from '../storage/packs/codec';
 import { ChunkWriter } from './write-task';
 
 const BATCH_BYTES = 4 * 1024 * 1024;
@@ -151,7 +152,10 @@ async function runJob(job: JobStart, port: MessagePort): Promise<void> {
         return copy;
       });
       for (const pieces of bytes) for (const view of pieces ?? []) blocks?.unpin(view);
-      send({ type: 'taken', batch: message.batch, data }, [out]);
+      const encodings = job.compression ? compressInPlace(job.compression, data) : undefined;
+      send({ type: 'taken', batch: message.batch, data, ...(encodings ? { encodings } : {}) }, [
+        out,
+      ]);
       wakeHeld?.();
     } else if (message.type === 'cancel') {
       cancelled = true;
@@ -175,6 +179,7 @@ async function runJob(job: JobStart, port: MessagePort): Promise<void> {
   }
 
   try {
+    if (job.compression) await codecFor(job.compression);
     const hash = await createHasher(job.algorithm);
     const range = job.range;
     const base = range?.start ?? 0;
@@ -242,6 +247,27 @@ async function runJob(job: JobStart, port: MessagePort): Promise<void> {
   } finally {
     port.close();
   }
+}
+
+/**
+ * Compresses the chunks of a take where it pays: an encoded chunk's stored bytes replace its
+ * bytes at the start of its place in the buffer (they are fewer), and its view shrinks to them.
+ * Returns each chunk's encoding.
+ */
+function compressInPlace(
+  scheme: NonNullable<JobStart['compression']>,
+  data: Uint8Array[],
+): Uint8Array {
+  const encodings = new Uint8Array(data.length);
+  for (let i = 0; i < data.length; i++) {
+    const chunk = data[i] as Uint8Array;
+    const stored = encodeChunk(scheme, chunk);
+    if (stored.encoding === 0) continue;
+    chunk.set(stored.bytes);
+    data[i] = chunk.subarray(0, stored.bytes.length);
+    encodings[i] = stored.encoding;
+  }
+  return encodings;
 }
 
 /**

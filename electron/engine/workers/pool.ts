@@ -29,6 +29,8 @@ export interface ChunkHashJob {
   range?: SegmentRange;
   /** The previous version of the file, to predict cuts from (see chunking/guided). */
   guide?: JobStart['guide'];
+  /** Compress the chunks taken with this scheme where it pays (a format 3 repository's). */
+  compression?: JobStart['compression'];
   /** Called at the end with how many chunks were predicted and mispredicted. */
   onStats?: (stats: { predicted: number; mispredicted: number }) => void;
   /** Called when a segment found no common cut with the next one and reads to the end. */
@@ -47,7 +49,19 @@ export interface ChunkBatch {
    * The bytes of the chunks at these indexes (in that order); the rest are dropped. Call it once
    * per batch, with [] when no bytes are needed: the worker holds a few batches at most.
    */
-  take(indexes: number[]): Promise<Uint8Array[]>;
+  take(indexes: number[]): Promise<TakenChunks>;
+}
+
+/**
+ * Chunks' bytes as taken from a worker. With `encodings` (a job with compression), chunk i is its
+ * stored bytes in encoding `encodings[i]` (0: the bytes themselves).
+ */
+export type TakenChunks = Uint8Array[] & { encodings?: Uint8Array };
+
+function taken(data: Uint8Array[], encodings: Uint8Array | undefined): TakenChunks {
+  const out: TakenChunks = data;
+  if (encodings) out.encodings = encodings;
+  return out;
 }
 
 export class WorkerJobError extends Error {
@@ -154,7 +168,7 @@ export class ChunkHashPool {
     const queue: FromWorker[] = [];
     const takes = new Map<
       number,
-      { resolve: (data: Uint8Array[]) => void; reject: (err: Error) => void }
+      { resolve: (data: TakenChunks) => void; reject: (err: Error) => void }
     >();
     let wake: (() => void) | undefined;
     let failure: Error | undefined;
@@ -169,7 +183,7 @@ export class ChunkHashPool {
         const buffer = message.data[0]?.buffer;
         if (buffer instanceof ArrayBuffer && buffer.byteLength >= RECYCLED_BYTES)
           this.takenFrom.set(buffer, worker);
-        takes.get(message.batch)?.resolve(message.data);
+        takes.get(message.batch)?.resolve(taken(message.data, message.encodings));
         takes.delete(message.batch);
         return;
       }
@@ -185,6 +199,7 @@ export class ChunkHashPool {
     if (job.path) start.path = job.path;
     if (job.range) start.range = job.range;
     if (job.guide) start.guide = job.guide;
+    if (job.compression && job.compression !== 'none') start.compression = job.compression;
     worker.postMessage({ job: start, port: port2 }, [port2]);
     const send = (message: ToWorker, transfer: ArrayBuffer[] = []) =>
       port1.postMessage(message, transfer);
@@ -230,7 +245,7 @@ export class ChunkHashPool {
               taken = true;
               if (!held) return Promise.resolve([]);
               if (failure) return Promise.reject(failure);
-              return new Promise<Uint8Array[]>((resolve, reject) => {
+              return new Promise<TakenChunks>((resolve, reject) => {
                 takes.set(id, { resolve, reject });
                 send({ type: 'take', batch: id, indexes });
               });

@@ -1,5 +1,6 @@
 import type { ChunkingParams } from '../chunking/params';
 import type { HashAlgorithm } from '../hashing';
+import type { CompressionScheme } from '../storage/packs/encodings';
 import type { DeltaSums, ElementKind } from './delta-task';
 
 /** Messages between the chunk-and-hash pool (main thread) and its workers. */
@@ -13,6 +14,8 @@ export interface JobStart {
   range?: SegmentRange;
   /** The previous version of this file's chunks (ChunkGuide.encode), to predict cuts from. */
   guide?: { key: string; chunks: SharedArrayBuffer };
+  /** Chunks taken are compressed with this scheme where it pays (see storage/packs/encoding). */
+  compression?: CompressionScheme;
 }
 
 /**
@@ -111,7 +114,8 @@ export type FromWorker =
     }
   /** The segment found no common cut with the next one: it reads on to the end of the file. */
   | { type: 'unsynced' }
-  | { type: 'taken'; batch: number; data: Uint8Array[] }
+  /** With `encodings`, chunk i of `data` is stored bytes in encoding `encodings[i]` (0: as they are). */
+  | { type: 'taken'; batch: number; data: Uint8Array[]; encodings?: Uint8Array }
   | { type: 'needData' }
   | { type: 'done'; bytesRead: number; predicted: number; mispredicted: number }
   | { type: 'error'; message: string; code?: string };
@@ -143,6 +147,11 @@ export interface WriteChunk {
   length: number;
   /** Where a local repository keeps the chunk: the worker reads it from there itself. */
   from?: { file: string; offset: number };
+  /**
+   * The chunk is stored encoded: its `storedLength` bytes (at `from`, or at the start of its
+   * place in `data`) are decoded in the worker, then hashed. `where` names the pack and offset.
+   */
+  encoded?: { encoding: number; storedLength: number; where: string };
 }
 
 /** Worker -> main: what became of a WriteTask. */

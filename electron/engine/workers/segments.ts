@@ -1,6 +1,6 @@
 import { MiB, type ChunkingParams } from '../chunking/params';
 import type { HashAlgorithm } from '../hashing';
-import type { ChunkBatch, ChunkHashJob, ChunkHashPool } from './pool';
+import type { ChunkBatch, ChunkHashJob, ChunkHashPool, TakenChunks } from './pool';
 import type { ChunkInfo, SegmentRange } from './protocol';
 
 // A big file is chunked on every worker at once: it is cut into segments, and each segment's job
@@ -33,6 +33,7 @@ export interface FileChunkJob {
   /** The previous version of the file, to predict cuts from (see chunking/guided). */
   guide?: ChunkHashJob['guide'];
   onStats?: ChunkHashJob['onStats'];
+  compression?: ChunkHashJob['compression'];
 }
 
 /** Window and search lengths for a chunking profile. */
@@ -124,6 +125,7 @@ export async function* chunkFile(
     path: job.path,
     ...(job.guide ? { guide: job.guide } : {}),
     ...(job.onStats ? { onStats: job.onStats } : {}),
+    ...(job.compression ? { compression: job.compression } : {}),
   };
   if (ranges.length === 1) {
     yield* pool.run({ ...base, ...(job.signal ? { signal: job.signal } : {}) });
@@ -193,7 +195,12 @@ export async function* chunkFile(
       Promise.all([taking, (ends[k - 1] as Deferred<number>).promise]).then(
         ([data, previousEnd]) => {
           if (k >= dropFrom || failure !== undefined || stop.signal.aborted) return;
-          const bytesOf = new Map(held.map((i, n) => [i, data[n] as Uint8Array]));
+          const bytesOf = new Map(
+            held.map((i, n) => [
+              i,
+              { bytes: data[n] as Uint8Array, encoding: data.encodings?.[n] },
+            ]),
+          );
           const keep = all.filter((i) => (batch.chunks[i] as ChunkInfo).offset >= previousEnd);
           if (keep.length === 0) return;
           let taken = false;
@@ -203,13 +210,16 @@ export async function* chunkFile(
             take: (indexes) => {
               if (taken) return Promise.reject(new Error('a head batch was already taken'));
               taken = true;
-              const out: Uint8Array[] = [];
-              for (const i of indexes) {
-                const bytes = bytesOf.get(keep[i] as number);
-                if (!bytes)
+              const out: TakenChunks = [];
+              const encodings = new Uint8Array(indexes.length);
+              for (const [n, i] of indexes.entries()) {
+                const held = bytesOf.get(keep[i] as number);
+                if (!held)
                   return Promise.reject(new Error(`chunk ${i} of a head batch has no bytes`));
-                out.push(bytes);
+                out.push(held.bytes);
+                encodings[n] = held.encoding ?? 0;
               }
+              if (data.encodings) out.encodings = encodings;
               return Promise.resolve(out);
             },
           });

@@ -1,6 +1,7 @@
 import { closeSync, openSync, readSync, writeSync } from 'node:fs';
 import { createHasher, type HashAlgorithm, type HashFn } from '../hashing';
-import type { WriteResult, WriteTask } from './protocol';
+import { codecFor, decodeObject, EncodingError } from '../storage/packs/codec';
+import type { WriteChunk, WriteResult, WriteTask } from './protocol';
 
 /**
  * The worker's side of a restore: reads the chunks a local repository holds straight from their
@@ -18,8 +19,10 @@ export class ChunkWriter {
     const hash = await this.hasher(task.algorithm);
     const total = task.chunks.reduce((n, c) => n + c.length, 0);
     const fromRepository = task.chunks.some((c) => c.from);
+    const encoded = task.chunks.some((c) => c.encoded);
+    for (const c of task.chunks) if (c.encoded) await codecFor(c.encoded.encoding);
     let bytes: Uint8Array;
-    if (!fromRepository && task.data && task.data.length === total) bytes = task.data;
+    if (!fromRepository && !encoded && task.data && task.data.length === total) bytes = task.data;
     else {
       if (this.scratch.byteLength < total) this.scratch = new ArrayBuffer(total);
       bytes = new Uint8Array(this.scratch, 0, total);
@@ -59,8 +62,28 @@ export class ChunkWriter {
               index: i,
               message: 'the bytes sent are shorter than the chunks without a source',
             };
-          bytes.set(data.subarray(dataAt, dataAt + chunk.length), at);
+          // An encoded chunk's stored bytes lie at the start of its place.
+          const failed = chunk.encoded
+            ? this.decodeInto(
+                chunk,
+                data.subarray(dataAt, dataAt + chunk.encoded.storedLength),
+                bytes,
+                at,
+                i,
+              )
+            : void bytes.set(data.subarray(dataAt, dataAt + chunk.length), at);
+          if (failed) return failed;
           dataAt += chunk.length;
+          at += chunk.length;
+          i++;
+          continue;
+        }
+        if (chunk.encoded) {
+          const stored = Buffer.allocUnsafe(chunk.encoded.storedLength);
+          const failed = this.readAt(files, from.file, stored, 0, stored.length, from.offset, i);
+          if (failed) return failed;
+          const undecodable = this.decodeInto(chunk, stored, bytes, at, i);
+          if (undecodable) return undecodable;
           at += chunk.length;
           i++;
           continue;
@@ -70,36 +93,79 @@ export class ChunkWriter {
         let length = chunk.length;
         for (;;) {
           const next = task.chunks[end];
-          if (next?.from?.file !== from.file || next.from.offset !== from.offset + length) break;
+          if (
+            next?.from?.file !== from.file ||
+            next.encoded ||
+            next.from.offset !== from.offset + length
+          )
+            break;
           length += next.length;
           end++;
         }
-        try {
-          let fd = files.get(from.file);
-          if (fd === undefined) {
-            fd = openSync(from.file, 'r');
-            files.set(from.file, fd);
-          }
-          for (let done = 0; done < length;) {
-            const n = readSync(fd, bytes, at + done, length - done, from.offset + done);
-            if (n === 0) throw Object.assign(new Error('unexpected end of file'), { code: 'EOF' });
-            done += n;
-          }
-        } catch (err) {
-          const e = err as NodeJS.ErrnoException;
-          return {
-            type: 'unreadable',
-            index: i,
-            message: `${from.file}: ${e.message}`,
-            ...(e.code ? { code: e.code } : {}),
-          };
-        }
+        const failed = this.readAt(files, from.file, bytes, at, length, from.offset, i);
+        if (failed) return failed;
         at += length;
         i = end;
       }
     } finally {
       // Opened for this task only: a pack gc removes is not kept alive by a worker.
       for (const fd of files.values()) closeSync(fd);
+    }
+    return undefined;
+  }
+
+  /** Reads `length` bytes of a file at `position` into `into` at `at`; says why not, if it fails. */
+  private readAt(
+    files: Map<string, number>,
+    file: string,
+    into: Uint8Array,
+    at: number,
+    length: number,
+    position: number,
+    index: number,
+  ): WriteResult | undefined {
+    try {
+      let fd = files.get(file);
+      if (fd === undefined) {
+        fd = openSync(file, 'r');
+        files.set(file, fd);
+      }
+      for (let done = 0; done < length;) {
+        const n = readSync(fd, into, at + done, length - done, position + done);
+        if (n === 0) throw Object.assign(new Error('unexpected end of file'), { code: 'EOF' });
+        done += n;
+      }
+    } catch (err) {
+      const e = err as NodeJS.ErrnoException;
+      return {
+        type: 'unreadable',
+        index,
+        message: `${file}: ${e.message}`,
+        ...(e.code ? { code: e.code } : {}),
+      };
+    }
+    return undefined;
+  }
+
+  /** Decodes an encoded chunk's stored bytes into `bytes` at `at`; says why not, if it fails. */
+  private decodeInto(
+    chunk: WriteChunk,
+    stored: Uint8Array,
+    bytes: Uint8Array,
+    at: number,
+    index: number,
+  ): WriteResult | undefined {
+    const encoded = chunk.encoded as NonNullable<WriteChunk['encoded']>;
+    try {
+      decodeObject(encoded.encoding, stored, chunk.length, bytes.subarray(at, at + chunk.length));
+    } catch (err) {
+      if (!(err instanceof EncodingError)) throw err;
+      return {
+        type: 'unreadable',
+        index,
+        message: `its stored bytes in ${encoded.where} are damaged: ${err.message}`,
+        code: 'BAD_OBJECT',
+      };
     }
     return undefined;
   }

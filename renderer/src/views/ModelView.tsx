@@ -22,6 +22,8 @@ export function ModelView() {
     name: v.label,
     logical: v.stats.logicalBytes,
     stored: v.stats.newBytes,
+    // Versions pushed before compression existed stored their new chunks as they are.
+    compressed: v.stats.storedBytes ?? v.stats.newBytes,
     manifests: v.stats.metadataBytes,
   }));
   const ticks = byteTicks(Math.max(0, ...chart.map((c) => c.logical)));
@@ -59,6 +61,12 @@ export function ModelView() {
                     isAnimationActive={false}
                   />
                   <Bar
+                    dataKey="compressed"
+                    name="stored (compressed)"
+                    fill="#4bb38a"
+                    isAnimationActive={false}
+                  />
+                  <Bar
                     dataKey="manifests"
                     name="manifests"
                     fill="#9aa0a6"
@@ -89,6 +97,12 @@ export function ModelView() {
                   <div className="figures">
                     <span>{bytes(v.stats.logicalBytes)}</span>
                     <span>new {bytes(v.stats.newBytes)}</span>
+                    {v.stats.storedBytes !== undefined &&
+                      v.stats.storedBytes < v.stats.newBytes && (
+                        <span data-testid="stored-compressed">
+                          stored {bytes(v.stats.storedBytes)} compressed
+                        </span>
+                      )}
                     <span>{dedup(v.dedupRatio)}</span>
                   </div>
                   <div className="actions">

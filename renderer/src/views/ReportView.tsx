@@ -253,6 +253,9 @@ export function ReportView({ selector }: { selector: string }) {
           <span className="muted">
             new, in {r.newChunks} of {count(r.chunks, 'chunk')}, and {bytes(r.metadataBytes)} of
             manifests
+            {r.storedBytes !== null &&
+              r.storedBytes < r.newBytes &&
+              `; stored in ${bytes(r.storedBytes)} compressed`}
           </span>
         </div>
       </div>

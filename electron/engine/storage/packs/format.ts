@@ -1,4 +1,5 @@
 import { createHash } from 'node:crypto';
+import { ENCODING_NONE } from './encodings';
 
 /**
  * The byte layouts of packs and index objects (docs/format.md, format 3), and the format 2 pack
@@ -30,9 +31,8 @@ const LEGACY_RECORD_BYTES = 44;
 /** The bytes before a pack's first object (both pack layouts have 8). */
 export const PACK_HEADER_BYTES = 8;
 
-/** How an object's bytes are stored in its pack: 0 = as they are. */
-export const ENCODING_NONE = 0;
-export const KNOWN_ENCODINGS: readonly number[] = [ENCODING_NONE];
+/** How an object's bytes are stored in its pack (0 = as they are): see encoding.ts. */
+export { ENCODING_NONE, KNOWN_ENCODINGS } from './encodings';
 
 export class PackFormatError extends Error {
   override name = 'PackFormatError';

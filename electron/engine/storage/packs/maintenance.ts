@@ -8,7 +8,9 @@ export interface PackLayer {
   readonly catalog: Catalog;
   readonly writer: PackWriter;
   readonly blobs: BlobStore;
-  readMany(hashes: readonly string[]): Promise<Buffer[]>;
+  readManyStored(
+    hashes: readonly string[],
+  ): Promise<{ bytes: Buffer; encoding: number; length: number }[]>;
 }
 
 /** What a rewrite of the index and packs is to do (gc's sweep, or removing objects at once). */
@@ -197,8 +199,12 @@ async function repack(store: PackLayer, fates: Fate[]): Promise<void> {
     // A pack's worth at a time: the kept objects of one pack come in a few ranged reads.
     for (let at = 0; at < hashes.length; at += 1024) {
       const batch = hashes.slice(at, at + 1024);
-      const bytes = await store.readMany(batch);
-      for (const [i, hash] of batch.entries()) await store.writer.append(hash, bytes[i] as Buffer);
+      // As stored: an object kept compressed is copied compressed, never decoded.
+      const objects = await store.readManyStored(batch);
+      for (const [i, hash] of batch.entries()) {
+        const { bytes, encoding, length } = objects[i] as (typeof objects)[number];
+        await store.writer.append(hash, bytes, encoding !== 0 ? { encoding, length } : undefined);
+      }
     }
   }
   await store.writer.flush();

@@ -15,6 +15,7 @@ import {
   type Store,
 } from '../store';
 import { Catalog } from './catalog';
+import { codecFor, decodeObject, EncodingError } from './codec';
 import { ENCODING_NONE, KNOWN_ENCODINGS, type ObjectRecord } from './format';
 import { IndexSync } from './index-sync';
 import type { LocalCopy } from './local-copy';
@@ -167,13 +168,17 @@ export class PackedStore implements Store {
     if (!hash) return this.blobs.put(key, data, options);
     this.writable(key);
     if (this.holds(hash)) return;
-    if (options.loose) return this.putLoose(hash, key, data, options);
+    if (options.loose) {
+      if (options.encoded)
+        throw new StoreError(`cannot write ${key}: a loose object is stored as it is`, 'ENCODED');
+      return this.putLoose(hash, key, data, options);
+    }
     await this.sync.fresh(FRESH_MS);
     if (this.catalog.find(hash, 'store') >= 0) {
       this.emit([hash]); // stored already, durably: the cache may claim it
       return;
     }
-    await this.writer.append(hash, data);
+    await this.writer.append(hash, data, options.encoded);
   }
 
   private async putLoose(
@@ -291,6 +296,7 @@ export class PackedStore implements Store {
       const where = this.locateRecord(hash, record);
       try {
         const stored = await this.blobs.getRange(where.key, where.offset, where.storedLength);
+        await codecFor(where.encoding);
         return decode(stored, where, hash);
       } catch (err) {
         if (!(err instanceof ObjectNotFoundError)) throw err;
@@ -342,6 +348,18 @@ export class PackedStore implements Store {
    * together in a pack come in one ranged read.
    */
   async readMany(hashes: readonly string[], concurrency = 8): Promise<Buffer[]> {
+    return (await this.readManyStored(hashes, concurrency, false)).map((o) => o.bytes);
+  }
+
+  /**
+   * As readMany, but an object stored encoded comes as its stored bytes, with its encoding and
+   * length (gc copies objects into new packs as they are stored, never decoding them).
+   */
+  async readManyStored(
+    hashes: readonly string[],
+    concurrency = 8,
+    stored = true,
+  ): Promise<{ bytes: Buffer; encoding: number; length: number }[]> {
     const where = await this.locateMany(hashes);
     const positions: number[] = [];
     let total = 0;
@@ -351,10 +369,25 @@ export class PackedStore implements Store {
     }
     const bytes = Buffer.allocUnsafe(total);
     const lengths = where.map((w) => w?.length);
-    const unplaced = await this.readInto(hashes, bytes, positions, lengths, concurrency, where);
+    const unplaced = await this.readInto(
+      hashes,
+      bytes,
+      positions,
+      lengths,
+      concurrency,
+      where,
+      stored,
+    );
     return hashes.map((_, i) => {
       const at = positions[i] as number;
-      return unplaced.get(i) ?? bytes.subarray(at, at + (lengths[i] as number));
+      const w = where[i];
+      const decoded = unplaced.get(i);
+      if (decoded) return { bytes: decoded, encoding: ENCODING_NONE, length: decoded.length };
+      const encoded = stored && w && w.encoding !== ENCODING_NONE && w.storedLength < w.length;
+      const length = lengths[i] as number;
+      return encoded
+        ? { bytes: bytes.subarray(at, at + w.storedLength), encoding: w.encoding, length }
+        : { bytes: bytes.subarray(at, at + length), encoding: ENCODING_NONE, length };
     });
   }
 
@@ -364,6 +397,8 @@ export class PackedStore implements Store {
    * gap of up to 1 MiB costs less than a second request), several side by side, and each byte is
    * copied once, from the response into its place. Objects the index does not name (or stored
    * encoded) are read on their own: returned by index, not placed, when their length was not given.
+   * With `placeEncoded`, an object stored encoded (in fewer bytes than its length) is placed as
+   * its stored bytes, at the start of its place, for the caller to decode (a restore's workers).
    */
   async readInto(
     hashes: readonly string[],
@@ -372,6 +407,7 @@ export class PackedStore implements Store {
     lengths: readonly (number | undefined)[],
     concurrency = 8,
     located?: readonly (Located | undefined)[],
+    placeEncoded = false,
   ): Promise<Map<number, Buffer>> {
     const where = located ?? (await this.locateMany(hashes));
     const alone = new Map<number, Buffer>();
@@ -387,7 +423,11 @@ export class PackedStore implements Store {
       if (w && length !== undefined && w.length !== length)
         throw mismatch(hashes[i] as string, w.length, length);
     });
-    const plain = where.map((w) => (w && w.encoding === ENCODING_NONE ? w : undefined));
+    const plain = where.map((w) =>
+      w && (w.encoding === ENCODING_NONE || (placeEncoded && w.storedLength < w.length))
+        ? w
+        : undefined,
+    );
     await mapLimit(coalesce(plain), concurrency, async (run) => {
       try {
         await this.blobs.readRange(
@@ -481,14 +521,28 @@ export class PackedStore implements Store {
   }
 }
 
-/** An object's original bytes from its stored bytes (encoding 0: as stored). */
+/**
+ * An object's original bytes from its stored bytes (encoding 0: as stored). Its hash is checked
+ * by whoever uses the bytes (the repository, a restore's workers).
+ */
 function decode(stored: Buffer, where: Located, hash: string): Buffer {
-  if (stored.length !== where.storedLength || where.length !== where.storedLength)
+  if (
+    stored.length !== where.storedLength ||
+    (where.encoding === ENCODING_NONE && where.length !== where.storedLength)
+  )
     throw new StoreError(
-      `object ${hash} in ${where.key} is damaged: ${stored.length} bytes stored, ${where.length} expected (run \`tv verify --full\`)`,
+      `object ${hash} in ${where.key} is damaged: ${stored.length} bytes stored, ${where.storedLength} expected (run \`tv verify --full\`)`,
       'BAD_OBJECT',
     );
-  return stored;
+  try {
+    return decodeObject(where.encoding, stored, where.length);
+  } catch (err) {
+    if (!(err instanceof EncodingError)) throw err;
+    throw new StoreError(
+      `object ${hash} in pack ${where.key} at offset ${where.offset} is damaged: ${err.message} (run \`tv verify --full\`)`,
+      'BAD_OBJECT',
+    );
+  }
 }
 
 interface Run {

@@ -11,6 +11,7 @@ import {
   packKey,
   type ObjectRecord,
 } from './format';
+import { codecFor, decodeObject } from './codec';
 import type { IndexSync } from './index-sync';
 
 export interface PackWriterOptions {
@@ -84,19 +85,29 @@ export class PackWriter {
     for (const [hash, { record }] of this.staged) yield [hash, { length: record.length }];
   }
 
-  /** The bytes of an object appended and not yet durable, or undefined. */
+  /** The bytes of an object appended and not yet durable (decoded), or undefined. */
   async read(hash: string): Promise<Buffer | undefined> {
     const staged = this.staged.get(hash);
     if (!staged) return undefined;
     await staged.pack.appended;
-    return staged.pack.writer.read(staged.record.offset, staged.record.storedLength);
+    const { record } = staged;
+    const stored = await staged.pack.writer.read(record.offset, record.storedLength);
+    if (record.encoding === ENCODING_NONE) return stored;
+    await codecFor(record.encoding);
+    return decodeObject(record.encoding, stored, record.length);
   }
 
   /**
    * Appends an object to the open pack (unless it holds it already); resolves once `data` may be
    * reused. It is durable, and known to others, once its pack is sealed: full, or at flush.
+   * With `encoded`, `data` is the object's stored bytes in that encoding, of an object of
+   * `encoded.length` bytes.
    */
-  async append(hash: string, data: Uint8Array): Promise<void> {
+  async append(
+    hash: string,
+    data: Uint8Array,
+    encoded?: { encoding: number; length: number },
+  ): Promise<void> {
     if (this.failure) throw this.failure;
     if (this.staged.has(hash)) return;
     let pack: OpenPack | undefined;
@@ -107,8 +118,8 @@ export class PackWriter {
       hash: Buffer.from(hash, 'hex'),
       offset: pack.writer.size,
       storedLength: data.length,
-      length: data.length,
-      encoding: ENCODING_NONE,
+      length: encoded?.length ?? data.length,
+      encoding: encoded?.encoding ?? ENCODING_NONE,
     };
     pack.records.push(record);
     pack.hashes.push(hash);
