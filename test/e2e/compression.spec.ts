@@ -49,12 +49,13 @@ test('the chart shows a third bar, stored (compressed), lower than the new chunk
   // The series in order: logical, stored (new chunks), stored (compressed), manifests.
   const series = chart.locator('.recharts-bar');
   await expect(series).toHaveCount(4);
-  const heights = async (k: number) =>
-    Promise.all(
-      (await series.nth(k).locator('.recharts-rectangle').all()).map(
-        async (bar) => (await bar.boundingBox())!.height,
-      ),
-    );
+  // Measured in one step in the page: the chart re-renders when the versions reload, and a bar
+  // found first and measured after may be gone by then.
+  const heights = (k: number) =>
+    series
+      .nth(k)
+      .locator('.recharts-rectangle')
+      .evaluateAll((bars) => bars.map((bar) => bar.getBoundingClientRect().height));
   await expect.poll(async () => (await heights(2)).length).toBe(2);
   const [newV1, newV2] = await heights(1);
   const [storedV1, storedV2] = await heights(2);

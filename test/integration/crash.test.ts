@@ -24,6 +24,21 @@ async function objectsIn(blobs: BlobStore): Promise<Set<string>> {
   return found;
 }
 
+/**
+ * The objects of a bucket once the S3-protocol server has finished the requests a killed client
+ * had already sent (their packs and indexes may still land after the kill): two listings 500 ms
+ * apart that agree.
+ */
+async function settledObjects(blobs: BlobStore): Promise<Set<string>> {
+  let before = await objectsIn(blobs);
+  for (;;) {
+    await new Promise((r) => setTimeout(r, 500));
+    const after = await objectsIn(blobs);
+    if (after.size === before.size) return after;
+    before = after;
+  }
+}
+
 /** Bytes of packs written so far, whether an index names them yet or not (temp files too). */
 async function bytesWritten(repo: string): Promise<number> {
   let total = 0;
@@ -172,8 +187,8 @@ describe('a push to S3 killed with kill -9 and run again', () => {
         child.kill('SIGKILL');
         await exited;
         s3.faults.latencyMs = 0;
+        const durable = await settledObjects(bucket);
         const firstRun = s3.bytesIn.get('PUT') ?? 0;
-        const durable = await objectsIn(bucket);
         expect(durable.size).toBeGreaterThan(0);
 
         s3.resetCounts();
