@@ -289,6 +289,12 @@ export function encodeIndexObject(input: IndexInput): Buffer {
   return Buffer.concat([all, createHash('sha256').update(all).digest()]);
 }
 
+/** Whether an object's last 32 bytes are the sha256 of everything before them. */
+function trailingChecksumMatches(bytes: Buffer): boolean {
+  const end = bytes.length - 32;
+  return createHash('sha256').update(bytes.subarray(0, end)).digest().equals(bytes.subarray(end));
+}
+
 /** An index object's content, checked; a damaged or unknown one is refused, never guessed at. */
 export function decodeIndexObject(bytes: Buffer, where: string): IndexContent {
   const damaged = (why: string) =>
@@ -298,14 +304,8 @@ export function decodeIndexObject(bytes: Buffer, where: string): IndexContent {
     );
   if (bytes.length < INDEX_HEADER.length + 32) throw damaged('too short');
   if (!bytes.subarray(0, 4).equals(INDEX_HEADER.subarray(0, 4))) throw damaged('not an index');
+  if (!trailingChecksumMatches(bytes)) throw damaged('checksum mismatch');
   const body = bytes.subarray(0, bytes.length - 32);
-  if (
-    !createHash('sha256')
-      .update(body)
-      .digest()
-      .equals(bytes.subarray(bytes.length - 32))
-  )
-    throw damaged('checksum mismatch');
   if (bytes[4] !== INDEX_HEADER[4])
     throw new PackFormatError(
       `the index object ${where} has version ${bytes[4]}, which this version of TensorVault does not know: upgrade TensorVault`,
@@ -391,14 +391,7 @@ export function decodeLegacyIndex(bytes: Buffer, where: string): ObjectRecord[] 
     throw damaged(`unknown version ${bytes[4]}: upgrade TensorVault`);
   const count = bytes.readUInt32BE(LEGACY_INDEX_HEADER.length);
   if (bytes.length !== head + count * LEGACY_RECORD_BYTES + 32) throw damaged('wrong length');
-  const body = bytes.subarray(0, bytes.length - 32);
-  if (
-    !createHash('sha256')
-      .update(body)
-      .digest()
-      .equals(bytes.subarray(bytes.length - 32))
-  )
-    throw damaged('checksum mismatch');
+  if (!trailingChecksumMatches(bytes)) throw damaged('checksum mismatch');
   const records: ObjectRecord[] = new Array<ObjectRecord>(count);
   for (let i = 0, at = head; i < count; i++, at += LEGACY_RECORD_BYTES) {
     const length = bytes.readUInt32BE(at + 40);
