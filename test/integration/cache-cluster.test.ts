@@ -176,6 +176,11 @@ describe('CachedStore on a 3-master Redis Cluster', () => {
     const store = await cachedOverS3('one-hung');
     const objects = Array.from({ length: 300 }, () => object(100));
     await mapLimit(objects, 16, (o) => store.put(o.key, o.data));
+    // Every key cached before the master hangs (a write-through that timed out on a loaded
+    // machine would leave a key out, and its check would go to the backend).
+    const writer = new Cluster(cluster.nodes.map((n) => ({ host: '127.0.0.1', port: n.port })));
+    disposers.push(async () => writer.disconnect());
+    await Promise.all(objects.map((o) => writer.set(cacheKey('one-hung', o.hash), '1')));
     const { keys } = store.internals();
     const victim = keys.addressOf(objects[0]!.hash)!;
     const onVictim = new Set(
@@ -189,25 +194,49 @@ describe('CachedStore on a 3-master Redis Cluster', () => {
     const check = async (keys: string[]) =>
       expect(await store.hasMany(keys)).toEqual(keys.map(() => true));
 
+    // A healthy master may miss a timeout too on a loaded machine: the keys of that command (at
+    // most a batch's 10) then go to the backend as well. Unanswered commands are counted per
+    // master, so the checks stay exact.
+    const masters = [...new Set(objects.map((o) => keys.addressOf(o.hash)!))];
+    const timeoutsOf = (address: string) => store.internals().guard(address).counters.timeouts;
+    const othersUnanswered = () =>
+      masters
+        .filter((a) => a !== victim)
+        .reduce(
+          (n, a) => n + store.internals().guard(a).counters.fallbacks,
+          store.internals().breaker.counters.fallbacks,
+        );
+    const expectHeads = (onVictimKeys: number, othersBefore: number) => {
+      const others = othersUnanswered() - othersBefore;
+      const heads = s3.count('HEAD');
+      if (others === 0) expect(heads).toBe(onVictimKeys);
+      else {
+        expect(heads).toBeGreaterThanOrEqual(onVictimKeys);
+        expect(heads).toBeLessThanOrEqual(onVictimKeys + 10 * others);
+      }
+    };
+
     node.pause();
     s3.resetCounts();
+    let others = othersUnanswered();
     for (let i = 0; i < batches.length; i += 3)
       await Promise.all(batches.slice(i, i + 3).map(check));
     // The first batches waited for the master's timeout; once a PING went unanswered too, its
     // breaker opened and every later batch skipped it without waiting. A timeout per batch
     // would be 30 of them.
-    const timeouts = store.health().timeouts;
+    const timeouts = timeoutsOf(victim);
     expect(timeouts).toBeGreaterThan(0);
     // (6 on an idle machine, 10 at load 14: a loaded machine stretches the PING's wait, and the
     // batches sent meanwhile wait too; never one a batch, and none once the breaker is open.)
     expect(timeouts).toBeLessThan(batches.length / 2);
     expect(store.internals().guard(victim).state).toBe('down');
     // Only its keys went to the backend (each once), the other masters answered for theirs.
-    expect(s3.count('HEAD')).toBe(onVictim.size);
+    expectHeads(onVictim.size, others);
     s3.resetCounts();
+    others = othersUnanswered();
     for (const batch of batches) await check(batch);
-    expect(store.health().timeouts).toBe(timeouts);
-    expect(s3.count('HEAD')).toBe(onVictim.size);
+    expect(timeoutsOf(victim)).toBe(timeouts);
+    expectHeads(onVictim.size, others);
 
     // Resumed, with its keys (a hang loses nothing): its breaker closes by itself and Redis
     // answers for every key again.
@@ -215,8 +244,12 @@ describe('CachedStore on a 3-master Redis Cluster', () => {
     await cluster.waitOk();
     await until(() => store.internals().guard(victim).state !== 'down');
     s3.resetCounts();
+    const victimBefore = timeoutsOf(victim);
+    others = othersUnanswered();
     for (const batch of batches) await check(batch);
-    expect(s3.totalRequests).toBe(0);
+    // (none on a quiet machine; a timeout under load sends at most its batch's keys)
+    const late = timeoutsOf(victim) - victimBefore + othersUnanswered() - others;
+    expect(s3.totalRequests).toBeLessThanOrEqual(10 * late);
   });
 
   it('a master killed during a push: the push succeeds and every version restores exactly', async () => {
