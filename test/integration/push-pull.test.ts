@@ -228,6 +228,71 @@ describe('two clients of one repository', () => {
   }
 });
 
+describe('version numbers across workstations', () => {
+  for (const backend of ['local', 's3+redis'] as Backend[]) {
+    it(`a version published while another push stores its objects: each push reports the number the log shows (${backend})`, async () => {
+      const alice = service(backend);
+      const src = fresh('numbers');
+      await mkdir(src);
+      await writeFile(join(src, 'model.bin'), seededBytes(81, 200_000));
+      let bob: Service | undefined;
+      try {
+        const first = await alice.push({ model: 'n', paths: [src] });
+        bob = service(backend, (await alice.repository()).location);
+        const [aliceRepo, bobRepo] = await Promise.all([alice.repository(), bob.repository()]);
+        const record = (await aliceRepo.resolve('n@v1')).record;
+        // Alice's push lists the model's refs, then waits for its objects; meanwhile Bob's
+        // version lands.
+        let release!: () => void;
+        const stored = new Promise<void>((r) => (release = r));
+        const listing = vi.spyOn(aliceRepo, 'refs');
+        const publishing = aliceRepo.publish({ ...record, message: 'alice' }, stored);
+        await listing.mock.results[0]!.value;
+        listing.mockRestore();
+        const bobs = await bobRepo.publish({ ...record, message: 'bob' });
+        release();
+        const alices = await publishing;
+        expect([first.version, `v${bobs.number}`, `v${alices.number}`]).toEqual(['v1', 'v2', 'v3']);
+        const log = await bob.log('n');
+        expect(log.map((v) => [v.label, v.id])).toEqual([
+          ['v1', first.id],
+          ['v2', bobs.id],
+          ['v3', alices.id],
+        ]);
+      } finally {
+        await Promise.all([alice.close(), bob?.close()]);
+      }
+    });
+  }
+
+  it('a workstation whose clock runs an hour behind: its push and tag move come after what is there, and no number changes', async () => {
+    const ws = service('local');
+    const src = fresh('late-clock');
+    await mkdir(src);
+    try {
+      const ids: string[] = [];
+      for (const seed of [91, 92]) {
+        await writeFile(join(src, 'model.bin'), seededBytes(seed, 100_000));
+        ids.push((await ws.push({ model: 'late', paths: [src] })).id);
+      }
+      await ws.tag('late@v1', 'prod');
+      vi.useFakeTimers({ toFake: ['Date'], now: Date.now() - 3_600_000 });
+      await writeFile(join(src, 'model.bin'), seededBytes(93, 100_000));
+      const late = await ws.push({ model: 'late', paths: [src] });
+      ids.push(late.id);
+      expect(late.version).toBe('v3');
+      await ws.tag('late@v3', 'prod');
+      vi.useRealTimers();
+      const log = await ws.log('late');
+      expect(log.map((v) => [v.label, v.id])).toEqual(ids.map((id, i) => [`v${i + 1}`, id]));
+      expect((await ws.tags('late')).map((t) => [t.name, t.version])).toEqual([['prod', 'v3']]);
+    } finally {
+      vi.useRealTimers();
+      await ws.close();
+    }
+  });
+});
+
 describe('a fresh location', () => {
   it('a push racing a listing (the page loads as a browser upload starts) creates the repository', async () => {
     const svc = service('local');

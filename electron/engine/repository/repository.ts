@@ -454,7 +454,7 @@ export class Repository {
     const current = currentTags(await tagMoves(this.store, entry.model, tag)).get(tag);
     const previous = current?.version ?? null;
     if (previous === entry.id) return { move: undefined, previous };
-    return { move: await this.writeTag(entry.model, tag, entry.id, previous), previous };
+    return { move: await this.writeTag(entry.model, tag, entry.id, current), previous };
   }
 
   /** Deletes a tag (a record saying so); an error when the model has no such tag. */
@@ -463,21 +463,28 @@ export class Repository {
     const current = currentTags(await tagMoves(this.store, model, tag)).get(tag);
     if (!current?.version)
       throw new RepositoryError(`model "${model}" has no tag "${tag}" (see \`tv tags ${model}\`)`);
-    await this.writeTag(model, tag, null, current.version);
+    await this.writeTag(model, tag, null, current);
     return { previous: current.version };
   }
 
+  /**
+   * Writes a tag move after `current` (the tag's newest move): stamped now, or a millisecond
+   * after it when this clock runs behind, so that the newest move is the one made last.
+   */
   private async writeTag(
     model: string,
     tag: string,
     version: string | null,
-    from: string | null,
+    current: TagMove | undefined,
   ): Promise<TagMove> {
-    const now = new Date();
-    const key = tagKey(model, tag, now.getTime(), version);
-    await this.store.put(key, encodeTagRecord(model, tag, version, from, defaultAuthor(), now));
+    const at = Math.max(Date.now(), (current?.at ?? 0) + 1);
+    const key = tagKey(model, tag, at, version);
+    await this.store.put(
+      key,
+      encodeTagRecord(model, tag, version, current?.version ?? null, defaultAuthor(), new Date(at)),
+    );
     await this.store.flush();
-    return { key, model, tag, at: now.getTime(), version };
+    return { key, model, tag, at, version };
   }
 
   /** When and by whom a removed version was removed, as its tombstone says. */
@@ -571,9 +578,8 @@ export class Repository {
     validateModelName(record.model);
     const bytes = encodeVersion(record);
     const id = this.hash(bytes);
-    // The model's refs are listed while everything is stored: the new version's number is its
-    // place among them (a version another client makes at the same moment may take a number
-    // this one then reports, as with a listing after the ref; `tv log` shows them as stored).
+    // The model's refs are listed while everything is stored: the new ref's time must come after
+    // every one of them (see refTime).
     const listed = this.refs(record.model);
     listed.catch(() => {}); // awaited below
     // The record is stored alongside the objects still being stored (`stored`: the manifests);
@@ -590,11 +596,13 @@ export class Repository {
       throw new RepositoryError(
         `${lost.length} objects of this version could not be stored (an upload failed): no version was written; push again`,
       );
-    const key = refKey(record.model, Date.now(), id);
+    const key = refKey(record.model, refTime(await listed), id);
     await this.store.put(key, Buffer.from(id));
     await this.store.flush();
     this.records.set(id, record);
-    const refs = (await listed).filter((r) => !r.tombstone);
+    // The number is the ref's place among the refs listed after it landed, so that it counts
+    // every version another workstation published while this one was storing its objects.
+    const refs = (await this.refs(record.model)).filter((r) => !r.tombstone);
     const entry: VersionEntry = {
       model: record.model,
       number: refs.filter((r) => r.base < key).length + 1,
@@ -629,6 +637,16 @@ export class Repository {
       tags,
     };
   }
+}
+
+/**
+ * The time a new ref gets: now, or a millisecond after the newest ref listed, whichever is later.
+ * A workstation whose clock runs behind would otherwise write a ref that sorts before versions
+ * already published, and every later version's number would change.
+ */
+export function refTime(listed: readonly ParsedRef[], now = Date.now()): number {
+  const newest = listed.reduce((t, r) => Math.max(t, r.createdAtMs), 0);
+  return Math.max(now, newest + 1);
 }
 
 /** "v2, v3 and v5", or "12 versions, v2 to v14": what a model has, for messages. */
