@@ -8,7 +8,7 @@ import { silentLogger, type Logger } from '../log';
 import { mapLimit } from '../concurrency';
 import { composeStack, openBackend, type StorageStack } from '../storage/compose';
 import type { CachedStoreOptions } from '../storage/cached';
-import { encodeIndexObject, ENCODING_NONE, type ObjectRecord } from '../storage/packs/format';
+import { encodeIndexObject, looseRecord, type ObjectRecord } from '../storage/packs/format';
 import type { CompressionScheme } from '../storage/packs/encodings';
 import { PackedStore } from '../storage/packs/packed-store';
 import type { S3Options } from '../storage/s3';
@@ -220,13 +220,7 @@ export class Repository {
     for await (const entry of blobs.list(OBJECTS_PREFIX)) {
       const hash = hashOfKey(entry.key);
       if (!hash) continue;
-      records.push({
-        hash: Buffer.from(hash, 'hex'),
-        offset: 0,
-        storedLength: entry.size,
-        length: entry.size,
-        encoding: ENCODING_NONE,
-      });
+      records.push(looseRecord(hash, entry.size));
       looseObjects++;
       if (records.length >= UPGRADE_INDEX_RECORDS) await write();
     }
