@@ -200,7 +200,7 @@ export class RedisConnection implements BreakerTarget {
 
   /** One sentence for a failed command or connection; `address` names the master it went to. */
   describe(err: unknown, address = this.address): string {
-    const e = err as { code?: string; message?: string };
+    const e = err as { code?: string; name?: string; message?: string };
     const message = e.message ?? String(err);
     const at = `Redis at ${address}`;
     if (
