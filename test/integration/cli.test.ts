@@ -1,4 +1,5 @@
 import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { createServer, type AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { RedisServer } from '../harness/redis';
@@ -183,6 +184,25 @@ describe('tv command line', () => {
     expect(wrong.code).toBe(1);
     expect(wrong.stderr.trim()).toMatch(/^tv: cannot open s3:\/\/.*: S3 refused the credentials/);
     expect(wrong.stderr + wrong.stdout).not.toContain('very-secret-value');
+  });
+});
+
+describe('tv serve', () => {
+  it('on a port another program holds, says so and how to pick another, in one line', async () => {
+    const holder = createServer();
+    await new Promise<void>((resolve) => holder.listen(0, '127.0.0.1', resolve));
+    const port = (holder.address() as AddressInfo).port;
+    try {
+      const run = await tv(['serve', '--port', String(port)], {
+        TV_REPO: join(work.path, 'repo-serve'),
+      });
+      expect(run.code).toBe(1);
+      expect(run.stderr.trim()).toBe(
+        `tv: port ${port} on 127.0.0.1 is in use by another program: choose another with --port N, or --port 0 for a free one`,
+      );
+    } finally {
+      await new Promise((resolve) => holder.close(resolve));
+    }
   });
 });
 
