@@ -161,6 +161,21 @@ describe('tv command line', () => {
     );
   });
 
+  it('a repository URL missing the "//" after its scheme is refused, not taken for a folder', async () => {
+    for (const location of ['s3:/team-models/tv', 's3:team-models']) {
+      const run = await tv(['log', 'bert'], { TV_REPO: location });
+      expect(run.code, location).toBe(1);
+      expect(run.stderr.trim()).toBe(
+        `tv: repository location "${location}" looks like a URL without "//" after "s3:": write s3://bucket/prefix (a folder of that name: ./${location})`,
+      );
+    }
+    // Given as a relative path, such a name is a folder.
+    const folder = await tv(['log', 'bert'], { TV_REPO: `./s3:/x` });
+    expect(folder.stderr).toMatch(
+      /no TensorVault repository at .*s3:\/x: run `tv init` there first/,
+    );
+  });
+
   it('pushes to S3 configured the AWS way, with the Redis cache, and keeps stderr clean', async () => {
     const env = {
       TV_REPO: `s3://${s3.bucket}/team`,
