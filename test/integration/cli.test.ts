@@ -176,6 +176,26 @@ describe('tv command line', () => {
     );
   });
 
+  it('an S3 endpoint written without its scheme is named, with the form to write', async () => {
+    const hostPort = s3.endpoint.replace(/^http:\/\//, '');
+    for (const [variable, value] of [
+      ['AWS_ENDPOINT_URL_S3', hostPort],
+      ['AWS_ENDPOINT_URL_S3', hostPort.replace('127.0.0.1', 'localhost')],
+      ['AWS_ENDPOINT_URL', hostPort],
+    ] as const) {
+      const run = await tv(['models'], {
+        ...s3.awsEnv(),
+        AWS_ENDPOINT_URL_S3: '',
+        [variable]: value,
+        TV_REPO: `s3://${s3.bucket}/team`,
+      });
+      expect(run.code, value).toBe(1);
+      expect(run.stderr.trim()).toBe(
+        `tv: the S3 endpoint "${value}" (${variable}) is not a URL: write it with its scheme, as http://${value} or https://${value}`,
+      );
+    }
+  });
+
   it('pushes to S3 configured the AWS way, with the Redis cache, and keeps stderr clean', async () => {
     const env = {
       TV_REPO: `s3://${s3.bucket}/team`,
