@@ -1,4 +1,4 @@
-import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdir, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { createServer, type AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -194,6 +194,31 @@ describe('tv command line', () => {
         `tv: the S3 endpoint "${value}" (${variable}) is not a URL: write it with its scheme, as http://${value} or https://${value}`,
       );
     }
+  });
+
+  it('a pack lost for good: verify --full says to push the files again, and that mends every version', async () => {
+    const env = { TV_REPO: join(work.path, 'repo-lost-pack') };
+    expect((await tv(['push', 'lp', src], env)).code).toBe(0);
+    const packs = join(work.path, 'repo-lost-pack', 'data');
+    for (const shard of await readdir(packs))
+      for (const pack of await readdir(join(packs, shard))) await rm(join(packs, shard, pack));
+    const damaged = await tv(['verify', '--full'], env);
+    expect(damaged.code).toBe(1);
+    expect(damaged.stdout).toContain(
+      '  to store missing chunks again: push the files named above again (tv push MODEL PATHS --no-cache --allow-same); every version that names them is whole again',
+    );
+    const again = await tv(['push', 'lp', src, '--no-cache', '--allow-same', '--json'], env);
+    expect(again.code, again.stderr).toBe(0);
+    expect((json(again.stdout) as { newChunks: number }).newChunks).toBeGreaterThan(0);
+    const mended = await tv(['verify', '--full'], env);
+    expect(mended.code, mended.stdout).toBe(0);
+    const dest = join(work.path, 'lost-pack-v1');
+    expect((await tv(['pull', 'lp@v1', dest], env)).code).toBe(0);
+    expect(
+      (await readFile(join(dest, 'model.safetensors'))).equals(
+        await readFile(join(src, 'model.safetensors')),
+      ),
+    ).toBe(true);
   });
 
   it('pushes to S3 configured the AWS way, with the Redis cache, and keeps stderr clean', async () => {
