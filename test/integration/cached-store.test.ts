@@ -290,20 +290,27 @@ describe.each(['standalone', 'cluster'] as const)('CachedStore on Redis %s', (ki
   });
 
   describe('CachedStore on a connection slower than its start-up budget', () => {
-    it('claims made before the connection was ready are written once it is, by the flush at the latest', async () => {
-      // Each connection to Redis is held for 800 ms before it is passed on: a cluster over TLS
-      // on a loaded machine connects in about that time.
+    /**
+     * A store whose connection to Redis is held for 800 ms before it is passed on (a cluster
+     * over TLS on a loaded machine connects in about that time), connecting from now on. No
+     * probe before the flush: the flush itself must find the connection ready.
+     */
+    async function slowStartStore(): Promise<{ store: CachedStore; namespace: string }> {
       const slow = await slowStartProxy(redis, 800);
       disposers.push(slow.close);
       const namespace = `ns${++prefix}`;
       const store = new CachedStore(new MemoryStore(), new RedisConnection(slow.url), {
         namespace,
         startupMs: 250,
-        // No probe before the flush: the flush itself must find the connection ready.
         probeIntervalMs: 60_000,
       });
       disposers.push(() => store.close());
       store.connect();
+      return { store, namespace };
+    }
+
+    it('claims made before the connection was ready are written once it is, by the flush at the latest', async () => {
+      const { store, namespace } = await slowStartStore();
       const objects = Array.from({ length: 30 }, () => object(50));
       for (const o of objects) await store.put(o.key, o.data);
       expect(store.state).toBe('down');
@@ -317,16 +324,7 @@ describe.each(['standalone', 'cluster'] as const)('CachedStore on Redis %s', (ki
     });
 
     it('a claim kept for later is dropped when its object is forgotten (deleted) before Redis took it', async () => {
-      const slow = await slowStartProxy(redis, 800);
-      disposers.push(slow.close);
-      const namespace = `ns${++prefix}`;
-      const store = new CachedStore(new MemoryStore(), new RedisConnection(slow.url), {
-        namespace,
-        startupMs: 250,
-        probeIntervalMs: 60_000,
-      });
-      disposers.push(() => store.close());
-      store.connect();
+      const { store, namespace } = await slowStartStore();
       const objects = Array.from({ length: 10 }, () => object(50));
       for (const o of objects) await store.put(o.key, o.data);
       await until(() => store.connection.ready);

@@ -244,6 +244,15 @@ describe('tv command line', () => {
     expect(wrong.code).toBe(1);
     expect(wrong.stderr.trim()).toMatch(/^tv: cannot open s3:\/\/.*: S3 refused the credentials/);
     expect(wrong.stderr + wrong.stdout).not.toContain('very-secret-value');
+    // The bucket is checked alongside the first read: a missing one is named, for a read and
+    // for a push that would create the repository.
+    for (const args of [['models'], ['push', 'team-model', src]]) {
+      const missing = await tv(args, { ...env, TV_REPO: 's3://no-such-bucket-here/team' });
+      expect(missing.code).toBe(1);
+      expect(missing.stderr.trim()).toMatch(
+        /^tv: cannot open s3:\/\/no-such-bucket-here\/team: the bucket "no-such-bucket-here" does not exist at http:\/\/127\.0\.0\.1:\d+: create it or check the repository URL$/,
+      );
+    }
   });
 });
 

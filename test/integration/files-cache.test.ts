@@ -87,16 +87,25 @@ describe('files cache', () => {
     }
   });
 
-  it('is not fooled by a file rewritten with the same size and mtime: its ctime moved', async () => {
-    const src = await model({ 'w.bin': seededBytes(2, 500_000) });
+  /** A model of one file, w.bin, with a whole-second mtime (which utimes can set again exactly), pushed once. */
+  async function pushedOnce(seed: number) {
+    const src = await model({ 'w.bin': seededBytes(seed, 500_000) });
     const file = join(src, 'w.bin');
-    // A whole-second mtime, which utimes can set again exactly.
     await utimes(file, DAY_AGO, DAY_AGO);
     await nextSecond();
     const svc = client(fresh('repo'), fresh('cache'));
     try {
       await svc.push({ model: 'm', paths: [src] });
-      const before = await stat(file);
+    } catch (err) {
+      await svc.close();
+      throw err;
+    }
+    return { src, file, svc, before: await stat(file) };
+  }
+
+  it('is not fooled by a file rewritten with the same size and mtime: its ctime moved', async () => {
+    const { src, file, svc, before } = await pushedOnce(2);
+    try {
       await writeFile(file, seededBytes(3, 500_000));
       await utimes(file, DAY_AGO, DAY_AGO);
       const after = await stat(file);
@@ -112,14 +121,8 @@ describe('files cache', () => {
   });
 
   it('is not fooled by another file put in its place with the same size and mtime: its inode moved', async () => {
-    const src = await model({ 'w.bin': seededBytes(4, 500_000) });
-    const file = join(src, 'w.bin');
-    await utimes(file, DAY_AGO, DAY_AGO);
-    await nextSecond();
-    const svc = client(fresh('repo'), fresh('cache'));
+    const { src, file, svc, before } = await pushedOnce(4);
     try {
-      await svc.push({ model: 'm', paths: [src] });
-      const before = await stat(file);
       const replacement = join(src, '.w.new');
       await writeFile(replacement, seededBytes(5, 500_000));
       await utimes(replacement, DAY_AGO, DAY_AGO);

@@ -5,8 +5,8 @@ import { RepositoryError } from '../repository/repository';
 import type { PackEntry } from '../storage/packs/catalog';
 import {
   DATA_PREFIX,
-  ENCODING_NONE,
   indexKey,
+  looseRecord,
   packNameOfKey,
   PackFormatError,
   type ObjectRecord,
@@ -131,13 +131,7 @@ async function unnamedLoose(packs: PackedStore): Promise<ObjectRecord[]> {
   for await (const entry of packs.blobs.list(OBJECTS_PREFIX)) {
     const hash = hashOfKey(entry.key);
     if (!hash || packs.catalog.find(hash, 'read') >= 0) continue;
-    records.push({
-      hash: Buffer.from(hash, 'hex'),
-      offset: 0,
-      storedLength: entry.size,
-      length: entry.size,
-      encoding: ENCODING_NONE,
-    });
+    records.push(looseRecord(hash, entry.size));
   }
   return records;
 }

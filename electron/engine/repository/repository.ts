@@ -6,9 +6,14 @@ import { userCacheDir } from '../config';
 import { createHasher, type HashAlgorithm, type HashFn } from '../hashing';
 import { silentLogger, type Logger } from '../log';
 import { mapLimit } from '../concurrency';
-import { composeStack, openBackend, type StorageStack } from '../storage/compose';
+import {
+  composeStack,
+  openBackend,
+  openBackendChecking,
+  type StorageStack,
+} from '../storage/compose';
 import type { CachedStoreOptions } from '../storage/cached';
-import { encodeIndexObject, ENCODING_NONE, type ObjectRecord } from '../storage/packs/format';
+import { encodeIndexObject, looseRecord, type ObjectRecord } from '../storage/packs/format';
 import type { CompressionScheme } from '../storage/packs/encodings';
 import { PackedStore } from '../storage/packs/packed-store';
 import type { S3Options } from '../storage/s3';
@@ -133,11 +138,17 @@ export class Repository {
 
   /** Opens the repository at a location (creating it when asked), with the cache if configured. */
   static async open(options: OpenOptions): Promise<Repository> {
-    const backend = await openBackend(options.repository, options.s3);
+    const { store: backend, checked } = await openBackendChecking(options.repository, options.s3);
     try {
       let created = false;
-      let config = await readConfig(backend);
+      // The config is read while the store's check is under way: read, it vouches for the bucket
+      // and the credentials; not read, the check's error says why, when there is one.
+      let config = await readConfig(backend).catch(async (err: unknown) => {
+        await checked;
+        throw err;
+      });
       if (!config) {
+        await checked;
         if (!options.createIfMissing) {
           throw new RepositoryError(
             `no TensorVault repository at ${backend.location}: run \`tv init\` there first (or push, which creates one)`,
@@ -220,13 +231,7 @@ export class Repository {
     for await (const entry of blobs.list(OBJECTS_PREFIX)) {
       const hash = hashOfKey(entry.key);
       if (!hash) continue;
-      records.push({
-        hash: Buffer.from(hash, 'hex'),
-        offset: 0,
-        storedLength: entry.size,
-        length: entry.size,
-        encoding: ENCODING_NONE,
-      });
+      records.push(looseRecord(hash, entry.size));
       looseObjects++;
       if (records.length >= UPGRADE_INDEX_RECORDS) await write();
     }

@@ -53,6 +53,17 @@ export interface ObjectRecord {
   encoding: number;
 }
 
+/** The index record of a loose object (stored whole under `objects/`, not in a pack). */
+export function looseRecord(hash: string, length: number): ObjectRecord {
+  return {
+    hash: Buffer.from(hash, 'hex'),
+    offset: 0,
+    storedLength: length,
+    length,
+    encoding: ENCODING_NONE,
+  };
+}
+
 // --- names and keys ---------------------------------------------------------------------------
 
 /** A pack's name: 32 hex characters (16 random bytes); its key shards by the first two. */

@@ -16,7 +16,7 @@ import {
 } from '../store';
 import { Catalog } from './catalog';
 import { codecFor, decodeObject, EncodingError } from './codec';
-import { ENCODING_NONE, KNOWN_ENCODINGS, type ObjectRecord } from './format';
+import { ENCODING_NONE, KNOWN_ENCODINGS, looseRecord } from './format';
 import { IndexSync } from './index-sync';
 import type { LocalCopy } from './local-copy';
 import { rewrite } from './maintenance';
@@ -210,15 +210,7 @@ export class PackedStore implements Store {
     this.loose = new Map();
     let loose;
     if (pending.size > 0) {
-      const records: ObjectRecord[] = [];
-      for (const [hash, { length }] of pending)
-        records.push({
-          hash: Buffer.from(hash, 'hex'),
-          offset: 0,
-          storedLength: length,
-          length,
-          encoding: ENCODING_NONE,
-        });
+      const records = [...pending].map(([hash, { length }]) => looseRecord(hash, length));
       const ready = Promise.all([...pending.values()].map((p) => p.written)).then(() =>
         this.blobs.flush(),
       );
