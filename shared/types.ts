@@ -611,6 +611,11 @@ export interface VerifyResult {
 export interface RemoveResult {
   model: string;
   removed: { version: string; id: string }[];
+  /**
+   * Tags that point at a version this removed (they stay, and a selector naming one says the
+   * version was removed, until they are moved or deleted); by name.
+   */
+  tagsLeft: { name: string; version: string }[];
 }
 
 export interface GcResult {

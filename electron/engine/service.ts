@@ -955,9 +955,16 @@ export class Service implements Api {
   async remove(selector: string): Promise<RemoveResult> {
     const repo = await this.repository();
     const removed = await repo.remove(selector);
+    const model = removed[0]?.model ?? selector;
+    const label = new Map(removed.map((v) => [v.id, `v${v.number}`]));
+    const tagsLeft = [...currentTags(await repo.tagMoves(model)).values()]
+      .filter((move) => move.version !== null && label.has(move.version))
+      .map((move) => ({ name: move.tag, version: label.get(move.version as string) as string }))
+      .sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
     return {
-      model: removed[0]?.model ?? selector,
+      model,
       removed: removed.map((v) => ({ version: `v${v.number}`, id: v.id })),
+      tagsLeft,
     };
   }
 

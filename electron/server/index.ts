@@ -175,7 +175,13 @@ function serveApi(ws: WebSocket, service: ServedService): void {
 }
 
 async function serveStatic(root: string, pathname: string, res: ServerResponse): Promise<void> {
-  const relative = normalize(decodeURIComponent(pathname)).replace(/^([/\\])+/, '');
+  let decoded: string;
+  try {
+    decoded = decodeURIComponent(pathname);
+  } catch {
+    return deny(res, 400, 'malformed path: not valid percent-encoding');
+  }
+  const relative = normalize(decoded).replace(/^([/\\])+/, '');
   const file = join(root, relative || 'index.html');
   if (file !== root && !file.startsWith(root + sep)) return deny(res, 404, 'not found');
   const info = await stat(file).catch(() => undefined);

@@ -42,6 +42,21 @@ test('a request without the token is refused', async ({ request }) => {
   expect(await response.text()).toContain('token');
 });
 
+test('a path that is not valid percent-encoding is a bad request, not an internal error', async ({
+  request,
+}) => {
+  const token = new URL(serve.url).searchParams.get('token') ?? '';
+  const response = await request.get(`${serve.origin}/assets/%E0%A4%A?token=${token}`, {
+    maxRedirects: 0,
+  });
+  // The token goes into a cookie first (303), then the path is read.
+  expect(response.status()).toBe(303);
+  const cookie = response.headers()['set-cookie']?.split(';')[0] ?? '';
+  const bad = await request.get(`${serve.origin}/assets/%E0%A4%A`, { headers: { cookie } });
+  expect(bad.status()).toBe(400);
+  expect(await bad.text()).toBe('malformed path: not valid percent-encoding');
+});
+
 test('a WebSocket without the token, or from another origin, is refused', async ({ page }) => {
   await page.goto(serve.url);
   const results = await page.evaluate(async (origin) => {

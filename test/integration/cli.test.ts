@@ -1,4 +1,5 @@
-import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdir, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { createServer, type AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { RedisServer } from '../harness/redis';
@@ -160,6 +161,66 @@ describe('tv command line', () => {
     );
   });
 
+  it('a repository URL missing the "//" after its scheme is refused, not taken for a folder', async () => {
+    for (const location of ['s3:/team-models/tv', 's3:team-models']) {
+      const run = await tv(['log', 'bert'], { TV_REPO: location });
+      expect(run.code, location).toBe(1);
+      expect(run.stderr.trim()).toBe(
+        `tv: repository location "${location}" looks like a URL without "//" after "s3:": write s3://bucket/prefix (a folder of that name: ./${location})`,
+      );
+    }
+    // Given as a relative path, such a name is a folder.
+    const folder = await tv(['log', 'bert'], { TV_REPO: `./s3:/x` });
+    expect(folder.stderr).toMatch(
+      /no TensorVault repository at .*s3:\/x: run `tv init` there first/,
+    );
+  });
+
+  it('an S3 endpoint written without its scheme is named, with the form to write', async () => {
+    const hostPort = s3.endpoint.replace(/^http:\/\//, '');
+    for (const [variable, value] of [
+      ['AWS_ENDPOINT_URL_S3', hostPort],
+      ['AWS_ENDPOINT_URL_S3', hostPort.replace('127.0.0.1', 'localhost')],
+      ['AWS_ENDPOINT_URL', hostPort],
+    ] as const) {
+      const run = await tv(['models'], {
+        ...s3.awsEnv(),
+        AWS_ENDPOINT_URL_S3: '',
+        [variable]: value,
+        TV_REPO: `s3://${s3.bucket}/team`,
+      });
+      expect(run.code, value).toBe(1);
+      expect(run.stderr.trim()).toBe(
+        `tv: the S3 endpoint "${value}" (${variable}) is not a URL: write it with its scheme, as http://${value} or https://${value}`,
+      );
+    }
+  });
+
+  it('a pack lost for good: verify --full says to push the files again, and that mends every version', async () => {
+    const env = { TV_REPO: join(work.path, 'repo-lost-pack') };
+    expect((await tv(['push', 'lp', src], env)).code).toBe(0);
+    const packs = join(work.path, 'repo-lost-pack', 'data');
+    for (const shard of await readdir(packs))
+      for (const pack of await readdir(join(packs, shard))) await rm(join(packs, shard, pack));
+    const damaged = await tv(['verify', '--full'], env);
+    expect(damaged.code).toBe(1);
+    expect(damaged.stdout).toContain(
+      '  to store missing chunks again: push the files named above again (tv push MODEL PATHS --no-cache --allow-same); every version that names them is whole again',
+    );
+    const again = await tv(['push', 'lp', src, '--no-cache', '--allow-same', '--json'], env);
+    expect(again.code, again.stderr).toBe(0);
+    expect((json(again.stdout) as { newChunks: number }).newChunks).toBeGreaterThan(0);
+    const mended = await tv(['verify', '--full'], env);
+    expect(mended.code, mended.stdout).toBe(0);
+    const dest = join(work.path, 'lost-pack-v1');
+    expect((await tv(['pull', 'lp@v1', dest], env)).code).toBe(0);
+    expect(
+      (await readFile(join(dest, 'model.safetensors'))).equals(
+        await readFile(join(src, 'model.safetensors')),
+      ),
+    ).toBe(true);
+  });
+
   it('pushes to S3 configured the AWS way, with the Redis cache, and keeps stderr clean', async () => {
     const env = {
       TV_REPO: `s3://${s3.bucket}/team`,
@@ -191,6 +252,25 @@ describe('tv command line', () => {
       expect(missing.stderr.trim()).toMatch(
         /^tv: cannot open s3:\/\/no-such-bucket-here\/team: the bucket "no-such-bucket-here" does not exist at http:\/\/127\.0\.0\.1:\d+: create it or check the repository URL$/,
       );
+    }
+  });
+});
+
+describe('tv serve', () => {
+  it('on a port another program holds, says so and how to pick another, in one line', async () => {
+    const holder = createServer();
+    await new Promise<void>((resolve) => holder.listen(0, '127.0.0.1', resolve));
+    const port = (holder.address() as AddressInfo).port;
+    try {
+      const run = await tv(['serve', '--port', String(port)], {
+        TV_REPO: join(work.path, 'repo-serve'),
+      });
+      expect(run.code).toBe(1);
+      expect(run.stderr.trim()).toBe(
+        `tv: port ${port} on 127.0.0.1 is in use by another program: choose another with --port N, or --port 0 for a free one`,
+      );
+    } finally {
+      await new Promise((resolve) => holder.close(resolve));
     }
   });
 });

@@ -99,6 +99,52 @@ describe('verify', () => {
   });
 });
 
+describe('a pack lost for good', () => {
+  it('pushing the same files again, read (--no-cache), stores its chunks again, and every version is whole', async () => {
+    const service = teamService('lost-pack');
+    try {
+      await service.init({ packSize: 256 * 1024 });
+      const src = await folder('lp', {
+        'a.bin': seededBytes(11, 700_000),
+        'b.bin': seededBytes(12, 300_000),
+      });
+      await service.push({ model: 'm', paths: [src] });
+      const repo = await service.repository();
+      const v1 = await repo.resolve('m@v1');
+      const file = v1.record.files.find((f) => f.path === 'a.bin')!;
+      const victim = (await repo.readManifest(file.manifest)).chunks[2]!.hash;
+      const [where] = await repo.stack.packs!.locateMany([victim]);
+      const bucket = s3Store(s3, 'lost-pack');
+      await bucket.delete(where!.key); // lost, with no copy
+      await bucket.close();
+      // verify --full drops the lost pack from the index and the cache keys that claimed it.
+      const damaged = await service.verify({ full: true });
+      expect(damaged.ok).toBe(false);
+      const lost = damaged.damaged.map((d) => d.hash);
+      expect(lost).toContain(victim);
+
+      // The same files, read again: the previous version names the lost chunks, the index does not.
+      const again = await service.push({
+        model: 'm',
+        paths: [src],
+        allowSame: true,
+        noCache: true,
+      });
+      expect(again.version).toBe('v2');
+      expect(again.newChunks).toBe(lost.length);
+      const after = await service.verify({ full: true });
+      expect(after).toMatchObject({ ok: true, damaged: [] });
+      const dest = join(work.path, `lost-pack-${++n}`);
+      await service.pull('m@v1', dest);
+      expect(
+        (await readFile(join(dest, 'a.bin'))).equals(Buffer.from(seededBytes(11, 700_000))),
+      ).toBe(true);
+    } finally {
+      await service.close();
+    }
+  });
+});
+
 describe('verify --full over a lost index', () => {
   it("rebuilds the index from the packs' trailers before anything counts as missing", async () => {
     const service = teamService('lost-index');

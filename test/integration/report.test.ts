@@ -131,6 +131,26 @@ describe('dedup report and version diff', () => {
     );
   });
 
+  it("a first version's report counts its bytes new, although a model named before it, pushed later, holds them", async () => {
+    // "copy" sorts before "llm" by name; its version came after llm@v1 and reused every byte.
+    const copy = join(work.path, 'copy');
+    await mkdir(copy);
+    await writeFile(join(copy, 'config.json'), '{"layers": 4}');
+    await writeSafetensors(join(copy, 'model.safetensors'), base);
+    await service.push({ model: 'copy', paths: [copy] });
+    const first = await service.report('llm@v1');
+    expect(first.note).toBeNull();
+    for (const f of first.files) {
+      expect(f.reusedElsewhereBytes, f.path).toBe(0);
+      expect(f.newBytes, f.path).toBe(f.size);
+    }
+    // The later version did take them from elsewhere.
+    const later = await service.report('copy@v1');
+    expect(later.newBytes).toBe(0);
+    for (const f of later.files) expect(f.reusedElsewhereBytes, f.path).toBe(f.size);
+    await service.remove('copy');
+  });
+
   it('a corrupt safetensors header gives a file-level report with a note, never a crash', async () => {
     const bad = join(work.path, 'bad');
     await mkdir(bad);

@@ -1,7 +1,7 @@
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { TagMoveSummary, TagSummary, VersionSummary } from '../../shared/types';
+import type { RemoveResult, TagMoveSummary, TagSummary, VersionSummary } from '../../shared/types';
 import { seededBytes } from '../unit/prng';
 import { startServers, type TestServers } from './stores';
 import { json, tv } from './tv';
@@ -92,6 +92,30 @@ describe('tags', () => {
     expect(removed.stderr).toContain('tag "beefy-2" of m points at v1, which was removed');
     const tags = json((await tv(['tags', 'm', '--json'], env)).stdout) as TagSummary[];
     expect(tags).toMatchObject([{ name: 'beefy-2', version: 'v1', removed: true }]);
+  });
+
+  it('tv rm of a tagged version says which tags it leaves pointing at it, and what to do', async () => {
+    const env = envFor('local');
+    await threeVersions(env);
+    expect((await tv(['tag', 'm@v2', 'prod'], env)).code).toBe(0);
+    expect((await tv(['tag', 'm@v2', 'candidate'], env)).code).toBe(0);
+    expect((await tv(['tag', 'm@v3', 'next'], env)).code).toBe(0);
+    const removed = await tv(['rm', 'm@prod'], env);
+    expect(removed.code).toBe(0);
+    expect(removed.stdout.trim().split('\n')).toEqual([
+      'removed m v2 (run tv gc to reclaim space)',
+      '  tags candidate, prod still point at v2, which is removed: move them (tv tag m@vN NAME) or delete them (tv tag --delete m NAME)',
+    ]);
+    const asJson = json((await tv(['rm', 'm@v3', '--json'], env)).stdout) as RemoveResult;
+    expect(asJson).toEqual({
+      model: 'm',
+      removed: [{ version: 'v3', id: expect.any(String) }],
+      tagsLeft: [{ name: 'next', version: 'v3' }],
+    });
+    // An untagged version: nothing more to say.
+    expect((await tv(['rm', 'm@v1'], env)).stdout.trim()).toBe(
+      'removed m v1 (run tv gc to reclaim space)',
+    );
   });
 });
 

@@ -10,6 +10,16 @@ function portNumber(value: string): number {
   return port;
 }
 
+/** Why the server could not listen on `port`, and what to do: Node says only the error code. */
+function listenError(err: unknown, port: number): unknown {
+  if ((err as { code?: string }).code === 'EADDRINUSE')
+    return new Error(
+      `port ${port} on 127.0.0.1 is in use by another program: choose another with --port N, or --port 0 for a free one`,
+      { cause: err },
+    );
+  return err;
+}
+
 export function register(program: Command): void {
   program
     .command('serve')
@@ -40,6 +50,9 @@ export function register(program: Command): void {
         service,
         staticDir: join(packageRoot(), 'out', 'renderer'),
         port: opts.port,
+      }).catch(async (err: unknown) => {
+        await service.close();
+        throw listenError(err, opts.port);
       });
       process.stdout.write(`${PRODUCT} is serving on ${server.url}\n`);
       const stop = () =>

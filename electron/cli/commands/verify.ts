@@ -47,6 +47,10 @@ export function register(program: Command): void {
               lines.push(
                 "  missing chunks may still be in packs whose index object was lost: `tv verify --full` rebuilds the index from the packs' trailers and checks again",
               );
+            if (r.full && r.damaged.some((d) => d.problem === 'missing'))
+              lines.push(
+                '  to store missing chunks again: push the files named above again (tv push MODEL PATHS --no-cache --allow-same); every version that names them is whole again',
+              );
             if (r.repaired)
               lines.push(
                 `  the index lacked objects: rebuilt from the packs' trailers first (${plural(r.repaired.packsIndexed, 'pack')} indexed again, ${plural(r.repaired.damagedIndexObjects, 'damaged index object')} replaced, ${plural(r.repaired.packsMissing, 'pack')} gone from the store dropped)`,

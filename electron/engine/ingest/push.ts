@@ -1,3 +1,4 @@
+import { open } from 'node:fs/promises';
 import { dedupRatio } from '../../../shared/format';
 import type { PushProgress, PushResult, PushStatus } from '../../../shared/types';
 import { mapLimit, Semaphore } from '../concurrency';
@@ -148,6 +149,44 @@ function listParent(repo: Repository, model: string, against?: VersionEntry): Pa
   return listing;
 }
 
+/**
+ * Of the chunks the parent's files name, those the repository's index holds: a push need not
+ * check those. One it lacks (its pack lost, and dropped from the index by `tv verify --full`) is
+ * checked and stored again like any other, so pushing the files again (read: --no-cache) mends
+ * every version naming it.
+ */
+async function storedParentChunks(repo: Repository, named: Set<string>): Promise<Set<string>> {
+  const packs = repo.stack.packs;
+  if (!packs || named.size === 0) return named;
+  // After a sync no older than 30 s, and one now if the index lacks any: a chunk another
+  // workstation stored since this one last looked is not taken for lost.
+  const hashes = [...named];
+  const located = await packs.locateMany(hashes);
+  return new Set(hashes.filter((_, i) => located[i]));
+}
+
+/** A chunk's bytes read from its file again, checked against its hash. */
+async function readChunkAgain(
+  repo: Repository,
+  source: FileSource,
+  chunk: ChunkInfo,
+): Promise<Uint8Array> {
+  if (!source.file)
+    throw new Error(
+      `${source.path}: a chunk the previous version names (${chunk.hash}) is missing from the repository: push this file from a folder to store it again`,
+    );
+  const bytes = Buffer.alloc(chunk.length);
+  const handle = await open(source.file, 'r');
+  try {
+    await handle.read(bytes, 0, chunk.length, chunk.offset);
+  } finally {
+    await handle.close();
+  }
+  if (repo.hash(bytes) !== chunk.hash)
+    throw new Error(`${source.path} changed while it was being pushed: push again`);
+  return bytes;
+}
+
 /** Refuses an update that removes what the parent does not have, or removes a file it adds. */
 async function checkRemovals(
   listing: ParentListing,
@@ -212,6 +251,11 @@ async function ingest(
     return hashes;
   });
   parentChunks.catch(() => {});
+  // Checked against the index once a file is read (a push of files the files cache vouches for
+  // only does not look): see storedParentChunks.
+  let storedChunks: Promise<Set<string>> | undefined;
+  const storedParent = () =>
+    (storedChunks ??= parentChunks.then((named) => storedParentChunks(repo, named)));
   const guides = filesAtHand(repo, repo.lastListedVersion(model)) ?? (await listing).files;
   /** The parent's file of this path as a guide, encoded only for a file this push has. */
   const guideFor = (path: string): ChunkHashJob['guide'] => {
@@ -303,19 +347,31 @@ async function ingest(
   };
 
   /** Takes the bytes of the chunks no one holds yet from the worker, and uploads them. */
-  const uploadMissing = async (batch: ChunkBatch, missing: number[]) => {
+  const uploadMissing = async (batch: ChunkBatch, missing: number[], source: FileSource) => {
     if (dryRun) return countMissing(batch, missing);
-    const data = await batch.take(missing);
+    // A chunk the guide (the parent's file) knows was not kept by the worker: it is missing only
+    // where the repository lost it, and is read from the file again.
+    const lost = missing.filter((i) => batch.chunks[i]?.known);
+    const kept = lost.length > 0 ? missing.filter((i) => !batch.chunks[i]?.known) : missing;
+    const data = await batch.take(kept);
     // The chunks share one buffer, which goes back to the workers once every upload of them
     // settled (a store keeps no reference to the bytes it was given).
-    let unsettled = missing.length;
+    let unsettled = kept.length;
     const settled = () => --unsettled === 0 && options.pool.recycle(data);
-    for (const [k, i] of missing.entries()) {
+    for (const [k, i] of kept.entries()) {
       const chunk = batch.chunks[i] as ChunkInfo;
       uploaded.add(chunk.hash);
       progress.newChunks++;
       if (uploadError) throw uploadError;
       await upload(chunk, data[k] as Uint8Array, data.encodings?.[k] ?? 0, settled);
+    }
+    for (const i of lost) {
+      const chunk = batch.chunks[i] as ChunkInfo;
+      const bytes = await readChunkAgain(repo, source, chunk);
+      uploaded.add(chunk.hash);
+      progress.newChunks++;
+      if (uploadError) throw uploadError;
+      await upload(chunk, bytes, 0, () => {});
     }
   };
 
@@ -336,10 +392,11 @@ async function ingest(
    * Redis: a chunk that fell out of the cache (flushed, restarted, expired) is not uploaded again.
    */
   const existence = (hashes: string[]): Promise<boolean[]> => store.hasMany(hashes.map(objectKey));
-  const settle = async (batch: ChunkBatch) => {
-    if (perChunk) return settleOneByOne(batch);
-    // Chunks the parent version names are stored already: no existence check needed for them.
-    const fromParent = await parentChunks;
+  const settle = async (batch: ChunkBatch, source: FileSource) => {
+    if (perChunk) return settleOneByOne(batch, source);
+    // Chunks the parent version names (and the index holds) are stored already: no existence
+    // check needed for them.
+    const fromParent = await storedParent();
     const unknown: number[] = [];
     batch.chunks.forEach((chunk, i) => {
       if (fromParent.has(chunk.hash)) {
@@ -360,17 +417,17 @@ async function ingest(
       if (exists[k]) progress.bytesDeduplicated += (batch.chunks[i] as ChunkInfo).length;
       else missing.push(i);
     });
-    await uploadMissing(batch, missing);
+    await uploadMissing(batch, missing, source);
   };
 
-  const settleOneByOne = async (batch: ChunkBatch) => {
+  const settleOneByOne = async (batch: ChunkBatch, source: FileSource) => {
     const missing: number[] = [];
     for (const [i, chunk] of batch.chunks.entries()) {
       if (!seen.has(chunk.hash) && !(await store.has(objectKey(chunk.hash)))) missing.push(i);
       else progress.bytesDeduplicated += chunk.length;
       seen.add(chunk.hash);
     }
-    await uploadMissing(batch, missing);
+    await uploadMissing(batch, missing, source);
   };
 
   const cached = options.filesCache
@@ -426,7 +483,7 @@ async function ingest(
         progress.bytesHashed += chunk.length;
       }
       progress.chunks += batch.chunks.length;
-      await settle(batch);
+      await settle(batch, source);
       emit();
     }
     // Chunks in file order: a file's segments are put together; a stream's come in order.
@@ -468,7 +525,7 @@ async function ingest(
   if (signal?.aborted) throw new PushCancelledError();
 
   const { parent, files: parentFilesByPath } = await listing;
-  const fromParent = await parentChunks;
+  const fromParent = await (storedChunks ?? parentChunks);
   progress.phase = 'finishing';
   progress.currentFile = null;
   emit(true);

@@ -9,7 +9,7 @@ import type {
   VersionReport,
 } from '../../../shared/types';
 import { mapLimit } from '../concurrency';
-import type { Manifest, VersionRecord } from '../repository/format';
+import type { Manifest, ParsedRef, VersionRecord } from '../repository/format';
 import { RepositoryError, type Repository, type VersionEntry } from '../repository/repository';
 import {
   attributeNewChunks,
@@ -24,7 +24,7 @@ import { compareTextFile } from './text-files';
  * The version of what a report or a diff computes and how its result is shaped: a cached result
  * of another number is computed again. Raise it whenever either changes.
  */
-export const REPORT_FORMAT = 1;
+export const REPORT_FORMAT = 2;
 
 async function chunkSet(
   repo: Repository,
@@ -46,6 +46,14 @@ async function chunkSet(
 }
 
 /**
+ * Whether ref `a` was pushed before ref `b`: by the time in the key (a ref key starts with its
+ * model's name, so keys of two models compare by name, not time); within a model, by key.
+ */
+function pushedBefore(a: ParsedRef, b: ParsedRef): boolean {
+  return a.model === b.model ? a.base < b.base : a.createdAtMs < b.createdAtMs;
+}
+
+/**
  * Records of the versions of every model created before `entry`, removed ones included while
  * their records are there: what the push could find stored. The parent is left out.
  */
@@ -55,7 +63,7 @@ async function earlierRecords(
   parentId: string | null,
 ): Promise<VersionRecord[]> {
   const ids = (await repo.refs())
-    .filter((r) => !r.tombstone && r.base < entry.ref.base && r.versionId !== parentId)
+    .filter((r) => !r.tombstone && pushedBefore(r, entry.ref) && r.versionId !== parentId)
     .map((r) => r.versionId);
   const records = await mapLimit(ids, 16, (id) =>
     repo.readVersion(id).catch((err: unknown) => {

@@ -93,6 +93,14 @@ export function parseLocation(repository: string): RepositoryLocation {
       'BAD_LOCATION',
     );
   }
+  // "s3:/bucket" is a URL mistyped, not a folder "s3:" to create here (one letter and a colon
+  // is a Windows drive; ./s3:/x names such a folder).
+  const scheme = /^([a-z][a-z0-9+.-]+):(?!\/\/)/i.exec(text)?.[1];
+  if (scheme && scheme.toLowerCase() !== 'file')
+    throw new StoreError(
+      `repository location "${text}" looks like a URL without "//" after "${scheme}:": write ${scheme.toLowerCase() === 's3' ? 's3://bucket/prefix' : 'a folder path, file:// or s3://bucket/prefix'} (a folder of that name: ./${text})`,
+      'BAD_LOCATION',
+    );
   if (text === '')
     throw new StoreError(
       'empty repository location: give a folder path or s3://bucket/prefix',

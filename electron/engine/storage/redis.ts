@@ -31,6 +31,8 @@ export interface TopologyChange {
 }
 
 const FAILOVERS_KEPT = 10;
+/** A connection that was up and went away, with no error of its own to say why. */
+const DROPPED = 'closed the connection: the server stopped, restarted or dropped this client';
 
 /**
  * One connection to Redis for an existence cache, to one server or to a Redis Cluster: connects
@@ -52,6 +54,8 @@ export class RedisConnection implements BreakerTarget {
   /** Slot-map changes seen since this connection started, most recent last. */
   readonly failovers: TopologyChange[] = [];
   private lastConnectionError: unknown;
+  /** Whether the connection was ready once: a command that finds none then finds it dropped. */
+  private wasReady = false;
   /** Whether the connection is made over TLS (rediss://, rediss+cluster://). */
   private readonly tls: boolean;
   private connecting: Promise<void> | undefined;
@@ -107,7 +111,10 @@ export class RedisConnection implements BreakerTarget {
       });
     }
     this.client.on('error', (err: unknown) => (this.lastConnectionError = err));
-    this.client.on('ready', () => (this.lastConnectionError = undefined));
+    this.client.on('ready', () => {
+      this.lastConnectionError = undefined;
+      this.wasReady = true;
+    });
     if (this.client instanceof Cluster) {
       const cluster = this.client;
       cluster.on('refresh', () => this.noteSlotOwners(cluster));
@@ -193,16 +200,23 @@ export class RedisConnection implements BreakerTarget {
 
   /** One sentence for a failed command or connection; `address` names the master it went to. */
   describe(err: unknown, address = this.address): string {
-    const e = err as { code?: string; message?: string };
+    const e = err as { code?: string; name?: string; message?: string };
     const message = e.message ?? String(err);
     const at = `Redis at ${address}`;
     if (
       /Stream isn't writeable|Connection is closed|enableOfflineQueue|isn't ready/i.test(message)
     ) {
       // The command found no connection: say why the connection is not there.
+      if (this.lastConnectionError && this.lastConnectionError !== err)
+        return this.describe(this.lastConnectionError, address);
+      return this.wasReady ? `${at} ${DROPPED}` : `${at} is not connected`;
+    }
+    // A command that was waiting for its answer when the connection went away: ioredis words it
+    // as its retry option.
+    if (e.name === 'MaxRetriesPerRequestError' || /max retries per request/i.test(message)) {
       return this.lastConnectionError && this.lastConnectionError !== err
         ? this.describe(this.lastConnectionError, address)
-        : `${at} is not connected`;
+        : `${at} ${DROPPED}`;
     }
     // ioredis does not pass on why a cluster's nodes could not be reached over TLS (a
     // certificate not trusted shows as a closed connection): name what to check.

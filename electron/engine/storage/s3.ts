@@ -59,11 +59,24 @@ export function parseS3Url(url: string): S3Location {
   return { bucket: match[1] as string, prefix: (match[2] ?? '').replace(/^\/+|\/+$/g, '') };
 }
 
-/** The endpoint the SDK would use, read the way it reads it. */
+/**
+ * The endpoint the SDK would use, read the way it reads it (an empty variable is unset), checked
+ * to be a URL: the SDK's own words for "127.0.0.1:9000" are "TypeError: Invalid URL".
+ */
 export function configuredEndpoint(explicit?: string): string | undefined {
-  return (
-    explicit ?? process.env['AWS_ENDPOINT_URL_S3'] ?? process.env['AWS_ENDPOINT_URL'] ?? undefined
-  );
+  const [source, endpoint] = (
+    [
+      ['the endpoint in Settings', explicit],
+      ['AWS_ENDPOINT_URL_S3', process.env['AWS_ENDPOINT_URL_S3']],
+      ['AWS_ENDPOINT_URL', process.env['AWS_ENDPOINT_URL']],
+    ] as const
+  ).find(([, value]) => value) ?? [undefined, undefined];
+  if (endpoint && !/^https?:\/\/[^/]/i.test(endpoint))
+    throw new StoreError(
+      `the S3 endpoint "${endpoint}" (${source}) is not a URL: write it with its scheme, as http://${endpoint} or https://${endpoint}`,
+      'BAD_ENDPOINT',
+    );
+  return endpoint;
 }
 
 /** IP and localhost endpoints cannot carry the bucket in the host name: path-style for them. */
