@@ -570,6 +570,7 @@ export class Service implements Api {
       ...(request.existenceChecks ? { existenceChecks: request.existenceChecks } : {}),
       ...(request.allowSame ? { allowSame: true } : {}),
       ...(filesCache ? { filesCache, readAll: request.noCache ?? false } : {}),
+      ...(request.noCache ? { checkParent: true } : {}),
       ...(request.update ? { update: request.update } : {}),
     });
   }

@@ -40,7 +40,10 @@ export function register(program: Command): void {
       'put the given files under this folder of the version (with --update: to replace files there)',
     )
     .option('--dry-run', 'show what the push would do (as tv status) and write nothing')
-    .option('--no-cache', 'read every file, even those unchanged since the last push from here')
+    .option(
+      '--no-cache',
+      "read every file, even those unchanged since the last push from here, and check the previous version's chunks against the index",
+    )
     .option(
       '--allow-same',
       "write a version even when the files are identical to the latest version's",

@@ -52,6 +52,12 @@ export interface PushOptions {
   /** With a files cache: read every file anyway (its records are refreshed). */
   readAll?: boolean;
   /**
+   * Check the chunks the parent names against the index instead of taking them as stored
+   * (--no-cache: trust no cache). A chunk whose pack was lost, and dropped from the index by `tv
+   * verify --full`, is then stored again: pushing the files again mends every version naming it.
+   */
+  checkParent?: boolean;
+  /**
    * An update: the version holds the parent's files, with these files added or replaced, and
    * the paths in `remove` (files, or folders and all under them) left out.
    */
@@ -251,11 +257,14 @@ async function ingest(
     return hashes;
   });
   parentChunks.catch(() => {});
-  // Checked against the index once a file is read (a push of files the files cache vouches for
-  // only does not look): see storedParentChunks.
+  // With checkParent, checked against the index once a file is read (a push of files the files
+  // cache vouches for only does not look): see storedParentChunks. Otherwise taken as stored: a
+  // version names only durable chunks, and loading the index for every push costs its CPU.
   let storedChunks: Promise<Set<string>> | undefined;
   const storedParent = () =>
-    (storedChunks ??= parentChunks.then((named) => storedParentChunks(repo, named)));
+    options.checkParent
+      ? (storedChunks ??= parentChunks.then((named) => storedParentChunks(repo, named)))
+      : parentChunks;
   const guides = filesAtHand(repo, repo.lastListedVersion(model)) ?? (await listing).files;
   /** The parent's file of this path as a guide, encoded only for a file this push has. */
   const guideFor = (path: string): ChunkHashJob['guide'] => {
