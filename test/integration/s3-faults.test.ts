@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { PushProgress } from '../../shared/types';
 import { Service } from '../../electron/engine/service';
-import { openBackend } from '../../electron/engine/storage/compose';
+import { openBackend, packsInFlight } from '../../electron/engine/storage/compose';
 import { BlackholeServer } from '../harness/redis';
 import { S3Server, TEST_CREDENTIALS, TEST_REGION } from '../harness/s3';
 import { seededBytes } from '../unit/prng';
@@ -85,6 +85,50 @@ describe('an S3 endpoint that accepts connections and never answers', () => {
       });
       expect(performance.now() - started).toBeLessThan(8_000);
     } finally {
+      await service.close();
+    }
+  });
+});
+
+describe('an S3 endpoint that stops answering during a push', () => {
+  it('fails the push with the upload that failed, and starts no more work once it has', async () => {
+    const src = await folder(3_000_000);
+    const service = new Service({
+      repository: `s3://${s3.bucket}/stops-answering`,
+      redisUrl: undefined,
+      s3: s3Options(s3, { idleTimeoutMs: 500, maxAttempts: 2 }),
+      mode: 'cli',
+      workers: 2,
+    });
+    await service.init({ packSize: 64 * 1024 }); // a pack upload early in the push
+    // From the first pack upload on, the server answers nothing more (as a hung server).
+    let hung = false;
+    let packUploads = 0;
+    let release = () => {};
+    s3.faults.hold = {
+      matches: (method, url) => {
+        const pack = method === 'PUT' && url.includes('/data/');
+        if (pack) packUploads++;
+        return (hung ||= pack);
+      },
+      until: new Promise<void>((resolve) => (release = resolve)),
+      held: () => {},
+    };
+    try {
+      const error = await service.push({ model: 'm', paths: [src] }).then(
+        () => undefined,
+        (e: unknown) => e as Error,
+      );
+      expect(error?.message).toMatch(
+        /^cannot upload data\/[0-9a-f]{2}\/[0-9a-f]+ in s3:\/\/[\w-]+\/stops-answering: S3 at http:\/\/127\.0\.0\.1:\d+ accepted the connection but did not answer within 500 ms \(2 tries\)/,
+      );
+      // The packs in flight when the server stopped answering, each tried twice, and no pack
+      // opened after one had failed (each waiting out its own tries): a push on a store that
+      // stopped answering fails after one round of tries, not a round per pack.
+      expect(packUploads).toBeLessThanOrEqual(packsInFlight(64 * 1024, true) * 2);
+    } finally {
+      delete s3.faults.hold;
+      release();
       await service.close();
     }
   });

@@ -173,6 +173,8 @@ export class PackedStore implements Store {
         throw new StoreError(`cannot write ${key}: a loose object is stored as it is`, 'ENCODED');
       return this.putLoose(hash, key, data, options);
     }
+    // A pack of this writer's failed: said at once, before any request of this put's own.
+    this.writer.throwIfFailed();
     await this.sync.fresh(FRESH_MS);
     if (this.catalog.find(hash, 'store') >= 0) {
       this.emit([hash]); // stored already, durably: the cache may claim it

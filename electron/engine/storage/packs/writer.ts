@@ -108,7 +108,7 @@ export class PackWriter {
     data: Uint8Array,
     encoded?: { encoding: number; length: number },
   ): Promise<void> {
-    if (this.failure) throw this.failure;
+    this.throwIfFailed();
     if (this.staged.has(hash)) return;
     let pack: OpenPack | undefined;
     while (!(pack = this.current)) await this.open();
@@ -133,9 +133,23 @@ export class PackWriter {
     await appended;
   }
 
+  /**
+   * Throws the failure of a pack sealed in the background, until a flush reports it: a push whose
+   * upload failed stops at its next object instead of opening pack after pack (each waiting out
+   * its own tries on a store that stopped answering).
+   */
+  throwIfFailed(): void {
+    if (this.failure) throw this.failure;
+  }
+
   private open(): Promise<OpenPack> {
     this.opening ??= (async () => {
       await this.slots.acquire();
+      // A slot is freed by a pack that was sealed, or that failed.
+      if (this.failure) {
+        this.slots.release();
+        throw this.failure;
+      }
       const name = randomBytes(16).toString('hex');
       const bytes = this.options.packBytes;
       const writer = this.blobs.createWriter(packKey(name), {
@@ -188,6 +202,8 @@ export class PackWriter {
         this.onDurable(hashes);
       }
     } catch (err) {
+      // Recorded before the pack's slot is freed (finally): a caller waiting for the slot sees it.
+      this.failure ??= err;
       await pack?.writer.abort();
       for (const hash of pack?.hashes ?? []) this.failed.add(hash);
       throw err;
