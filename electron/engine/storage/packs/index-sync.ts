@@ -104,8 +104,13 @@ export class IndexSync {
    * folders when nothing moved).
    */
   async fresh(maxAgeMs: number): Promise<void> {
-    if (performance.now() - this.syncedAt < maxAgeMs) return;
+    if (this.isFresh(maxAgeMs)) return;
     await this.sync();
+  }
+
+  /** Whether the last sync is younger than maxAgeMs. */
+  isFresh(maxAgeMs: number): boolean {
+    return performance.now() - this.syncedAt < maxAgeMs;
   }
 
   /** Drops the local copy: the next sync fetches every index object again (repair). */

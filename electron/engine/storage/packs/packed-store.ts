@@ -173,9 +173,12 @@ export class PackedStore implements Store {
         throw new StoreError(`cannot write ${key}: a loose object is stored as it is`, 'ENCODED');
       return this.putLoose(hash, key, data, options);
     }
-    // A pack of this writer's failed: said at once, before any request of this put's own.
+    // A pack of this writer's failed: said at once, before any request of this put's own, and
+    // while the index is synced (a store that stopped answering fails both: the pack's error is
+    // the one to tell).
     this.writer.throwIfFailed();
-    await this.sync.fresh(FRESH_MS);
+    if (!this.sync.isFresh(FRESH_MS))
+      await Promise.race([this.sync.fresh(FRESH_MS), this.writer.failing()]);
     if (this.catalog.find(hash, 'store') >= 0) {
       this.emit([hash]); // stored already, durably: the cache may claim it
       return;

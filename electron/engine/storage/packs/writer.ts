@@ -56,6 +56,7 @@ export class PackWriter {
   private readonly slots: Semaphore;
   private readonly sealing = new Set<Promise<void>>();
   private failure: unknown;
+  private failureSignal: { promise: Promise<never>; reject: (err: unknown) => void } | undefined;
   /** Objects appended and not yet durable: their pack and where. */
   private readonly staged = new Map<string, { pack: OpenPack; record: ObjectRecord }>();
   /** Objects whose pack failed, until one is stored again: whoever put them must not rely on them. */
@@ -169,11 +170,30 @@ export class PackWriter {
     return this.opening;
   }
 
+  /**
+   * Rejects, with the failure a flush will report, once a pack sealed in the background failed
+   * (at once when one has): what waits on other requests meanwhile stops there.
+   */
+  failing(): Promise<never> {
+    if (this.failure) return Promise.reject(this.failure);
+    if (!this.failureSignal) {
+      let reject!: (err: unknown) => void;
+      const promise = new Promise<never>((_, r) => (reject = r));
+      promise.catch(() => {}); // rejected whether or not anyone waits on it
+      this.failureSignal = { promise, reject };
+    }
+    return this.failureSignal.promise;
+  }
+
+  private recordFailure(err: unknown): void {
+    this.failure ??= err;
+    this.failureSignal?.reject(this.failure);
+    this.failureSignal = undefined;
+  }
+
   private sealInBackground(pack: OpenPack | undefined, loose?: LooseObjects): void {
     const task = this.seal(pack, loose)
-      .catch((err: unknown) => {
-        this.failure ??= err;
-      })
+      .catch((err: unknown) => this.recordFailure(err))
       .finally(() => this.sealing.delete(task));
     this.sealing.add(task);
   }
@@ -203,7 +223,7 @@ export class PackWriter {
       }
     } catch (err) {
       // Recorded before the pack's slot is freed (finally): a caller waiting for the slot sees it.
-      this.failure ??= err;
+      this.recordFailure(err);
       await pack?.writer.abort();
       for (const hash of pack?.hashes ?? []) this.failed.add(hash);
       throw err;
