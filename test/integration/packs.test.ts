@@ -87,6 +87,24 @@ const counted = async <T>(fn: () => Promise<T>) => {
 };
 
 describe('packs in a folder (format 3)', () => {
+  it('a loose object whose write fails is not named by the flush that took it while it was under way', async () => {
+    const path = await folder();
+    const store = client(path);
+    const [good, bad] = [object(500), object(500)];
+    // The bad one's shard folder cannot be made: a file stands where it would go.
+    await mkdir(join(path, 'objects'), { recursive: true });
+    await writeFile(join(path, 'objects', bad.hash.slice(0, 2)), 'in the way');
+    const puts = [good, bad].map((o) => store.put(o.key, o.data, { loose: true }));
+    // A flush of another caller's, while both writes are under way.
+    const flushed = store.flush();
+    const [ok, failed] = await Promise.allSettled(puts);
+    expect(ok!.status).toBe('fulfilled');
+    expect(failed!.status).toBe('rejected');
+    await flushed;
+    const other = client(path);
+    expect(await other.hasMany([good.key, bad.key])).toEqual([true, false]);
+  });
+
   it('other clients see objects once their pack is sealed, byte for byte; the writer sees them at once', async () => {
     const path = await folder();
     const store = client(path, 64 << 20);

@@ -16,7 +16,7 @@ import {
 } from '../store';
 import { Catalog } from './catalog';
 import { codecFor, decodeObject, EncodingError } from './codec';
-import { ENCODING_NONE, KNOWN_ENCODINGS, looseRecord } from './format';
+import { ENCODING_NONE, KNOWN_ENCODINGS, looseRecord, type ObjectRecord } from './format';
 import { IndexSync } from './index-sync';
 import type { LocalCopy } from './local-copy';
 import { rewrite } from './maintenance';
@@ -73,7 +73,8 @@ export class PackedStore implements Store {
   readonly writer: PackWriter;
   private readonly listeners = new Set<(hashes: string[]) => void>();
   /** Loose objects written and not yet named by an index object. */
-  private loose = new Map<string, { length: number; written: Promise<void> }>();
+  /** Loose objects put and not yet named by an index; `stored`: whether their write succeeded. */
+  private loose = new Map<string, { length: number; stored: Promise<boolean> }>();
   /** Objects being deleted: not announced as durable on their way out. */
   private readonly deleting = new Set<string>();
 
@@ -197,7 +198,13 @@ export class PackedStore implements Store {
       return;
     }
     const written = this.blobs.put(key, data, options);
-    this.loose.set(hash, { length: data.length, written: written.catch(() => {}) });
+    this.loose.set(hash, {
+      length: data.length,
+      stored: written.then(
+        () => true,
+        () => false,
+      ),
+    });
     try {
       await written;
     } catch (err) {
@@ -215,11 +222,20 @@ export class PackedStore implements Store {
     this.loose = new Map();
     let loose;
     if (pending.size > 0) {
-      const records = [...pending].map(([hash, { length }]) => looseRecord(hash, length));
-      const ready = Promise.all([...pending.values()].map((p) => p.written)).then(() =>
-        this.blobs.flush(),
-      );
-      loose = { records, hashes: [...pending.keys()], ready };
+      // Named once their writes settled, those that succeeded only: a put that failed is its
+      // caller's error, and an index naming its object would vouch for an object not there.
+      const entries = [...pending];
+      const records: ObjectRecord[] = [];
+      const hashes: string[] = [];
+      const ready = Promise.all(entries.map(([, p]) => p.stored)).then(async (stored) => {
+        entries.forEach(([hash, { length }], i) => {
+          if (!stored[i]) return;
+          records.push(looseRecord(hash, length));
+          hashes.push(hash);
+        });
+        await this.blobs.flush();
+      });
+      loose = { records, hashes, ready };
     }
     try {
       await this.writer.flush(loose);
@@ -500,7 +516,7 @@ export class PackedStore implements Store {
       const loose = this.loose.get(hash);
       if (loose) {
         this.loose.delete(hash);
-        await loose.written;
+        await loose.stored;
         await this.blobs.delete(key);
       }
       await this.flush(); // an object still in the open pack is durable, then removed
@@ -513,7 +529,7 @@ export class PackedStore implements Store {
 
   async close(): Promise<void> {
     await this.writer.close();
-    await Promise.allSettled([...this.loose.values()].map((l) => l.written));
+    await Promise.allSettled([...this.loose.values()].map((l) => l.stored));
     await this.blobs.close();
   }
 }

@@ -37,6 +37,7 @@ interface OpenPack {
 }
 
 /** Objects to name in the next index object beside a pack: loose ones, durable once `ready`. */
+/** Loose objects for an index object: `records` and `hashes` are complete once `ready` resolves. */
 export interface LooseObjects {
   records: ObjectRecord[];
   hashes: string[];
@@ -216,7 +217,7 @@ export class PackWriter {
       const hashes = [...(pack?.hashes ?? []), ...(loose?.hashes ?? [])];
       if (hashes.length > 0) {
         await this.writeIndex(
-          encodeIndexObject({ packs, ...(loose ? { loose: loose.records } : {}) }),
+          encodeIndexObject({ packs, ...(loose?.records.length ? { loose: loose.records } : {}) }),
         );
         for (const hash of pack?.hashes ?? []) this.failed.delete(hash);
         this.onDurable(hashes);
