@@ -1,10 +1,9 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { Logger } from '../../electron/engine/log';
 import { objectKey } from '../../electron/engine/storage/store';
 import { RedisServer } from '../harness/redis';
-import { cachedStore, diskStore } from './stores';
+import { cachedStore, diskStore, warningLogger } from './stores';
 
 let redis: RedisServer;
 beforeAll(async () => {
@@ -30,13 +29,7 @@ function cpuHogs(n: number): ChildProcess[] {
 
 describe('a healthy Redis on a loaded two-core box', () => {
   it('stays up: replies held up by a blocked event loop, or one slow reply, do not open the circuit', async () => {
-    const warnings: string[] = [];
-    const logger = {
-      debug() {},
-      info() {},
-      error() {},
-      warn: (message: string) => warnings.push(message),
-    } as unknown as Logger;
+    const { logger, warnings } = warningLogger();
     const disk = await diskStore();
     const cached = await cachedStore(disk.store, redis.url, { logger, probeIntervalMs: 100 });
     const store = cached.store;

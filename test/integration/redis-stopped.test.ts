@@ -1,10 +1,9 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { Logger } from '../../electron/engine/log';
 import { RedisConnection } from '../../electron/engine/storage/redis';
 import { objectKey } from '../../electron/engine/storage/store';
 import { RedisServer } from '../harness/redis';
-import { cachedStore, diskStore } from './stores';
+import { cachedStore, diskStore, warningLogger } from './stores';
 
 let redis: RedisServer;
 beforeAll(async () => {
@@ -17,13 +16,7 @@ afterAll(async () => {
 
 describe('Redis stopped while a command waits for its answer', () => {
   it("is said as a closed connection at that address, not as ioredis' retry-limit option", async () => {
-    const warnings: string[] = [];
-    const logger = {
-      debug() {},
-      info() {},
-      error() {},
-      warn: (message: string) => warnings.push(message),
-    } as unknown as Logger;
+    const { logger, warnings } = warningLogger();
     const disk = await diskStore();
     const cached = await cachedStore(disk.store, redis.url, { logger, probeIntervalMs: 60_000 });
     try {

@@ -1,6 +1,7 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import type { Logger } from '../../electron/engine/log';
 import { CachedStore, type CachedStoreOptions } from '../../electron/engine/storage/cached';
 import { DiskStore } from '../../electron/engine/storage/disk';
 import { LocalCopy } from '../../electron/engine/storage/packs/local-copy';
@@ -59,6 +60,18 @@ export async function startServers(prefix: string): Promise<TestServers> {
     );
   }
   return { redis, s3, work, stop };
+}
+
+/** A logger that keeps the warnings it is given (the rest it drops), for tests that read them. */
+export function warningLogger(): { logger: Logger; warnings: string[] } {
+  const warnings: string[] = [];
+  const logger = {
+    debug() {},
+    info() {},
+    error() {},
+    warn: (message: string) => warnings.push(message),
+  } as unknown as Logger;
+  return { logger, warnings };
 }
 
 export async function diskStore(): Promise<{
