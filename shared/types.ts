@@ -147,7 +147,14 @@ export interface PushResult extends VersionStats {
   filesFromCache: number;
   bytesFromCache: number;
   /** An update (`--update`): what it did to the parent's files; null for a whole new version. */
-  update: { added: string[]; replaced: string[]; removed: string[]; kept: number } | null;
+  update: {
+    added: string[];
+    replaced: string[];
+    /** Given files identical to the parent's file at the same path (nothing changed there). */
+    unchanged: string[];
+    removed: string[];
+    kept: number;
+  } | null;
 }
 
 /** A path of a push compared with a version (`tv status`, `tv push --dry-run`). */
