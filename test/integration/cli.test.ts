@@ -244,6 +244,7 @@ describe('tv command line', () => {
     expect(damaged.stdout).toContain(
       `  to mend the corrupt copies: tv repair packs ${pack} (drops them from the index and their cache keys); then push the files named above again (tv push MODEL PATHS --no-cache --allow-same) to store them again`,
     );
+    expect(damaged.stdout).toContain('  1 pack checked against its trailer\n');
     const repaired = await tv(['repair', 'packs', pack], env);
     expect(repaired.code, repaired.stderr).toBe(0);
     expect(repaired.stdout).toMatch(
@@ -256,6 +257,11 @@ describe('tv command line', () => {
     expect(repaired.stdout).toContain(
       '  to store it again, push the files that need it again: tv push MODEL PATHS --no-cache --allow-same (cc v1: model.safetensors)',
     );
+    // The trailer still names the dropped copy: a rebuild from trailers does not bring it back.
+    const rebuilt = await tv(['repair', 'index'], env);
+    expect(rebuilt.stdout.trim()).toBe(
+      '1 pack: 0 indexed again from their trailers, 0 gone from the store dropped from the index; 0 damaged index objects replaced; 0 loose objects named',
+    );
     const unknown = await tv(['repair', 'packs', 'f'.repeat(32)], env);
     expect(unknown.code).toBe(1);
     expect(unknown.stderr.trim()).toBe(
@@ -267,6 +273,7 @@ describe('tv command line', () => {
     expect((json(again.stdout) as { newChunks: number }).newChunks).toBe(1);
     const mended = await tv(['verify', '--full'], env);
     expect(mended.code, mended.stdout).toBe(0);
+    expect(mended.stdout).toContain('  2 packs checked against their trailers\n');
     const dest = join(work.path, 'corrupt-v1');
     expect((await tv(['pull', 'cc@v1', dest], env)).code).toBe(0);
     expect((await readFile(join(dest, 'model.safetensors'))).equals(weights)).toBe(true);

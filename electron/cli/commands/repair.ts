@@ -14,14 +14,15 @@ export function register(program: Command): void {
     .option('--json', 'print one JSON object')
     .action(async (opts: { json?: boolean }, command: Command) => {
       await withService(command, async (service) => {
+        const { plural } = await import('../format');
         const r = await service.repairIndex();
         emit(opts.json, r, () =>
           [
-            `${r.packsListed} packs: ${r.packsIndexed} indexed again from their trailers, ${r.packsMissing} gone from the store dropped from the index; ${r.damagedIndexObjects} damaged index objects replaced; ${r.looseIndexed} loose objects named`,
+            `${plural(r.packsListed, 'pack')}: ${r.packsIndexed} indexed again from ${r.packsIndexed === 1 ? 'its trailer' : 'their trailers'}, ${r.packsMissing} gone from the store dropped from the index; ${plural(r.damagedIndexObjects, 'damaged index object')} replaced; ${plural(r.looseIndexed, 'loose object')} named`,
             ...r.unreadablePacks.map((p) => `  left alone (unreadable trailer): ${p}`),
             ...(r.objectsLost > 0
               ? [
-                  `  ${r.objectsLost} objects were only in missing packs: run tv verify to see which versions need them`,
+                  `  ${plural(r.objectsLost, 'object')} ${r.objectsLost === 1 ? 'was' : 'were'} only in missing packs: run tv verify to see which versions need ${r.objectsLost === 1 ? 'it' : 'them'}`,
                 ]
               : []),
           ].join('\n'),

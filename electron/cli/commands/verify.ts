@@ -60,7 +60,7 @@ export function register(program: Command): void {
               );
             if (r.packs) {
               lines.push(
-                `  ${plural(r.packs.checked, 'pack')} checked against their trailers${r.packs.unindexed > 0 ? `; ${plural(r.packs.unindexed, 'pack')} no index names (a push running now, or run \`tv repair index\`)` : ''}`,
+                `  ${plural(r.packs.checked, 'pack')} checked against ${r.packs.checked === 1 ? 'its trailer' : 'their trailers'}${r.packs.unindexed > 0 ? `; ${plural(r.packs.unindexed, 'pack')} no index names (a push running now, or run \`tv repair index\`)` : ''}`,
               );
               for (const p of r.packs.problems.slice(0, 50)) lines.push(`  ${p}`);
             }
