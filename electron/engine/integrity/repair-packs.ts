@@ -75,6 +75,10 @@ export async function repairPacks(
     await own.sync.sync({ full: true });
   }
   const lost = [...new Set(dropped.filter((d) => !d.intactCopy).map((d) => d.hash))];
+  // A client whose view of the index was older than the rewrite may have written a key back
+  // meanwhile (a miss it answered from the corrupt copy): removed again, now that no index names
+  // the object.
+  if (lost.length > 0) await repo.stack.cache?.forget(lost, 'drop corrupt copies from the index');
   return {
     packsChecked: entries.length - problems.length,
     copiesChecked,
