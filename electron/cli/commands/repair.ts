@@ -5,7 +5,7 @@ import { emit, withService } from '../run';
 export function register(program: Command): void {
   const repair = program
     .command('repair')
-    .description('rebuild what can be rebuilt from the store');
+    .description('mend the index: rebuild it from the packs, or drop corrupt copies from it');
   repair
     .command('index')
     .description(
