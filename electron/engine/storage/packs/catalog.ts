@@ -3,7 +3,8 @@ import {
   LEGACY_PREFIX,
   legacyPackKey,
   packKey,
-  readRecord,
+  readRecordInto,
+  recordFields,
   type IndexContent,
   type ObjectRecord,
   type Records,
@@ -155,15 +156,16 @@ export class Catalog {
     const count = Array.isArray(records) ? records.length : records.count;
     this.objects.reserve(count);
     const first = this.objects.length;
-    for (let i = 0; i < count; i++) {
-      const r = Array.isArray(records) ? (records[i] as ObjectRecord) : readRecord(records, i);
-      this.objects.add(r.hash, {
-        pack: no,
-        offset: r.offset,
-        storedLength: r.storedLength,
-        length: r.length,
-        encoding: r.encoding,
-      });
+    if (Array.isArray(records))
+      for (const r of records)
+        this.objects.addFields(r.hash, 0, no, r.offset, r.storedLength, r.length, r.encoding);
+    else {
+      const r = recordFields();
+      for (let i = 0; i < count; i++) {
+        readRecordInto(records, i, r);
+        const { hashAt, offset, storedLength, length, encoding } = r;
+        this.objects.addFields(records.bytes, hashAt, no, offset, storedLength, length, encoding);
+      }
     }
     this.packs.push({
       no,
