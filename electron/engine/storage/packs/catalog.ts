@@ -104,6 +104,21 @@ export class Catalog {
     return summary;
   }
 
+  /**
+   * Makes room for the records of these index objects at once, before they are applied one by
+   * one: growing step by step copies the table and rehashes it each time (tens of milliseconds
+   * for a 4 GiB repository, on memory touched for the first time).
+   */
+  reserveFor(contents: readonly (IndexContent | undefined)[]): void {
+    let count = 0;
+    for (const content of contents) {
+      if (!content) continue;
+      for (const pack of content.packs) count += pack.records.count;
+      count += content.loose?.count ?? 0;
+    }
+    this.objects.reserve(count);
+  }
+
   /** Applies an index object written at `time` (the store's clock, from its name). */
   apply(source: string, content: IndexContent, time: number): void {
     if (this.knows(source)) return;
