@@ -7,7 +7,9 @@ import { createInterface } from 'node:readline';
 import { S3Server } from '../test/harness/s3';
 
 const s3 = await S3Server.start({ bucket: 'bench' });
-process.stdout.write(JSON.stringify({ endpoint: s3.endpoint, bucket: s3.bucket }) + '\n');
+process.stdout.write(
+  JSON.stringify({ endpoint: s3.endpoint, bucket: s3.bucket, dir: s3.dir }) + '\n',
+);
 for await (const line of createInterface({ input: process.stdin })) {
   const [command, arg] = line.trim().split(' ');
   if (command === 'counts')

@@ -1,5 +1,6 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { readFileSync } from 'node:fs';
+import { rm } from 'node:fs/promises';
 import { createInterface } from 'node:readline';
 import { RedisCluster, RedisServer } from '../test/harness/redis';
 import { TEST_CREDENTIALS, TEST_REGION } from '../test/harness/s3';
@@ -13,6 +14,7 @@ export class S3Child {
     private readonly child: ChildProcess,
     readonly endpoint: string,
     readonly bucket: string,
+    private readonly dir: string,
     lines: AsyncIterator<string>,
   ) {
     this.lines = lines;
@@ -28,11 +30,12 @@ export class S3Child {
     );
     const lines = createInterface({ input: child.stdout! })[Symbol.asyncIterator]();
     const first = await lines.next();
-    const { endpoint, bucket } = JSON.parse(String(first.value)) as {
+    const { endpoint, bucket, dir } = JSON.parse(String(first.value)) as {
       endpoint: string;
       bucket: string;
+      dir: string;
     };
-    return new S3Child(child, endpoint, bucket, lines);
+    return new S3Child(child, endpoint, bucket, dir, lines);
   }
 
   async command(line: string): Promise<Record<string, number>> {
@@ -54,15 +57,19 @@ export class S3Child {
 
   /**
    * Ends the server's input, so it stops and removes its folder of objects (gigabytes after a
-   * full run), and waits for it to exit; kills it if it has not within ten seconds.
+   * full run), and waits for it to exit; kills it if it has not within a minute (removing tens of
+   * thousands of objects takes a while on a busy disk). The folder is removed here as well, so
+   * that a server killed on its way out leaves nothing behind.
    */
   async stop(): Promise<void> {
-    if (this.child.exitCode !== null || this.child.signalCode !== null) return;
-    const exited = new Promise<void>((resolve) => this.child.once('exit', () => resolve()));
-    this.child.stdin!.end();
-    const timer = setTimeout(() => this.child.kill(), 10_000);
-    await exited;
-    clearTimeout(timer);
+    if (this.child.exitCode === null && this.child.signalCode === null) {
+      const exited = new Promise<void>((resolve) => this.child.once('exit', () => resolve()));
+      this.child.stdin!.end();
+      const timer = setTimeout(() => this.child.kill(), 60_000);
+      await exited;
+      clearTimeout(timer);
+    }
+    await rm(this.dir, { recursive: true, force: true });
   }
 }
 

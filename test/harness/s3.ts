@@ -64,7 +64,8 @@ export class S3Server {
   private constructor(
     private readonly s3rver: S3rver,
     private readonly proxy: Server,
-    private readonly dir: string,
+    /** The server's folder of objects (removed by stop). */
+    readonly dir: string,
     readonly bucket: string,
     readonly directEndpoint: string,
     readonly endpoint: string,

@@ -393,6 +393,31 @@ describe('packs in a folder (format 3)', () => {
     expect((await readAll(client(path), o.key)).equals(o.data)).toBe(true);
   });
 
+  it('an index object naming bytes outside its pack is refused, naming the object', async () => {
+    const path = await folder();
+    const blobs = new DiskStore(path);
+    const o = object(1000);
+    const name = 'ef'.repeat(16);
+    const record = {
+      hash: Buffer.from(o.hash, 'hex'),
+      offset: 8,
+      storedLength: 1000,
+      length: 1000,
+      encoding: 0,
+    };
+    const pack = Buffer.concat([packHeader(), o.data, encodeTrailer([record])]);
+    await blobs.put(`data/ef/${name}`, pack);
+    const index = indexName(Date.now(), '0'.repeat(16));
+    await blobs.put(
+      `index/${index}`,
+      encodeIndexObject({ packs: [{ name, length: 900, records: [record] }] }),
+    );
+    await blobs.flush();
+    await expect(readAll(client(path), o.key)).rejects.toThrow(
+      `object ${o.hash} lies outside the pack's objects (bytes 8-1008)`,
+    );
+  });
+
   it('reads format 2 packs and format 1 loose objects beside format 3 packs, and lists each object once', async () => {
     const path = await folder();
     const blobs = new DiskStore(path);

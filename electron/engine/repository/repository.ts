@@ -587,11 +587,14 @@ export class Repository {
     // every one of them (see refTime).
     const listed = this.refs(record.model);
     listed.catch(() => {}); // awaited below
-    // The record is stored alongside the objects still being stored (`stored`: the manifests);
-    // all of them durable, then the ref.
+    // The record is stored alongside the objects still being stored (`stored`: the manifests),
+    // while the flush seals the last pack: the index object written once that pack is durable
+    // names the manifests and the record too (a second flush names one put too late for it,
+    // and makes no request otherwise). All of them durable, then the ref.
     await Promise.all([
       stored,
       this.store.put(objectKey(id), bytes, { ...this.putOptions(id), loose: true }),
+      this.store.flush(),
     ]);
     await this.store.flush();
     // Packs are written for many callers at once: a pack of this version's that failed may have

@@ -2,7 +2,7 @@ import { homedir } from 'node:os';
 import { isAbsolute, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { silentLogger, type Logger } from '../log';
-import { CachedStore, type CachedStoreOptions } from './cached';
+import type { CachedStore, CachedStoreOptions } from './cached';
 import { DiskStore } from './disk';
 import { LocalCopy } from './packs/local-copy';
 import { PackedStore } from './packs/packed-store';
@@ -165,10 +165,13 @@ export async function composeStack(
       close: () => backend.close(),
     };
   }
-  // ioredis loads only when a cache is configured. Nothing connects yet: a command that needs no
+  // ioredis (and the cache, which needs it) loads only when a cache is configured. Nothing connects yet: a command that needs no
   // cache (log, models, pull) never touches Redis; the first that does connects, or gives up
   // within the start-up budget and goes on without it.
-  const { RedisConnection } = await import('./redis');
+  const [{ RedisConnection }, { CachedStore }] = await Promise.all([
+    import('./redis'),
+    import('./cached'),
+  ]);
   const connection = new RedisConnection(config.redisUrl, { logger: config.logger });
   const cache = new CachedStore(backend, connection, {
     ...config.cache,

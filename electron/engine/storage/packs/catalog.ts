@@ -3,7 +3,8 @@ import {
   LEGACY_PREFIX,
   legacyPackKey,
   packKey,
-  readRecord,
+  readRecordInto,
+  recordFields,
   type IndexContent,
   type ObjectRecord,
   type Records,
@@ -103,6 +104,21 @@ export class Catalog {
     return summary;
   }
 
+  /**
+   * Makes room for the records of these index objects at once, before they are applied one by
+   * one: growing step by step copies the table and rehashes it each time (tens of milliseconds
+   * for a 4 GiB repository, on memory touched for the first time).
+   */
+  reserveFor(contents: readonly (IndexContent | undefined)[]): void {
+    let count = 0;
+    for (const content of contents) {
+      if (!content) continue;
+      for (const pack of content.packs) count += pack.records.count;
+      count += content.loose?.count ?? 0;
+    }
+    this.objects.reserve(count);
+  }
+
   /** Applies an index object written at `time` (the store's clock, from its name). */
   apply(source: string, content: IndexContent, time: number): void {
     if (this.knows(source)) return;
@@ -155,15 +171,16 @@ export class Catalog {
     const count = Array.isArray(records) ? records.length : records.count;
     this.objects.reserve(count);
     const first = this.objects.length;
-    for (let i = 0; i < count; i++) {
-      const r = Array.isArray(records) ? (records[i] as ObjectRecord) : readRecord(records, i);
-      this.objects.add(r.hash, {
-        pack: no,
-        offset: r.offset,
-        storedLength: r.storedLength,
-        length: r.length,
-        encoding: r.encoding,
-      });
+    if (Array.isArray(records))
+      for (const r of records)
+        this.objects.addFields(r.hash, 0, no, r.offset, r.storedLength, r.length, r.encoding);
+    else {
+      const r = recordFields();
+      for (let i = 0; i < count; i++) {
+        readRecordInto(records, i, r);
+        const { hashAt, offset, storedLength, length, encoding } = r;
+        this.objects.addFields(records.bytes, hashAt, no, offset, storedLength, length, encoding);
+      }
     }
     this.packs.push({
       no,

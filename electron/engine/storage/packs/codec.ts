@@ -1,5 +1,3 @@
-import * as zstd from '@bokuweb/zstd-wasm';
-import { compressSync as lz4Compress, uncompressSync as lz4Uncompress } from 'lz4-napi';
 import {
   ENCODING_BG2_LZ4,
   ENCODING_BG2_ZSTD,
@@ -33,28 +31,50 @@ export class EncodingError extends Error {
   override name = 'EncodingError';
 }
 
-let zstdReady: Promise<void> | undefined;
-let zstdLoaded = false;
+type Zstd = typeof import('@bokuweb/zstd-wasm');
+type Lz4 = typeof import('lz4-napi');
 
-/** Loads every codec (zstd's WebAssembly; lz4 is a native addon, loaded with this module). */
-export function loadCodecs(): Promise<void> {
-  zstdReady ??= zstd.init().then(() => {
-    zstdLoaded = true;
+// The codecs load on first need, never with this module: most repositories store chunks as they
+// are, and every command and worker would otherwise load lz4's native addon and zstd's
+// WebAssembly glue at start-up.
+let zstd: Zstd | undefined;
+let lz4: Lz4 | undefined;
+let zstdReady: Promise<void> | undefined;
+let lz4Ready: Promise<void> | undefined;
+
+function loadZstd(): Promise<void> {
+  zstdReady ??= import('@bokuweb/zstd-wasm').then(async (module) => {
+    await module.init();
+    zstd = module;
   });
   return zstdReady;
 }
 
-/**
- * Loads what this encoding (or scheme) needs before it is encoded or decoded: zstd's
- * WebAssembly (tens of MiB of memory per thread) only where zstd is met.
- */
-export function codecFor(encoding: number | CompressionScheme): Promise<void> {
-  const zstdNeeded = encoding === 'zstd' || (typeof encoding === 'number' && isZstd(encoding));
-  return zstdNeeded ? loadCodecs() : Promise.resolve();
+function loadLz4(): Promise<void> {
+  lz4Ready ??= import('lz4-napi').then((module) => {
+    lz4 = module;
+  });
+  return lz4Ready;
 }
 
-function needZstd(): void {
-  if (!zstdLoaded) throw new EncodingError('the zstd codec is not loaded (call loadCodecs first)');
+/** Loads every codec (lz4's native addon and zstd's WebAssembly). */
+export async function loadCodecs(): Promise<void> {
+  await Promise.all([loadLz4(), loadZstd()]);
+}
+
+/**
+ * Loads what this encoding (or scheme) needs before it is encoded or decoded: zstd's
+ * WebAssembly (tens of MiB of memory per thread) only where zstd is met, lz4 where lz4 is.
+ */
+export function codecFor(encoding: number | CompressionScheme): Promise<void> {
+  if (encoding === 'zstd' || (typeof encoding === 'number' && isZstd(encoding))) return loadZstd();
+  if (encoding === 'lz4' || (typeof encoding === 'number' && isLz4(encoding))) return loadLz4();
+  return Promise.resolve(); // stored as they are, or an encoding decodeObject refuses
+}
+
+function loaded<T>(codec: T | undefined, name: string): T {
+  if (!codec) throw new EncodingError(`the ${name} codec is not loaded (call codecFor first)`);
+  return codec;
 }
 
 /**
@@ -131,6 +151,10 @@ function widthOf(encoding: number): number {
       : 1;
 }
 
+function isLz4(encoding: number): boolean {
+  return encoding >= ENCODING_LZ4 && encoding <= ENCODING_BG4_LZ4;
+}
+
 function isZstd(encoding: number): boolean {
   return encoding >= ENCODING_ZSTD && encoding <= ENCODING_BG4_ZSTD;
 }
@@ -151,11 +175,8 @@ export function encodeWith(encoding: number, bytes: Uint8Array): Buffer {
   const width = widthOf(encoding);
   // The codecs copy their input: the scratch is free again when they return.
   const input = width > 1 ? groupBytes(bytes, width, scratchOf(bytes.length)) : bytes;
-  if (isZstd(encoding)) {
-    needZstd();
-    return asBuffer(zstd.compress(asBuffer(input), ZSTD_LEVEL));
-  }
-  if (encoding >= ENCODING_LZ4 && encoding <= ENCODING_BG4_LZ4) return lz4Compress(asBuffer(input));
+  if (isZstd(encoding)) return asBuffer(loaded(zstd, 'zstd').compress(asBuffer(input), ZSTD_LEVEL));
+  if (isLz4(encoding)) return loaded(lz4, 'lz4').compressSync(asBuffer(input));
   throw new EncodingError(`encoding ${encoding} cannot be written`);
 }
 
@@ -218,10 +239,9 @@ export function decodeObject(
     );
   let plain: Buffer;
   try {
-    if (isZstd(encoding)) {
-      needZstd();
-      plain = asBuffer(zstd.decompress(asBuffer(stored)));
-    } else plain = lz4Uncompress(asBuffer(stored));
+    plain = isZstd(encoding)
+      ? asBuffer(loaded(zstd, 'zstd').decompress(asBuffer(stored)))
+      : loaded(lz4, 'lz4').uncompressSync(asBuffer(stored));
   } catch (err) {
     if (err instanceof EncodingError) throw err;
     throw new EncodingError(

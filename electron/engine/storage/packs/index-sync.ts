@@ -157,6 +157,7 @@ export class IndexSync {
         return undefined;
       }
     });
+    this.catalog.reserveFor(read);
     read.forEach((content, i) => content && this.applyOne(names[i] as string, content));
   }
 
@@ -170,6 +171,7 @@ export class IndexSync {
     if (!names) return; // a folder whose index folder did not change
     const fresh = names.filter((n) => !this.catalog.knows(n)).sort();
     const fetched = await mapLimit(fresh, 16, (name) => this.fetch(name));
+    this.catalog.reserveFor(fetched);
     fresh.forEach((name, i) => {
       const content = fetched[i];
       if (content) this.applyOne(name, content);

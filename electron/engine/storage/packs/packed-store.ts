@@ -215,33 +215,39 @@ export class PackedStore implements Store {
 
   /**
    * Makes every put so far durable and named by an index object: the open pack is sealed, and
-   * its index object (or one of its own) names the loose objects too, once they are durable.
+   * its index object (or one of its own) names the loose objects too, once they are durable:
+   * those put before the pack is durable, so a loose put started while a flush uploads the last
+   * pack is named by the same index object (a later flush names one put after that).
    */
   async flush(): Promise<void> {
-    const pending = this.loose;
-    this.loose = new Map();
-    let loose;
-    if (pending.size > 0) {
-      // Named once their writes settled, those that succeeded only: a put that failed is its
-      // caller's error, and an index naming its object would vouch for an object not there.
-      const entries = [...pending];
-      const records: ObjectRecord[] = [];
-      const hashes: string[] = [];
-      const ready = Promise.all(entries.map(([, p]) => p.stored)).then(async (stored) => {
+    let taken: Map<string, { length: number; stored: Promise<boolean> }> | undefined;
+    const loose = {
+      collect: async () => {
+        const pending = this.loose;
+        this.loose = new Map();
+        taken = pending;
+        const records: ObjectRecord[] = [];
+        const hashes: string[] = [];
+        if (pending.size === 0) return { records, hashes };
+        // Named once their writes settled, those that succeeded only: a put that failed is its
+        // caller's error, and an index naming its object would vouch for an object not there.
+        const entries = [...pending];
+        const stored = await Promise.all(entries.map(([, p]) => p.stored));
         entries.forEach(([hash, { length }], i) => {
           if (!stored[i]) return;
           records.push(looseRecord(hash, length));
           hashes.push(hash);
         });
         await this.blobs.flush();
-      });
-      loose = { records, hashes, ready };
-    }
+        return { records, hashes };
+      },
+    };
     try {
       await this.writer.flush(loose);
     } catch (err) {
       // Not named by an index: the next flush tries again (a loose put is idempotent).
-      for (const [hash, entry] of pending) if (!this.loose.has(hash)) this.loose.set(hash, entry);
+      for (const [hash, entry] of taken ?? [])
+        if (!this.loose.has(hash)) this.loose.set(hash, entry);
       throw err;
     }
     await this.blobs.flush();

@@ -36,12 +36,13 @@ interface OpenPack {
   appended: Promise<void>;
 }
 
-/** Objects to name in the next index object beside a pack: loose ones, durable once `ready`. */
-/** Loose objects for an index object: `records` and `hashes` are complete once `ready` resolves. */
+/**
+ * Loose objects to name in an index object beside a pack: taken when the index object is about
+ * to be written (once the pack is durable), so that those put while the pack uploads are named
+ * by the same index object; each durable once `collect` resolves.
+ */
 export interface LooseObjects {
-  records: ObjectRecord[];
-  hashes: string[];
-  ready: Promise<void>;
+  collect(): Promise<{ records: ObjectRecord[]; hashes: string[] }>;
 }
 
 /**
@@ -211,13 +212,14 @@ export class PackWriter {
         await pack.appended;
         await pack.writer.append(encodeTrailer(pack.records));
         const length = pack.writer.size;
-        await Promise.all([pack.writer.finish(), loose?.ready]);
+        await pack.writer.finish();
         packs = [{ name: pack.name, length, records: pack.records }];
-      } else await loose?.ready;
-      const hashes = [...(pack?.hashes ?? []), ...(loose?.hashes ?? [])];
+      }
+      const named = loose ? await loose.collect() : { records: [], hashes: [] };
+      const hashes = [...(pack?.hashes ?? []), ...named.hashes];
       if (hashes.length > 0) {
         await this.writeIndex(
-          encodeIndexObject({ packs, ...(loose?.records.length ? { loose: loose.records } : {}) }),
+          encodeIndexObject({ packs, ...(named.records.length ? { loose: named.records } : {}) }),
         );
         for (const hash of pack?.hashes ?? []) this.failed.delete(hash);
         this.onDurable(hashes);
