@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { mkdir, open, opendir, rename, rm, stat, unlink, writeFile } from 'node:fs/promises';
 import { dirname, join, sep } from 'node:path';
-import type { Readable } from 'node:stream';
+import { Readable } from 'node:stream';
 import { mapLimit } from '../concurrency';
 import { DiskBlobWriter, readExactly, TEMP_SUFFIX } from './disk-writer';
 import { ReadHandles } from './read-handles';
@@ -19,6 +19,8 @@ import {
 
 /** Files written before a background fsync of them starts (see put). */
 const SYNC_BATCH = 256;
+/** Objects up to this size are read whole (one buffer) rather than streamed. */
+const WHOLE_READ_BYTES = 4 << 20;
 
 /**
  * A blob store in a local folder: each key is a file. A put writes a temp file in the key's
@@ -110,6 +112,16 @@ export class DiskStore implements BlobStore {
     countRequest('get', 0, 0);
     try {
       const handle = await open(path, 'r');
+      const { size } = await handle.stat();
+      if (size <= WHOLE_READ_BYTES) {
+        // A manifest, a version record, an index object: one read into one buffer of its size
+        // (a stream reads into 64 KiB buffers, then copies each short read into another).
+        try {
+          return Readable.from([await handle.readFile()]);
+        } finally {
+          await handle.close();
+        }
+      }
       return handle.createReadStream();
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code === 'ENOENT')

@@ -34,7 +34,8 @@ export class MemoryStore implements BlobStore {
   }
 
   async get(key: string): Promise<Readable> {
-    return Readable.from([this.bytes(key)]);
+    // A copy: a reader may keep (or change) what it read; the stored bytes stay as they were.
+    return Readable.from([Buffer.from(this.bytes(key))]);
   }
 
   async getRange(key: string, offset: number, length: number): Promise<Buffer> {

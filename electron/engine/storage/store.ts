@@ -204,5 +204,5 @@ export function validateKey(key: string): string {
 export async function readAll(store: Store, key: string): Promise<Buffer> {
   const parts: Buffer[] = [];
   for await (const part of await store.get(key)) parts.push(part as Buffer);
-  return Buffer.concat(parts);
+  return parts.length === 1 ? (parts[0] as Buffer) : Buffer.concat(parts);
 }

@@ -306,7 +306,7 @@ export class PackedStore implements Store {
   private async readLoose(key: string): Promise<Buffer> {
     const parts: Buffer[] = [];
     for await (const part of await this.blobs.get(key)) parts.push(part as Buffer);
-    return Buffer.concat(parts);
+    return parts.length === 1 ? (parts[0] as Buffer) : Buffer.concat(parts);
   }
 
   /** A record's bytes; a pack that moved since the index was read (gc) is looked for again. */
