@@ -13,6 +13,7 @@ import type {
   ConnectionTest,
   GcResult,
   ModelSummary,
+  PackRepairResult,
   RepairResult,
   PushProgress,
   PushResult,
@@ -163,6 +164,8 @@ export const contract = {
     ]),
   ),
   repairIndex: entry<RepairResult>()(z.tuple([])),
+  /** Drops corrupt copies in these packs (names; every pack when none) from the index. */
+  repairPacks: entry<PackRepairResult>()(z.tuple([z.optional(list(text(1, 200), 0, 10_000))])),
   /**
    * Versions pushed since `since` (ms, the `now` of the previous answer): one listing of the
    * refs. Without `since`: only `now`, to start from.

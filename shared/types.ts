@@ -147,7 +147,14 @@ export interface PushResult extends VersionStats {
   filesFromCache: number;
   bytesFromCache: number;
   /** An update (`--update`): what it did to the parent's files; null for a whole new version. */
-  update: { added: string[]; replaced: string[]; removed: string[]; kept: number } | null;
+  update: {
+    added: string[];
+    replaced: string[];
+    /** Given files identical to the parent's file at the same path (nothing changed there). */
+    unchanged: string[];
+    removed: string[];
+    kept: number;
+  } | null;
 }
 
 /** A path of a push compared with a version (`tv status`, `tv push --dry-run`). */
@@ -576,6 +583,13 @@ export interface DamagedObject {
   problem: 'missing' | 'corrupt';
   /** Where it is needed: "model vN" and the file path, when a chunk or manifest. */
   neededBy: { version: string; file?: string }[];
+  /**
+   * A corrupt object in a repository of packs: the packs (names) holding its corrupt copies,
+   * which `tv repair packs` drops from the index.
+   */
+  corruptIn?: string[];
+  /** A corrupt object: whether another pack holds an intact copy (nothing to push again then). */
+  intactCopy?: boolean;
 }
 
 export interface VerifyResult {
@@ -659,6 +673,35 @@ export interface RepairResult {
   unreadablePacks: string[];
   /** Objects only the missing packs held: `tv verify` names the versions that need them. */
   objectsLost: number;
+  seconds: number;
+}
+
+/** What `tv repair packs` did: corrupt copies of objects in packs dropped from the index. */
+export interface PackRepairResult {
+  /** Packs whose copies were read back and checked against their hashes. */
+  packsChecked: number;
+  copiesChecked: number;
+  /**
+   * Corrupt copies dropped from the index (their cache keys removed first): the object's hash,
+   * the pack (name), and whether an intact copy of the object stays in another pack.
+   */
+  dropped: { hash: string; pack: string; intactCopy: boolean }[];
+  /**
+   * Objects no intact copy holds any more, and the live versions and files that need them (the
+   * first few): pushing those files again (`--no-cache --allow-same`) stores them again.
+   */
+  toPushAgain: { hash: string; neededBy: { version: string; file?: string }[] }[];
+  /** Objects whose Redis keys were removed, before any index object changed (0 with no cache). */
+  cacheKeysRemoved: number;
+  /**
+   * Bytes of dropped copies left in packs that keep intact objects: dead bytes, named by no
+   * index, until gc rewrites those packs.
+   */
+  deadBytes: number;
+  /** Packs that held nothing but corrupt copies: deleted (nothing in them could be read). */
+  packsDeleted: number;
+  /** Packs that could not be checked, left as they are: "key: why". */
+  problems: string[];
   seconds: number;
 }
 

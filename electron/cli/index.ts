@@ -41,7 +41,7 @@ const program = new Command('tv')
   )
   .option(
     '--retry-for <duration>',
-    'how long a request S3 throttles (503 SlowDown) keeps being retried, e.g. 30m (default: 10m)',
+    'how long a request S3 throttles (503 SlowDown) keeps being retried, e.g. 30m (default: 10m); no other retry starts after it either',
     (value: string) => {
       const d = duration(value);
       if (d.seconds < 1) throw new InvalidArgumentError('the retry time must be at least 1s');

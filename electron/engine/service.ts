@@ -6,6 +6,7 @@ import type {
   ConnectionTest,
   GcResult,
   ModelSummary,
+  PackRepairResult,
   RepairResult,
   PushProgress,
   PushResult,
@@ -34,6 +35,7 @@ import { userCacheDir, type EngineConfig } from './config';
 import type { HashAlgorithm } from './hashing';
 import { gc } from './integrity/gc';
 import { repairIndex } from './integrity/repair';
+import { repairPacks } from './integrity/repair-packs';
 import { verify } from './integrity/verify';
 import { push, pushStatus } from './ingest/push';
 import { FilesCache } from './ingest/files-cache';
@@ -978,6 +980,14 @@ export class Service implements Api {
   /** Rebuilds the index of a repository of packs from the packs themselves (see repairIndex). */
   async repairIndex(): Promise<RepairResult> {
     return repairIndex(await this.repository());
+  }
+
+  /**
+   * Reads back the copies of objects in these packs (every pack when none is named) and drops
+   * the corrupt ones from the index, their cache keys first (see repairPacks).
+   */
+  async repairPacks(packs: string[] = []): Promise<PackRepairResult> {
+    return repairPacks(await this.repository(), packs);
   }
 
   /**

@@ -221,6 +221,64 @@ describe('tv command line', () => {
     ).toBe(true);
   });
 
+  it('a corrupt copy in a pack: verify --full says in one line what to run; repair packs, then a push of the files, mend the version', async () => {
+    const repo = join(work.path, 'repo-corrupt');
+    const env = { TV_REPO: repo };
+    expect((await tv(['push', 'cc', src], env)).code).toBe(0);
+    // One bit flipped in the middle of the weights, where they lie in their pack.
+    const weights = await readFile(join(src, 'model.safetensors'));
+    const shard = (await readdir(join(repo, 'data')))[0]!;
+    const pack = (await readdir(join(repo, 'data', shard)))[0]!;
+    const file = join(repo, 'data', shard, pack);
+    const bytes = await readFile(file);
+    const at = bytes.indexOf(weights.subarray(1_000_000, 1_000_064));
+    expect(at).toBeGreaterThan(0);
+    bytes[at] = bytes[at]! ^ 0x01;
+    await writeFile(file, bytes);
+
+    const damaged = await tv(['verify', '--full'], env);
+    expect(damaged.code).toBe(1);
+    expect(damaged.stdout).toMatch(
+      new RegExp(`^  corrupt chunk [0-9a-f]{64} \\(model.safetensors\\) in pack ${pack}$`, 'm'),
+    );
+    expect(damaged.stdout).toContain(
+      `  to mend the corrupt copies: tv repair packs ${pack} (drops them from the index and their cache keys); then push the files named above again (tv push MODEL PATHS --no-cache --allow-same) to store them again`,
+    );
+    expect(damaged.stdout).toContain('  1 pack checked against its trailer\n');
+    const repaired = await tv(['repair', 'packs', pack], env);
+    expect(repaired.code, repaired.stderr).toBe(0);
+    expect(repaired.stdout).toMatch(
+      /^1 pack read back \(\d+ copies\): 1 corrupt copy dropped from the index$/m,
+    );
+    expect(repaired.stdout).toMatch(/in pack [0-9a-f]{32}: no intact copy left$/m);
+    expect(repaired.stdout).toMatch(
+      /^ {2}[\d.]+ KiB of dropped copies stay in their packs as dead bytes, named by no index, until gc rewrites those packs$/m,
+    );
+    expect(repaired.stdout).toContain(
+      '  to store it again, push the files that need it again: tv push MODEL PATHS --no-cache --allow-same (cc v1: model.safetensors)',
+    );
+    // The trailer still names the dropped copy: a rebuild from trailers does not bring it back.
+    const rebuilt = await tv(['repair', 'index'], env);
+    expect(rebuilt.stdout.trim()).toBe(
+      '1 pack: 0 indexed again from their trailers, 0 gone from the store dropped from the index; 0 damaged index objects replaced; 0 loose objects named',
+    );
+    const unknown = await tv(['repair', 'packs', 'f'.repeat(32)], env);
+    expect(unknown.code).toBe(1);
+    expect(unknown.stderr.trim()).toBe(
+      `tv: no pack named ${'f'.repeat(32)} in the index of ${repo}: \`tv verify --full\` names the packs that hold corrupt copies (\`tv repair index\` indexes packs the index lost)`,
+    );
+
+    const again = await tv(['push', 'cc', src, '--no-cache', '--allow-same', '--json'], env);
+    expect(again.code, again.stderr).toBe(0);
+    expect((json(again.stdout) as { newChunks: number }).newChunks).toBe(1);
+    const mended = await tv(['verify', '--full'], env);
+    expect(mended.code, mended.stdout).toBe(0);
+    expect(mended.stdout).toContain('  2 packs checked against their trailers\n');
+    const dest = join(work.path, 'corrupt-v1');
+    expect((await tv(['pull', 'cc@v1', dest], env)).code).toBe(0);
+    expect((await readFile(join(dest, 'model.safetensors'))).equals(weights)).toBe(true);
+  });
+
   it('pushes to S3 configured the AWS way, with the Redis cache, and keeps stderr clean', async () => {
     const env = {
       TV_REPO: `s3://${s3.bucket}/team`,

@@ -3,6 +3,7 @@ import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { push } from '../../electron/engine/ingest/push';
 import { gc } from '../../electron/engine/integrity/gc';
+import { repairPacks } from '../../electron/engine/integrity/repair-packs';
 import { verify } from '../../electron/engine/integrity/verify';
 import { CONFIG_KEY } from '../../electron/engine/repository/format';
 import { Repository, type OpenOptions } from '../../electron/engine/repository/repository';
@@ -192,6 +193,9 @@ describe('compressed chunks in packs', () => {
     const checked = await verify(repo, { full: true });
     expect(checked.ok).toBe(false);
     expect(checked.damaged.map((d) => d.problem)).toEqual(['corrupt']);
+    // repair packs decodes each copy as its record says: it drops that one, and only that one.
+    const mended = await repairPacks(repo);
+    expect(mended.dropped).toMatchObject([{ hash: checked.damaged[0]!.hash, intactCopy: false }]);
   });
 
   it('tv: init --compression, push --json with storedBytes beside newBytes, the text says what it saved, report too; a bad scheme is refused', async () => {

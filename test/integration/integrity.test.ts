@@ -1,15 +1,24 @@
 import { spawn } from 'node:child_process';
-import { mkdir, readdir, readFile, writeFile } from 'node:fs/promises';
+import { mkdir, open, readdir, readFile, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { reachable } from '../../electron/engine/integrity/reachable';
 import { Service } from '../../electron/engine/service';
-import { objectKey, readAll } from '../../electron/engine/storage/store';
+import { DiskStore } from '../../electron/engine/storage/disk';
+import { packNameOfKey } from '../../electron/engine/storage/packs/format';
+import { objectKey, readAll, type BlobStore } from '../../electron/engine/storage/store';
 import { RedisServer } from '../harness/redis';
 import { S3Server } from '../harness/s3';
 import { seededBytes } from '../unit/prng';
-import { cacheKey, s3Options, s3Store, startServers, type TestServers } from './stores';
+import {
+  cacheKey,
+  packedStore,
+  s3Options,
+  s3Store,
+  startServers,
+  type TestServers,
+} from './stores';
 
 let servers: TestServers;
 let redis: RedisServer;
@@ -139,6 +148,157 @@ describe('a pack lost for good', () => {
       expect(
         (await readFile(join(dest, 'a.bin'))).equals(Buffer.from(seededBytes(11, 700_000))),
       ).toBe(true);
+    } finally {
+      await service.close();
+    }
+  });
+});
+
+/** Flips one bit of a pack in a bucket (the pack written again, as a faulty copy would be). */
+async function flipInBucket(blobs: BlobStore, key: string, at: number): Promise<void> {
+  const bytes = await readAll(blobs, key);
+  bytes[at] = bytes[at]! ^ 0x01;
+  await blobs.put(key, bytes);
+}
+
+/** Flips one bit of a file in place, as a failing disk might. */
+async function flipInFile(file: string, at: number): Promise<void> {
+  const handle = await open(file, 'r+');
+  try {
+    const byte = Buffer.alloc(1);
+    await handle.read(byte, 0, 1, at);
+    byte[0] = byte[0]! ^ 0x01;
+    await handle.write(byte, 0, 1, at);
+  } finally {
+    await handle.close();
+  }
+}
+
+describe('a corrupt copy in a pack', () => {
+  it('on S3: verify --full names its pack; repair packs drops it from the index, its cache key first; a push of the file (--no-cache) stores it again, and the version restores exactly', async () => {
+    const service = teamService('corrupt');
+    try {
+      await service.init({ packSize: 256 * 1024 });
+      const a = seededBytes(21, 700_000);
+      const src = await folder('cc', { 'a.bin': a, 'b.bin': seededBytes(22, 300_000) });
+      await service.push({ model: 'm', paths: [src] });
+      const repo = await service.repository();
+      const v1 = await repo.resolve('m@v1');
+      const file = v1.record.files.find((f) => f.path === 'a.bin')!;
+      const victim = (await repo.readManifest(file.manifest)).chunks[2]!.hash;
+      const [where] = await repo.stack.packs!.locateMany([victim]);
+      const pack = packNameOfKey(where!.key)!;
+      const bucket = s3Store(s3, 'corrupt');
+      await flipInBucket(bucket, where!.key, where!.offset + 100);
+      await bucket.close();
+      const namespace = repo.config.repositoryId;
+      expect(await redisClient.exists(cacheKey(namespace, victim))).toBe(1);
+
+      const found = await service.verify({ full: true });
+      expect(found.ok).toBe(false);
+      expect(found.damaged).toEqual([
+        {
+          hash: victim,
+          kind: 'chunk',
+          problem: 'corrupt',
+          neededBy: [{ version: 'm v1', file: 'a.bin' }],
+          corruptIn: [pack],
+          intactCopy: false,
+        },
+      ]);
+
+      const repaired = await service.repairPacks([pack]);
+      expect(repaired).toMatchObject({
+        packsChecked: 1,
+        dropped: [{ hash: victim, pack, intactCopy: false }],
+        toPushAgain: [{ hash: victim, neededBy: [{ version: 'm v1', file: 'a.bin' }] }],
+        deadBytes: where!.storedLength,
+        cacheKeysRemoved: 1,
+        packsDeleted: 0,
+        problems: [],
+      });
+      expect(await redisClient.exists(cacheKey(namespace, victim))).toBe(0);
+      // A rebuild from the packs' trailers (which still name the copy) does not bring it back.
+      expect(await service.repairIndex()).toMatchObject({ packsIndexed: 0, objectsLost: 0 });
+      expect((await service.verify({ full: true })).damaged).toMatchObject([
+        { hash: victim, problem: 'missing' },
+      ]);
+
+      const again = await service.push({
+        model: 'm',
+        paths: [src],
+        allowSame: true,
+        noCache: true,
+      });
+      expect(again.newChunks).toBe(1);
+      expect(await service.verify({ full: true })).toMatchObject({ ok: true, damaged: [] });
+      const dest = join(work.path, `corrupt-${++n}`);
+      await service.pull('m@v1', dest);
+      expect((await readFile(join(dest, 'a.bin'))).equals(Buffer.from(a))).toBe(true);
+    } finally {
+      await service.close();
+    }
+  });
+
+  it('in a folder, with an intact copy in another pack: repair packs drops only the corrupt one, nothing is pushed again, and the version restores exactly', async () => {
+    const path = join(work.path, `corrupt-folder-${++n}`);
+    const service = new Service({ repository: path, redisUrl: redis.url, mode: 'cli', workers: 2 });
+    try {
+      await service.init({ packSize: 256 * 1024 });
+      const a = seededBytes(31, 700_000);
+      await service.push({ model: 'm', paths: [await folder('cf', { 'a.bin': a })] });
+      const repo = await service.repository();
+      const v1 = await repo.resolve('m@v1');
+      const victim = (await repo.readManifest(v1.record.files[0]!.manifest)).chunks[1]!.hash;
+      const [where] = await repo.stack.packs!.locateMany([victim]);
+      // A second copy in a pack of its own, as two pushes at the same moment leave.
+      const other = packedStore(new DiskStore(path));
+      await other.writer.append(victim, await readAll(repo.stack.packs!, objectKey(victim)));
+      await other.writer.flush();
+      await other.close();
+      await flipInFile(repo.stack.blobs.localPath!(where!.key), where!.offset + 7);
+      const pack = packNameOfKey(where!.key)!;
+
+      const found = await service.verify({ full: true });
+      expect(found.damaged).toMatchObject([
+        { hash: victim, problem: 'corrupt', corruptIn: [pack], intactCopy: true },
+      ]);
+      const repaired = await service.repairPacks();
+      expect(repaired.packsChecked).toBeGreaterThan(1);
+      expect(repaired).toMatchObject({
+        dropped: [{ hash: victim, pack, intactCopy: true }],
+        toPushAgain: [],
+        cacheKeysRemoved: 1,
+        problems: [],
+      });
+      expect(await redisClient.exists(cacheKey(repo.config.repositoryId, victim))).toBe(0);
+      expect(await service.verify({ full: true })).toMatchObject({ ok: true, damaged: [] });
+      const dest = join(work.path, `corrupt-folder-out-${++n}`);
+      await service.pull('m@v1', dest);
+      expect((await readFile(join(dest, 'a.bin'))).equals(Buffer.from(a))).toBe(true);
+      // Read back again, every copy is intact: nothing to do.
+      expect(await service.repairPacks()).toMatchObject({ dropped: [], deadBytes: 0 });
+
+      // A pack of nothing but a corrupt copy (another pack holds an intact one) is deleted: a pack
+      // no index names would be indexed again from its trailer, corrupt copy and all.
+      const chunk = (await repo.readManifest(v1.record.files[0]!.manifest)).chunks[0]!.hash;
+      const spare = packedStore(new DiskStore(path));
+      await spare.sync.sync({ full: true });
+      const before = new Set(spare.catalog.livePacks().map((p) => p.name));
+      await spare.writer.append(chunk, await readAll(repo.stack.packs!, objectKey(chunk)));
+      await spare.writer.flush();
+      const lone = spare.catalog.livePacks().find((p) => !before.has(p.name))!;
+      expect(lone.count).toBe(1);
+      await spare.close();
+      await flipInFile(repo.stack.blobs.localPath!(lone.key), 8);
+      expect(await service.repairPacks()).toMatchObject({
+        dropped: [{ hash: chunk, pack: lone.name, intactCopy: true }],
+        deadBytes: 0,
+        packsDeleted: 1,
+      });
+      await expect(stat(repo.stack.blobs.localPath!(lone.key))).rejects.toThrow(/ENOENT/);
+      expect(await service.repairIndex()).toMatchObject({ packsIndexed: 0 });
+      expect(await service.verify({ full: true })).toMatchObject({ ok: true, damaged: [] });
     } finally {
       await service.close();
     }

@@ -5,6 +5,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest
 import { push } from '../../electron/engine/ingest/push';
 import { gc } from '../../electron/engine/integrity/gc';
 import { repairIndex } from '../../electron/engine/integrity/repair';
+import { repairPacks } from '../../electron/engine/integrity/repair-packs';
 import { verify } from '../../electron/engine/integrity/verify';
 import { Repository } from '../../electron/engine/repository/repository';
 import { restore } from '../../electron/engine/restore/restore';
@@ -744,5 +745,43 @@ describe('repository formats', () => {
     await repo.store.put(o.key, o.data);
     await repo.store.flush();
     expect(await repo.store.hasMany([o.key, legacy.key])).toEqual([true, true]);
+  });
+
+  it('repair packs over a format 2 pack with a corrupt copy: its intact objects move to a format 3 pack, the corrupt one is dropped, the old pack and .idx go', async () => {
+    const path = await folder();
+    const fresh = await Repository.init({ repository: path });
+    await fresh.close();
+    const config = JSON.parse(await readFile(join(path, 'config'), 'utf8')) as Record<
+      string,
+      unknown
+    >;
+    delete config['packSize'];
+    await writeFile(join(path, 'config'), JSON.stringify({ ...config, format: 2 }));
+    const [good, bad] = [object(900), object(700)];
+    const corrupt = Buffer.from(bad.data);
+    corrupt[5] = corrupt[5]! ^ 0x01;
+    const blobs: BlobStore = new DiskStore(path);
+    await blobs.put(
+      'packs/89abcdef0123456789abcdef.pack',
+      Buffer.concat([legacyPackHeader(), good.data, corrupt]),
+    );
+    await blobs.put(
+      'packs/89abcdef0123456789abcdef.idx',
+      encodeLegacyIndex([
+        { hash: Buffer.from(good.hash, 'hex'), offset: 8, length: 900 },
+        { hash: Buffer.from(bad.hash, 'hex'), offset: 908, length: 700 },
+      ]),
+    );
+    const repo = await Repository.open({ repository: path });
+    disposers.push(() => repo.close());
+    await repo.upgrade();
+    expect(await repairPacks(repo, ['89abcdef0123456789abcdef'])).toMatchObject({
+      packsChecked: 1,
+      dropped: [{ hash: bad.hash, pack: '89abcdef0123456789abcdef', intactCopy: false }],
+    });
+    expect(await filesIn(path, 'packs')).toEqual([]);
+    const other = client(path);
+    expect(await other.hasMany([good.key, bad.key])).toEqual([true, false]);
+    expect((await readAll(other, good.key)).equals(good.data)).toBe(true);
   });
 });

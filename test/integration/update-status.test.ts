@@ -80,6 +80,7 @@ describe('updating a few files (--update, --remove)', () => {
       expect(removed.update).toEqual({
         added: ['extra.txt'],
         replaced: [],
+        unchanged: [],
         removed: ['tok/merges.txt', 'tok/vocab.json'],
         kept: 2,
       });
@@ -108,6 +109,27 @@ describe('updating a few files (--update, --remove)', () => {
     } finally {
       await svc.close();
     }
+  });
+
+  it("says which given files are identical to the parent's: unchanged, in the summary and in --json", async () => {
+    const src = await folder(base);
+    const patch = await folder({ 'extra.txt': 'new' });
+    const env = { TV_REPO: fresh('repo'), XDG_CACHE_HOME: fresh('xdg') };
+    expect((await tv(['push', 'm', src], env)).code).toBe(0);
+    const args = ['push', 'm', join(src, 'config.json'), join(patch, 'extra.txt'), '--update'];
+    const pushed = await tv(args, env);
+    expect(pushed.code, pushed.stderr).toBe(0);
+    expect(pushed.stdout).toContain(
+      '  added extra.txt; unchanged config.json; kept 3 files of the previous version',
+    );
+    const again = await tv([...args, '--allow-same', '--json'], env);
+    expect((json(again.stdout) as { update: unknown }).update).toEqual({
+      added: [],
+      replaced: [],
+      unchanged: ['config.json', 'extra.txt'],
+      removed: [],
+      kept: 3,
+    });
   });
 
   it('refuses a removal of nothing, or of a file it also adds, before reading anything', async () => {

@@ -139,6 +139,7 @@ async function resultText(result: PushResult): Promise<string> {
     const parts = [
       u.replaced.length > 0 ? `replaced ${named(u.replaced)}` : '',
       u.added.length > 0 ? `added ${named(u.added)}` : '',
+      u.unchanged.length > 0 ? `unchanged ${named(u.unchanged)}` : '',
       u.removed.length > 0 ? `removed ${named(u.removed)}` : '',
       `kept ${plural(u.kept, 'file')} of the previous version`,
     ];

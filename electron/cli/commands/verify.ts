@@ -1,4 +1,5 @@
 import type { Command } from 'commander';
+import type { DamagedObject } from '../../../shared/types';
 import { emit, withService } from '../run';
 
 export function register(program: Command): void {
@@ -34,7 +35,7 @@ export function register(program: Command): void {
               );
             for (const d of r.damaged.slice(0, 50))
               lines.push(
-                `  ${d.problem} ${d.kind} ${d.hash}${d.neededBy[0]?.file ? ` (${d.neededBy[0].file})` : ''}`,
+                `  ${d.problem} ${d.kind} ${d.hash}${d.neededBy[0]?.file ? ` (${d.neededBy[0].file})` : ''}${d.corruptIn ? ` in pack ${d.corruptIn.join(', ')}` : ''}`,
               );
             if (r.damaged.length > 50)
               lines.push(`  ... and ${r.damaged.length - 50} more (--json lists all)`);
@@ -47,6 +48,8 @@ export function register(program: Command): void {
               lines.push(
                 "  missing chunks may still be in packs whose index object was lost: `tv verify --full` rebuilds the index from the packs' trailers and checks again",
               );
+            const mend = repairPacksHint(r.damaged);
+            if (mend) lines.push(mend);
             if (r.full && r.damaged.some((d) => d.problem === 'missing'))
               lines.push(
                 '  to store missing chunks again: push the files named above again (tv push MODEL PATHS --no-cache --allow-same); every version that names them is whole again',
@@ -57,7 +60,7 @@ export function register(program: Command): void {
               );
             if (r.packs) {
               lines.push(
-                `  ${plural(r.packs.checked, 'pack')} checked against their trailers${r.packs.unindexed > 0 ? `; ${plural(r.packs.unindexed, 'pack')} no index names (a push running now, or run \`tv repair index\`)` : ''}`,
+                `  ${plural(r.packs.checked, 'pack')} checked against ${r.packs.checked === 1 ? 'its trailer' : 'their trailers'}${r.packs.unindexed > 0 ? `; ${plural(r.packs.unindexed, 'pack')} no index names (a push running now, or run \`tv repair index\`)` : ''}`,
               );
               for (const p of r.packs.problems.slice(0, 50)) lines.push(`  ${p}`);
             }
@@ -71,4 +74,22 @@ export function register(program: Command): void {
         });
       },
     );
+}
+
+/** Packs named on the command line at most; beyond, `tv repair packs` reads every pack. */
+const PACKS_NAMED = 8;
+
+/**
+ * One line saying what mends corrupt copies in packs: `tv repair packs` drops them from the index,
+ * then a push of the files that need them stores them again (unless an intact copy stays).
+ */
+function repairPacksHint(damaged: DamagedObject[]): string | undefined {
+  const corrupt = damaged.filter((d) => d.corruptIn);
+  if (corrupt.length === 0) return undefined;
+  const packs = [...new Set(corrupt.flatMap((d) => d.corruptIn ?? []))];
+  const command = `tv repair packs${packs.length <= PACKS_NAMED ? ` ${packs.join(' ')}` : ''}`;
+  const push = corrupt.some((d) => !d.intactCopy)
+    ? '; then push the files named above again (tv push MODEL PATHS --no-cache --allow-same) to store them again'
+    : '; the intact copies in other packs then serve, nothing to push again';
+  return `  to mend the corrupt copies: ${command} (drops them from the index and their cache keys)${push}`;
 }

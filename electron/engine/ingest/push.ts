@@ -703,6 +703,7 @@ function updateSummary(
     replaced: given
       .filter((f) => before.has(f.path) && before.get(f.path) !== f.manifest)
       .map((f) => f.path),
+    unchanged: given.filter((f) => before.get(f.path) === f.manifest).map((f) => f.path),
     removed: [...before.keys()].filter((p) => !after.has(p)),
     kept: files.length - given.length,
   };

@@ -107,7 +107,7 @@ export async function repairIndex(repo: Repository): Promise<RepairResult> {
  * push stored again since it was written: gc keeps such copies (see gc's condemn), and they
  * would pass for condemned ones once the set is dated after them.
  */
-function stillCondemned(packs: PackedStore): { hash: Buffer; since: number }[] {
+export function stillCondemned(packs: PackedStore): { hash: Buffer; since: number }[] {
   const { at, since } = packs.catalog.condemnedSet();
   if (since.size === 0) return [];
   const summary = packs.catalog.objectSummary(at);

@@ -12,6 +12,7 @@ import {
   readAll,
   type Store,
 } from '../storage/store';
+import { copyIsIntact } from './copies';
 import { reachable, type Reachable } from './reachable';
 import { repairIndex } from './repair';
 
@@ -60,7 +61,9 @@ export async function verify(repo: Repository, options: VerifyOptions = {}): Pro
     const corrupt = packs
       ? await corruptInPacks(repo, packs, intact)
       : await corruptInBackend(repo, intact);
-    for (const [hash, problem] of corrupt) damaged.push(damage(needed, hash, problem));
+    const found = [...corrupt].map(([hash, problem]) => damage(needed, hash, problem));
+    if (packs) await mapLimit(found, 8, (d) => placeCorruptCopies(repo, packs, d));
+    damaged.push(...found);
     if (packs) packReport = await checkPacks(packs);
   }
   const staleCacheKeysRemoved = await removeStaleCacheKeys(repo, missing, presence.listed);
@@ -225,6 +228,34 @@ async function corruptInPacks(
     });
   });
   return bad;
+}
+
+/**
+ * A corrupt object in packs: which packs hold its corrupt copies (for `tv repair packs`), and
+ * whether another holds an intact one. Every copy the index names is read back.
+ */
+async function placeCorruptCopies(
+  repo: Repository,
+  packs: PackedStore,
+  damaged: DamagedObject,
+): Promise<void> {
+  if (damaged.problem !== 'corrupt') return;
+  const { catalog } = packs;
+  const corruptIn = new Set<string>();
+  let intactCopy = false;
+  for (const r of [...catalog.objects.matches(Buffer.from(damaged.hash, 'hex'))]) {
+    const pack = catalog.pack(r);
+    if (pack.layout === 'loose') continue;
+    const intact = await copyIsIntact(packs.blobs, catalog, r, repo.hash).catch((err: unknown) => {
+      if (err instanceof ObjectNotFoundError) return undefined; // a pack gone: checkPacks says so
+      throw err;
+    });
+    if (intact) intactCopy = true;
+    else if (intact === false) corruptIn.add(pack.name);
+  }
+  if (corruptIn.size === 0) return;
+  damaged.corruptIn = [...corruptIn];
+  damaged.intactCopy = intactCopy;
 }
 
 /** Stored bytes that do not decode (or not to the object's length): the object is corrupt. */

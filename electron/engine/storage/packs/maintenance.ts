@@ -21,6 +21,11 @@ export interface RewritePlan {
    */
   drop: ReadonlyMap<string, number>;
   /**
+   * Copies to remove whatever their hash and age: record numbers of the catalog (`tv repair packs`
+   * drops corrupt copies this way, and keeps the intact copies of the same objects elsewhere).
+   */
+  dropCopies?: ReadonlySet<number>;
+  /**
    * Whether a pack that keeps some objects and loses others is rewritten without them (else the
    * lost ones stay as dead bytes in it, named by no index, until a later rewrite).
    */
@@ -168,7 +173,7 @@ function decide(store: PackLayer, plan: RewritePlan): Fate[] {
       if (!catalog.objects.isLive(r)) continue;
       const bytes = catalog.location(r).storedLength;
       const until = plan.drop.get(catalog.objects.hashHex(r));
-      if (until !== undefined && entry.indexedAt <= until) {
+      if ((until !== undefined && entry.indexedAt <= until) || plan.dropCopies?.has(r)) {
         fate.dropped.push(r);
         fate.droppedBytes += bytes;
       } else {

@@ -1,0 +1,100 @@
+import type { HashFn } from '../hashing';
+import type { Catalog, PackEntry } from '../storage/packs/catalog';
+import { codecFor, decodeObject, EncodingError } from '../storage/packs/codec';
+import { ENCODING_NONE, KNOWN_ENCODINGS } from '../storage/packs/format';
+import { StoreError, type BlobStore } from '../storage/store';
+
+/**
+ * The copies of objects in packs, read back as the index places them and checked against their
+ * hashes: what `tv verify --full` and `tv repair packs` use to tell a corrupt copy from an intact
+ * one. A copy is corrupt when its stored bytes do not decode to the object's length, or decode to
+ * bytes of another hash. An encoding this version does not know is never taken for damage: it
+ * stops the check with a message to upgrade.
+ */
+
+/** Bytes per ranged read when a pack's copies are read back: a 64 MiB pack comes in four. */
+const RUN_BYTES = 16 << 20;
+
+/** Records of a pack entry read together, in pack order: [start, end) of the pack. */
+interface Run {
+  start: number;
+  end: number;
+  records: number[];
+}
+
+/**
+ * The records of this pack entry whose bytes are not their object's. Reads the pack in ranged
+ * reads of up to 16 MiB (an ObjectNotFoundError when the pack is gone from the store).
+ */
+export async function corruptCopies(
+  blobs: BlobStore,
+  catalog: Catalog,
+  entry: PackEntry,
+  hash: HashFn,
+): Promise<number[]> {
+  const corrupt: number[] = [];
+  for (const run of runsOf(catalog, entry)) {
+    const bytes = await blobs.getRange(entry.key, run.start, run.end - run.start);
+    for (const record of run.records) {
+      const at = catalog.location(record).offset - run.start;
+      if (!(await intact(catalog, record, bytes, at, hash))) corrupt.push(record);
+    }
+  }
+  return corrupt;
+}
+
+/** Whether one copy (a record of the catalog) reads back as its object. */
+export async function copyIsIntact(
+  blobs: BlobStore,
+  catalog: Catalog,
+  record: number,
+  hash: HashFn,
+): Promise<boolean> {
+  const loc = catalog.location(record);
+  const bytes = await blobs.getRange(catalog.keyOf(record), loc.offset, loc.storedLength);
+  return intact(catalog, record, bytes, 0, hash);
+}
+
+/** The live records of a pack entry by offset, grouped into ranged reads of up to RUN_BYTES. */
+function runsOf(catalog: Catalog, entry: PackEntry): Run[] {
+  const records: number[] = [];
+  for (let r = entry.first; r < entry.first + entry.count; r++)
+    if (catalog.objects.isLive(r)) records.push(r);
+  records.sort((a, b) => catalog.location(a).offset - catalog.location(b).offset);
+  const runs: Run[] = [];
+  for (const record of records) {
+    const { offset, storedLength } = catalog.location(record);
+    const last = runs.at(-1);
+    if (last && offset + storedLength - last.start <= RUN_BYTES) {
+      last.end = Math.max(last.end, offset + storedLength);
+      last.records.push(record);
+    } else runs.push({ start: offset, end: offset + storedLength, records: [record] });
+  }
+  return runs;
+}
+
+async function intact(
+  catalog: Catalog,
+  record: number,
+  bytes: Buffer,
+  at: number,
+  hash: HashFn,
+): Promise<boolean> {
+  const { storedLength, length, encoding } = catalog.location(record);
+  const expected = catalog.objects.hashHex(record);
+  if (!KNOWN_ENCODINGS.includes(encoding))
+    throw new StoreError(
+      `object ${expected} in ${catalog.keyOf(record)} is stored with encoding ${encoding}, which this version of TensorVault does not know: upgrade TensorVault`,
+      'UNKNOWN_ENCODING',
+    );
+  const stored = bytes.subarray(at, at + storedLength);
+  if (stored.length !== storedLength) return false;
+  if (encoding === ENCODING_NONE && storedLength !== length) return false;
+  await codecFor(encoding);
+  try {
+    return hash(decodeObject(encoding, stored, length)) === expected;
+  } catch (err) {
+    if (err instanceof EncodingError) return false;
+    throw err;
+  }
+}
