@@ -114,14 +114,17 @@ export interface Records {
 }
 
 export function readRecord(records: Records, i: number): ObjectRecord {
-  const at = records.first + i * RECORD_BYTES;
-  const b = records.bytes;
+  const { hashAt, offset, storedLength, length, encoding } = readRecordInto(
+    records,
+    i,
+    recordFields(),
+  );
   return {
-    hash: b.subarray(at, at + 32),
-    offset: readU64(b, at + 32),
-    storedLength: b.readUInt32BE(at + 40),
-    length: b.readUInt32BE(at + 44),
-    encoding: b.readUInt8(at + 48),
+    hash: records.bytes.subarray(hashAt, hashAt + 32),
+    offset,
+    storedLength,
+    length,
+    encoding,
   };
 }
 
@@ -150,6 +153,7 @@ export function readRecordInto(records: Records, i: number, out: RecordFields): 
   return out;
 }
 
+/** A RecordFields to fill with readRecordInto. */
 export function recordFields(): RecordFields {
   return { hashAt: 0, offset: 0, storedLength: 0, length: 0, encoding: 0 };
 }
