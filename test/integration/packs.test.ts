@@ -81,6 +81,38 @@ const client = (root: string, packBytes = 256 * 1024): PackedStore => {
   return store;
 };
 
+/**
+ * A folder holding one pack of one object, written by hand (its record as given, at offset 8),
+ * and an index object that names it with `indexedLength` as the pack's length (its own, unless
+ * given): for objects and indexes no client would write.
+ */
+const packOfOne = async (
+  o: { hash: string; data: Buffer },
+  name: string,
+  encoding: number,
+  indexedLength?: number,
+) => {
+  const path = await folder();
+  const blobs = new DiskStore(path);
+  const record = {
+    hash: Buffer.from(o.hash, 'hex'),
+    offset: 8,
+    storedLength: o.data.length,
+    length: o.data.length,
+    encoding,
+  };
+  const pack = Buffer.concat([packHeader(), o.data, encodeTrailer([record])]);
+  await blobs.put(`data/${name.slice(0, 2)}/${name}`, pack);
+  await blobs.put(
+    `index/${indexName(Date.now(), '0'.repeat(16))}`,
+    encodeIndexObject({
+      packs: [{ name, length: indexedLength ?? pack.length, records: [record] }],
+    }),
+  );
+  await blobs.flush();
+  return path;
+};
+
 const counted = async <T>(fn: () => Promise<T>) => {
   const meter = new RequestMeter();
   const value = await metered(meter, fn);
@@ -342,24 +374,9 @@ describe('packs in a folder (format 3)', () => {
   });
 
   it('an object stored with an encoding this version does not know is refused: upgrade', async () => {
-    const path = await folder();
-    const blobs = new DiskStore(path);
     const o = object(1000);
     const name = 'ab'.repeat(16);
-    const record = {
-      hash: Buffer.from(o.hash, 'hex'),
-      offset: 8,
-      storedLength: 1000,
-      length: 1000,
-      encoding: 7,
-    };
-    const pack = Buffer.concat([packHeader(), o.data, encodeTrailer([record])]);
-    await blobs.put(`data/ab/${name}`, pack);
-    await blobs.put(
-      `index/${indexName(Date.now(), '0'.repeat(16))}`,
-      encodeIndexObject({ packs: [{ name, length: pack.length, records: [record] }] }),
-    );
-    await blobs.flush();
+    const path = await packOfOne(o, name, 7);
     await expect(readAll(client(path), o.key)).rejects.toThrow(
       `object ${o.hash} in data/ab/${name} is stored with encoding 7, which this version of TensorVault does not know: upgrade TensorVault`,
     );
@@ -395,25 +412,8 @@ describe('packs in a folder (format 3)', () => {
   });
 
   it('an index object naming bytes outside its pack is refused, naming the object', async () => {
-    const path = await folder();
-    const blobs = new DiskStore(path);
     const o = object(1000);
-    const name = 'ef'.repeat(16);
-    const record = {
-      hash: Buffer.from(o.hash, 'hex'),
-      offset: 8,
-      storedLength: 1000,
-      length: 1000,
-      encoding: 0,
-    };
-    const pack = Buffer.concat([packHeader(), o.data, encodeTrailer([record])]);
-    await blobs.put(`data/ef/${name}`, pack);
-    const index = indexName(Date.now(), '0'.repeat(16));
-    await blobs.put(
-      `index/${index}`,
-      encodeIndexObject({ packs: [{ name, length: 900, records: [record] }] }),
-    );
-    await blobs.flush();
+    const path = await packOfOne(o, 'ef'.repeat(16), 0, 900);
     await expect(readAll(client(path), o.key)).rejects.toThrow(
       `object ${o.hash} lies outside the pack's objects (bytes 8-1008)`,
     );
