@@ -5,7 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { RedisServer } from '../harness/redis';
 import { S3Server } from '../harness/s3';
 import { seededBytes } from '../unit/prng';
-import { startServers, type TestServers } from './stores';
+import { flipInFile, startServers, type TestServers } from './stores';
 import { json, tv, tvOnTerminal } from './tv';
 
 let servers: TestServers;
@@ -22,6 +22,11 @@ beforeAll(async () => {
   await writeFile(join(src, 'tokenizer/tokenizer.json'), '{"vocab": {}}');
 });
 afterAll(() => servers?.stop());
+/** Whether `dest` holds the model's weights as they are in `src`, byte for byte. */
+const sameWeights = async (dest: string) =>
+  (await readFile(join(dest, 'model.safetensors'))).equals(
+    await readFile(join(src, 'model.safetensors')),
+  );
 
 describe('tv command line', () => {
   it('shows help without touching a repository', async () => {
@@ -80,11 +85,7 @@ describe('tv command line', () => {
     const pulled = await tv(['pull', 'bert@v1', dest, '--json'], env);
     expect(pulled.code).toBe(0);
     expect(json(pulled.stdout)).toMatchObject({ files: 2, version: 'v1' });
-    expect(
-      (await readFile(join(dest, 'model.safetensors'))).equals(
-        await readFile(join(src, 'model.safetensors')),
-      ),
-    ).toBe(true);
+    expect(await sameWeights(dest)).toBe(true);
   });
 
   it('push and pull work on a terminal, with a progress bar, and --json there too', async () => {
@@ -101,11 +102,7 @@ describe('tv command line', () => {
     const pulled = await tvOnTerminal(['pull', 'tty-model@v1', dest], env);
     expect(pulled.code).toBe(0);
     expect(pulled.output).toContain(`written to ${dest}`);
-    expect(
-      (await readFile(join(dest, 'model.safetensors'))).equals(
-        await readFile(join(src, 'model.safetensors')),
-      ),
-    ).toBe(true);
+    expect(await sameWeights(dest)).toBe(true);
   });
 
   it('upgrade moves a format 1 folder to format 3 once, keeping its versions readable', async () => {
@@ -214,11 +211,7 @@ describe('tv command line', () => {
     expect(mended.code, mended.stdout).toBe(0);
     const dest = join(work.path, 'lost-pack-v1');
     expect((await tv(['pull', 'lp@v1', dest], env)).code).toBe(0);
-    expect(
-      (await readFile(join(dest, 'model.safetensors'))).equals(
-        await readFile(join(src, 'model.safetensors')),
-      ),
-    ).toBe(true);
+    expect(await sameWeights(dest)).toBe(true);
   });
 
   it('a corrupt copy in a pack: verify --full says in one line what to run; repair packs, then a push of the files, mend the version', async () => {
@@ -230,11 +223,9 @@ describe('tv command line', () => {
     const shard = (await readdir(join(repo, 'data')))[0]!;
     const pack = (await readdir(join(repo, 'data', shard)))[0]!;
     const file = join(repo, 'data', shard, pack);
-    const bytes = await readFile(file);
-    const at = bytes.indexOf(weights.subarray(1_000_000, 1_000_064));
+    const at = (await readFile(file)).indexOf(weights.subarray(1_000_000, 1_000_064));
     expect(at).toBeGreaterThan(0);
-    bytes[at] = bytes[at]! ^ 0x01;
-    await writeFile(file, bytes);
+    await flipInFile(file, at);
 
     const damaged = await tv(['verify', '--full'], env);
     expect(damaged.code).toBe(1);

@@ -1,5 +1,5 @@
 import { spawn } from 'node:child_process';
-import { mkdir, open, readdir, readFile, stat, writeFile } from 'node:fs/promises';
+import { mkdir, readdir, readFile, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -13,6 +13,7 @@ import { S3Server } from '../harness/s3';
 import { seededBytes } from '../unit/prng';
 import {
   cacheKey,
+  flipInFile,
   packedStore,
   s3Options,
   s3Store,
@@ -159,19 +160,6 @@ async function flipInBucket(blobs: BlobStore, key: string, at: number): Promise<
   const bytes = await readAll(blobs, key);
   bytes[at] = bytes[at]! ^ 0x01;
   await blobs.put(key, bytes);
-}
-
-/** Flips one bit of a file in place, as a failing disk might. */
-async function flipInFile(file: string, at: number): Promise<void> {
-  const handle = await open(file, 'r+');
-  try {
-    const byte = Buffer.alloc(1);
-    await handle.read(byte, 0, 1, at);
-    byte[0] = byte[0]! ^ 0x01;
-    await handle.write(byte, 0, 1, at);
-  } finally {
-    await handle.close();
-  }
 }
 
 describe('a corrupt copy in a pack', () => {

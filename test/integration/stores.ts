@@ -1,4 +1,4 @@
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, open, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Logger } from '../../electron/engine/log';
@@ -142,4 +142,17 @@ export async function cachedStore(
     ...options,
   });
   return { store, dispose: () => store.close() };
+}
+
+/** Flips one bit of a file in place, as a failing disk might. */
+export async function flipInFile(file: string, at: number): Promise<void> {
+  const handle = await open(file, 'r+');
+  try {
+    const byte = Buffer.alloc(1);
+    await handle.read(byte, 0, 1, at);
+    byte[0] = byte[0]! ^ 0x01;
+    await handle.write(byte, 0, 1, at);
+  } finally {
+    await handle.close();
+  }
 }
