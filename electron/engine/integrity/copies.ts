@@ -1,7 +1,7 @@
 import type { HashFn } from '../hashing';
 import type { Catalog, PackEntry } from '../storage/packs/catalog';
-import { codecFor, decodeObject, EncodingError } from '../storage/packs/codec';
-import { ENCODING_NONE, KNOWN_ENCODINGS } from '../storage/packs/format';
+import { codecFor } from '../storage/packs/codec';
+import { decode, refuseUnknownEncoding } from '../storage/packs/packed-store';
 import { StoreError, type BlobStore } from '../storage/store';
 
 /**
@@ -80,21 +80,16 @@ async function intact(
   at: number,
   hash: HashFn,
 ): Promise<boolean> {
-  const { storedLength, length, encoding } = catalog.location(record);
+  const { offset, storedLength, length, encoding } = catalog.location(record);
   const expected = catalog.objects.hashHex(record);
-  if (!KNOWN_ENCODINGS.includes(encoding))
-    throw new StoreError(
-      `object ${expected} in ${catalog.keyOf(record)} is stored with encoding ${encoding}, which this version of TensorVault does not know: upgrade TensorVault`,
-      'UNKNOWN_ENCODING',
-    );
-  const stored = bytes.subarray(at, at + storedLength);
-  if (stored.length !== storedLength) return false;
-  if (encoding === ENCODING_NONE && storedLength !== length) return false;
+  const key = catalog.keyOf(record);
+  refuseUnknownEncoding(expected, key, encoding);
   await codecFor(encoding);
+  const where = { key, offset, storedLength, length, encoding };
   try {
-    return hash(decodeObject(encoding, stored, length)) === expected;
+    return hash(decode(bytes.subarray(at, at + storedLength), where, expected)) === expected;
   } catch (err) {
-    if (err instanceof EncodingError) return false;
+    if (err instanceof StoreError && err.code === 'BAD_OBJECT') return false;
     throw err;
   }
 }

@@ -340,11 +340,7 @@ export class PackedStore implements Store {
       encoding: loc.encoding,
       ...(file ? { file } : {}),
     };
-    if (!KNOWN_ENCODINGS.includes(where.encoding))
-      throw new StoreError(
-        `object ${hash} in ${key} is stored with encoding ${where.encoding}, which this version of TensorVault does not know: upgrade TensorVault`,
-        'UNKNOWN_ENCODING',
-      );
+    refuseUnknownEncoding(hash, key, where.encoding);
     return where;
   }
 
@@ -540,11 +536,21 @@ export class PackedStore implements Store {
   }
 }
 
+/** Refuses an object stored in an encoding this version does not know: never guessed at. */
+export function refuseUnknownEncoding(hash: string, key: string, encoding: number): void {
+  if (!KNOWN_ENCODINGS.includes(encoding))
+    throw new StoreError(
+      `object ${hash} in ${key} is stored with encoding ${encoding}, which this version of TensorVault does not know: upgrade TensorVault`,
+      'UNKNOWN_ENCODING',
+    );
+}
+
 /**
- * An object's original bytes from its stored bytes (encoding 0: as stored). Its hash is checked
- * by whoever uses the bytes (the repository, a restore's workers).
+ * An object's original bytes from its stored bytes (encoding 0: as stored); a StoreError
+ * BAD_OBJECT when they are not its stored length or do not decode. Its hash is checked by
+ * whoever uses the bytes (the repository, a restore's workers, verify).
  */
-function decode(stored: Buffer, where: Located, hash: string): Buffer {
+export function decode(stored: Buffer, where: Located, hash: string): Buffer {
   if (
     stored.length !== where.storedLength ||
     (where.encoding === ENCODING_NONE && where.length !== where.storedLength)
