@@ -2,7 +2,7 @@ import type { HashFn } from '../hashing';
 import type { Catalog, PackEntry } from '../storage/packs/catalog';
 import { codecFor } from '../storage/packs/codec';
 import { decode, refuseUnknownEncoding } from '../storage/packs/packed-store';
-import { StoreError, type BlobStore } from '../storage/store';
+import { ObjectNotFoundError, StoreError, type BlobStore } from '../storage/store';
 
 /**
  * The copies of objects in packs, read back as the index places them and checked against their
@@ -44,7 +44,7 @@ export async function corruptCopies(
 }
 
 /** Whether one copy (a record of the catalog) reads back as its object. */
-export async function copyIsIntact(
+async function copyIsIntact(
   blobs: BlobStore,
   catalog: Catalog,
   record: number,
@@ -53,6 +53,32 @@ export async function copyIsIntact(
   const loc = catalog.location(record);
   const bytes = await blobs.getRange(catalog.keyOf(record), loc.offset, loc.storedLength);
   return intact(catalog, record, bytes, 0, hash);
+}
+
+/**
+ * Every copy of an object the index places in a pack (`skip` left out), read back: those intact
+ * and those corrupt. A copy whose pack is gone from the store is neither (`tv repair index`
+ * drops it from the index).
+ */
+export async function checkCopies(
+  blobs: BlobStore,
+  catalog: Catalog,
+  object: Buffer,
+  hash: HashFn,
+  skip: (record: number) => boolean = () => false,
+): Promise<{ intact: number[]; corrupt: number[] }> {
+  const intact: number[] = [];
+  const corrupt: number[] = [];
+  for (const r of [...catalog.objects.matches(object)]) {
+    if (skip(r) || catalog.pack(r).layout === 'loose') continue;
+    const good = await copyIsIntact(blobs, catalog, r, hash).catch((err: unknown) => {
+      if (err instanceof ObjectNotFoundError) return undefined;
+      throw err;
+    });
+    if (good) intact.push(r);
+    else if (good === false) corrupt.push(r);
+  }
+  return { intact, corrupt };
 }
 
 /** The live records of a pack entry by offset, grouped into ranged reads of up to RUN_BYTES. */

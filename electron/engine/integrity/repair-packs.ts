@@ -6,7 +6,7 @@ import type { Catalog, PackEntry } from '../storage/packs/catalog';
 import { rewrite } from '../storage/packs/maintenance';
 import { PackedStore } from '../storage/packs/packed-store';
 import { ObjectNotFoundError } from '../storage/store';
-import { copyIsIntact, corruptCopies } from './copies';
+import { checkCopies, corruptCopies } from './copies';
 import { liveVersions, reachable } from './reachable';
 import { stillCondemned } from './repair';
 
@@ -154,15 +154,9 @@ async function otherCopies(
     hashes.set(catalog.objects.hashHex(r), Buffer.from(catalog.objects.hash(r)));
   const intact = new Set<string>();
   await mapLimit([...hashes], 4, async ([hex, hash]) => {
-    for (const r of [...catalog.objects.matches(hash)]) {
-      if (corrupt.has(r) || catalog.pack(r).layout === 'loose') continue;
-      const good = await copyIsIntact(packs.blobs, catalog, r, repo.hash).catch((err: unknown) => {
-        if (err instanceof ObjectNotFoundError) return undefined; // its pack is gone: repair index
-        throw err;
-      });
-      if (good) intact.add(hex);
-      else if (good === false) corrupt.add(r);
-    }
+    const copies = await checkCopies(packs.blobs, catalog, hash, repo.hash, (r) => corrupt.has(r));
+    if (copies.intact.length > 0) intact.add(hex);
+    for (const r of copies.corrupt) corrupt.add(r);
   });
   return intact;
 }

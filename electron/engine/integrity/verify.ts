@@ -12,7 +12,7 @@ import {
   readAll,
   type Store,
 } from '../storage/store';
-import { copyIsIntact } from './copies';
+import { checkCopies } from './copies';
 import { reachable, type Reachable } from './reachable';
 import { repairIndex } from './repair';
 
@@ -241,21 +241,17 @@ async function placeCorruptCopies(
 ): Promise<void> {
   if (damaged.problem !== 'corrupt') return;
   const { catalog } = packs;
-  const corruptIn = new Set<string>();
-  let intactCopy = false;
-  for (const r of [...catalog.objects.matches(Buffer.from(damaged.hash, 'hex'))]) {
-    const pack = catalog.pack(r);
-    if (pack.layout === 'loose') continue;
-    const intact = await copyIsIntact(packs.blobs, catalog, r, repo.hash).catch((err: unknown) => {
-      if (err instanceof ObjectNotFoundError) return undefined; // a pack gone: checkPacks says so
-      throw err;
-    });
-    if (intact) intactCopy = true;
-    else if (intact === false) corruptIn.add(pack.name);
-  }
+  // A copy in a pack gone from the store is neither: checkPacks says so.
+  const { intact, corrupt } = await checkCopies(
+    packs.blobs,
+    catalog,
+    Buffer.from(damaged.hash, 'hex'),
+    repo.hash,
+  );
+  const corruptIn = new Set(corrupt.map((r) => catalog.pack(r).name));
   if (corruptIn.size === 0) return;
   damaged.corruptIn = [...corruptIn];
-  damaged.intactCopy = intactCopy;
+  damaged.intactCopy = intact.length > 0;
 }
 
 /** Stored bytes that do not decode (or not to the object's length): the object is corrupt. */
