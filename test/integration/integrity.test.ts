@@ -155,6 +155,51 @@ describe('a pack lost for good', () => {
   });
 });
 
+describe('a pack lost for good, files sent as streams (browser mode)', () => {
+  it('pushing them again with --no-cache stores the lost chunks again: a stream cannot be read twice, so nothing is taken from a guide', async () => {
+    const service = teamService('lost-stream');
+    const a = seededBytes(13, 700_000);
+    const b = seededBytes(14, 300_000);
+    const streams = () =>
+      [
+        ['a.bin', a],
+        ['b.bin', b],
+      ].map(([path, bytes]) => ({
+        path: path as string,
+        size: (bytes as Uint8Array).length,
+        stream: () => [bytes as Uint8Array],
+      }));
+    try {
+      await service.init({ packSize: 256 * 1024 });
+      await service.push({ model: 'm', files: streams() });
+      const repo = await service.repository();
+      const v1 = await repo.resolve('m@v1');
+      const file = v1.record.files.find((f) => f.path === 'a.bin')!;
+      const victim = (await repo.readManifest(file.manifest)).chunks[2]!.hash;
+      const [where] = await repo.stack.packs!.locateMany([victim]);
+      const bucket = s3Store(s3, 'lost-stream');
+      await bucket.delete(where!.key);
+      await bucket.close();
+      const lost = (await service.verify({ full: true })).damaged.map((d) => d.hash);
+      expect(lost).toContain(victim);
+
+      const again = await service.push({
+        model: 'm',
+        files: streams(),
+        allowSame: true,
+        noCache: true,
+      });
+      expect(again.newChunks).toBe(lost.length);
+      expect(await service.verify({ full: true })).toMatchObject({ ok: true, damaged: [] });
+      const dest = join(work.path, `lost-stream-${++n}`);
+      await service.pull('m@v1', dest);
+      expect((await readFile(join(dest, 'a.bin'))).equals(Buffer.from(a))).toBe(true);
+    } finally {
+      await service.close();
+    }
+  });
+});
+
 /** Flips one bit of a pack in a bucket (the pack written again, as a faulty copy would be). */
 async function flipInBucket(blobs: BlobStore, key: string, at: number): Promise<void> {
   const bytes = await readAll(blobs, key);

@@ -472,7 +472,9 @@ async function ingest(
 
   const chunkSource = async (source: FileSource): Promise<Manifest> => {
     const cut: ChunkInfo[] = [];
-    const guide = guideFor(source.path);
+    // A stream cannot be read again: checking the parent's chunks (one may be lost), its worker
+    // keeps every chunk's bytes, guided by nothing (a guide's known chunks come without them).
+    const guide = options.checkParent && !source.file ? undefined : guideFor(source.path);
     const common = {
       params: repo.chunking,
       algorithm: repo.config.hash,
