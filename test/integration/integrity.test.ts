@@ -155,6 +155,34 @@ describe('a pack lost for good', () => {
   });
 });
 
+describe('a push identical to its parent', () => {
+  it('keeps the chunks it stored again (a corrupt copy dropped, --no-cache), though it writes no version', async () => {
+    const path = join(work.path, `same-folder-${++n}`);
+    const service = new Service({ repository: path, redisUrl: undefined, mode: 'cli', workers: 2 });
+    try {
+      const a = seededBytes(15, 700_000);
+      const src = await folder('ls', { 'a.bin': a });
+      await service.push({ model: 'm', paths: [src] });
+      const repo = await service.repository();
+      const v1 = await repo.resolve('m@v1');
+      const victim = (await repo.readManifest(v1.record.files[0]!.manifest)).chunks[2]!.hash;
+      const [where] = await repo.stack.packs!.locateMany([victim]);
+      await flipInFile(repo.stack.blobs.localPath!(where!.key), where!.offset + 7);
+      await service.repairPacks([packNameOfKey(where!.key)!]);
+
+      const again = await service.push({ model: 'm', paths: [src], noCache: true });
+      expect(again.identicalTo?.version).toBe('v1');
+      expect(again.newChunks).toBe(1);
+      expect(await service.verify({ full: true })).toMatchObject({ ok: true, damaged: [] });
+      const dest = join(work.path, `same-folder-out-${++n}`);
+      await service.pull('m@v1', dest);
+      expect((await readFile(join(dest, 'a.bin'))).equals(Buffer.from(a))).toBe(true);
+    } finally {
+      await service.close();
+    }
+  });
+});
+
 describe('a pack lost for good, files sent as streams (browser mode)', () => {
   it('pushing them again with --no-cache stores the lost chunks again: a stream cannot be read twice, so nothing is taken from a guide', async () => {
     const service = teamService('lost-stream');

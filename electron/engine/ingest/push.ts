@@ -630,6 +630,8 @@ async function publishVersion(
     update: options.update ? updateSummary(parent, run.files, files) : null,
   });
   if (parent && !options.allowSame && sameFiles(parent.record.files, files)) {
+    // No version, but chunks it stored (lost ones, stored again by --no-cache) are kept.
+    if (run.uploaded.size > 0) await repo.storeDurably([...run.uploaded]);
     await run.cached?.save(options.files, run.files);
     progress.phase = 'done';
     emit(true);
