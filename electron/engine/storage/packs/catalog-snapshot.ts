@@ -118,10 +118,14 @@ export function decodeCatalog(bytes: Buffer, owner: SnapshotOwner): CatalogState
   }
   if (header.repositoryId !== owner.repositoryId || header.location !== owner.location)
     return undefined;
-  // Own buffers for the records (they grow and change) and for the table (aligned).
-  const records = Buffer.from(bytes.subarray(recordsAt, slotsAt));
-  const slots = new Int32Array(slotCount);
-  Buffer.from(slots.buffer).set(bytes.subarray(slotsAt, end));
+  // The records and the table stay where they were read (the file's buffer is the catalog's
+  // now); the table is copied only when it lies unaligned for an Int32Array.
+  const buffer = bytes.buffer as ArrayBuffer; // a file's bytes: never shared memory
+  const records = Buffer.from(buffer, bytes.byteOffset + recordsAt, slotsAt - recordsAt);
+  const slots =
+    (bytes.byteOffset + slotsAt) % 4 === 0
+      ? new Int32Array(buffer, bytes.byteOffset + slotsAt, slotCount)
+      : new Int32Array(new Uint8Array(bytes.subarray(slotsAt, end)).buffer);
   const packs: PackEntry[] = header.packs.map(
     ([name, layout, key, length, source, indexedAt, first, packCount, gone], no) => ({
       no,
