@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { mkdir, open, readdir, readFile, stat, symlink, writeFile } from 'node:fs/promises';
+import { mkdir, open, readdir, readFile, rm, stat, symlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { setTimeout } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
@@ -196,14 +196,14 @@ describe('two clients of one repository', () => {
         // Alice's listing answers only once her workers are chunking (or after 5 s).
         run.mockClear();
         let chunkingBeforeListing = false;
-        const versions = Repository.prototype.versions;
+        const latestVersion = Repository.prototype.latestVersion;
         const listed = vi
-          .spyOn(Repository.prototype, 'versions')
+          .spyOn(Repository.prototype, 'latestVersion')
           .mockImplementationOnce(async function (this: Repository, model: string) {
             const until = Date.now() + 5000;
             while (run.mock.calls.length === 0 && Date.now() < until) await setTimeout(5);
             chunkingBeforeListing = run.mock.calls.length > 0;
-            return versions.call(this, model);
+            return latestVersion.call(this, model);
           });
         const third = await alice.push({ model: 'hint', paths: [src] });
         listed.mockRestore();
@@ -289,6 +289,42 @@ describe('version numbers across workstations', () => {
     } finally {
       vi.useRealTimers();
       await ws.close();
+    }
+  });
+});
+
+describe('a model of many versions', () => {
+  it('a push and a pull read only the records they need: an old record gone breaks neither', async () => {
+    const client = service('local');
+    const src = fresh('many');
+    await mkdir(src);
+    try {
+      for (let v = 1; v <= 3; v++) {
+        await writeFile(join(src, 'model.bin'), seededBytes(90 + v, 100_000));
+        await client.push({ model: 'm', paths: [src] });
+      }
+      const repo = await client.repository();
+      const v1 = await repo.resolve('m@v1');
+      await client.close();
+      // v1's record is lost (a damaged disk): its version cannot be read, the others can.
+      await rm(repo.stack.blobs.localPath!(objectKey(v1.id)));
+
+      const later = service('local', repo.location);
+      try {
+        await writeFile(join(src, 'model.bin'), seededBytes(99, 100_000));
+        expect((await later.push({ model: 'm', paths: [src] })).version).toBe('v4');
+        const dest = fresh('many-out');
+        await later.pull('m@v3', dest);
+        expect(
+          (await readFile(join(dest, 'model.bin'))).equals(Buffer.from(seededBytes(93, 100_000))),
+        ).toBe(true);
+        await later.pull('m', fresh('many-latest'));
+        await expect(later.pull('m@v1', fresh('many-v1'))).rejects.toThrow(/version record/);
+      } finally {
+        await later.close();
+      }
+    } finally {
+      await client.close();
     }
   });
 });

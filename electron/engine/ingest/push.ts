@@ -148,9 +148,8 @@ type ParentListing = Promise<{ parent: VersionEntry | undefined; files: ParentFi
  * chunking need not wait for it: see ingest.
  */
 function listParent(repo: Repository, model: string, against?: VersionEntry): ParentListing {
-  const listing = (against ? Promise.resolve([against]) : repo.versions(model)).then(
-    async (versions) => {
-      const parent = versions.at(-1);
+  const listing = (against ? Promise.resolve(against) : repo.latestVersion(model)).then(
+    async (parent) => {
       const files: ParentFiles = parent ? await parentFiles(repo, parent) : new Map();
       return { parent, files };
     },

@@ -335,6 +335,26 @@ export class Repository {
     return entries;
   }
 
+  /**
+   * A model's latest live version, its record the only one read (a push needs its parent, not
+   * the hundreds of versions before it); undefined for a model that has none.
+   */
+  async latestVersion(model: string): Promise<VersionEntry | undefined> {
+    const latest = (await this.liveRefs(model)).at(-1);
+    if (!latest) {
+      this.lastListed.delete(model);
+      return undefined;
+    }
+    const entry = await this.entryOf(latest);
+    this.lastListed.set(model, entry);
+    return entry;
+  }
+
+  /** The version a live numbered ref names, its record read. */
+  private async entryOf({ model, ref, number }: NumberedRef): Promise<VersionEntry> {
+    return { model, number, id: ref.versionId, ref, record: await this.readVersion(ref.versionId) };
+  }
+
   private async liveEntries(model: string, numbered: NumberedRef[]): Promise<VersionEntry[]> {
     const live = numbered.filter((r) => !r.removed);
     const records = await Promise.all(live.map(({ ref }) => this.readVersion(ref.versionId)));
@@ -401,20 +421,25 @@ export class Repository {
       throw new RepositoryError(
         `"${selector}" names no version: after the @ give vN, latest or a version id prefix (see \`tv log ${model}\`)`,
       );
+    // Only the record of the version named is read, however many the model has.
     const numbered = await this.numberedRefs(model);
-    const versions = await this.liveEntries(model, numbered);
-    if (versions.length === 0) throw this.noVersions(model, numbered.length);
-    if (which === 'latest') return versions[versions.length - 1] as VersionEntry;
+    const live = numbered.filter((r) => !r.removed);
+    if (live.length === 0) throw this.noVersions(model, numbered.length);
+    if (which === 'latest') {
+      const entry = await this.entryOf(live.at(-1) as NumberedRef);
+      this.lastListed.set(model, entry);
+      return entry;
+    }
     const pick = async (found: NumberedRef): Promise<VersionEntry> => {
       if (found.removed) throw await this.removedError(found);
-      return versions.find((v) => v.ref.key === found.ref.key) as VersionEntry;
+      return this.entryOf(found);
     };
     const numberMatch = /^v(\d+)$/.exec(which);
     if (numberMatch) {
       const found = numbered.find((r) => r.number === Number(numberMatch[1]));
       if (!found)
         throw new RepositoryError(
-          `model "${model}" has no version ${which} (it has ${describeLabels(versions)}; see \`tv log ${model}\`)`,
+          `model "${model}" has no version ${which} (it has ${describeLabels(live)}; see \`tv log ${model}\`)`,
         );
       return pick(found);
     }
@@ -671,7 +696,7 @@ export function refTime(listed: readonly ParsedRef[], now = Date.now()): number 
 }
 
 /** "v2, v3 and v5", or "12 versions, v2 to v14": what a model has, for messages. */
-function describeLabels(versions: VersionEntry[]): string {
+function describeLabels(versions: { number: number }[]): string {
   const labels = versions.map((v) => `v${v.number}`);
   if (labels.length > 5) return `${labels.length} versions, ${labels[0]} to ${labels.at(-1)}`;
   return labels.length === 1

@@ -25,8 +25,9 @@ import type { LocalCopy } from './local-copy';
 export const LISTING_MARGIN_MS = 15 * 60_000;
 /** A remote repository's index objects are listed whole at least this often (and by gc, repair). */
 const FULL_LISTING_EVERY_MS = 24 * 3600_000;
-/** Records a snapshot may lack before it is written again (see saveSnapshot). */
-const SNAPSHOT_BEHIND = 4096;
+/** Index objects, and records, a snapshot may lack before it is written again (saveSnapshot). */
+const SNAPSHOT_BEHIND_SOURCES = 16;
+const SNAPSHOT_BEHIND_RECORDS = 4096;
 /** How long after a folder's mtime a listing of it is sure to include the change. */
 const RACY_MS = 100;
 
@@ -131,16 +132,21 @@ export class IndexSync {
 
   /**
    * Writes the catalog's snapshot (a command ending; the app closing), once no sync runs: when
-   * there was none, or when it lacks enough records that applying them each time would cost more
-   * than writing it (a push adds an index object or two: those are applied, not written, until
-   * they add up to 5% of the records).
+   * there was none, or when it lacks enough that applying it each time costs more than writing it
+   * (a push adds an index object: those are applied, not written, until there are 16 of them or
+   * their records add up to 5% of the snapshot's).
    */
   async saveSnapshot(): Promise<void> {
     if (!this.snapshot || this.catalog.changes === this.snapshotChanges) return;
     await Promise.allSettled([this.running, this.queued]);
     const records = this.catalog.objects.length;
     const held = this.snapshotRecords;
-    if (held !== undefined && records - held < Math.max(SNAPSHOT_BEHIND, held / 20)) return;
+    if (
+      held !== undefined &&
+      this.catalog.changes - this.snapshotChanges < SNAPSHOT_BEHIND_SOURCES &&
+      records - held < Math.max(SNAPSHOT_BEHIND_RECORDS, held / 20)
+    )
+      return;
     const changes = this.catalog.changes;
     await this.snapshot.write(this.catalog.state());
     this.snapshotChanges = changes;
