@@ -90,7 +90,17 @@ interface AppState {
   setPushMode(mode: PushMode): void;
   /** Works out what a push of the picked files would do; `force` runs a big browser one too. */
   refreshStatus(force?: boolean): Promise<void>;
-  startPush(model: string, files: Picked[], message: string): Promise<void>;
+  /**
+   * Pushes the picked files. `checkEveryChunk`: read every file and check even the chunks the
+   * latest version names against the repository (tv push --no-cache): stores again what a repair
+   * dropped.
+   */
+  startPush(
+    model: string,
+    files: Picked[],
+    message: string,
+    options?: { checkEveryChunk?: boolean },
+  ): Promise<void>;
   /** Versions teammates pushed since the page opened (id -> true), shown as new. */
   fresh: Record<string, true>;
   setTag(selector: string, name: string): Promise<void>;
@@ -269,13 +279,16 @@ export const useApp = create<AppState>((set, get) => ({
     }
   },
 
-  async startPush(model, files, text) {
+  async startPush(model, files, text, choice) {
     if (get().push?.status === 'running') return;
     const running = get().status;
     if (running?.running) void api.cancelPush(running.id).catch(() => {});
     const id = newId('push');
     set({ push: { id, model, progress: null, status: 'running' }, status: undefined });
-    const plan = pushPlan(get());
+    const planned = pushPlan(get());
+    const plan = choice?.checkEveryChunk
+      ? { ...planned, options: { ...planned.options, noCache: true } }
+      : planned;
     try {
       let result: PushResult;
       const paths =
@@ -389,7 +402,7 @@ type Set = (partial: Partial<AppState>) => void;
 /** The paths the picked files get, and the options of their push or status (the update choice). */
 function pushPlan(state: AppState): {
   paths: string[];
-  options: { update?: { remove: string[] }; versionPaths?: string[] };
+  options: { update?: { remove: string[] }; versionPaths?: string[]; noCache?: boolean };
 } {
   const { picked, pickKind, pushMode, versions, latestFiles, model } = state;
   const updating = pickKind === 'files' && pushMode === 'update' && (versions?.length ?? 0) > 0;

@@ -202,7 +202,7 @@ describe('tv command line', () => {
     const damaged = await tv(['verify', '--full'], env);
     expect(damaged.code).toBe(1);
     expect(damaged.stdout).toContain(
-      '  to store missing chunks again: push the files named above again (tv push MODEL PATHS --no-cache --allow-same); every version that names them is whole again',
+      '  to store missing chunks again: push the files named above again (tv push MODEL PATHS --no-cache); every version that names them is whole again',
     );
     const again = await tv(['push', 'lp', src, '--no-cache', '--allow-same', '--json'], env);
     expect(again.code, again.stderr).toBe(0);
@@ -233,7 +233,7 @@ describe('tv command line', () => {
       new RegExp(`^  corrupt chunk [0-9a-f]{64} \\(model.safetensors\\) in pack ${pack}$`, 'm'),
     );
     expect(damaged.stdout).toContain(
-      `  to mend the corrupt copies: tv repair packs ${pack} (drops them from the index and their cache keys); then push the files named above again (tv push MODEL PATHS --no-cache --allow-same) to store them again`,
+      `  to mend the corrupt copies: tv repair packs ${pack} (drops them from the index and their cache keys); then push the files named above again (tv push MODEL PATHS --no-cache) to store them again`,
     );
     expect(damaged.stdout).toContain('  1 pack checked against its trailer\n');
     const repaired = await tv(['repair', 'packs', pack], env);
@@ -246,7 +246,7 @@ describe('tv command line', () => {
       /^ {2}[\d.]+ KiB of dropped copies stay in their packs as dead bytes, named by no index, until gc rewrites those packs$/m,
     );
     expect(repaired.stdout).toContain(
-      '  to store it again, push the files that need it again: tv push MODEL PATHS --no-cache --allow-same (cc v1: model.safetensors)',
+      '  to store it again, push the files that need it again: tv push MODEL PATHS --no-cache (cc v1: model.safetensors)',
     );
     // The trailer still names the dropped copy: a rebuild from trailers does not bring it back.
     const rebuilt = await tv(['repair', 'index'], env);

@@ -155,6 +155,79 @@ describe('a pack lost for good', () => {
   });
 });
 
+describe('a push identical to its parent', () => {
+  it('keeps the chunks it stored again (a corrupt copy dropped, --no-cache), though it writes no version', async () => {
+    const path = join(work.path, `same-folder-${++n}`);
+    const service = new Service({ repository: path, redisUrl: undefined, mode: 'cli', workers: 2 });
+    try {
+      const a = seededBytes(15, 700_000);
+      const src = await folder('ls', { 'a.bin': a });
+      await service.push({ model: 'm', paths: [src] });
+      const repo = await service.repository();
+      const v1 = await repo.resolve('m@v1');
+      const victim = (await repo.readManifest(v1.record.files[0]!.manifest)).chunks[2]!.hash;
+      const [where] = await repo.stack.packs!.locateMany([victim]);
+      await flipInFile(repo.stack.blobs.localPath!(where!.key), where!.offset + 7);
+      await service.repairPacks([packNameOfKey(where!.key)!]);
+
+      const again = await service.push({ model: 'm', paths: [src], noCache: true });
+      expect(again.identicalTo?.version).toBe('v1');
+      expect(again.newChunks).toBe(1);
+      expect(await service.verify({ full: true })).toMatchObject({ ok: true, damaged: [] });
+      const dest = join(work.path, `same-folder-out-${++n}`);
+      await service.pull('m@v1', dest);
+      expect((await readFile(join(dest, 'a.bin'))).equals(Buffer.from(a))).toBe(true);
+    } finally {
+      await service.close();
+    }
+  });
+});
+
+describe('a pack lost for good, files sent as streams (browser mode)', () => {
+  it('pushing them again with --no-cache stores the lost chunks again: a stream cannot be read twice, so nothing is taken from a guide', async () => {
+    const service = teamService('lost-stream');
+    const a = seededBytes(13, 700_000);
+    const b = seededBytes(14, 300_000);
+    const streams = () =>
+      [
+        ['a.bin', a],
+        ['b.bin', b],
+      ].map(([path, bytes]) => ({
+        path: path as string,
+        size: (bytes as Uint8Array).length,
+        stream: () => [bytes as Uint8Array],
+      }));
+    try {
+      await service.init({ packSize: 256 * 1024 });
+      await service.push({ model: 'm', files: streams() });
+      const repo = await service.repository();
+      const v1 = await repo.resolve('m@v1');
+      const file = v1.record.files.find((f) => f.path === 'a.bin')!;
+      const victim = (await repo.readManifest(file.manifest)).chunks[2]!.hash;
+      const [where] = await repo.stack.packs!.locateMany([victim]);
+      const bucket = s3Store(s3, 'lost-stream');
+      await bucket.delete(where!.key);
+      await bucket.close();
+      const lost = (await service.verify({ full: true })).damaged.map((d) => d.hash);
+      expect(lost).toContain(victim);
+
+      const again = await service.push({
+        model: 'm',
+        files: streams(),
+        allowSame: true,
+        noCache: true,
+      });
+      expect(again.newChunks).toBe(lost.length);
+      expect(await service.verify({ full: true })).toMatchObject({ ok: true, damaged: [] });
+      const dest = join(work.path, `lost-stream-${++n}`);
+      await service.pull('m@v1', dest);
+      expect((await readFile(join(dest, 'a.bin'))).equals(Buffer.from(a))).toBe(true);
+    } finally {
+      await service.close();
+    }
+  });
+});
+
 /** Flips one bit of a pack in a bucket (the pack written again, as a faulty copy would be). */
 async function flipInBucket(blobs: BlobStore, key: string, at: number): Promise<void> {
   const bytes = await readAll(blobs, key);

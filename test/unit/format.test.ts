@@ -1,6 +1,12 @@
 import { describe, expect, it } from 'vitest';
+import { randomBytes } from 'node:crypto';
+import { DigestSet } from '../../electron/engine/ingest/digest-set';
 import {
+  CHUNK_ENTRY,
+  chunkCount,
+  chunkEntries,
   decodeManifest,
+  encodedManifest,
   encodeManifest,
   FormatError,
   newConfig,
@@ -30,6 +36,40 @@ describe('repository format 1', () => {
       decodeManifest(encodeManifest({ size: 0, fileHash: h('e'), chunks: [] }, 'blake3'), 'x')
         .chunks,
     ).toEqual([]);
+  });
+
+  it('reads a manifest as chunk entries without its chunk list, from its own copy of the bytes', () => {
+    const chunks = Array.from({ length: 5 }, (_, i) => ({
+      hash: randomBytes(32).toString('hex'),
+      length: 100 + i,
+    }));
+    const manifest = { size: 510, fileHash: h('f'), chunks };
+    const bytes = encodeManifest(manifest, 'sha256');
+    const read = decodeManifest(bytes, 'm1');
+    bytes.fill(0); // the caller's buffer, reused: the manifest kept its own copy
+    expect(encodedManifest(read)?.hash).toBe('m1');
+    expect(encodedManifest(read)?.bytes).toEqual(encodeManifest(manifest, 'sha256'));
+    expect(encodedManifest(manifest)).toBeUndefined();
+    // Entries and counts the same whether the manifest was read or built.
+    expect(chunkCount(read)).toBe(5);
+    expect(chunkEntries(read)).toEqual(chunkEntries(manifest));
+    expect(chunkEntries(read).length).toBe(5 * CHUNK_ENTRY);
+    expect(read.chunks).toEqual(chunks);
+    expect(JSON.parse(JSON.stringify(read))).toEqual(manifest);
+  });
+
+  it('holds chunk digests as bytes: every one added, nothing else', () => {
+    const runs = [randomBytes(CHUNK_ENTRY * 3000), randomBytes(CHUNK_ENTRY * 7)];
+    // A digest named twice (two files sharing a chunk) is held once.
+    runs[1]?.copy(runs[1], 0, CHUNK_ENTRY, CHUNK_ENTRY + 32);
+    const set = DigestSet.ofEntries(runs, CHUNK_ENTRY);
+    expect(set.size).toBe(3006);
+    for (const run of runs)
+      for (let at = 0; at < run.length; at += CHUNK_ENTRY)
+        expect(set.has(run.toString('hex', at, at + 32))).toBe(true);
+    for (let i = 0; i < 1000; i++) expect(set.has(randomBytes(32).toString('hex'))).toBe(false);
+    expect(set.has('not hex')).toBe(false);
+    expect(DigestSet.ofEntries([], CHUNK_ENTRY).has(h('a'))).toBe(false);
   });
 
   it('refuses a damaged manifest with an error naming it', () => {

@@ -125,8 +125,13 @@ Examples:
 async function resultText(result: PushResult): Promise<string> {
   const { dedupPhrase, formatBytes, formatRequests, formatSeconds, formatUsd, plural } =
     await import('../format');
-  if (result.identicalTo)
-    return `${result.model}: identical to ${result.identicalTo.version} (${result.identicalTo.shortId}): no new version written (--allow-same writes one)`;
+  if (result.identicalTo) {
+    const same = `${result.model}: identical to ${result.identicalTo.version} (${result.identicalTo.shortId}): no new version written (--allow-same writes one)`;
+    // Chunks the repository lacked (lost, and stored again by --no-cache) are kept all the same.
+    return result.newChunks > 0
+      ? `${same}; stored ${plural(result.newChunks, 'chunk')} (${formatBytes(result.newBytes)}) it lacked`
+      : same;
+  }
   const lines = [
     `${result.model} ${result.version} (${result.shortId}): ${plural(result.files, 'file')}, ${formatBytes(result.logicalBytes)}`,
   ];

@@ -90,7 +90,7 @@ async function packRepairText(r: PackRepairResult): Promise<string> {
     lines.push(
       files.length === 0
         ? `  no live version needs ${it}: nothing to push again`
-        : `  to store ${it} again, push the files that need ${it} again: tv push MODEL PATHS --no-cache --allow-same (${named})`,
+        : `  to store ${it} again, push the files that need ${it} again: tv push MODEL PATHS --no-cache (${named})`,
     );
   }
   for (const p of r.problems) lines.push(`  left alone: ${p}`);

@@ -52,7 +52,7 @@ export function register(program: Command): void {
             if (mend) lines.push(mend);
             if (r.full && r.damaged.some((d) => d.problem === 'missing'))
               lines.push(
-                '  to store missing chunks again: push the files named above again (tv push MODEL PATHS --no-cache --allow-same); every version that names them is whole again',
+                '  to store missing chunks again: push the files named above again (tv push MODEL PATHS --no-cache); every version that names them is whole again',
               );
             if (r.repaired)
               lines.push(
@@ -89,7 +89,7 @@ function repairPacksHint(damaged: DamagedObject[]): string | undefined {
   const packs = [...new Set(corrupt.flatMap((d) => d.corruptIn ?? []))];
   const command = `tv repair packs${packs.length <= PACKS_NAMED ? ` ${packs.join(' ')}` : ''}`;
   const push = corrupt.some((d) => !d.intactCopy)
-    ? '; then push the files named above again (tv push MODEL PATHS --no-cache --allow-same) to store them again'
+    ? '; then push the files named above again (tv push MODEL PATHS --no-cache) to store them again'
     : '; the intact copies in other packs then serve, nothing to push again';
   return `  to mend the corrupt copies: ${command} (drops them from the index and their cache keys)${push}`;
 }

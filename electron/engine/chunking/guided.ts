@@ -68,6 +68,16 @@ export class ChunkGuide {
   }
 }
 
+/**
+ * A guide for workers from a manifest's chunk entries (see chunkEntries: the layout `encode`
+ * writes), copied once into memory they share.
+ */
+export function sharedGuide(entries: Uint8Array): SharedArrayBuffer {
+  const shared = new SharedArrayBuffer(entries.length);
+  new Uint8Array(shared).set(entries);
+  return shared;
+}
+
 export interface HashedChunk {
   /** Offset of the chunk's first byte in the stream. */
   offset: number;

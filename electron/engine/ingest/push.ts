@@ -4,6 +4,10 @@ import type { PushProgress, PushResult, PushStatus } from '../../../shared/types
 import { mapLimit, Semaphore } from '../concurrency';
 import { throttledProgress } from '../progress';
 import {
+  CHUNK_ENTRY,
+  chunkCount,
+  chunkEntries,
+  encodedManifest,
   encodeManifest,
   manifestLength,
   validateModelName,
@@ -13,11 +17,12 @@ import {
 import { defaultAuthor, type Repository, type VersionEntry } from '../repository/repository';
 import { estimatedRequestCostUsd, metered, RequestMeter } from '../storage/requests';
 import { objectKey } from '../storage/store';
-import { ChunkGuide } from '../chunking/guided';
+import { sharedGuide } from '../chunking/guided';
 import type { ChunkBatch, ChunkHashJob, ChunkHashPool } from '../workers/pool';
 import { chunkFile, stitchChunks } from '../workers/segments';
 import type { ChunkInfo } from '../workers/protocol';
 import type { FilesCache } from './files-cache';
+import { DigestSet } from './digest-set';
 import { CachedFiles } from './reuse';
 import type { FileSource } from './sources';
 import { statusOf, updatedFiles } from './versions';
@@ -161,7 +166,9 @@ function listParent(repo: Repository, model: string, against?: VersionEntry): Pa
  * checked and stored again like any other, so pushing the files again (read: --no-cache) mends
  * every version naming it.
  */
-async function storedParentChunks(repo: Repository, named: Set<string>): Promise<Set<string>> {
+async function storedParentChunks(repo: Repository, files: ParentFiles): Promise<ChunkSet> {
+  const named = new Set<string>();
+  for (const file of files.values()) for (const chunk of file.content.chunks) named.add(chunk.hash);
   const packs = repo.stack.packs;
   if (!packs || named.size === 0) return named;
   // After a sync no older than 30 s, and one now if the index lacks any: a chunk another
@@ -215,7 +222,9 @@ export interface Ingested {
   parent: VersionEntry | undefined;
   parentFiles: ParentFiles;
   /** Chunks the parent names (stored already). */
-  fromParent: Set<string>;
+  fromParent: ChunkSet;
+  /** Whether fromParent holds every chunk the parent names (none was found lost: see checkParent). */
+  wholeParent: boolean;
   /** Per file given: its manifest, and its entry of the version (manifest hash, encoded). */
   manifests: Manifest[];
   files: VersionRecord['files'];
@@ -251,26 +260,27 @@ async function ingest(
   // wait for it: a guide only saves work (the cuts are the same with any guide or none), so while
   // the listing is on its way, the version this client listed last guides the chunking, when its
   // manifests are at hand. Which chunks are known stored waits for the real parent.
-  const parentChunks = listing.then(({ files }) => {
-    const hashes = new Set<string>();
-    for (const file of files.values()) for (const chunk of file.chunks) hashes.add(chunk.hash);
-    return hashes;
-  });
+  const parentChunks = listing.then(({ files }) =>
+    DigestSet.ofEntries(
+      [...files.values()].map((file) => chunkEntries(file.content)),
+      CHUNK_ENTRY,
+    ),
+  );
   parentChunks.catch(() => {});
   // With checkParent, checked against the index once a file is read (a push of files the files
   // cache vouches for only does not look): see storedParentChunks. Otherwise taken as stored: a
   // version names only durable chunks, and loading the index for every push costs its CPU.
-  let storedChunks: Promise<Set<string>> | undefined;
-  const storedParent = () =>
+  let storedChunks: Promise<ChunkSet> | undefined;
+  const storedParent = (): Promise<ChunkSet> =>
     options.checkParent
-      ? (storedChunks ??= parentChunks.then((named) => storedParentChunks(repo, named)))
+      ? (storedChunks ??= listing.then(({ files }) => storedParentChunks(repo, files)))
       : parentChunks;
   const guides = filesAtHand(repo, repo.lastListedVersion(model)) ?? (await listing).files;
   /** The parent's file of this path as a guide, encoded only for a file this push has. */
   const guideFor = (path: string): ChunkHashJob['guide'] => {
     const file = guides.get(path);
-    if (!file || file.chunks.length < 2) return undefined;
-    return { key: file.manifest, chunks: ChunkGuide.of(file.chunks).encode() };
+    if (!file || chunkCount(file.content) < 2) return undefined;
+    return { key: file.manifest, chunks: sharedGuide(chunkEntries(file.content)) };
   };
 
   const totalBytes = options.files.reduce((n, f) => n + f.size, 0);
@@ -452,7 +462,7 @@ async function ingest(
       progress.bytesHashed += reused.size;
       progress.bytesDeduplicated += reused.size;
       progress.bytesFromCache += reused.size;
-      progress.chunks += reused.chunks.length;
+      progress.chunks += chunkCount(reused);
       progress.filesDone++;
       emit();
       return reused;
@@ -462,7 +472,9 @@ async function ingest(
 
   const chunkSource = async (source: FileSource): Promise<Manifest> => {
     const cut: ChunkInfo[] = [];
-    const guide = guideFor(source.path);
+    // A stream cannot be read again: checking the parent's chunks (one may be lost), its worker
+    // keeps every chunk's bytes, guided by nothing (a guide's known chunks come without them).
+    const guide = options.checkParent && !source.file ? undefined : guideFor(source.path);
     const common = {
       params: repo.chunking,
       algorithm: repo.config.hash,
@@ -535,14 +547,17 @@ async function ingest(
 
   const { parent, files: parentFilesByPath } = await listing;
   const fromParent = await (storedChunks ?? parentChunks);
+  const wholeParent = storedChunks === undefined;
   progress.phase = 'finishing';
   progress.currentFile = null;
   emit(true);
   const files: VersionRecord['files'] = [];
   const encoded: Ingested['encoded'] = [];
   for (const [i, manifest] of manifests.entries()) {
-    const bytes = encodeManifest(manifest, repo.config.hash);
-    const hash = repo.hash(bytes);
+    // A manifest read from the repository (reused) is written as it was read.
+    const read = encodedManifest(manifest);
+    const bytes = read?.bytes ?? encodeManifest(manifest, repo.config.hash);
+    const hash = read?.hash ?? repo.hash(bytes);
     encoded.push({ hash, bytes, manifest });
     files.push({
       path: (options.files[i] as FileSource).path,
@@ -555,6 +570,7 @@ async function ingest(
     parent,
     parentFiles: parentFilesByPath,
     fromParent,
+    wholeParent,
     manifests,
     files,
     encoded,
@@ -614,6 +630,8 @@ async function publishVersion(
     update: options.update ? updateSummary(parent, run.files, files) : null,
   });
   if (parent && !options.allowSame && sameFiles(parent.record.files, files)) {
+    // No version, but chunks it stored (lost ones, stored again by --no-cache) are kept.
+    if (run.uploaded.size > 0) await repo.storeDurably([...run.uploaded]);
     await run.cached?.save(options.files, run.files);
     progress.phase = 'done';
     emit(true);
@@ -655,21 +673,27 @@ function versionStats(
   run: Ingested,
   files: VersionRecord['files'],
 ): Omit<VersionRecord['stats'], 'seconds'> {
-  const pushed = new Map(run.encoded.map((e) => [e.hash, e.manifest.chunks]));
-  const kept = new Map([...run.parentFiles.values()].map((f) => [f.manifest, f.chunks]));
+  const pushed = new Map(run.encoded.map((e) => [e.hash, e.manifest]));
+  const kept = new Map([...run.parentFiles.values()].map((f) => [f.manifest, f.content]));
   const counted = new Set<string>();
   let logicalBytes = 0;
   let newBytes = 0;
   let storedBytes = 0;
   let reusedFromParentBytes = 0;
-  let chunkCount = 0;
+  let chunks = 0;
   let metadataBytes = 0;
   for (const file of files) {
-    const chunks = pushed.get(file.manifest) ?? kept.get(file.manifest) ?? [];
+    const manifest = pushed.get(file.manifest) ?? kept.get(file.manifest);
+    const count = manifest ? chunkCount(manifest) : 0;
     logicalBytes += file.size;
-    metadataBytes += manifestLength(chunks.length);
-    for (const chunk of chunks) {
-      chunkCount++;
+    metadataBytes += manifestLength(count);
+    chunks += count;
+    // A parent's file: each of its chunks is one the parent names (when none was found lost).
+    if (run.wholeParent && kept.has(file.manifest)) {
+      reusedFromParentBytes += manifest?.size ?? 0;
+      continue;
+    }
+    for (const chunk of manifest?.chunks ?? []) {
       if (run.fromParent.has(chunk.hash)) reusedFromParentBytes += chunk.length;
       else if (run.uploaded.has(chunk.hash) && !counted.has(chunk.hash)) {
         counted.add(chunk.hash);
@@ -684,7 +708,7 @@ function versionStats(
     storedBytes,
     reusedBytes: logicalBytes - newBytes,
     reusedFromParentBytes,
-    chunks: chunkCount,
+    chunks,
     newChunks: counted.size,
     metadataBytes,
   };
@@ -716,7 +740,11 @@ function sameFiles(a: VersionRecord['files'], b: VersionRecord['files']): boolea
   return b.every((f) => manifests.get(f.path) === f.manifest);
 }
 
-export type ParentFiles = Map<string, { manifest: string; chunks: Manifest['chunks'] }>;
+/** A version's files by path: each one's manifest hash, and the manifest. */
+export type ParentFiles = Map<string, { manifest: string; content: Manifest }>;
+
+/** A set of chunk hashes (hex), as a Set or a DigestSet. */
+type ChunkSet = { has(hash: string): boolean };
 
 /** A version's files by path, with their manifests (read 16 at a time). */
 async function parentFiles(repo: Repository, version: VersionEntry): Promise<ParentFiles> {
@@ -732,12 +760,12 @@ function filesAtHand(repo: Repository, version: VersionEntry | undefined): Paren
   return manifests.every((m) => m !== undefined) ? filesByPath(files, manifests) : undefined;
 }
 
-/** Files by path with the chunks of their manifests (`manifests[i]` is `files[i]`'s). */
+/** Files by path with their manifests (`manifests[i]` is `files[i]`'s). */
 function filesByPath(files: VersionRecord['files'], manifests: readonly Manifest[]): ParentFiles {
   return new Map(
     files.map((file, i) => [
       file.path,
-      { manifest: file.manifest, chunks: (manifests[i] as Manifest).chunks },
+      { manifest: file.manifest, content: manifests[i] as Manifest },
     ]),
   );
 }

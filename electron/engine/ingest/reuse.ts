@@ -49,7 +49,7 @@ export class CachedFiles {
     const manifest = this.repo.manifestAtHand(hash) ?? (await this.repo.readManifest(hash));
     if (parentHas) return manifest;
     const known = new Set<string>();
-    for (const f of files.values()) for (const c of f.chunks) known.add(c.hash);
+    for (const f of files.values()) for (const c of f.content.chunks) known.add(c.hash);
     const others = [...new Set(manifest.chunks.map((c) => c.hash))].filter((h) => !known.has(h));
     const found = others.length > 0 ? await this.exists(others) : [];
     return found.every(Boolean) ? manifest : undefined;

@@ -69,7 +69,8 @@ export function statusOf(
     const old = before.get(file.path);
     const index = given.get(file.path);
     let newBytes = 0;
-    if (index !== undefined) {
+    // A file the files cache vouched for uploads nothing (its manifest's chunks are all stored).
+    if (index !== undefined && !run.fromCache[index]) {
       for (const chunk of (run.manifests[index] as Ingested['manifests'][number]).chunks) {
         if (!run.uploaded.has(chunk.hash) || counted.has(chunk.hash)) continue;
         counted.add(chunk.hash);

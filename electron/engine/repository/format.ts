@@ -268,16 +268,17 @@ export function chunkOffsets(manifest: Manifest): number[] {
 
 const MAGIC = Buffer.from('TVMF');
 const HEADER = 4 + 1 + 1 + 2 + 8 + 32 + 4;
-const PER_CHUNK = 36;
+/** Bytes per chunk in a manifest: its digest (32) and length (u32 LE). */
+export const CHUNK_ENTRY = 36;
 const ALGORITHM_CODE: Record<HashAlgorithm, number> = { sha256: 0, blake3: 1 };
 
 /** The length of an encoded manifest of `chunks` chunks. */
 export function manifestLength(chunks: number): number {
-  return HEADER + PER_CHUNK * chunks;
+  return HEADER + CHUNK_ENTRY * chunks;
 }
 
 export function encodeManifest(manifest: Manifest, algorithm: HashAlgorithm): Buffer {
-  const out = Buffer.alloc(HEADER + PER_CHUNK * manifest.chunks.length);
+  const out = Buffer.alloc(HEADER + CHUNK_ENTRY * manifest.chunks.length);
   MAGIC.copy(out, 0);
   out.writeUInt8(OBJECT_FORMAT, 4);
   out.writeUInt8(ALGORITHM_CODE[algorithm], 5);
@@ -288,27 +289,76 @@ export function encodeManifest(manifest: Manifest, algorithm: HashAlgorithm): Bu
   for (const chunk of manifest.chunks) {
     out.write(chunk.hash, at, 'hex');
     out.writeUInt32LE(chunk.length, at + 32);
-    at += PER_CHUNK;
+    at += CHUNK_ENTRY;
   }
   return out;
 }
 
+/**
+ * A manifest read from its bytes. Its chunk list is made on first use: a push that reuses a file's
+ * manifest as it is (the files cache vouched for the file) or reads its chunks as entries
+ * (chunkEntries, DigestSet) never turns tens of thousands of digests into strings. The bytes are
+ * copied: the manifest keeps them, whatever becomes of the caller's buffer.
+ */
 export function decodeManifest(bytes: Uint8Array, hash: string): Manifest {
-  const buf = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  const buf = Buffer.from(bytes);
   const damaged = (why: string) => new FormatError(`file manifest ${hash} is damaged: ${why}`);
   if (buf.length < HEADER || !buf.subarray(0, 4).equals(MAGIC)) throw damaged('not a manifest');
   if (buf.readUInt8(4) !== OBJECT_FORMAT)
     throw damaged(`unknown manifest format ${buf.readUInt8(4)}`);
   const count = buf.readUInt32LE(48);
-  if (buf.length !== HEADER + PER_CHUNK * count) throw damaged('wrong length');
-  const chunks = new Array<{ hash: string; length: number }>(count);
+  if (buf.length !== HEADER + CHUNK_ENTRY * count) throw damaged('wrong length');
   let total = 0;
-  for (let i = 0, at = HEADER; i < count; i++, at += PER_CHUNK) {
-    const length = buf.readUInt32LE(at + 32);
-    chunks[i] = { hash: buf.toString('hex', at, at + 32), length };
-    total += length;
-  }
+  for (let at = HEADER + 32; at < buf.length; at += CHUNK_ENTRY) total += buf.readUInt32LE(at);
   const size = Number(buf.readBigUInt64LE(8));
   if (size !== total) throw damaged(`chunk lengths add up to ${total}, not ${size}`);
-  return { size, fileHash: buf.toString('hex', 16, 48), chunks };
+  let list: Manifest['chunks'] | undefined;
+  const manifest: Manifest = {
+    size,
+    fileHash: buf.toString('hex', 16, 48),
+    get chunks() {
+      return (list ??= chunkList(buf, count));
+    },
+    set chunks(chunks) {
+      list = chunks;
+    },
+  };
+  encodedManifests.set(manifest, { hash, bytes: buf });
+  return manifest;
+}
+
+function chunkList(buf: Buffer, count: number): Manifest['chunks'] {
+  const chunks = new Array<{ hash: string; length: number }>(count);
+  for (let i = 0, at = HEADER; i < count; i++, at += CHUNK_ENTRY)
+    chunks[i] = { hash: buf.toString('hex', at, at + 32), length: buf.readUInt32LE(at + 32) };
+  return chunks;
+}
+
+/** The bytes each manifest read from the repository was decoded from, and its hash. */
+const encodedManifests = new WeakMap<Manifest, { hash: string; bytes: Buffer }>();
+
+/** A manifest's bytes and hash when it was read from them (see decodeManifest): no encoding. */
+export function encodedManifest(manifest: Manifest): { hash: string; bytes: Buffer } | undefined {
+  return encodedManifests.get(manifest);
+}
+
+/** How many chunks a manifest names (without making its chunk list). */
+export function chunkCount(manifest: Manifest): number {
+  const encoded = encodedManifests.get(manifest);
+  return encoded ? (encoded.bytes.length - HEADER) / CHUNK_ENTRY : manifest.chunks.length;
+}
+
+/**
+ * A manifest's chunks as 36-byte entries (digest, little-endian u32 length), as it stores them:
+ * a view of the bytes it was read from, else encoded now.
+ */
+export function chunkEntries(manifest: Manifest): Buffer {
+  const encoded = encodedManifests.get(manifest);
+  if (encoded) return encoded.bytes.subarray(HEADER);
+  const out = Buffer.allocUnsafe(CHUNK_ENTRY * manifest.chunks.length);
+  manifest.chunks.forEach((chunk, i) => {
+    out.write(chunk.hash, i * CHUNK_ENTRY, 'hex');
+    out.writeUInt32LE(chunk.length, i * CHUNK_ENTRY + 32);
+  });
+  return out;
 }

@@ -575,6 +575,19 @@ export class Repository {
    * settles when they are): stores the record, makes everything durable, checks that every object
    * it stored (`written`) is, then writes the ref, the one step that makes the version visible.
    */
+  /**
+   * Makes the objects this client stored durable, with no version: a push identical to its
+   * parent may have stored chunks the repository had lost (--no-cache after a repair).
+   */
+  async storeDurably(written: readonly string[]): Promise<void> {
+    await this.store.flush();
+    const lost = this.stack.packs?.notDurable(written) ?? [];
+    if (lost.length > 0)
+      throw new RepositoryError(
+        `${lost.length} objects could not be stored (an upload failed): push again`,
+      );
+  }
+
   async publish(
     record: VersionRecord,
     stored?: Promise<unknown>,

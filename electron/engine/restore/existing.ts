@@ -1,7 +1,7 @@
 import { lstat, rename, rm } from 'node:fs/promises';
 import { basename, dirname, join, relative, sep } from 'node:path';
-import { ChunkGuide } from '../chunking/guided';
-import type { Manifest } from '../repository/format';
+import { sharedGuide } from '../chunking/guided';
+import { chunkCount, chunkEntries, type Manifest } from '../repository/format';
 import type { Repository } from '../repository/repository';
 import type { ChunkHashPool } from '../workers/pool';
 import type { ChunkInfo } from '../workers/protocol';
@@ -110,8 +110,8 @@ async function chunksOf(
   if (size === 0) return { same: manifest.size === 0, offsets };
   const cut: ChunkInfo[] = [];
   const guide =
-    manifest.chunks.length >= 2
-      ? { key: manifestHash, chunks: ChunkGuide.of(manifest.chunks).encode() }
+    chunkCount(manifest) >= 2
+      ? { key: manifestHash, chunks: sharedGuide(chunkEntries(manifest)) }
       : undefined;
   for await (const batch of chunkFile(pool, {
     path,

@@ -4,7 +4,8 @@ import { fileURLToPath } from 'node:url';
 import { silentLogger, type Logger } from '../log';
 import type { CachedStore, CachedStoreOptions } from './cached';
 import { DiskStore } from './disk';
-import { LocalCopy } from './packs/local-copy';
+import { CatalogSnapshotFile } from './packs/catalog-snapshot';
+import { LocalCopy, repositoryCacheDir } from './packs/local-copy';
 import { PackedStore } from './packs/packed-store';
 import type { S3Options } from './s3';
 import { StoreError, type BlobStore, type Store } from './store';
@@ -62,9 +63,14 @@ function packLayer(
   cacheDir: string,
 ): PackedStore | undefined {
   if (layout.format < 2) return undefined;
+  const owner = { repositoryId: layout.repositoryId, location: blobs.location };
   const common = {
     packBytes: layout.packSize,
     packsInFlight: packsInFlight(layout.packSize, blobs.remote),
+    snapshot: new CatalogSnapshotFile(
+      join(repositoryCacheDir(cacheDir, owner.repositoryId, owner.location), 'catalog'),
+      owner,
+    ),
   };
   if (layout.format === 2)
     return new PackedStore(blobs, {

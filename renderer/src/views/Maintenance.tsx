@@ -1,5 +1,6 @@
 import { useEffect, useState } from 'react';
 import type {
+  PackRepairResult,
   RestoreProgress,
   RestoreResult,
   RestoreTarget,
@@ -32,6 +33,8 @@ export function Maintenance({ model, versions }: { model: string; versions: Vers
     running: boolean;
   }>();
   const [verify, setVerify] = useState<VerifyResult | 'running'>();
+  const [full, setFull] = useState(false);
+  const [repair, setRepair] = useState<PackRepairResult | 'running'>();
   const [target, setTarget] = useState<RestoreTarget>();
   const selector = `${model}@${which || latest}`;
   // The version's files, all ticked at first: untick to restore only some.
@@ -244,10 +247,11 @@ export function Maintenance({ model, versions }: { model: string; versions: Vers
       <p>
         <button
           type="button"
-          disabled={verify === 'running'}
+          disabled={verify === 'running' || repair === 'running'}
           onClick={() => {
             setVerify('running');
-            api.verify({ selector: model }).then(setVerify, (err: unknown) => {
+            setRepair(undefined);
+            api.verify({ selector: model, full }).then(setVerify, (err: unknown) => {
               setVerify(undefined);
               notify('error', err instanceof Error ? err.message : String(err));
             });
@@ -255,40 +259,114 @@ export function Maintenance({ model, versions }: { model: string; versions: Vers
         >
           Verify {model}
         </button>{' '}
+        <label>
+          <input type="checkbox" checked={full} onChange={(e) => setFull(e.target.checked)} /> read
+          every byte back and check its hash
+        </label>{' '}
         <span className="muted">
-          checks that every object its versions need is in the storage backend
+          {full
+            ? 'reads back all the data its versions need (tv verify --full)'
+            : 'checks that every object its versions need is in the storage backend'}
         </span>
       </p>
       {verify === 'running' && <p className="muted">Verifying…</p>}
       {verify && verify !== 'running' && (
-        <div data-testid="verify-result">
-          {verify.ok ? (
-            <p className="ok">
-              ✓ {count(verify.versionsChecked, 'version')}, {count(verify.objectsChecked, 'object')}{' '}
-              present
-            </p>
-          ) : (
-            <>
-              <p className="error">
-                ✗ {count(verify.damaged.length, 'object')} missing or corrupt in{' '}
-                {count(verify.damagedVersions.length, 'version')}
-              </p>
-              <ul>
-                {verify.damagedVersions.map((v) => (
-                  <li key={v.id}>
-                    {v.version}: {v.files.join(', ') || 'version record'}
-                  </li>
-                ))}
-              </ul>
-            </>
-          )}
-          {verify.staleCacheKeysRemoved > 0 && (
-            <p className="muted">
-              Removed {count(verify.staleCacheKeysRemoved, 'stale cache key')}.
-            </p>
-          )}
-        </div>
+        <VerifyReport
+          verify={verify}
+          repair={repair}
+          onRepair={(packs) => {
+            setRepair('running');
+            api.repairPacks(packs).then(setRepair, (err: unknown) => {
+              setRepair(undefined);
+              notify('error', err instanceof Error ? err.message : String(err));
+            });
+          }}
+        />
       )}
     </section>
+  );
+}
+
+/** A verify's findings, and for corrupt copies in packs, the repair that drops them. */
+function VerifyReport({
+  verify,
+  repair,
+  onRepair,
+}: {
+  verify: VerifyResult;
+  repair: PackRepairResult | 'running' | undefined;
+  onRepair: (packs: string[]) => void;
+}) {
+  const packs = [...new Set(verify.damaged.flatMap((d) => d.corruptIn ?? []))].sort();
+  return (
+    <div data-testid="verify-result">
+      {verify.ok ? (
+        <p className="ok">
+          ✓ {count(verify.versionsChecked, 'version')}, {count(verify.objectsChecked, 'object')}{' '}
+          {verify.full ? 'read back and checked' : 'present'}
+        </p>
+      ) : (
+        <>
+          <p className="error">
+            ✗ {count(verify.damaged.length, 'object')} missing or corrupt in{' '}
+            {count(verify.damagedVersions.length, 'version')}
+          </p>
+          <ul>
+            {verify.damagedVersions.map((v) => (
+              <li key={v.id}>
+                {v.version}: {v.files.join(', ') || 'version record'}
+              </li>
+            ))}
+          </ul>
+        </>
+      )}
+      {verify.staleCacheKeysRemoved > 0 && (
+        <p className="muted">Removed {count(verify.staleCacheKeysRemoved, 'stale cache key')}.</p>
+      )}
+      {packs.length > 0 && repair === undefined && (
+        <p>
+          <button type="button" onClick={() => onRepair(packs)}>
+            Drop the corrupt copies
+          </button>{' '}
+          <span className="muted">
+            in {count(packs.length, 'pack')} ({packs.join(', ')}) from the index (tv repair packs)
+          </span>
+        </p>
+      )}
+      {repair === 'running' && <p className="muted">Checking the packs…</p>}
+      {repair && repair !== 'running' && <RepairReport repair={repair} />}
+    </div>
+  );
+}
+
+function RepairReport({ repair }: { repair: PackRepairResult }) {
+  const intact = repair.dropped.filter((d) => d.intactCopy).length;
+  const files = [
+    ...new Set(
+      repair.toPushAgain.flatMap((o) =>
+        o.neededBy.map((n) => `${n.version}: ${n.file ?? 'version record'}`),
+      ),
+    ),
+  ];
+  return (
+    <div data-testid="repair-result">
+      <p className={repair.problems.length > 0 ? 'error' : 'ok'}>
+        Dropped {count(repair.dropped.length, 'corrupt copy', 'corrupt copies')} in{' '}
+        {count(repair.packsChecked, 'pack')} checked
+        {intact > 0 ? ` (${intact} with an intact copy elsewhere)` : ''}
+        {repair.packsDeleted > 0 ? `; ${count(repair.packsDeleted, 'pack')} deleted` : ''}.
+      </p>
+      {files.length > 0 && (
+        <p>
+          Push these files again with “Check every chunk” ticked to store what was lost:{' '}
+          {files.join(', ')}
+        </p>
+      )}
+      {repair.problems.map((p) => (
+        <p key={p} className="error">
+          {p}
+        </p>
+      ))}
+    </div>
   );
 }

@@ -6,6 +6,7 @@ import { useApp } from '../store';
 export function PushPanel({ model }: { model: string }) {
   const { push, startPush, cancelPush, picked: files, pick, versions } = useApp();
   const [message, setMessage] = useState('');
+  const [checkEveryChunk, setCheckEveryChunk] = useState(false);
   const [over, setOver] = useState(false);
   const fileInput = useRef<HTMLInputElement>(null);
   const folderInput = useRef<HTMLInputElement>(null);
@@ -90,7 +91,10 @@ export function PushPanel({ model }: { model: string }) {
         onSubmit={(e) => {
           e.preventDefault();
           if (files.length === 0 || running) return;
-          void startPush(model, files, message).then(() => setMessage(''));
+          void startPush(model, files, message, { checkEveryChunk }).then(() => {
+            setMessage('');
+            setCheckEveryChunk(false);
+          });
         }}
       >
         <input
@@ -102,6 +106,14 @@ export function PushPanel({ model }: { model: string }) {
         <button type="submit" disabled={files.length === 0 || running}>
           Push {model}
         </button>
+        <label className="muted" title="tv push --no-cache">
+          <input
+            type="checkbox"
+            checked={checkEveryChunk}
+            onChange={(e) => setCheckEveryChunk(e.target.checked)}
+          />{' '}
+          Check every chunk (reads every file; stores again what a repair dropped)
+        </label>
       </form>
       {push?.model === model && (push.status === 'running' || push.status === 'failed' || p) && (
         <div className="progress" data-testid="push-progress" aria-live="polite">

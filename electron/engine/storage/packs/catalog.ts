@@ -9,7 +9,7 @@ import {
   type ObjectRecord,
   type Records,
 } from './format';
-import { ObjectIndex, type Location } from './object-index';
+import { ObjectIndex, type Location, type ObjectIndexState } from './object-index';
 
 /** A pack as the index describes it; loose objects of one index section count as one "pack". */
 /** An object as gc sees it: see Catalog.objectSummary. */
@@ -37,6 +37,17 @@ export interface PackEntry {
   gone: boolean;
 }
 
+/** A Catalog as it is in memory, for a snapshot (see catalog-snapshot.ts). */
+export interface CatalogState {
+  packs: PackEntry[];
+  /** Pack numbers by source (index object name or .idx key). */
+  sources: [string, number[]][];
+  superseded: string[];
+  condemned: [string, number][];
+  condemnedAt: number;
+  objects: ObjectIndexState;
+}
+
 /**
  * What a client knows of a repository's objects: the packs the index objects describe and where
  * each object lies, plus gc's condemned objects. Only durable objects are here (an index object
@@ -52,6 +63,32 @@ export class Catalog {
   /** The newest condemned set: hash → since when unreachable; and when gc wrote it. */
   private condemned = new Map<string, number>();
   private condemnedAt = -1;
+  /** Moves with every change (a snapshot is written when it moved since the last one). */
+  changes = 0;
+
+  /** Its state, sharing its buffers (see catalog-snapshot.ts). */
+  state(): CatalogState {
+    return {
+      packs: this.packs,
+      sources: [...this.bySource],
+      superseded: [...this.superseded],
+      condemned: [...this.condemned],
+      condemnedAt: this.condemnedAt,
+      objects: this.objects.state(),
+    };
+  }
+
+  /** Takes a state back, into an empty catalog: what the sources it names said, once applied. */
+  restore(state: CatalogState): void {
+    if (this.packs.length > 0 || this.bySource.size > 0 || this.superseded.size > 0)
+      throw new Error('a catalog is restored only while empty');
+    this.objects.restore(state.objects);
+    this.packs.push(...state.packs);
+    for (const [source, packs] of state.sources) this.bySource.set(source, packs);
+    for (const source of state.superseded) this.superseded.add(source);
+    this.condemned = new Map(state.condemned);
+    this.condemnedAt = state.condemnedAt;
+  }
 
   /** Whether a source was applied (and is not forgotten), or was superseded. */
   knows(source: string): boolean {
@@ -122,6 +159,7 @@ export class Catalog {
   /** Applies an index object written at `time` (the store's clock, from its name). */
   apply(source: string, content: IndexContent, time: number): void {
     if (this.knows(source)) return;
+    this.changes++;
     for (const old of content.supersedes) {
       this.forget(old);
       this.superseded.add(old);
@@ -153,6 +191,7 @@ export class Catalog {
   /** Applies a format 2 pack index (.idx beside its pack), dated by its mtime. */
   applyLegacy(source: string, records: ObjectRecord[], modified: number): void {
     if (this.knows(source)) return;
+    this.changes++;
     const name = source.slice(LEGACY_PREFIX.length, -'.idx'.length);
     const no = this.addPack(source, name, 'legacy', legacyPackKey(name), 0, modified, records);
     this.bySource.set(source, [no]);
@@ -199,6 +238,7 @@ export class Catalog {
 
   /** Forgets what a source said (it is gone, or superseded). */
   forget(source: string): void {
+    if (this.bySource.has(source)) this.changes++;
     for (const no of this.bySource.get(source) ?? []) {
       const pack = this.packs[no] as PackEntry;
       pack.gone = true;

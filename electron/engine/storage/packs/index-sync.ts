@@ -2,6 +2,7 @@ import { stat } from 'node:fs/promises';
 import { mapLimit } from '../../concurrency';
 import { ObjectNotFoundError, readAll, type BlobStore } from '../store';
 import type { Catalog } from './catalog';
+import type { CatalogSnapshotFile } from './catalog-snapshot';
 import {
   decodeIndexObject,
   decodeLegacyIndex,
@@ -24,6 +25,8 @@ import type { LocalCopy } from './local-copy';
 export const LISTING_MARGIN_MS = 15 * 60_000;
 /** A remote repository's index objects are listed whole at least this often (and by gc, repair). */
 const FULL_LISTING_EVERY_MS = 24 * 3600_000;
+/** Records a snapshot may lack before it is written again (see saveSnapshot). */
+const SNAPSHOT_BEHIND = 4096;
 /** How long after a folder's mtime a listing of it is sure to include the change. */
 const RACY_MS = 100;
 
@@ -55,6 +58,10 @@ export class IndexSync {
    * 3 never writes them, and clients of format 2 do not open a repository of format 3).
    */
   private noLegacy = false;
+  /** The catalog's change count when it was last read from or written to the snapshot. */
+  private snapshotChanges = 0;
+  /** Records the snapshot held when read or written; undefined while none was. */
+  private snapshotRecords: number | undefined;
 
   /**
    * `legacyMayAppear`: a repository of format 2, where clients of that format may still add
@@ -65,6 +72,8 @@ export class IndexSync {
     private readonly catalog: Catalog,
     private readonly local: LocalCopy | undefined,
     private readonly legacyMayAppear = false,
+    /** Where the catalog is kept between processes (see catalog-snapshot.ts). */
+    private readonly snapshot?: CatalogSnapshotFile,
   ) {}
 
   /**
@@ -116,7 +125,26 @@ export class IndexSync {
   /** Drops the local copy: the next sync fetches every index object again (repair). */
   async clearLocalCopy(): Promise<void> {
     await this.local?.clear();
+    await this.snapshot?.remove();
     this.highWater = -1;
+  }
+
+  /**
+   * Writes the catalog's snapshot (a command ending; the app closing), once no sync runs: when
+   * there was none, or when it lacks enough records that applying them each time would cost more
+   * than writing it (a push adds an index object or two: those are applied, not written, until
+   * they add up to 5% of the records).
+   */
+  async saveSnapshot(): Promise<void> {
+    if (!this.snapshot || this.catalog.changes === this.snapshotChanges) return;
+    await Promise.allSettled([this.running, this.queued]);
+    const records = this.catalog.objects.length;
+    const held = this.snapshotRecords;
+    if (held !== undefined && records - held < Math.max(SNAPSHOT_BEHIND, held / 20)) return;
+    const changes = this.catalog.changes;
+    await this.snapshot.write(this.catalog.state());
+    this.snapshotChanges = changes;
+    this.snapshotRecords = records;
   }
 
   /** Applies an index object this client wrote (and keeps it in the local copy). */
@@ -143,12 +171,15 @@ export class IndexSync {
    * next listing starts where the copy's last one ended, unless files went missing from it.
    */
   private async loadLocal(): Promise<void> {
+    await this.loadSnapshot();
     const local = this.local;
     if (!local) return;
     const names = await local.names();
     const listed = await local.listed();
     if (listed && names.length >= listed.held) this.highWater = listed.at;
-    const read = await mapLimit(names, 16, async (name) => {
+    // Those the snapshot's catalog applied (or was told were superseded) are not read again.
+    const unknown = names.filter((name) => !this.catalog.knows(name));
+    const read = await mapLimit(unknown, 16, async (name) => {
       const bytes = await local.read(name);
       try {
         return bytes && decodeIndexObject(bytes, indexKey(name));
@@ -158,7 +189,17 @@ export class IndexSync {
       }
     });
     this.catalog.reserveFor(read);
-    read.forEach((content, i) => content && this.applyOne(names[i] as string, content));
+    read.forEach((content, i) => content && this.applyOne(unknown[i] as string, content));
+  }
+
+  /** Starts an empty catalog from the snapshot, when there is a sound one of this repository. */
+  private async loadSnapshot(): Promise<void> {
+    if (!this.snapshot || this.catalog.changes > 0) return;
+    const state = await this.snapshot.read();
+    if (!state) return;
+    this.catalog.restore(state);
+    this.snapshotChanges = this.catalog.changes;
+    this.snapshotRecords = this.catalog.objects.length;
   }
 
   private async syncIndexObjects(whole: boolean, listedAt: number): Promise<void> {

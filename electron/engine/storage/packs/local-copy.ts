@@ -17,12 +17,26 @@ type State = z.infer<typeof StateSchema>;
 export type Listed = z.infer<typeof ListedSchema>;
 
 /**
+ * A repository's folder in the user's cache folder: by its id and a digest of its location (a
+ * bucket copied elsewhere keeps its id but not its contents).
+ */
+export function repositoryCacheDir(
+  cacheDir: string,
+  repositoryId: string,
+  location: string,
+): string {
+  const digest = createHash('sha256').update(location).digest('hex').slice(0, 12);
+  return join(cacheDir, 'repositories', `${repositoryId}-${digest}`);
+}
+
+/**
  * A copy of a remote repository's index objects in the user's cache folder, so that a push reads
  * only the index objects written since the last one. One folder per repository, named by its id
  * and a digest of its location (a bucket copied elsewhere keeps its id but not its contents):
  *
  *   <cache>/repositories/<repository id>-<sha256(location)[0:12]>/index/<name>   the objects
  *   .../state.json                                                               when last listed whole
+ *   .../catalog                                   the catalog (see catalog-snapshot.ts; folders too)
  *
  * Nothing here is trusted more than the store: every object is checked (its checksum) when read,
  * and a damaged or missing copy is fetched again. Losing the folder costs time, never data.
@@ -36,8 +50,7 @@ export class LocalCopy {
     repositoryId: string,
     private readonly location: string,
   ) {
-    const digest = createHash('sha256').update(location).digest('hex').slice(0, 12);
-    this.dir = join(cacheDir, 'repositories', `${repositoryId}-${digest}`);
+    this.dir = repositoryCacheDir(cacheDir, repositoryId, location);
   }
 
   private get indexDir(): string {

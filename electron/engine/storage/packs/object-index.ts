@@ -8,6 +8,17 @@
 const RECORD = 56; // hash 32, pack u32, stored length u32, offset f64, length u32, encoding u8, 3 spare
 const DEAD = 0xffffffff;
 
+/** An ObjectIndex as it is in memory: its records and its table (see Catalog.state). */
+export interface ObjectIndexState {
+  /** `count` records of RECORD bytes. */
+  records: Buffer<ArrayBuffer>;
+  slots: Int32Array<ArrayBuffer>;
+  count: number;
+  live: number;
+}
+
+export const OBJECT_RECORD_BYTES = RECORD;
+
 export interface Location {
   pack: number;
   offset: number;
@@ -25,6 +36,37 @@ export class ObjectIndex {
 
   get size(): number {
     return this.live;
+  }
+
+  /** Its records and table, shared, not copied (a snapshot writes them out as they are). */
+  state(): ObjectIndexState {
+    return {
+      records: this.records.subarray(0, this.count * RECORD),
+      slots: this.slots,
+      count: this.count,
+      live: this.live,
+    };
+  }
+
+  /**
+   * Takes a state back (an empty index only; the state's buffers become this index's). The
+   * table must be the one these records were placed in: a snapshot's checksum vouches for that.
+   */
+  restore(state: ObjectIndexState): void {
+    if (this.count > 0) throw new Error('an object index is restored only while empty');
+    const slots = state.slots.length;
+    if (
+      state.records.length !== state.count * RECORD ||
+      slots < state.count * 2 ||
+      slots < 16 ||
+      (slots & (slots - 1)) !== 0
+    )
+      throw new Error('an object index state whose sizes disagree');
+    if (state.count === 0) return;
+    this.records = state.records;
+    this.slots = state.slots;
+    this.count = state.count;
+    this.live = state.live;
   }
 
   /** Records ever added (live or not): record numbers run from 0 to this. */

@@ -18,6 +18,7 @@ import { Catalog } from './catalog';
 import { codecFor, decodeObject, EncodingError } from './codec';
 import { ENCODING_NONE, KNOWN_ENCODINGS, looseRecord, type ObjectRecord } from './format';
 import { IndexSync } from './index-sync';
+import type { CatalogSnapshotFile } from './catalog-snapshot';
 import type { LocalCopy } from './local-copy';
 import { rewrite } from './maintenance';
 import { PackWriter } from './writer';
@@ -29,6 +30,8 @@ export interface PackedStoreOptions {
   packsInFlight: number;
   /** Where a remote store's index objects are kept between runs. */
   localCopy?: LocalCopy;
+  /** Where the catalog is kept between processes. */
+  snapshot?: CatalogSnapshotFile;
   /** Why objects cannot be written (a format 2 repository, read until it is upgraded). */
   readOnly?: string;
   /** Objects no index names may still be loose blobs (format 2: objects from before packs). */
@@ -87,6 +90,7 @@ export class PackedStore implements Store {
       this.catalog,
       blobs.remote ? options.localCopy : undefined,
       options.readOnly !== undefined,
+      options.snapshot,
     );
     this.writer = new PackWriter(
       blobs,
@@ -532,6 +536,7 @@ export class PackedStore implements Store {
   async close(): Promise<void> {
     await this.writer.close();
     await Promise.allSettled([...this.loose.values()].map((l) => l.stored));
+    await this.sync.saveSnapshot();
     await this.blobs.close();
   }
 }
