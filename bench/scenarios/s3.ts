@@ -15,6 +15,15 @@ import { settle, tv } from '../run';
 import { RedisServer, S3Child, s3Env, s3Options, s3Repository, s3Service } from '../s3-fixture';
 
 const LATENCY_MS = 30;
+/**
+ * Warm pushes and restores timed this many times each, S3 and local in turn, each on its own
+ * repository (a warm push needs one holding v1 and none of v2's new chunks): one slow moment of a
+ * shared machine moves one pair, not the row.
+ */
+const REPETITIONS = 3;
+
+const median = (values: number[]) =>
+  [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)] as number;
 
 const timed = async <T>(fn: () => Promise<T>): Promise<[T, number]> => {
   settle();
@@ -46,11 +55,37 @@ interface Figures {
 }
 
 /**
+ * One quantity timed on S3 and locally, REPETITIONS times each, the two in turn: each side's
+ * values, their medians, and the median of the S3/local ratios taken pair by pair.
+ */
+interface Paired {
+  s3: number[];
+  local: number[];
+  ratios: number[];
+  s3Median: number;
+  localMedian: number;
+  ratioMedian: number;
+}
+
+function paired(s3: number[], local: number[]): Paired {
+  const ratios = s3.map((v, i) => v / (local[i] as number));
+  return {
+    s3: s3.map((v) => round(v)),
+    local: local.map((v) => round(v)),
+    ratios: ratios.map((r) => round(r)),
+    s3Median: round(median(s3)),
+    localMedian: round(median(local)),
+    ratioMedian: round(median(ratios)),
+  };
+}
+
+/**
  * v1 and v2 pushed to the S3-protocol server (in its own process) behind its proxy at 30 ms per
- * request, with Redis, into a repository of packs (format 3) and, in the same run, one that keeps
+ * request, with Redis, into repositories of packs (format 3) and, in the same run, one that keeps
  * a blob per object (format 1, as every S3 repository did before packs); restores from both; the
- * warm push and the restore from a local folder; the seed's one-check-per-chunk path and Redis
- * down; and a push killed with kill -9 and run again.
+ * warm pushes and restores of the packs paired with the same into local folders, several times in
+ * turn (packedAgainstLocal); the seed's one-check-per-chunk path and Redis down; and a push killed
+ * with kill -9 and run again.
  */
 export async function s3(ctx: BenchContext): Promise<ScenarioResult> {
   const size = (ctx.quick ? 128 : 1024) * MiB;
@@ -65,13 +100,21 @@ export async function s3(ctx: BenchContext): Promise<ScenarioResult> {
     const mbps = (s: number) => round(size / 1e6 / s, 0);
     const run = (prefix: string, options: { format?: number }) =>
       measure(ctx, server, redis, pair, dir, prefix, options, service, mbps);
-    const packed = await run('packed', {});
+    const { packed, warm, restore, localWarmCpu } = await packedAgainstLocal(
+      ctx,
+      server,
+      redis,
+      pair,
+      dir,
+      service,
+      mbps,
+    );
     const loose = await run('loose', { format: 1 });
 
     ctx.log('s3: report and diff of v2, cold (a new client) and kept on this machine');
     const reportCache = join(dir, 'report-cache');
     const fresh = () =>
-      service(new Service({ ...s3Options(server, 'packed', redis.url), cacheDir: reportCache }));
+      service(new Service({ ...s3Options(server, 'packed-0', redis.url), cacheDir: reportCache }));
     // Cold: a new client (as tv starts), nothing kept; then kept, read by that open client (as
     // the app reads it) and by a new one (as tv does).
     const viewer = fresh();
@@ -89,7 +132,7 @@ export async function s3(ctx: BenchContext): Promise<ScenarioResult> {
 
     ctx.log("s3: the seed's path (one has per chunk, warm Redis)");
     await server.command('reset');
-    const team = service(s3Service(server, 'packed', redis.url));
+    const team = service(s3Service(server, 'packed-0', redis.url));
     const [, seedSeconds] = await timed(() =>
       team.push({ model: 'seed', paths: [pair.v2], existenceChecks: 'per-chunk' }),
     );
@@ -98,23 +141,10 @@ export async function s3(ctx: BenchContext): Promise<ScenarioResult> {
     ctx.log('s3: Redis down');
     await redis.kill();
     await server.command('reset');
-    const down = service(s3Service(server, 'packed', redis.url));
+    const down = service(s3Service(server, 'packed-0', redis.url));
     const [, downSeconds] = await timed(() => down.push({ model: 'other', paths: [pair.v2] }));
     const downHeads = (await server.command('counts'))['HEAD'] ?? 0;
     await redis.restart();
-
-    ctx.log('s3: local warm push and restore for comparison');
-    const local = service(
-      new Service({ repository: join(dir, 'local-repo'), redisUrl: undefined, mode: 'cli' }),
-    );
-    await local.push({ model: 'm', paths: [pair.v1] });
-    const localCpuBefore = process.cpuUsage();
-    const [, localWarmSeconds] = await timed(() => local.push({ model: 'm', paths: [pair.v2] }));
-    const localCpu = process.cpuUsage(localCpuBefore);
-    const localWarmCpu = round((localCpu.user + localCpu.system) / 1e6);
-    const [, restoreLocalSeconds] = await timed(() =>
-      local.pull('m@v2', join(dir, 'restore-local')),
-    );
 
     const resume = await resumed(ctx, server, pair.v1, size);
     const json = {
@@ -124,8 +154,10 @@ export async function s3(ctx: BenchContext): Promise<ScenarioResult> {
         packSizeMiB: defaultPackSize(true) / MiB,
         packed,
         loose,
-        localWarmSeconds: round(localWarmSeconds),
+        localWarmSeconds: warm.localMedian,
         localWarmCpuSeconds: localWarmCpu,
+        repetitions: REPETITIONS,
+        warmPaired: warm,
         seedPathSeconds: round(seedSeconds),
         seedPathHeads: seedHeads,
         redisDownSeconds: round(downSeconds),
@@ -145,19 +177,21 @@ export async function s3(ctx: BenchContext): Promise<ScenarioResult> {
         diffKeptNewClientSeconds: round(diffKeptNewSeconds, 3),
       },
       restore: {
-        fromLocalMbps: mbps(restoreLocalSeconds),
+        fromLocalMbps: restore.localMedian,
         fromS3Mbps: packed.restoreMbps,
         fromS3LooseMbps: loose.restoreMbps,
         latencyMs: LATENCY_MS,
+        repetitions: REPETITIONS,
+        paired: restore,
       },
     };
     return {
       json,
       rows: [
         ...rows(size, packed, loose, {
-          localWarmSeconds,
+          warm,
+          restore,
           localWarmCpu,
-          restoreLocalMbps: mbps(restoreLocalSeconds),
           seedSeconds,
           seedHeads,
           downSeconds,
@@ -242,6 +276,125 @@ async function measure(
   };
 }
 
+/** What packedAgainstLocal measured: the repositories of packs' figures (medians), and the pairs. */
+interface AgainstLocal {
+  packed: Figures;
+  /** Warm push seconds, S3 / local. */
+  warm: Paired;
+  /** Restore MB/s, S3 / local. */
+  restore: Paired;
+  /** CPU seconds of a warm local push (median). */
+  localWarmCpu: number;
+}
+
+/**
+ * The repository of packs on S3 against a local folder: REPETITIONS repositories of each, v1
+ * pushed cold into every one (the S3 pushes timed), then per repetition a warm push of v2 on each
+ * side, and a restore of v2 on each side, the sides in turn (S3 first in even repetitions, the
+ * folder first in odd ones) so that the machine's drift hits both.
+ */
+async function packedAgainstLocal(
+  ctx: BenchContext,
+  server: S3Child,
+  redis: RedisServer,
+  pair: { v1: string; v2: string },
+  dir: string,
+  service: (s: Service) => Service,
+  mbps: (seconds: number) => number,
+): Promise<AgainstLocal> {
+  const teams: Service[] = [];
+  const locals: Service[] = [];
+  const cold: [PushResult, number][] = [];
+  for (let r = 0; r < REPETITIONS; r++) {
+    ctx.log(`s3: packed-${r}: cold push (and v1 into local-${r})`);
+    await s3Repository(server, `packed-${r}`, {});
+    const team = service(s3Service(server, `packed-${r}`, redis.url));
+    cold.push(await timed(() => team.push({ model: 'm', paths: [pair.v1] })));
+    const local = service(
+      new Service({ repository: join(dir, `local-${r}`), redisUrl: undefined, mode: 'cli' }),
+    );
+    await local.push({ model: 'm', paths: [pair.v1] });
+    teams.push(team);
+    locals.push(local);
+  }
+  const warm = { s3: [] as number[], local: [] as number[], heads: [] as number[] };
+  const cpu = { s3: [] as number[], server: [] as (number | null)[], local: [] as number[] };
+  const restore = { s3: [] as number[], local: [] as number[] };
+  let warmResult: PushResult | undefined;
+  const cpuSeconds = (before: NodeJS.CpuUsage) => {
+    const used = process.cpuUsage(before);
+    return (used.user + used.system) / 1e6;
+  };
+  const warmS3 = async (r: number) => {
+    await server.command('reset');
+    // CPU of the server and of this process (the push, its workers) during the warm push: on
+    // these two cores they share, the sum bounds the push's time from below.
+    const serverBefore = server.cpuSeconds();
+    const clientBefore = process.cpuUsage();
+    const [result, seconds] = await timed(() =>
+      (teams[r] as Service).push({ model: 'm', paths: [pair.v2] }),
+    );
+    cpu.s3.push(cpuSeconds(clientBefore));
+    const serverAfter = server.cpuSeconds();
+    cpu.server.push(
+      serverBefore === null || serverAfter === null ? null : serverAfter - serverBefore,
+    );
+    warm.s3.push(seconds);
+    warm.heads.push((await server.command('counts'))['HEAD'] ?? 0);
+    warmResult ??= result;
+  };
+  const warmLocal = async (r: number) => {
+    const before = process.cpuUsage();
+    const [, seconds] = await timed(() =>
+      (locals[r] as Service).push({ model: 'm', paths: [pair.v2] }),
+    );
+    cpu.local.push(cpuSeconds(before));
+    warm.local.push(seconds);
+  };
+  const pull = async (from: Service, into: number[], where: string) => {
+    const target = join(dir, where);
+    const [, seconds] = await timed(() => from.pull('m@v2', target));
+    into.push(mbps(seconds));
+    await rm(target, { recursive: true, force: true });
+  };
+  for (let r = 0; r < REPETITIONS; r++) {
+    ctx.log(`s3: warm push and restore, S3 and local in turn (${r + 1} of ${REPETITIONS})`);
+    const s3First = r % 2 === 0;
+    const inTurn = async (onS3: () => Promise<void>, onLocal: () => Promise<void>) => {
+      for (const step of s3First ? [onS3, onLocal] : [onLocal, onS3]) await step();
+    };
+    await inTurn(
+      () => warmS3(r),
+      () => warmLocal(r),
+    );
+    await inTurn(
+      () => pull(teams[r] as Service, restore.s3, `restore-s3-${r}`),
+      () => pull(locals[r] as Service, restore.local, `restore-local-${r}`),
+    );
+  }
+  const servers = cpu.server.filter((c): c is number => c !== null);
+  const coldSeconds = median(cold.map(([, s]) => s));
+  const restorePairs = paired(restore.s3, restore.local);
+  const first = warmResult as PushResult;
+  return {
+    packed: {
+      coldSeconds: round(coldSeconds),
+      coldMbps: mbps(coldSeconds),
+      coldRequests: (cold[0] as [PushResult, number])[0].requests,
+      warmSeconds: round(median(warm.s3)),
+      warmRequests: first.requests,
+      warmHeads: median(warm.heads),
+      warmChunks: first.chunks,
+      warmClientCpu: round(median(cpu.s3)),
+      warmServerCpu: servers.length === REPETITIONS ? round(median(servers)) : null,
+      restoreMbps: restorePairs.s3Median,
+    },
+    warm: paired(warm.s3, warm.local),
+    restore: restorePairs,
+    localWarmCpu: round(median(cpu.local)),
+  };
+}
+
 interface Resume {
   packSizeMiB: number;
   /** Index objects (durable packs) when the push was killed. */
@@ -312,9 +465,9 @@ function rows(
   packed: Figures,
   loose: Figures,
   other: {
-    localWarmSeconds: number;
+    warm: Paired;
+    restore: Paired;
     localWarmCpu: number;
-    restoreLocalMbps: number;
     seedSeconds: number;
     seedHeads: number;
     downSeconds: number;
@@ -344,14 +497,14 @@ function rows(
     {
       scenario: 's3',
       metric: 'warm S3 / warm local',
-      value: String(round(packed.warmSeconds / other.localWarmSeconds)),
-      note: `${packed.warmSeconds} s vs local ${round(other.localWarmSeconds)} s (target <= 1.15; a blob per chunk ${round(loose.warmSeconds / other.localWarmSeconds)}); ${kinds(packed.warmRequests)}, ${packed.warmHeads} HEADs of ${packed.warmChunks} chunks; CPU s: push ${packed.warmClientCpu} + S3 server ${packed.warmServerCpu ?? '?'} vs local ${other.localWarmCpu}, on ${availableParallelism()} cores`,
+      value: String(other.warm.ratioMedian),
+      note: `median of ${REPETITIONS} pairs (${other.warm.ratios.join(', ')}); medians ${other.warm.s3Median} s vs local ${other.warm.localMedian} s (target <= 1.15; a blob per chunk, once: ${round(loose.warmSeconds / other.warm.localMedian)}); ${kinds(packed.warmRequests)}, ${packed.warmHeads} HEADs of ${packed.warmChunks} chunks; CPU s (medians): push ${packed.warmClientCpu} + S3 server ${packed.warmServerCpu ?? '?'} vs local ${other.localWarmCpu}, on ${availableParallelism()} cores`,
     },
     {
       scenario: 'restore',
       metric: 'from S3 MB/s',
       value: String(packed.restoreMbps),
-      note: `${round(packed.restoreMbps / other.restoreLocalMbps)}x a folder's ${other.restoreLocalMbps} MB/s (targets >= 150 and >= 0.5x); a blob per chunk ${loose.restoreMbps} MB/s`,
+      note: `median of ${REPETITIONS}; ${other.restore.ratioMedian}x a folder's ${other.restore.localMedian} MB/s (median of pairs: ${other.restore.ratios.join(', ')}; targets >= 150 and >= 0.5x); a blob per chunk, once: ${loose.restoreMbps} MB/s`,
     },
     {
       scenario: 's3',

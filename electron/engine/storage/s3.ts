@@ -134,6 +134,9 @@ export class S3Store implements BlobStore {
       ...(options.credentials ? { credentials: options.credentials } : {}),
       maxAttempts,
       retryStrategy: this.retry,
+      // The middleware stack is resolved once per kind of command, not on every request: this
+      // store adds its own steps here, before any request, and never changes them afterwards.
+      cacheMiddleware: true,
       requestChecksumCalculation: 'WHEN_REQUIRED',
       responseChecksumValidation: 'WHEN_REQUIRED',
       requestHandler: new NodeHttpHandler({
