@@ -356,15 +356,9 @@ export class Repository {
   }
 
   private async liveEntries(model: string, numbered: NumberedRef[]): Promise<VersionEntry[]> {
-    const live = numbered.filter((r) => !r.removed);
-    const records = await Promise.all(live.map(({ ref }) => this.readVersion(ref.versionId)));
-    const entries = live.map(({ ref, number }, i) => ({
-      model,
-      number,
-      id: ref.versionId,
-      ref,
-      record: records[i] as VersionRecord,
-    }));
+    const entries = await Promise.all(
+      numbered.filter((r) => !r.removed).map((r) => this.entryOf(r)),
+    );
     const latest = entries.at(-1);
     if (latest) this.lastListed.set(model, latest);
     else this.lastListed.delete(model);
@@ -596,23 +590,25 @@ export class Repository {
   }
 
   /**
+   * Makes the objects this client stored durable, with no version: a push identical to its
+   * parent may have stored chunks the repository had lost (--no-cache after a repair). Packs are
+   * written for many callers at once: a pack of these objects that failed may have been reported
+   * to another caller's flush, so every one of `written` must be named now.
+   */
+  async storeDurably(
+    written: readonly string[],
+    failed = (lost: number) => `${lost} objects could not be stored (an upload failed): push again`,
+  ): Promise<void> {
+    await this.store.flush();
+    const lost = this.stack.packs?.notDurable(written) ?? [];
+    if (lost.length > 0) throw new RepositoryError(failed(lost.length));
+  }
+
+  /**
    * Publishes a version whose chunks are stored (and whose manifests are, or are being: `stored`
    * settles when they are): stores the record, makes everything durable, checks that every object
    * it stored (`written`) is, then writes the ref, the one step that makes the version visible.
    */
-  /**
-   * Makes the objects this client stored durable, with no version: a push identical to its
-   * parent may have stored chunks the repository had lost (--no-cache after a repair).
-   */
-  async storeDurably(written: readonly string[]): Promise<void> {
-    await this.store.flush();
-    const lost = this.stack.packs?.notDurable(written) ?? [];
-    if (lost.length > 0)
-      throw new RepositoryError(
-        `${lost.length} objects could not be stored (an upload failed): push again`,
-      );
-  }
-
   async publish(
     record: VersionRecord,
     stored?: Promise<unknown>,
@@ -634,14 +630,11 @@ export class Repository {
       this.store.put(objectKey(id), bytes, { ...this.putOptions(id), loose: true }),
       this.store.flush(),
     ]);
-    await this.store.flush();
-    // Packs are written for many callers at once: a pack of this version's that failed may have
-    // been reported to another caller's flush. Every object this version stored must be named.
-    const lost = this.stack.packs?.notDurable([...written, id]) ?? [];
-    if (lost.length > 0)
-      throw new RepositoryError(
-        `${lost.length} objects of this version could not be stored (an upload failed): no version was written; push again`,
-      );
+    await this.storeDurably(
+      [...written, id],
+      (lost) =>
+        `${lost} objects of this version could not be stored (an upload failed): no version was written; push again`,
+    );
     const key = refKey(record.model, refTime(await listed), id);
     await this.store.put(key, Buffer.from(id));
     await this.store.flush();
