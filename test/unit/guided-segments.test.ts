@@ -3,7 +3,13 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ChunkGuide, chunkAndHash, type GuidedStats } from '../../electron/engine/chunking/guided';
+import {
+  ChunkGuide,
+  chunkAndHash,
+  sharedGuide,
+  type GuidedStats,
+} from '../../electron/engine/chunking/guided';
+import { encodeChunkEntries } from '../../electron/engine/repository/format';
 import {
   DEFAULT_PROFILE,
   SMALL_PROFILE,
@@ -121,7 +127,7 @@ describe('chunking guided by the previous version', () => {
 
   it('a guide survives the trip to a worker', () => {
     const chunks = sequential(v1, SMALL_PROFILE);
-    const decoded = ChunkGuide.decode(ChunkGuide.of(chunks).encode());
+    const decoded = ChunkGuide.decode(sharedGuide(encodeChunkEntries(chunks)));
     expect(decoded.hashes).toEqual(chunks.map((c) => c.hash));
     expect(decoded.lengths).toEqual(chunks.map((c) => c.length));
     expect(decoded.find(chunks[5]!.hash)).toBe(5);
@@ -248,7 +254,10 @@ describe('segments of a file chunked on several workers', () => {
     const v2 = concat(v1.subarray(0, 100), seededBytes(5, 100), v1.subarray(100));
     const path = join(dir, 'v2.bin');
     await writeFile(path, v2);
-    const guide = { key: 'v1', chunks: ChunkGuide.of(sequential(v1, SMALL_PROFILE)).encode() };
+    const guide = {
+      key: 'v1',
+      chunks: sharedGuide(encodeChunkEntries(sequential(v1, SMALL_PROFILE))),
+    };
     const stats = { predicted: 0, mispredicted: 0 };
     const { all } = await run({
       path,
@@ -299,7 +308,10 @@ describe('segments of a file chunked on several workers', () => {
     const v1 = seededBytes(25, 400_000);
     const path = join(dir, 'known.bin');
     await writeFile(path, v1);
-    const guide = { key: 'same', chunks: ChunkGuide.of(sequential(v1, SMALL_PROFILE)).encode() };
+    const guide = {
+      key: 'same',
+      chunks: sharedGuide(encodeChunkEntries(sequential(v1, SMALL_PROFILE))),
+    };
     for await (const batch of pool.run({
       path,
       params: SMALL_PROFILE,

@@ -37,17 +37,6 @@ export class ChunkGuide {
     return this.index.get(hash) ?? -1;
   }
 
-  /** 36 bytes per chunk (digest, little-endian length), shared by workers without a copy. */
-  encode(): SharedArrayBuffer {
-    const shared = new SharedArrayBuffer(this.count * 36);
-    const out = Buffer.from(shared);
-    for (let i = 0; i < this.count; i++) {
-      out.write(this.hashes[i] as string, i * 36, 'hex');
-      out.writeUInt32LE(this.lengths[i] as number, i * 36 + 32);
-    }
-    return shared;
-  }
-
   static decode(shared: SharedArrayBuffer): ChunkGuide {
     const buf = Buffer.from(shared);
     const count = Math.floor(buf.length / 36);
@@ -69,8 +58,8 @@ export class ChunkGuide {
 }
 
 /**
- * A guide for workers from a manifest's chunk entries (see chunkEntries: the layout `encode`
- * writes), copied once into memory they share.
+ * A guide for workers from a manifest's chunk entries (see chunkEntries: the layout `decode`
+ * reads), copied once into memory they share.
  */
 export function sharedGuide(entries: Uint8Array): SharedArrayBuffer {
   const shared = new SharedArrayBuffer(entries.length);

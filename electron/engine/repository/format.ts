@@ -277,6 +277,16 @@ export function manifestLength(chunks: number): number {
   return HEADER + CHUNK_ENTRY * chunks;
 }
 
+/** Chunks as a manifest stores them: CHUNK_ENTRY bytes each, digest then u32 LE length. */
+export function encodeChunkEntries(chunks: readonly { hash: string; length: number }[]): Buffer {
+  const out = Buffer.allocUnsafe(CHUNK_ENTRY * chunks.length);
+  chunks.forEach((chunk, i) => {
+    out.write(chunk.hash, i * CHUNK_ENTRY, 'hex');
+    out.writeUInt32LE(chunk.length, i * CHUNK_ENTRY + 32);
+  });
+  return out;
+}
+
 export function encodeManifest(manifest: Manifest, algorithm: HashAlgorithm): Buffer {
   const out = Buffer.alloc(HEADER + CHUNK_ENTRY * manifest.chunks.length);
   MAGIC.copy(out, 0);
@@ -285,12 +295,7 @@ export function encodeManifest(manifest: Manifest, algorithm: HashAlgorithm): Bu
   out.writeBigUInt64LE(BigInt(manifest.size), 8);
   out.write(manifest.fileHash, 16, 'hex');
   out.writeUInt32LE(manifest.chunks.length, 48);
-  let at = HEADER;
-  for (const chunk of manifest.chunks) {
-    out.write(chunk.hash, at, 'hex');
-    out.writeUInt32LE(chunk.length, at + 32);
-    at += CHUNK_ENTRY;
-  }
+  encodeChunkEntries(manifest.chunks).copy(out, HEADER);
   return out;
 }
 
@@ -316,11 +321,9 @@ export function decodeManifest(bytes: Uint8Array, hash: string): Manifest {
   const manifest: Manifest = {
     size,
     fileHash: buf.toString('hex', 16, 48),
+    // Read only: the bytes it was read from stand for it (encodedManifest).
     get chunks() {
       return (list ??= chunkList(buf, count));
-    },
-    set chunks(chunks) {
-      list = chunks;
     },
   };
   encodedManifests.set(manifest, { hash, bytes: buf });
@@ -354,11 +357,5 @@ export function chunkCount(manifest: Manifest): number {
  */
 export function chunkEntries(manifest: Manifest): Buffer {
   const encoded = encodedManifests.get(manifest);
-  if (encoded) return encoded.bytes.subarray(HEADER);
-  const out = Buffer.allocUnsafe(CHUNK_ENTRY * manifest.chunks.length);
-  manifest.chunks.forEach((chunk, i) => {
-    out.write(chunk.hash, i * CHUNK_ENTRY, 'hex');
-    out.writeUInt32LE(chunk.length, i * CHUNK_ENTRY + 32);
-  });
-  return out;
+  return encoded ? encoded.bytes.subarray(HEADER) : encodeChunkEntries(manifest.chunks);
 }
