@@ -714,7 +714,8 @@ describe('repository formats', () => {
     expect(await reopened.upgrade()).toEqual({ from: 3, to: 3, looseObjects: 0 });
   });
 
-  it('a format 2 folder is read, refuses writes with a message saying to upgrade, and is upgraded in place', async () => {
+  /** A new folder repository whose config says format 2 (as one written before format 3). */
+  const formatTwoFolder = async (): Promise<string> => {
     const path = await folder();
     const fresh = await Repository.init({ repository: path });
     await fresh.close();
@@ -724,6 +725,11 @@ describe('repository formats', () => {
     >;
     delete config['packSize'];
     await writeFile(join(path, 'config'), JSON.stringify({ ...config, format: 2 }));
+    return path;
+  };
+
+  it('a format 2 folder is read, refuses writes with a message saying to upgrade, and is upgraded in place', async () => {
+    const path = await formatTwoFolder();
     const blobs: BlobStore = new DiskStore(path);
     const legacy = object(900);
     await blobs.put(
@@ -748,15 +754,7 @@ describe('repository formats', () => {
   });
 
   it('repair packs over a format 2 pack with a corrupt copy: its intact objects move to a format 3 pack, the corrupt one is dropped, the old pack and .idx go', async () => {
-    const path = await folder();
-    const fresh = await Repository.init({ repository: path });
-    await fresh.close();
-    const config = JSON.parse(await readFile(join(path, 'config'), 'utf8')) as Record<
-      string,
-      unknown
-    >;
-    delete config['packSize'];
-    await writeFile(join(path, 'config'), JSON.stringify({ ...config, format: 2 }));
+    const path = await formatTwoFolder();
     const [good, bad] = [object(900), object(700)];
     const corrupt = Buffer.from(bad.data);
     corrupt[5] = corrupt[5]! ^ 0x01;
