@@ -1,4 +1,4 @@
-// The S3-protocol server and its proxy in a process of their own: their work runs beside the push
+// The S3-protocol server in a process of its own: its work runs beside the push
 // being measured (on the same cores), never on its event loop. Commands on stdin: "counts" (by
 // method), "kinds" (by method and what was named), "bytes" (request body bytes by method),
 // "record" then "requests" (each request since the last reset), "reset", "latency N"; end of

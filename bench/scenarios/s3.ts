@@ -80,7 +80,7 @@ function paired(s3: number[], local: number[]): Paired {
 }
 
 /**
- * v1 and v2 pushed to the S3-protocol server (in its own process) behind its proxy at 30 ms per
+ * v1 and v2 pushed to the S3-protocol server (in its own process) at 30 ms per
  * request, with Redis, into repositories of packs (format 3) and, in the same run, one that keeps
  * a blob per object (format 1, as every S3 repository did before packs); restores from both; the
  * warm pushes and restores of the packs paired with the same into local folders, several times in
@@ -409,7 +409,7 @@ interface Resume {
 
 /**
  * `tv push` of v1 (cold) killed with SIGKILL once a third of its packs are durable, then run
- * again: the bytes both runs sent (the proxy counts request bodies, cut-off ones included)
+ * again: the bytes both runs sent (the server counts request bodies, cut-off ones included)
  * beyond the data itself are what was uploaded twice.
  */
 async function resumed(

@@ -1,32 +1,24 @@
 import { randomBytes } from 'node:crypto';
 import { mkdtemp, rm } from 'node:fs/promises';
-import {
-  Agent,
-  createServer,
-  request,
-  type IncomingMessage,
-  type Server,
-  type ServerResponse,
-} from 'node:http';
+import { createServer, IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import S3rver from 's3rver';
-import { freePort } from './ports';
 
 /** Credentials the local S3-protocol server accepts (it accepts any). */
 export const TEST_CREDENTIALS = { accessKeyId: 'S3RVER', secretAccessKey: 'S3RVER' } as const;
 export const TEST_REGION = 'us-east-1';
 
-export interface ProxyFaults {
-  /** Added before each request is forwarded, in milliseconds. */
+export interface ServerFaults {
+  /** Added before each request is answered, in milliseconds. */
   latencyMs: number;
   /**
-   * Fraction (0..1) of requests answered with 503 SlowDown instead of being forwarded. Spread
+   * Fraction (0..1) of requests answered with 503 SlowDown instead of being served. Spread
    * evenly, not at random (0.25 refuses every fourth request), so tests are repeatable.
    */
   slowDownRate: number;
   /**
-   * Requests `matches` picks wait for `until` before they are forwarded, and `held` is told of
+   * Requests `matches` picks wait for `until` before they are served, and `held` is told of
    * each: a test holds one step of a client's work (a push's ref) while it does something else.
    */
   hold?: {
@@ -37,9 +29,11 @@ export interface ProxyFaults {
 }
 
 /**
- * An S3-protocol server (s3rver) on loopback with a fresh bucket, behind an HTTP proxy that adds
- * latency per request, counts requests by method, and injects 503 SlowDown at a configurable rate.
- * Clients talk to `endpoint` (the proxy), path-style.
+ * An S3-protocol server (s3rver) on loopback with a fresh bucket. Its own HTTP server sees each
+ * request first: it adds latency, counts requests by method and kind, and injects 503 SlowDown at
+ * a configurable rate, then hands the request to s3rver in the same process. (A proxy in front
+ * parsed and copied every byte a second time: CPU a real S3 never takes from the client's cores.)
+ * Clients talk to `endpoint`, path-style.
  */
 export class S3Server {
   readonly counts = new Map<string, number>();
@@ -57,49 +51,36 @@ export class S3Server {
   recorded: string[] | undefined;
   /** The headers of the last request seen with each HTTP method. */
   readonly lastHeaders = new Map<string, IncomingMessage['headers']>();
-  readonly faults: ProxyFaults = { latencyMs: 0, slowDownRate: 0 };
+  readonly faults: ServerFaults = { latencyMs: 0, slowDownRate: 0 };
   private injected = 0;
   private seen = 0;
 
   private constructor(
-    private readonly s3rver: S3rver,
-    private readonly proxy: Server,
+    private readonly http: Server,
     /** The server's folder of objects (removed by stop). */
     readonly dir: string,
     readonly bucket: string,
-    readonly directEndpoint: string,
     readonly endpoint: string,
   ) {}
 
   static async start(options: { bucket?: string } = {}): Promise<S3Server> {
     const dir = await mkdtemp(join(tmpdir(), 'tv-s3-'));
     const bucket = options.bucket ?? `tv-test-${randomBytes(4).toString('hex')}`;
-    const backendPort = await freePort();
     const s3rver = new S3rver({
-      port: backendPort,
-      address: '127.0.0.1',
       silent: true,
       directory: dir,
       configureBuckets: [{ name: bucket }],
     });
-    await s3rver.run();
-    const directEndpoint = `http://127.0.0.1:${backendPort}`;
-
+    // What s3rver's run() does before it listens; its request handler then runs behind ours.
+    await s3rver.configureBuckets();
+    const answer = s3rver.callback();
     const ref: { server?: S3Server } = {};
-    const agent = new Agent({ keepAlive: true, maxSockets: 256 });
-    const proxy = createServer((req, res) => ref.server?.handle(req, res, backendPort, agent));
-    const proxyPort = await new Promise<number>((resolve, reject) => {
-      proxy.once('error', reject);
-      proxy.listen(0, '127.0.0.1', () => resolve((proxy.address() as { port: number }).port));
+    const http = createServer((req, res) => void ref.server?.handle(req, res, answer));
+    const port = await new Promise<number>((resolve, reject) => {
+      http.once('error', reject);
+      http.listen(0, '127.0.0.1', () => resolve((http.address() as { port: number }).port));
     });
-    const server = new S3Server(
-      s3rver,
-      proxy,
-      dir,
-      bucket,
-      directEndpoint,
-      `http://127.0.0.1:${proxyPort}`,
-    );
+    const server = new S3Server(http, dir, bucket, `http://127.0.0.1:${port}`);
     ref.server = server;
     return server;
   }
@@ -114,7 +95,7 @@ export class S3Server {
     };
   }
 
-  /** Requests seen by the proxy with this HTTP method (HEAD, PUT, GET, DELETE, POST). */
+  /** Requests seen with this HTTP method (HEAD, PUT, GET, DELETE, POST). */
   count(method: string): number {
     return this.counts.get(method) ?? 0;
   }
@@ -139,17 +120,15 @@ export class S3Server {
   }
 
   async stop(): Promise<void> {
-    this.proxy.closeAllConnections();
-    await new Promise<void>((resolve) => this.proxy.close(() => resolve()));
-    await this.s3rver.close();
+    this.http.closeAllConnections();
+    await new Promise<void>((resolve) => this.http.close(() => resolve()));
     await rm(this.dir, { recursive: true, force: true });
   }
 
   private async handle(
     req: IncomingMessage,
     res: ServerResponse,
-    backendPort: number,
-    agent: Agent,
+    answer: (req: IncomingMessage, res: ServerResponse) => unknown,
   ): Promise<void> {
     const method = req.method ?? 'GET';
     this.counts.set(method, this.count(method) + 1);
@@ -188,25 +167,68 @@ export class S3Server {
       );
       return;
     }
-    const upstream = request(
-      { host: '127.0.0.1', port: backendPort, method, path: req.url, headers: req.headers, agent },
-      (upstreamRes) => {
-        if (sniff === 'GET' && (upstreamRes.statusCode ?? 0) < 300)
-          upstreamRes.once('data', (chunk: Buffer) => countAs(objectKind(chunk)));
-        res.writeHead(upstreamRes.statusCode ?? 502, upstreamRes.headers);
-        upstreamRes.pipe(res);
-      },
-    );
-    upstream.on('error', (err) => {
-      if (!res.headersSent) res.writeHead(502);
-      res.end(String(err));
-    });
-    req.pipe(upstream);
-    if (sniff === 'PUT') req.once('data', (chunk: Buffer) => countAs(objectKind(chunk)));
-    req.on('data', (chunk: Buffer) =>
-      this.bytesIn.set(method, (this.bytesIn.get(method) ?? 0) + chunk.length),
-    );
+    // A body is read whole before s3rver sees it: a client that dies mid-request (kill -9)
+    // leaves no object behind, as on S3 (s3rver would store the bytes that came as the object).
+    let request = req;
+    if (method === 'PUT' || method === 'POST') {
+      const body = await this.readBody(req, method, sniff === 'PUT' ? countAs : undefined);
+      if (!body) return;
+      request = replay(req, body);
+    } else if (req.destroyed) return;
+    if (sniff === 'GET') {
+      const write = res.write.bind(res);
+      const end = res.end.bind(res);
+      let firstOut = true;
+      const sniffOut = (chunk: unknown) => {
+        if (!firstOut || !Buffer.isBuffer(chunk) || chunk.length === 0) return;
+        firstOut = false;
+        if (res.statusCode < 300) countAs(objectKind(chunk));
+      };
+      res.write = ((chunk: unknown, ...rest: unknown[]) => {
+        sniffOut(chunk);
+        return (write as (...a: unknown[]) => boolean)(chunk, ...rest);
+      }) as typeof res.write;
+      res.end = ((chunk?: unknown, ...rest: unknown[]) => {
+        sniffOut(chunk);
+        return (end as (...a: unknown[]) => ServerResponse)(chunk, ...rest);
+      }) as typeof res.end;
+    }
+    answer(request, res);
   }
+
+  /** The request's body, counted as it comes; undefined when the client went away first. */
+  private readBody(
+    req: IncomingMessage,
+    method: string,
+    sniff: ((kind: string) => void) | undefined,
+  ): Promise<Buffer[] | undefined> {
+    return new Promise((resolve) => {
+      const body: Buffer[] = [];
+      req.on('data', (chunk: Buffer) => {
+        if (body.length === 0) sniff?.(objectKind(chunk));
+        body.push(chunk);
+        this.bytesIn.set(method, (this.bytesIn.get(method) ?? 0) + chunk.length);
+      });
+      req.once('end', () => resolve(body));
+      req.once('close', () => resolve(req.complete ? body : undefined));
+    });
+  }
+}
+
+/** A request like `req` whose body is `body`, read already (for s3rver's handler). */
+function replay(req: IncomingMessage, body: readonly Buffer[]): IncomingMessage {
+  const copy = new IncomingMessage(req.socket);
+  copy.method = req.method;
+  copy.url = req.url;
+  copy.headers = req.headers;
+  copy.rawHeaders = req.rawHeaders;
+  copy.httpVersion = req.httpVersion;
+  copy.httpVersionMajor = req.httpVersionMajor;
+  copy.httpVersionMinor = req.httpVersionMinor;
+  for (const chunk of body) copy.push(chunk);
+  copy.push(null);
+  copy.complete = true;
+  return copy;
 }
 
 /**

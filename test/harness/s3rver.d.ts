@@ -11,5 +11,12 @@ declare module 's3rver' {
     constructor(options: S3rverOptions);
     run(): Promise<{ address: string; port: number }>;
     close(): Promise<void>;
+    /** Creates the configured buckets (what run() does before it listens). */
+    configureBuckets(): Promise<void>;
+    /** The request handler (s3rver is a Koa application), for an HTTP server of one's own. */
+    callback(): (
+      req: import('node:http').IncomingMessage,
+      res: import('node:http').ServerResponse,
+    ) => unknown;
   }
 }

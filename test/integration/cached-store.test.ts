@@ -113,7 +113,7 @@ describe.each(['standalone', 'cluster'] as const)('CachedStore on Redis %s', (ki
     redis = kind === 'standalone' ? standalone : wholeCluster(cluster);
   });
 
-  describe('CachedStore (ADR-012) over S3, requests counted by the proxy', () => {
+  describe('CachedStore (ADR-012) over S3, requests counted by the server', () => {
     it('warm: has, hasMany and put of known objects make no backend request', async () => {
       const store = await cachedOverS3();
       const objects = Array.from({ length: 50 }, () => object());

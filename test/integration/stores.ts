@@ -12,7 +12,7 @@ import type { BlobStore, Store } from '../../electron/engine/storage/store';
 import { RedisServer } from '../harness/redis';
 import { S3Server, TEST_CREDENTIALS, TEST_REGION } from '../harness/s3';
 
-/** S3Store options for the harness's server (through its counting proxy). */
+/** S3Store options for the harness's server (which counts requests). */
 export function s3Options(s3: S3Server, extra: S3Options = {}): S3Options {
   return {
     endpoint: s3.endpoint,
