@@ -277,12 +277,18 @@ export function manifestLength(chunks: number): number {
   return HEADER + CHUNK_ENTRY * chunks;
 }
 
-/** Chunks as a manifest stores them: CHUNK_ENTRY bytes each, digest then u32 LE length. */
-export function encodeChunkEntries(chunks: readonly { hash: string; length: number }[]): Buffer {
-  const out = Buffer.allocUnsafe(CHUNK_ENTRY * chunks.length);
+/**
+ * Chunks as a manifest stores them: CHUNK_ENTRY bytes each, digest then u32 LE length; written
+ * into `out` from `at` (a buffer of their own by default), which is returned.
+ */
+export function encodeChunkEntries(
+  chunks: readonly { hash: string; length: number }[],
+  out: Buffer = Buffer.allocUnsafe(CHUNK_ENTRY * chunks.length),
+  at = 0,
+): Buffer {
   chunks.forEach((chunk, i) => {
-    out.write(chunk.hash, i * CHUNK_ENTRY, 'hex');
-    out.writeUInt32LE(chunk.length, i * CHUNK_ENTRY + 32);
+    out.write(chunk.hash, at + i * CHUNK_ENTRY, 'hex');
+    out.writeUInt32LE(chunk.length, at + i * CHUNK_ENTRY + 32);
   });
   return out;
 }
@@ -295,8 +301,7 @@ export function encodeManifest(manifest: Manifest, algorithm: HashAlgorithm): Bu
   out.writeBigUInt64LE(BigInt(manifest.size), 8);
   out.write(manifest.fileHash, 16, 'hex');
   out.writeUInt32LE(manifest.chunks.length, 48);
-  encodeChunkEntries(manifest.chunks).copy(out, HEADER);
-  return out;
+  return encodeChunkEntries(manifest.chunks, out, HEADER);
 }
 
 /**
