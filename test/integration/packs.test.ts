@@ -496,11 +496,78 @@ describe('packs on S3', () => {
   });
   afterAll(() => s3?.stop());
 
-  const remote = (prefix: string, cacheDir: string, packBytes = 256 * 1024) => {
-    const store = packedStore(s3Store(s3, prefix), { packBytes, cacheDir, repositoryId: prefix });
+  const remote = (
+    prefix: string,
+    cacheDir: string,
+    packBytes = 256 * 1024,
+    extra: { sparseSealMs?: number } = {},
+  ) => {
+    const store = packedStore(s3Store(s3, prefix), {
+      packBytes,
+      cacheDir,
+      repositoryId: prefix,
+      ...extra,
+    });
     disposers.push(() => store.close());
     return store;
   };
+
+  it('a pack that new objects only trickle into is sealed once it has been open long enough, not at the end; one filling fast is not', async () => {
+    const prefix = `sparse-${++n}`;
+    const packs = async (store: PackedStore) => (await keysOf(store.blobs, 'data/')).length;
+    const cache = await folder();
+    // Sealed early at once (0 ms) where allowed; a pack of 8 MiB is never full here.
+    const [a, b, c, d] = [object(600_000), object(600_000), object(600_000), object(600_000)];
+    // Under 1 MiB: a few objects wait, however much was passed over.
+    const few = remote(prefix, cache, 8 << 20, { sparseSealMs: 0 });
+    await few.put(a.key, a.data);
+    few.passedOver(64 << 20);
+    // 1.2 MB, but new objects are more than a fifth of what went by: a push of new data.
+    const dense = remote(prefix, cache, 8 << 20, { sparseSealMs: 0 });
+    await dense.put(a.key, a.data);
+    dense.passedOver(4 << 20);
+    await dense.put(b.key, b.data);
+    await new Promise((r) => setTimeout(r, 50));
+    for (const store of [few, dense]) await store.writer.close();
+    expect(await packs(few)).toBe(0);
+
+    const sparse = remote(prefix, cache, 8 << 20, { sparseSealMs: 0 });
+    await sparse.put(a.key, a.data);
+    await sparse.put(b.key, b.data);
+    sparse.passedOver(5 << 20);
+    // Sealed in the background: its index is written, and another client sees both objects.
+    await vi.waitFor(async () => expect(await packs(sparse)).toBe(1));
+    const other = remote(prefix, await folder());
+    await vi.waitFor(async () => {
+      await other.sync.sync();
+      expect(await other.hasMany([a.key, b.key])).toEqual([true, true]);
+    });
+    // The next objects open a pack of their own, sealed by an append as well as by a pass.
+    await sparse.put(c.key, c.data);
+    sparse.passedOver(50 << 20);
+    await sparse.put(d.key, d.data);
+    await vi.waitFor(async () => expect(await packs(sparse)).toBe(2));
+    await sparse.flush();
+    expect(await packs(sparse)).toBe(2);
+    expect((await sparse.readMany([a, b, c, d].map((o) => o.hash))).map(sha)).toEqual(
+      [a, b, c, d].map((o) => o.hash),
+    );
+
+    // Not open long enough, or not allowed at all (a folder's packs): sealed at the flush only.
+    for (const slow of [
+      remote(`${prefix}-slow`, await folder(), 8 << 20, { sparseSealMs: 60_000 }),
+      remote(`${prefix}-never`, await folder(), 8 << 20),
+    ]) {
+      await slow.put(a.key, a.data);
+      await slow.put(b.key, b.data);
+      slow.passedOver(1 << 30);
+      await slow.put(c.key, c.data);
+      await new Promise((r) => setTimeout(r, 50));
+      expect(await packs(slow)).toBe(0);
+      await slow.flush();
+      expect(await packs(slow)).toBe(1);
+    }
+  });
   it('a client lists and fetches only the index objects written since its local copy; a damaged or missing copy costs requests, never answers', async () => {
     const prefix = `incremental-${++n}`;
     const cacheA = await folder();

@@ -102,11 +102,13 @@ export function packedStore(
     packsInFlight?: number;
     cacheDir?: string;
     repositoryId?: string;
+    sparseSealMs?: number;
   } = {},
 ): PackedStore {
   return new PackedStore(blobs, {
     packBytes: options.packBytes ?? 256 * 1024,
     packsInFlight: options.packsInFlight ?? 2,
+    ...(options.sparseSealMs !== undefined ? { sparseSealMs: options.sparseSealMs } : {}),
     ...(blobs.remote && options.cacheDir
       ? {
           localCopy: new LocalCopy(

@@ -415,12 +415,11 @@ async function ingest(
     // Chunks the parent version names (and the index holds) are stored already: no existence
     // check needed for them.
     const fromParent = await storedParent();
+    let stored = 0;
     const unknown: number[] = [];
     batch.chunks.forEach((chunk, i) => {
-      if (fromParent.has(chunk.hash)) {
-        progress.bytesDeduplicated += chunk.length;
-      } else if (seen.has(chunk.hash)) {
-        progress.bytesDeduplicated += chunk.length;
+      if (fromParent.has(chunk.hash) || seen.has(chunk.hash)) {
+        stored += chunk.length;
       } else {
         seen.add(chunk.hash);
         unknown.push(i);
@@ -432,10 +431,14 @@ async function ingest(
         : [];
     const missing: number[] = [];
     unknown.forEach((i, k) => {
-      if (exists[k]) progress.bytesDeduplicated += (batch.chunks[i] as ChunkInfo).length;
+      if (exists[k]) stored += (batch.chunks[i] as ChunkInfo).length;
       else missing.push(i);
     });
+    progress.bytesDeduplicated += stored;
     await uploadMissing(batch, missing, source);
+    // While most chunks are stored already, the few new ones go up as the push goes, not all
+    // after its last chunk.
+    if (!dryRun) repo.stack.packs?.passedOver(stored);
   };
 
   const settleOneByOne = async (batch: ChunkBatch, source: FileSource) => {

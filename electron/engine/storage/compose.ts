@@ -56,6 +56,13 @@ export function packsInFlight(packSize: number, remote: boolean): number {
   return Math.max(2, Math.min(8, Math.floor((32 << 20) / packSize)));
 }
 
+/**
+ * On a bucket, a pack that new objects only trickle into (a push that finds most of its chunks
+ * stored) is sealed this long after it opened, not when full, so that its upload overlaps the
+ * rest of the push instead of following its last chunk (PackWriter.passedOver).
+ */
+const SPARSE_SEAL_MS = 250;
+
 /** The pack layer over a blob store, for a repository format that has one. */
 function packLayer(
   blobs: BlobStore,
@@ -81,7 +88,10 @@ function packLayer(
   return new PackedStore(blobs, {
     ...common,
     ...(blobs.remote
-      ? { localCopy: new LocalCopy(cacheDir, layout.repositoryId, blobs.location) }
+      ? {
+          localCopy: new LocalCopy(cacheDir, layout.repositoryId, blobs.location),
+          sparseSealMs: SPARSE_SEAL_MS,
+        }
       : {}),
   });
 }

@@ -28,6 +28,8 @@ export interface PackedStoreOptions {
   packBytes: number;
   /** Packs open or being made durable at once (on S3 each is held in memory until uploaded). */
   packsInFlight: number;
+  /** Seal a pack this long after it opened while new objects trickle in (PackWriterOptions). */
+  sparseSealMs?: number;
   /** Where a remote store's index objects are kept between runs. */
   localCopy?: LocalCopy;
   /** Where the catalog is kept between processes. */
@@ -95,7 +97,11 @@ export class PackedStore implements Store {
     this.writer = new PackWriter(
       blobs,
       this.sync,
-      { packBytes: options.packBytes, packsInFlight: options.packsInFlight },
+      {
+        packBytes: options.packBytes,
+        packsInFlight: options.packsInFlight,
+        ...(options.sparseSealMs !== undefined ? { sparseSealMs: options.sparseSealMs } : {}),
+      },
       (hashes) => this.emit(hashes),
     );
   }
@@ -255,6 +261,14 @@ export class PackedStore implements Store {
       throw err;
     }
     await this.blobs.flush();
+  }
+
+  /**
+   * A push passed over `bytes` of chunks stored already: while new ones only trickle in among
+   * them, the open pack is sealed early on a bucket (PackWriter.passedOver).
+   */
+  passedOver(bytes: number): void {
+    this.writer.passedOver(bytes);
   }
 
   /**

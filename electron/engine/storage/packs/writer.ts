@@ -22,13 +22,28 @@ export interface PackWriterOptions {
    * upload ends, so memory is bounded by this times packBytes; appends wait for a free one.
    */
   packsInFlight: number;
+  /**
+   * When set, a pack is also sealed before it is full once it has been open this long while new
+   * objects only trickle in (see `passedOver`). Worth it where a pack's upload takes a while (a
+   * bucket); on a disk the last pack is written in milliseconds.
+   */
+  sparseSealMs?: number;
 }
+
+/** A pack sealed early holds at least this many bytes: a trickle of a few objects waits. */
+const MIN_SPARSE_PACK = 1 << 20;
+/** New objects trickle in while the bytes passed over are at least this many times theirs. */
+const SPARSE_RATIO = 4;
 
 interface OpenPack {
   name: string;
   writer: BlobWriter;
   records: ObjectRecord[];
   hashes: string[];
+  /** When its first object came (performance.now()). */
+  openedAt: number;
+  /** Bytes of objects the caller passed over (stored already) while this pack was open. */
+  passed: number;
   /**
    * The last append, settled (never rejects): a writer takes appends in order, so once it
    * settles all earlier ones have; a failed one makes the blob's finish fail.
@@ -132,8 +147,33 @@ export class PackWriter {
     if (pack.writer.size >= this.options.packBytes) {
       this.current = undefined;
       this.sealInBackground(pack);
-    }
+    } else this.sealIfSparse(pack);
     await appended;
+  }
+
+  /**
+   * Tells the writer that its caller passed over `bytes` of objects stored already, instead of
+   * appending them (a push that finds most of its chunks in the repository). While new objects
+   * only trickle in among many stored ones, the open pack is sealed once it has been open
+   * `sparseSealMs` (and holds MIN_SPARSE_PACK), not when full: otherwise every new object of the
+   * push would wait for its end, and all of them go up after its last chunk. A push of new data
+   * (few objects passed over) fills its packs as before.
+   */
+  passedOver(bytes: number): void {
+    const pack = this.current;
+    if (!pack) return;
+    pack.passed += bytes;
+    this.sealIfSparse(pack);
+  }
+
+  private sealIfSparse(pack: OpenPack): void {
+    const after = this.options.sparseSealMs;
+    if (after === undefined || pack !== this.current) return;
+    const size = pack.writer.size;
+    if (size < MIN_SPARSE_PACK || pack.passed < SPARSE_RATIO * size) return;
+    if (performance.now() - pack.openedAt < after) return;
+    this.current = undefined;
+    this.sealInBackground(pack);
   }
 
   /**
@@ -164,6 +204,8 @@ export class PackWriter {
         writer,
         records: [],
         hashes: [],
+        openedAt: performance.now(),
+        passed: 0,
         appended: writer.append(packHeader()).catch(() => {}),
       };
       this.current = pack;
