@@ -1,8 +1,8 @@
 // The S3-protocol server in a process of its own: its work runs beside the push
 // being measured (on the same cores), never on its event loop. Commands on stdin: "counts" (by
 // method), "kinds" (by method and what was named), "bytes" (request body bytes by method),
-// "record" then "requests" (each request since the last reset), "reset", "latency N"; end of
-// input stops the server and removes its folder.
+// "record" then "requests" (each request since the last reset), "reset", "latency N", "uplink
+// BYTES_PER_SECOND" (0: none); end of input stops the server and removes its folder.
 import { createInterface } from 'node:readline';
 import { S3Server } from '../test/harness/s3';
 
@@ -29,6 +29,10 @@ for await (const line of createInterface({ input: process.stdin })) {
     process.stdout.write('{}\n');
   } else if (command === 'latency') {
     s3.faults.latencyMs = Number(arg);
+    process.stdout.write('{}\n');
+  } else if (command === 'uplink') {
+    // Bytes a second the request bodies share ("uplink 0": as fast as loopback).
+    s3.faults.uplinkBytesPerSecond = Number(arg) || undefined;
     process.stdout.write('{}\n');
   }
 }

@@ -16,6 +16,11 @@ import { RedisServer, S3Child, s3Env, s3Options, s3Repository, s3Service } from 
 
 const LATENCY_MS = 30;
 /**
+ * A workstation's uplink for the one warm push timed through it: 200 Mbit/s, an office's link
+ * (the other rows send at loopback speed, where sending costs only CPU).
+ */
+const UPLINK_BYTES_PER_SECOND = 25_000_000;
+/**
  * Warm pushes and restores timed this many times each, S3 and local in turn, each on its own
  * repository (a warm push needs one holding v1 and none of v2's new chunks): one slow moment of a
  * shared machine moves one pair, not the row.
@@ -110,6 +115,7 @@ export async function s3(ctx: BenchContext): Promise<ScenarioResult> {
       mbps,
     );
     const loose = await run('loose', { format: 1 });
+    const uplink = await throughUplink(ctx, server, redis, pair, service);
 
     ctx.log('s3: report and diff of v2, cold (a new client) and kept on this machine');
     const reportCache = join(dir, 'report-cache');
@@ -158,6 +164,7 @@ export async function s3(ctx: BenchContext): Promise<ScenarioResult> {
         localWarmCpuSeconds: localWarmCpu,
         repetitions: REPETITIONS,
         warmPaired: warm,
+        uplink,
         seedPathSeconds: round(seedSeconds),
         seedPathHeads: seedHeads,
         redisDownSeconds: round(downSeconds),
@@ -192,6 +199,7 @@ export async function s3(ctx: BenchContext): Promise<ScenarioResult> {
           warm,
           restore,
           localWarmCpu,
+          uplink,
           seedSeconds,
           seedHeads,
           downSeconds,
@@ -395,6 +403,48 @@ async function packedAgainstLocal(
   };
 }
 
+interface Uplink {
+  bytesPerSecond: number;
+  /** The warm push's seconds through the uplink. */
+  warmSeconds: number;
+  warmRequests: RequestCounts;
+  /** What that push sent, and the seconds the link takes for it alone. */
+  uploadedBytes: number;
+  linkSeconds: number;
+}
+
+/**
+ * A warm push to S3 through a limited uplink (the server takes request bodies no faster than
+ * UPLINK_BYTES_PER_SECOND, all requests sharing it), on a repository of its own holding v1 (pushed
+ * at loopback speed), timed once. Beside the warm local push, it shows how much of the upload the
+ * push hides behind its reading and hashing: none would add the link's seconds for its bytes.
+ */
+async function throughUplink(
+  ctx: BenchContext,
+  server: S3Child,
+  redis: RedisServer,
+  pair: { v1: string; v2: string },
+  service: (s: Service) => Service,
+): Promise<Uplink> {
+  ctx.log(`s3: uplink: v1, then a warm push through ${(UPLINK_BYTES_PER_SECOND * 8) / 1e6} Mbit/s`);
+  await s3Repository(server, 'uplink', {});
+  const team = service(s3Service(server, 'uplink', redis.url));
+  await team.push({ model: 'm', paths: [pair.v1] });
+  await server.command(`uplink ${UPLINK_BYTES_PER_SECOND}`);
+  try {
+    const [result, seconds] = await timed(() => team.push({ model: 'm', paths: [pair.v2] }));
+    return {
+      bytesPerSecond: UPLINK_BYTES_PER_SECOND,
+      warmSeconds: round(seconds),
+      warmRequests: result.requests,
+      uploadedBytes: result.uploadedBytes,
+      linkSeconds: round(result.uploadedBytes / UPLINK_BYTES_PER_SECOND),
+    };
+  } finally {
+    await server.command('uplink 0');
+  }
+}
+
 interface Resume {
   packSizeMiB: number;
   /** Index objects (durable packs) when the push was killed. */
@@ -468,6 +518,7 @@ function rows(
     warm: Paired;
     restore: Paired;
     localWarmCpu: number;
+    uplink: Uplink;
     seedSeconds: number;
     seedHeads: number;
     downSeconds: number;
@@ -499,6 +550,12 @@ function rows(
       metric: 'warm S3 / warm local',
       value: String(other.warm.ratioMedian),
       note: `median of ${REPETITIONS} pairs (${other.warm.ratios.join(', ')}); medians ${other.warm.s3Median} s vs local ${other.warm.localMedian} s (target <= 1.15; a blob per chunk, once: ${round(loose.warmSeconds / other.warm.localMedian)}); ${kinds(packed.warmRequests)}, ${packed.warmHeads} HEADs of ${packed.warmChunks} chunks; CPU s (medians): push ${packed.warmClientCpu} + S3 server ${packed.warmServerCpu ?? '?'} vs local ${other.localWarmCpu}, on ${availableParallelism()} cores`,
+    },
+    {
+      scenario: 's3',
+      metric: `warm push through ${(other.uplink.bytesPerSecond * 8) / 1e6} Mbit/s s`,
+      value: String(other.uplink.warmSeconds),
+      note: `once; ${round(other.uplink.warmSeconds / other.warm.localMedian)}x the warm local push (${other.warm.localMedian} s); it sent ${mib(other.uplink.uploadedBytes)} MiB, ${other.uplink.linkSeconds} s on the link alone (a push that sent them after hashing would take about local + that); ${kinds(other.uplink.warmRequests)}`,
     },
     {
       scenario: 'restore',

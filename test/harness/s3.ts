@@ -18,6 +18,12 @@ export interface ServerFaults {
    */
   slowDownRate: number;
   /**
+   * When set, request bodies arrive no faster than this many bytes a second, all requests
+   * sharing it (a workstation's uplink): a body of n bytes is served once the link has carried
+   * it after the bodies before it.
+   */
+  uplinkBytesPerSecond?: number;
+  /**
    * Requests `matches` picks wait for `until` before they are served, and `held` is told of
    * each: a test holds one step of a client's work (a push's ref) while it does something else.
    */
@@ -173,6 +179,7 @@ export class S3Server {
     if (method === 'PUT' || method === 'POST') {
       const body = await this.readBody(req, method, sniff === 'PUT' ? countAs : undefined);
       if (!body) return;
+      await this.carry(body.reduce((n, b) => n + b.length, 0));
       request = replay(req, body);
     } else if (req.destroyed) return;
     if (sniff === 'GET') {
@@ -194,6 +201,19 @@ export class S3Server {
       }) as typeof res.end;
     }
     answer(request, res);
+  }
+
+  /** When the uplink (faults.uplinkBytesPerSecond) is next free, performance.now(). */
+  private uplinkFreeAt = 0;
+
+  /** Waits until the uplink has carried `bytes` more, after what it carries already. */
+  private async carry(bytes: number): Promise<void> {
+    const rate = this.faults.uplinkBytesPerSecond;
+    if (!rate || bytes === 0) return;
+    const now = performance.now();
+    this.uplinkFreeAt = Math.max(now, this.uplinkFreeAt) + (bytes / rate) * 1000;
+    const wait = this.uplinkFreeAt - now;
+    if (wait >= 1) await new Promise((r) => setTimeout(r, wait));
   }
 
   /** The request's body, counted as it comes; undefined when the client went away first. */
