@@ -23,9 +23,13 @@ export function dedupRatio(logicalBytes: number, newBytes: number): number | nul
   return Math.round((logicalBytes / newBytes) * 100) / 100;
 }
 
-/** A dedup ratio: "10.96x", "2081x"; "nothing new" for a version that stored no new bytes. */
+/**
+ * A dedup ratio: "10.96x", "183x", "2,000,029x" (a version that added a few bytes to a large
+ * model); "nothing new" for a version that stored no new bytes.
+ */
 export function formatRatio(ratio: number | null): string {
-  return ratio === null ? 'nothing new' : `${ratio.toFixed(ratio >= 100 ? 0 : 2)}x`;
+  if (ratio === null) return 'nothing new';
+  return ratio >= 100 ? `${Math.round(ratio).toLocaleString('en-US')}x` : `${ratio.toFixed(2)}x`;
 }
 
 /** "dedup 3.21x", or "dedup: nothing new" for a version that stored no new bytes. */
