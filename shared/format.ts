@@ -1,3 +1,5 @@
+import type { RestoreResult } from './types';
+
 /** Sizes for people: binary units (KiB, MiB, GiB), two or three significant digits. */
 export function formatBytes(bytes: number): string {
   const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
@@ -94,4 +96,21 @@ export function formatUsd(usd: number): string {
     .toPrecision(2)
     .replace(/(\.\d*?)0+$/, '$1')
     .replace(/\.$/, '');
+}
+
+/**
+ * What a restore did, in one line: "m v2: 3 files, 14.0 MiB written to DEST" into a new or empty
+ * folder; into one holding files, what was already there: "m v2: 3 files, 14.0 MiB in DEST: 1
+ * written, 2 already there (121 B, checked)". `took` ("0.42 s") ends the line when given.
+ */
+export function restoreSummary(r: RestoreResult, took?: string): string {
+  const version = `${r.model} ${r.version}: ${plural(r.files, 'file')}, ${formatBytes(r.bytes)}`;
+  if (r.filesUnchanged === 0 && r.bytesFromDestination === 0)
+    return `${version} written to ${r.destination}${took ? ` in ${took}` : ''}`;
+  const parts = [`${r.filesWritten} written`];
+  if (r.filesUnchanged > 0)
+    parts.push(`${r.filesUnchanged} already there (${formatBytes(r.bytesUnchanged)}, checked)`);
+  if (r.bytesFromDestination > 0)
+    parts.push(`${formatBytes(r.bytesFromDestination)} of chunks reused from files there`);
+  return `${version} in ${r.destination}: ${parts.join(', ')}${took ? `; ${took}` : ''}`;
 }

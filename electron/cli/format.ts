@@ -7,6 +7,7 @@ export {
   formatUsd,
   formatUtc,
   plural,
+  restoreSummary,
 } from '../../shared/format';
 
 export function formatSeconds(seconds: number): string {

@@ -6,6 +6,7 @@ import {
   formatUsd,
   formatUtc,
   plural,
+  restoreSummary,
 } from '../../shared/format';
 
 export const bytes = formatBytes;
@@ -17,6 +18,8 @@ export const dedup = dedupPhrase;
 /** "1 chunk", "2 chunks". */
 export const count = plural;
 export const utc = formatUtc;
+/** What a restore did, in one line (as `tv pull` says it). */
+export const restored = restoreSummary;
 export const when = (iso: string) => new Date(iso).toLocaleString();
 export const percent = (part: number, whole: number) =>
   whole > 0 ? `${Math.round((100 * part) / whole)}%` : '0%';

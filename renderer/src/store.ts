@@ -353,6 +353,12 @@ export const useApp = create<AppState>((set, get) => ({
   },
 
   async deleteTag(model, name) {
+    if (
+      !window.confirm(
+        `Delete the tag ${name} of ${model}? No version is removed, and its moves stay on record (tv tags ${model} --history).`,
+      )
+    )
+      return;
     try {
       await api.untag(model, name);
       get().notify('ok', `${model}: deleted tag ${name}`);

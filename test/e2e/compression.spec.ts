@@ -46,6 +46,12 @@ test('the chart shows a third bar, stored (compressed), lower than the new chunk
   await page.getByRole('button', { name: /^m/ }).first().click();
   const chart = page.getByRole('region', { name: 'Logical and stored bytes' });
   await expect(chart.getByText('stored (compressed)')).toBeVisible();
+  await expect(chart.locator('.recharts-legend-item-text')).toHaveText([
+    'logical',
+    'stored (new chunks)',
+    'stored (compressed)',
+    'manifests',
+  ]);
   // The series in order: logical, stored (new chunks), stored (compressed), manifests.
   const series = chart.locator('.recharts-bar');
   await expect(series).toHaveCount(4);

@@ -77,6 +77,10 @@ test('dropped files: status, the update choice, tags, and a restore of ticked fi
   await expect(page.getByTestId('update-targets')).toContainText(
     'vocab.json → replaces tok/vocab.json',
   );
+  const preview = page.getByTestId('push-preview');
+  await expect(preview).toHaveText(
+    "Pushing makes a new version of m: v1's 3 files with 1 file replaced; its other files stay as they are.",
+  );
   const status = page.getByTestId('push-status');
   await expect(status).toContainText('Against v1: 1 modified · 0 added · 0 removed · 2 unchanged');
   await expect(status).toContainText('a push would upload 8 B');
@@ -84,12 +88,17 @@ test('dropped files: status, the update choice, tags, and a restore of ticked fi
   // The other choice: a version of this file only (the others would be removed).
   await choice.getByLabel('New version of only this file').check();
   await expect(status).toContainText('0 modified · 1 added · 3 removed · 0 unchanged');
+  await expect(preview).toHaveText(
+    'Pushing makes a new version of m with only this file (its latest, v1, has 3 files).',
+  );
   await choice.getByLabel('Update this file in v1').check();
   await expect(status).toContainText('1 modified');
   await page.getByLabel('Message').fill('new vocab');
   await page.getByRole('button', { name: 'Push m' }).click();
   await expect(page.getByTestId('push-done')).toContainText('v2 written');
   await expect(page.getByTestId('timeline').locator('li')).toHaveCount(2);
+  // The restore panel follows the latest version until one is picked.
+  await expect(page.getByLabel('Version to restore')).toHaveValue('v2');
 
   // Tags: set on v1, move to v2, delete.
   await page.getByRole('button', { name: 'Tag v1' }).click();
@@ -105,6 +114,16 @@ test('dropped files: status, the update choice, tags, and a restore of ticked fi
     page.getByRole('status').filter({ hasText: 'prod moved from v1 to v2' }),
   ).toBeVisible();
   await page.screenshot({ path: `${shots}/tags.png`, fullPage: true });
+  // Deleting asks first: dismissed, the tag stays; accepted, it goes.
+  let question = '';
+  page.once('dialog', (dialog) => {
+    question = dialog.message();
+    void dialog.dismiss();
+  });
+  await page.getByRole('button', { name: 'Delete tag prod' }).click();
+  await expect.poll(() => question).toContain('Delete the tag prod of m?');
+  await expect(page.getByTestId('tags-v2')).toContainText('prod');
+  page.once('dialog', (dialog) => void dialog.accept());
   await page.getByRole('button', { name: 'Delete tag prod' }).click();
   await expect(page.getByTestId('tags-v2')).not.toContainText('prod');
 
@@ -117,11 +136,27 @@ test('dropped files: status, the update choice, tags, and a restore of ticked fi
   await expect(picks.locator('summary')).toContainText('1 of 3 files');
   const dest = join(dir, 'restored');
   await page.getByLabel('Destination folder').fill(dest);
+  await expect(page.getByTestId('restore-target')).toHaveText(
+    `Writes m@v2 (1 of 3 files) into ${dest} (a new folder).`,
+  );
   await page.getByRole('button', { name: 'Restore', exact: true }).click();
   await expect(page.getByTestId('restore-done')).toContainText('1 file');
   await page.screenshot({ path: `${shots}/restore-ticked.png`, fullPage: true });
   expect(await readdir(dest, { recursive: true })).toEqual(['tok', 'tok/vocab.json']);
   expect(await readFile(join(dest, 'tok', 'vocab.json'), 'utf8')).toBe('{"a": 2}');
+
+  // All of v2 into the same folder: the file already there is checked and kept, and the line
+  // says how many were written.
+  await picks.getByRole('button', { name: 'all' }).click();
+  await page.getByLabel('Destination folder').fill(dest);
+  await expect(page.getByTestId('restore-target')).toContainText(
+    "(a folder holding files: the version's files already there are checked and kept where they match, replaced where they differ",
+  );
+  await page.getByRole('button', { name: 'Restore', exact: true }).click();
+  await expect(page.getByTestId('restore-done')).toContainText(`3 files`);
+  await expect(page.getByTestId('restore-done')).toContainText(
+    `in ${dest}: 2 written, 1 already there (8 B, checked)`,
+  );
 });
 
 test("a teammate's push shows up without a reload, with who pushed it", async ({ page }) => {

@@ -99,10 +99,16 @@ test('the model page: plural counts, round chart ticks, what a drop becomes, an 
   const ticks = (await tickLabels.allTextContents()).filter((t) => !/^v\d+$/.test(t));
   expect(ticks.length).toBeGreaterThan(2);
   for (const tick of ticks) expect(tick).toMatch(/^(0|\d+(\.5|\.25)? (B|KiB|MiB|GiB))$/);
+  // No compression in this repository: no compressed bar, and the legend in the bars' order.
+  await expect(
+    page
+      .getByRole('region', { name: 'Logical and stored bytes' })
+      .locator('.recharts-legend-item-text'),
+  ).toHaveText(['logical', 'stored (new chunks)', 'manifests']);
 
   await page.getByTestId('file-input').setInputFiles([join(dir, 'v1', 'config.json')]);
   await expect(page.getByTestId('push-preview')).toHaveText(
-    'Pushing makes a new version of llama-ft with 1 file (its latest, v3, has 2 files).',
+    "Pushing makes a new version of llama-ft: v3's 2 files with 1 file replaced; its other files stay as they are.",
   );
   await page.screenshot({ path: `${shots}/first-use-model.png`, fullPage: true });
 

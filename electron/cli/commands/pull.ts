@@ -85,17 +85,6 @@ checked, not written again.`,
 }
 
 async function resultText(r: RestoreResult): Promise<string> {
-  const { formatBytes, formatSeconds, plural } = await import('../format');
-  const version = `${r.model} ${r.version}: ${plural(r.files, 'file')}, ${formatBytes(r.bytes)}`;
-  // A pull into a new or empty folder says it as it always has; one into a folder holding files
-  // says what was already there.
-  if (r.filesUnchanged === 0 && r.bytesFromDestination === 0)
-    return `${version} written to ${r.destination} in ${formatSeconds(r.seconds)}`;
-  const head = `${version} in ${r.destination}`;
-  const parts = [`${r.filesWritten} written`];
-  if (r.filesUnchanged > 0)
-    parts.push(`${r.filesUnchanged} already there (${formatBytes(r.bytesUnchanged)}, checked)`);
-  if (r.bytesFromDestination > 0)
-    parts.push(`${formatBytes(r.bytesFromDestination)} of chunks reused from files there`);
-  return `${head}: ${parts.join(', ')}; ${formatSeconds(r.seconds)}`;
+  const { formatSeconds, restoreSummary } = await import('../format');
+  return restoreSummary(r, formatSeconds(r.seconds));
 }

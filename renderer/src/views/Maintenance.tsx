@@ -9,7 +9,7 @@ import type {
   VersionSummary,
 } from '../../../shared/types';
 import { api, bridge } from '../api';
-import { bytes, count, percent } from '../format';
+import { bytes, count, percent, restored } from '../format';
 import { useApp } from '../store';
 
 /** Restore a version to a folder, and verify the model, from its page. */
@@ -18,13 +18,14 @@ const TARGET_STATES: Record<NonNullable<RestoreTarget['state']>, string> = {
   new: 'a new folder',
   empty: 'an empty folder',
   files:
-    'a folder holding files: those of the version already there are checked, not written again; others are left alone',
+    "a folder holding files: the version's files already there are checked and kept where they match, replaced where they differ; other files are left alone",
 };
 
 export function Maintenance({ model, versions }: { model: string; versions: VersionSummary[] }) {
   const notify = useApp((s) => s.notify);
   const latest = versions.at(-1)?.label ?? '';
-  const [which, setWhich] = useState(latest);
+  // The version picked to restore; until one is picked, the latest (as new versions land).
+  const [which, setWhich] = useState('');
   const [folder, setFolder] = useState('');
   const [restoring, setRestoring] = useState<{
     progress?: RestoreProgress;
@@ -59,6 +60,10 @@ export function Maintenance({ model, versions }: { model: string; versions: Vers
     else next.add(path);
     setUnticked(next);
   };
+
+  // A restore's result line stands until the next restore is changed (another version, folder or
+  // files): then the preview says what that one will do.
+  useEffect(() => setRestoring((r) => (r?.running ? r : undefined)), [selector, unticked, folder]);
 
   // The absolute folder the restore will write, checked by the engine as the path is typed.
   useEffect(() => {
@@ -133,7 +138,7 @@ export function Maintenance({ model, versions }: { model: string; versions: Vers
         </select>
         <input
           aria-label="Destination folder"
-          placeholder="a full path, e.g. ~/restored/llama-v2 (files already there are checked, not written again)"
+          placeholder="a full path, e.g. ~/restored/llama-v2 (files already there that match are kept)"
           value={folder}
           onChange={(e) => setFolder(e.target.value)}
         />
@@ -168,7 +173,7 @@ export function Maintenance({ model, versions }: { model: string; versions: Vers
           aria-live="polite"
         >
           {target.problem ??
-            `Writes ${selector} into ${target.path} (${TARGET_STATES[target.state ?? 'new']}).`}
+            `Writes ${selector}${files && ticked.length < files.files.length ? ` (${ticked.length} of ${count(files.files.length, 'file')})` : ''} into ${target.path} (${TARGET_STATES[target.state ?? 'new']}).`}
         </p>
       )}
       {files && (
@@ -232,15 +237,7 @@ export function Maintenance({ model, versions }: { model: string; versions: Vers
           )}
         </div>
       )}
-      {restoring?.result && (
-        <p data-testid="restore-done">
-          {count(restoring.result.files, 'file')}, {bytes(restoring.result.bytes)} written to{' '}
-          {restoring.result.destination}
-          {restoring.result.filesUnchanged > 0
-            ? ` (${restoring.result.filesUnchanged} of them already there, checked, not written again)`
-            : ''}
-        </p>
-      )}
+      {restoring?.result && <p data-testid="restore-done">{restored(restoring.result)}</p>}
       {restoring?.error && <p className="error">{restoring.error}</p>}
 
       <h3>Verify</h3>

@@ -27,6 +27,11 @@ export function ModelView() {
     manifests: v.stats.metadataBytes,
   }));
   const ticks = byteTicks(Math.max(0, ...chart.map((c) => c.logical)));
+  // A compressed bar only where some version stored its new chunks in fewer bytes.
+  const compressed = chart.some((c) => c.compressed < c.stored);
+  const bars = compressed
+    ? ['logical', 'stored', 'compressed', 'manifests']
+    : ['logical', 'stored', 'manifests'];
   return (
     <div className="model-view">
       <h2>{model}</h2>
@@ -52,7 +57,7 @@ export function ModelView() {
                     width={72}
                   />
                   <Tooltip formatter={(v) => bytes(Number(v))} />
-                  <Legend />
+                  <Legend itemSorter={(item) => bars.indexOf(String(item.dataKey))} />
                   <Bar dataKey="logical" name="logical" fill="#8aa4f8" isAnimationActive={false} />
                   <Bar
                     dataKey="stored"
@@ -60,12 +65,14 @@ export function ModelView() {
                     fill="#f2b34b"
                     isAnimationActive={false}
                   />
-                  <Bar
-                    dataKey="compressed"
-                    name="stored (compressed)"
-                    fill="#4bb38a"
-                    isAnimationActive={false}
-                  />
+                  {compressed && (
+                    <Bar
+                      dataKey="compressed"
+                      name="stored (compressed)"
+                      fill="#4bb38a"
+                      isAnimationActive={false}
+                    />
+                  )}
                   <Bar
                     dataKey="manifests"
                     name="manifests"

@@ -68,9 +68,7 @@ export function PushPanel({ model }: { model: string }) {
         />
         {files.length > 0 && versions !== undefined && (
           <p data-testid="push-preview">
-            {versions.length === 0
-              ? `Pushing makes a new model, ${model}: its v1, with ${count(files.length, 'file')}.`
-              : `Pushing makes a new version of ${model} with ${count(files.length, 'file')} (its latest, ${versions.at(-1)!.label}, has ${count(versions.at(-1)!.files, 'file')}).`}
+            <PushPreview model={model} />
           </p>
         )}
         {files.length > 0 && (
@@ -172,6 +170,46 @@ export function PushPanel({ model }: { model: string }) {
  * Single files dropped onto a model that has versions: update them in its latest version (the
  * default), or make a version of only these files. Says where each file would go.
  */
+/**
+ * What a push of the picked files makes: a first version, a version of only these files, or (when
+ * single files are to update the latest version) that version with them added or replaced.
+ */
+function PushPreview({ model }: { model: string }) {
+  const { picked, pickKind, pushMode, versions, latestFiles } = useApp();
+  const latest = versions?.at(-1);
+  if (!latest)
+    return (
+      <>
+        Pushing makes a new model, {model}: its v1, with {count(picked.length, 'file')}.
+      </>
+    );
+  if (pickKind === 'files' && pushMode === 'update') {
+    const targets = updateTargets(picked, latestFiles?.files ?? []);
+    const replaced = targets.filter((t) => t.replaces).length;
+    const added = targets.length - replaced;
+    const changes = [
+      replaced > 0 ? `${count(replaced, 'file')} replaced` : '',
+      added > 0 ? `${count(added, 'file')} added` : '',
+    ].filter(Boolean);
+    return (
+      <>
+        Pushing makes a new version of {model}: {latest.label}&apos;s {count(latest.files, 'file')}{' '}
+        with {changes.join(' and ')}; its other files stay as they are.
+      </>
+    );
+  }
+  const only =
+    pickKind === 'files'
+      ? `only ${picked.length === 1 ? 'this file' : `these ${picked.length} files`}`
+      : count(picked.length, 'file');
+  return (
+    <>
+      Pushing makes a new version of {model} with {only} (its latest, {latest.label}, has{' '}
+      {count(latest.files, 'file')}).
+    </>
+  );
+}
+
 function UpdateChoice() {
   const { picked, pickKind, pushMode, setPushMode, versions, latestFiles } = useApp();
   const latest = versions?.at(-1);
