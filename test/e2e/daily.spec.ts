@@ -102,7 +102,15 @@ test('dropped files: status, the update choice, tags, and a restore of ticked fi
 
   // Tags: set on v1, move to v2, delete.
   await page.getByRole('button', { name: 'Tag v1' }).click();
+  // A name a selector reads otherwise is refused as it is typed, and what was typed stays.
+  await page.getByLabel('Tag name for v1').fill('v2');
+  await expect(page.getByTestId('tag-problem')).toHaveText(
+    '"v2" cannot be a tag: MODEL@v2 already means a version (latest, vN); choose another name',
+  );
+  await expect(page.getByRole('button', { name: 'Set tag' })).toBeDisabled();
+  await expect(page.getByLabel('Tag name for v1')).toHaveValue('v2');
   await page.getByLabel('Tag name for v1').fill('prod');
+  await expect(page.getByTestId('tag-problem')).toHaveCount(0);
   await page.getByRole('button', { name: 'Set tag' }).click();
   await expect(page.getByTestId('tags-v1')).toContainText('prod');
   await page.getByRole('button', { name: 'Tag v2' }).click();

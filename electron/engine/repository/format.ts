@@ -6,6 +6,7 @@ import en from 'zod/v4/locales/en.js';
 import { HASH_ALGORITHMS, type HashAlgorithm } from '../hashing';
 import { validateParams } from '../chunking/params';
 import { COMPRESSION_SCHEMES, type CompressionScheme } from '../storage/packs/encodings';
+import { modelNameProblem } from '../../../shared/names';
 
 /**
  * Repository formats (docs/format.md). 1: every object in a file (or S3 object) of its own.
@@ -117,14 +118,9 @@ export function parseConfig(bytes: Uint8Array, location: string): RepositoryConf
 
 // --- model names and refs ---------------------------------------------------------------------
 
-const MODEL_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$/;
-
 export function validateModelName(name: string): string {
-  if (!MODEL_NAME.test(name) || name.includes('..')) {
-    throw new FormatError(
-      `invalid model name "${name.length > 60 ? `${name.slice(0, 60)}…` : name}": use 1-100 letters, digits, ".", "_" or "-", starting with a letter or digit (no "/" or "..")`,
-    );
-  }
+  const problem = modelNameProblem(name);
+  if (problem) throw new FormatError(problem);
   return name;
 }
 

@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import * as z from 'zod/mini';
 import { readAll, type Store } from '../storage/store';
+import { tagNameProblem } from '../../../shared/names';
 import { FormatError, validateModelName } from './format';
 
 /**
@@ -15,26 +16,13 @@ import { FormatError, validateModelName } from './format';
 export const TAGS_PREFIX = 'tags/';
 const DELETED = 'deleted';
 
-const TAG_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$/;
-
 /**
  * A tag's name: a model name's rules, minus names a selector reads otherwise (`latest`, `vN`)
- * and hex that would read as a version id prefix.
+ * and hex that would read as a version id prefix (shared/names.ts).
  */
 export function validateTagName(name: string): string {
-  const shown = name.length > 60 ? `${name.slice(0, 60)}…` : name;
-  if (!TAG_NAME.test(name) || name.includes('..'))
-    throw new FormatError(
-      `invalid tag name "${shown}": use 1-100 letters, digits, ".", "_" or "-", starting with a letter or digit`,
-    );
-  if (name === 'latest' || /^[vV]\d+$/.test(name))
-    throw new FormatError(
-      `"${name}" cannot be a tag: MODEL@${name} already means a version (latest, vN); choose another name`,
-    );
-  if (/^[0-9a-f]{4,64}$/.test(name))
-    throw new FormatError(
-      `"${name}" cannot be a tag: it reads as a version id prefix; add a letter beyond a-f, or a "-"`,
-    );
+  const problem = tagNameProblem(name);
+  if (problem) throw new FormatError(problem);
   return name;
 }
 

@@ -9,6 +9,7 @@ import {
   YAxis,
 } from 'recharts';
 import { useState } from 'react';
+import { tagNameProblem } from '../../../shared/names';
 import type { VersionSummary } from '../../../shared/types';
 import { byteTicks, bytes, dedup, tickBytes, when } from '../format';
 import { useApp } from '../store';
@@ -153,6 +154,7 @@ function Tags({ model, version }: { model: string; version: VersionSummary }) {
   const { setTag, deleteTag } = useApp();
   const [editing, setEditing] = useState(false);
   const [name, setName] = useState('');
+  const problem = name ? tagNameProblem(name) : null;
   return (
     <span className="tags" data-testid={`tags-${version.label}`}>
       {version.tags.map((tag) => (
@@ -173,7 +175,7 @@ function Tags({ model, version }: { model: string; version: VersionSummary }) {
           className="tag-form"
           onSubmit={(e) => {
             e.preventDefault();
-            if (!name) return;
+            if (!name || problem) return;
             setEditing(false);
             setName('');
             void setTag(`${model}@${version.label}`, name);
@@ -186,12 +188,17 @@ function Tags({ model, version }: { model: string; version: VersionSummary }) {
             value={name}
             onChange={(e) => setName(e.target.value)}
           />
-          <button type="submit" disabled={!name}>
+          <button type="submit" disabled={!name || problem !== null}>
             Set tag
           </button>
           <button type="button" className="link" onClick={() => setEditing(false)}>
             cancel
           </button>
+          {problem && (
+            <span className="hint error" data-testid="tag-problem">
+              {problem}
+            </span>
+          )}
         </form>
       ) : (
         <button

@@ -1,5 +1,6 @@
 import { useState } from 'react';
 import { useApp } from '../store';
+import { modelNameProblem } from '../../../shared/names';
 import { count } from '../format';
 
 export function Sidebar() {
@@ -7,7 +8,7 @@ export function Sidebar() {
   const [query, setQuery] = useState('');
   const [creating, setCreating] = useState(false);
   const [name, setName] = useState('');
-  const valid = /^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$/.test(name) && !name.includes('..');
+  const valid = modelNameProblem(name) === null;
   const existing = models?.find((m) => m.name === name);
   const shown = (models ?? []).filter((m) => m.name.toLowerCase().includes(query.toLowerCase()));
 
