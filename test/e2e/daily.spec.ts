@@ -96,6 +96,11 @@ test('dropped files: status, the update choice, tags, and a restore of ticked fi
   await page.getByLabel('Message').fill('new vocab');
   await page.getByRole('button', { name: 'Push m' }).click();
   await expect(page.getByTestId('push-done')).toContainText('v2 written');
+  // An update reads only its file: the done line says what was read, and the reuse is on the
+  // result line, not a live "0% deduplicated".
+  await expect(page.getByTestId('push-progress')).toContainText('Push done · 8 B read · ');
+  await expect(page.getByTestId('push-progress')).not.toContainText('deduplicated');
+  await expect(page.getByTestId('push-done')).toContainText('reused');
   await expect(page.getByTestId('timeline').locator('li')).toHaveCount(2);
   // The restore panel follows the latest version until one is picked.
   await expect(page.getByLabel('Version to restore')).toHaveValue('v2');
@@ -122,6 +127,12 @@ test('dropped files: status, the update choice, tags, and a restore of ticked fi
     page.getByRole('status').filter({ hasText: 'prod moved from v1 to v2' }),
   ).toBeVisible();
   await page.screenshot({ path: `${shots}/tags.png`, fullPage: true });
+  // In a narrow window each version's figures stay on one line, under its name.
+  await page.setViewportSize({ width: 900, height: 900 });
+  for (const figures of await page.getByTestId('timeline').locator('.figures').all())
+    expect((await figures.boundingBox())!.height).toBeLessThan(30);
+  await page.screenshot({ path: `${shots}/narrow.png`, fullPage: true });
+  await page.setViewportSize({ width: 1280, height: 800 });
   // Deleting asks first: dismissed, the tag stays; accepted, it goes.
   let question = '';
   page.once('dialog', (dialog) => {

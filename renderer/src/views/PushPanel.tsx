@@ -124,7 +124,14 @@ export function PushPanel({ model }: { model: string }) {
                 ? 'Writing the version…'
                 : 'Pushing…'
               : `Push ${push.status}`}{' '}
-            {p && (
+            {p && push.status === 'done' && (
+              // The live figures are of the bytes read; what the version reused is on the line
+              // below (an update reads only its files, and would show 0% deduplicated here).
+              <>
+                · {bytes(p.bytesHashed)} read · {count(p.chunks, 'chunk')}
+              </>
+            )}
+            {p && push.status !== 'done' && (
               <>
                 {bytes(p.bytesHashed)} of {bytes(p.totalBytes)} · {count(p.chunks, 'chunk')} ·{' '}
                 {percent(p.bytesDeduplicated, p.bytesHashed)} deduplicated · {p.mbps} MB/s
