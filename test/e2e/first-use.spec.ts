@@ -262,6 +262,11 @@ test('settings in browser mode are read only, each with the variable it comes fr
   await expect(fields.first()).toContainText(join(dir, 'repo'));
   await expect(fields.first()).toContainText('from TV_REPO or tv --repo');
   await expect(fields.filter({ hasText: 'Redis URL' })).toContainText('from TV_REDIS_URL');
+  // A folder repository: no S3 connection to test, and it says so instead of failing a test.
+  await expect(page.getByRole('button', { name: 'Test S3 connection' })).toHaveCount(0);
+  await expect(page.getByTestId('s3-test-na')).toHaveText(
+    'The S3 settings apply to an s3://bucket/prefix location; this repository is a folder.',
+  );
   await page.screenshot({ path: `${shots}/settings-readonly.png`, fullPage: true });
   await page.getByRole('button', { name: 'Cache health' }).click();
   await expect(page.getByTestId('cache-health')).toContainText('No Redis configured');

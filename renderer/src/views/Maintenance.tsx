@@ -262,8 +262,8 @@ export function Maintenance({ model, versions }: { model: string; versions: Vers
         </label>{' '}
         <span className="muted">
           {full
-            ? 'reads back all the data its versions need (tv verify --full)'
-            : 'checks that every object its versions need is in the storage backend'}
+            ? '(reads back all the data its versions need, as tv verify --full does)'
+            : '(unticked: checks that every object its versions need is in the storage backend)'}
         </span>
       </p>
       {verify === 'running' && <p className="muted">Verifying…</p>}

@@ -154,10 +154,19 @@ export function SettingsView() {
           />
         )}
         <p>
-          <button type="button" onClick={() => void test('s3')}>
-            Test S3 connection
-          </button>{' '}
-          {shown('s3')}
+          {form.repository?.startsWith('s3://') ? (
+            <>
+              <button type="button" onClick={() => void test('s3')}>
+                Test S3 connection
+              </button>{' '}
+              {shown('s3')}
+            </>
+          ) : (
+            <span className="muted" data-testid="s3-test-na">
+              The S3 settings apply to an s3://bucket/prefix location; this repository is{' '}
+              {form.repository ? 'a folder' : 'your data folder'}.
+            </span>
+          )}
         </p>
       </section>
       <section className="panel">
