@@ -596,9 +596,10 @@ async function publishVersion(
   options: PushOptions,
 ): Promise<VersionPushed> {
   const { parent, progress, emit, signal } = { ...run, signal: options.signal };
+  // In path order, as a folder is walked, whatever order streams came in (the app's uploads).
   const files = options.update
     ? updatedFiles(parent?.record.files ?? [], run.files, options.update.remove)
-    : run.files;
+    : [...run.files].sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
   const stats = versionStats(run, files);
   const record: VersionRecord = {
     format: 1,
