@@ -15,7 +15,17 @@ export function register(program: Command): void {
           versions.length === 0
             ? `${model} has no versions`
             : table(
-                ['version', 'id', 'created', 'size', 'new', 'dedup', 'files', 'tags', 'message'],
+                [
+                  'version',
+                  'id',
+                  'created (UTC)',
+                  'size',
+                  'new',
+                  'dedup',
+                  'files',
+                  'tags',
+                  'message',
+                ],
                 versions.map((v) => [
                   v.label,
                   v.shortId,

@@ -14,7 +14,7 @@ export function register(program: Command): void {
           models.length === 0
             ? 'no models yet: tv push MODEL PATH'
             : table(
-                ['model', 'versions', 'latest', 'size', 'created'],
+                ['model', 'versions', 'latest', 'size', 'created (UTC)'],
                 models.map((m) => [
                   m.name,
                   String(m.versions),
