@@ -41,7 +41,7 @@ export function DiffView({ from, to }: { from: string; to: string }) {
             {d.data.cached && (
               <span className="muted" data-testid="diff-cached">
                 {' '}
-                · kept on this machine since {utc(d.data.computedAt)}
+                · computed {utc(d.data.computedAt)}, kept on this machine
               </span>
             )}
           </p>

@@ -263,7 +263,8 @@ export function ReportView({ selector }: { selector: string }) {
       {r.note && <p className="muted">Note: {r.note}.</p>}
       {r.cached && (
         <p className="muted" data-testid="report-cached">
-          Kept on this machine since {utc(r.computedAt)}.
+          Computed {utc(r.computedAt)} and kept on this machine (a version never changes, so neither
+          does its report).
         </p>
       )}
       <LayerMap
