@@ -174,10 +174,6 @@ export function PushPanel({ model }: { model: string }) {
 }
 
 /**
- * Single files dropped onto a model that has versions: update them in its latest version (the
- * default), or make a version of only these files. Says where each file would go.
- */
-/**
  * What a push of the picked files makes: a first version, a version of only these files, or (when
  * single files are to update the latest version) that version with them added or replaced.
  */
@@ -217,6 +213,10 @@ function PushPreview({ model }: { model: string }) {
   );
 }
 
+/**
+ * Single files dropped onto a model that has versions: update them in its latest version (the
+ * default), or make a version of only these files. Says where each file would go.
+ */
 function UpdateChoice() {
   const { picked, pickKind, pushMode, setPushMode, versions, latestFiles } = useApp();
   const latest = versions?.at(-1);
