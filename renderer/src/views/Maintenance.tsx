@@ -116,171 +116,174 @@ export function Maintenance({ model, versions }: { model: string; versions: Vers
   };
 
   return (
-    <section className="panel maintenance" aria-label="Restore and verify">
-      <h3>Restore a version</h3>
-      <form
-        className="push-form"
-        onSubmit={(e) => {
-          e.preventDefault();
-          if (folder && target?.path && !target.problem && !restoring?.running) void restore();
-        }}
-      >
-        <select
-          aria-label="Version to restore"
-          value={which || latest}
-          onChange={(e) => setWhich(e.target.value)}
+    <>
+      <section className="panel maintenance" aria-label="Restore">
+        <h3>Restore a version</h3>
+        <form
+          className="push-form"
+          onSubmit={(e) => {
+            e.preventDefault();
+            if (folder && target?.path && !target.problem && !restoring?.running) void restore();
+          }}
         >
-          {[...versions].reverse().map((v) => (
-            <option key={v.id} value={v.label}>
-              {v.label}
-            </option>
-          ))}
-        </select>
-        <input
-          aria-label="Destination folder"
-          placeholder="a full path, e.g. ~/restored/llama-v2 (files already there that match are kept)"
-          value={folder}
-          onChange={(e) => setFolder(e.target.value)}
-        />
-        {bridge.chooseFolder && (
-          <button
-            type="button"
-            onClick={() =>
-              void bridge.chooseFolder!().then((chosen) => chosen && setFolder(chosen))
-            }
+          <select
+            aria-label="Version to restore"
+            value={which || latest}
+            onChange={(e) => setWhich(e.target.value)}
           >
-            Choose folder…
-          </button>
-        )}
-        <button
-          type="submit"
-          disabled={
-            !folder ||
-            !target?.path ||
-            target.input !== folder ||
-            target.problem !== null ||
-            restoring?.running ||
-            (files !== undefined && ticked.length === 0)
-          }
-        >
-          Restore
-        </button>
-      </form>
-      {folder && target?.input === folder && restoring?.result?.destination !== target.path && (
-        <p
-          className={target.problem ? 'error' : 'muted'}
-          data-testid="restore-target"
-          aria-live="polite"
-        >
-          {target.problem ??
-            `Writes ${selector}${files && ticked.length < files.files.length ? ` (${ticked.length} of ${count(files.files.length, 'file')})` : ''} into ${target.path} (${TARGET_STATES[target.state ?? 'new']}).`}
-        </p>
-      )}
-      {files && (
-        <details data-testid="restore-files">
-          <summary>
-            {ticked.length === files.files.length
-              ? `All ${count(files.files.length, 'file')}`
-              : `${ticked.length} of ${count(files.files.length, 'file')}`}{' '}
-            ({bytes(ticked.reduce((n, f) => n + f.size, 0))})
-          </summary>
-          <p>
-            <button type="button" className="link" onClick={() => setUnticked(new Set())}>
-              all
-            </button>{' '}
-            ·{' '}
+            {[...versions].reverse().map((v) => (
+              <option key={v.id} value={v.label}>
+                {v.label}
+              </option>
+            ))}
+          </select>
+          <input
+            aria-label="Destination folder"
+            placeholder="a full path, e.g. ~/restored/llama-v2 (files already there that match are kept)"
+            value={folder}
+            onChange={(e) => setFolder(e.target.value)}
+          />
+          {bridge.chooseFolder && (
             <button
               type="button"
-              className="link"
-              onClick={() => setUnticked(new Set(files.files.map((f) => f.path)))}
+              onClick={() =>
+                void bridge.chooseFolder!().then((chosen) => chosen && setFolder(chosen))
+              }
             >
-              none
+              Choose folder…
             </button>
-          </p>
-          <ul className="file-picks">
-            {files.files.map((f) => (
-              <li key={f.path}>
-                <label>
-                  <input
-                    type="checkbox"
-                    checked={!unticked.has(f.path)}
-                    onChange={() => toggle(f.path)}
-                  />{' '}
-                  {f.path}
-                </label>
-                <span className="muted">{bytes(f.size)}</span>
-              </li>
-            ))}
-          </ul>
-        </details>
-      )}
-      {restoring?.running && (
-        <div className="progress">
-          <div className="bar">
-            <div
-              style={{
-                width: restoring.progress
-                  ? percent(
-                      restoring.progress.bytesWritten + restoring.progress.bytesChecked,
-                      restoring.progress.totalBytes,
-                    )
-                  : '0%',
-              }}
-            />
-          </div>
-          {restoring.progress && (
-            <p>
-              {restoring.progress.phase === 'checking' ? 'Checking what is there · ' : ''}
-              {bytes(restoring.progress.bytesWritten + restoring.progress.bytesChecked)} of{' '}
-              {bytes(restoring.progress.totalBytes)} · {restoring.progress.mbps} MB/s
-            </p>
           )}
-        </div>
-      )}
-      {restoring?.result && <p data-testid="restore-done">{restored(restoring.result)}</p>}
-      {restoring?.error && <p className="error">{restoring.error}</p>}
-
-      <h3>Verify</h3>
-      <p>
-        <button
-          type="button"
-          disabled={verify === 'running' || repair === 'running'}
-          onClick={() => {
-            setVerify('running');
-            setRepair(undefined);
-            api.verify({ selector: model, full }).then(setVerify, (err: unknown) => {
-              setVerify(undefined);
-              notify('error', err instanceof Error ? err.message : String(err));
-            });
-          }}
-        >
-          Verify {model}
-        </button>{' '}
-        <label>
-          <input type="checkbox" checked={full} onChange={(e) => setFull(e.target.checked)} /> read
-          every byte back and check its hash
-        </label>{' '}
-        <span className="muted">
-          {full
-            ? '(reads back all the data its versions need, as tv verify --full does)'
-            : '(unticked: checks that every object its versions need is in the storage backend)'}
-        </span>
-      </p>
-      {verify === 'running' && <p className="muted">Verifying…</p>}
-      {verify && verify !== 'running' && (
-        <VerifyReport
-          verify={verify}
-          repair={repair}
-          onRepair={(packs) => {
-            setRepair('running');
-            api.repairPacks(packs).then(setRepair, (err: unknown) => {
+          <button
+            type="submit"
+            disabled={
+              !folder ||
+              !target?.path ||
+              target.input !== folder ||
+              target.problem !== null ||
+              restoring?.running ||
+              (files !== undefined && ticked.length === 0)
+            }
+          >
+            Restore
+          </button>
+        </form>
+        {folder && target?.input === folder && restoring?.result?.destination !== target.path && (
+          <p
+            className={target.problem ? 'error' : 'muted'}
+            data-testid="restore-target"
+            aria-live="polite"
+          >
+            {target.problem ??
+              `Writes ${selector}${files && ticked.length < files.files.length ? ` (${ticked.length} of ${count(files.files.length, 'file')})` : ''} into ${target.path} (${TARGET_STATES[target.state ?? 'new']}).`}
+          </p>
+        )}
+        {files && (
+          <details data-testid="restore-files">
+            <summary>
+              {ticked.length === files.files.length
+                ? `All ${count(files.files.length, 'file')}`
+                : `${ticked.length} of ${count(files.files.length, 'file')}`}{' '}
+              ({bytes(ticked.reduce((n, f) => n + f.size, 0))})
+            </summary>
+            <p>
+              <button type="button" className="link" onClick={() => setUnticked(new Set())}>
+                all
+              </button>{' '}
+              ·{' '}
+              <button
+                type="button"
+                className="link"
+                onClick={() => setUnticked(new Set(files.files.map((f) => f.path)))}
+              >
+                none
+              </button>
+            </p>
+            <ul className="file-picks">
+              {files.files.map((f) => (
+                <li key={f.path}>
+                  <label>
+                    <input
+                      type="checkbox"
+                      checked={!unticked.has(f.path)}
+                      onChange={() => toggle(f.path)}
+                    />{' '}
+                    {f.path}
+                  </label>
+                  <span className="muted">{bytes(f.size)}</span>
+                </li>
+              ))}
+            </ul>
+          </details>
+        )}
+        {restoring?.running && (
+          <div className="progress">
+            <div className="bar">
+              <div
+                style={{
+                  width: restoring.progress
+                    ? percent(
+                        restoring.progress.bytesWritten + restoring.progress.bytesChecked,
+                        restoring.progress.totalBytes,
+                      )
+                    : '0%',
+                }}
+              />
+            </div>
+            {restoring.progress && (
+              <p>
+                {restoring.progress.phase === 'checking' ? 'Checking what is there · ' : ''}
+                {bytes(restoring.progress.bytesWritten + restoring.progress.bytesChecked)} of{' '}
+                {bytes(restoring.progress.totalBytes)} · {restoring.progress.mbps} MB/s
+              </p>
+            )}
+          </div>
+        )}
+        {restoring?.result && <p data-testid="restore-done">{restored(restoring.result)}</p>}
+        {restoring?.error && <p className="error">{restoring.error}</p>}
+      </section>
+      <section className="panel maintenance" aria-label="Verify">
+        <h3>Verify</h3>
+        <p>
+          <button
+            type="button"
+            disabled={verify === 'running' || repair === 'running'}
+            onClick={() => {
+              setVerify('running');
               setRepair(undefined);
-              notify('error', err instanceof Error ? err.message : String(err));
-            });
-          }}
-        />
-      )}
-    </section>
+              api.verify({ selector: model, full }).then(setVerify, (err: unknown) => {
+                setVerify(undefined);
+                notify('error', err instanceof Error ? err.message : String(err));
+              });
+            }}
+          >
+            Verify {model}
+          </button>{' '}
+          <label>
+            <input type="checkbox" checked={full} onChange={(e) => setFull(e.target.checked)} />{' '}
+            read every byte back and check its hash
+          </label>{' '}
+          <span className="muted">
+            {full
+              ? '(reads back all the data its versions need, as tv verify --full does)'
+              : '(unticked: checks that every object its versions need is in the storage backend)'}
+          </span>
+        </p>
+        {verify === 'running' && <p className="muted">Verifying…</p>}
+        {verify && verify !== 'running' && (
+          <VerifyReport
+            verify={verify}
+            repair={repair}
+            onRepair={(packs) => {
+              setRepair('running');
+              api.repairPacks(packs).then(setRepair, (err: unknown) => {
+                setRepair(undefined);
+                notify('error', err instanceof Error ? err.message : String(err));
+              });
+            }}
+          />
+        )}
+      </section>
+    </>
   );
 }
 
