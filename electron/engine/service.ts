@@ -40,6 +40,7 @@ import { verify } from './integrity/verify';
 import { push, pushStatus } from './ingest/push';
 import { FilesCache } from './ingest/files-cache';
 import { collectFiles, SourceError, type FileSource } from './ingest/sources';
+import { inPathOrder } from './ingest/versions';
 import { silentLogger, type Logger } from './log';
 import { validateModelName } from './repository/format';
 import { currentTags, readTagRecord, validateTagName } from './repository/tags';
@@ -162,7 +163,7 @@ function renameFiles(files: FileSource[], given: string[], versionPaths: string[
     safeJoin('/', path);
     file.path = path;
   }
-  files.sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
+  files.sort(inPathOrder);
 }
 
 /** How far before `since` changes() looks: writers' clocks differ. */

@@ -25,7 +25,7 @@ import type { FilesCache } from './files-cache';
 import { DigestSet } from './digest-set';
 import { CachedFiles } from './reuse';
 import type { FileSource } from './sources';
-import { statusOf, updatedFiles } from './versions';
+import { inPathOrder, statusOf, updatedFiles } from './versions';
 
 export interface PushOptions {
   model: string;
@@ -599,7 +599,7 @@ async function publishVersion(
   // In path order, as a folder is walked, whatever order streams came in (the app's uploads).
   const files = options.update
     ? updatedFiles(parent?.record.files ?? [], run.files, options.update.remove)
-    : [...run.files].sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
+    : [...run.files].sort(inPathOrder);
   const stats = versionStats(run, files);
   const record: VersionRecord = {
     format: 1,

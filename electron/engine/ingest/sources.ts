@@ -2,6 +2,7 @@ import { constants } from 'node:fs';
 import { access, lstat, opendir, realpath, stat } from 'node:fs/promises';
 import { basename, join, relative, resolve, sep } from 'node:path';
 import type { ByteSource } from '../chunking/stream';
+import { inPathOrder } from './versions';
 
 /** One file of a version: where its bytes come from and the path it gets in the version. */
 export interface FileSource {
@@ -68,7 +69,7 @@ export async function collectFiles(paths: readonly string[]): Promise<CollectedF
       );
     seen.set(f.path, f.file ?? f.path);
   }
-  files.sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
+  files.sort(inPathOrder);
   if (files.length === 0)
     throw new SourceError(`nothing to push: ${paths.join(', ')} holds no files`);
   return { files, skipped };

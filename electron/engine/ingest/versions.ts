@@ -14,6 +14,10 @@ function under(path: string, target: string): boolean {
   return path === target || path.startsWith(`${target}/`);
 }
 
+/** Orders files by path, code unit by code unit, as a version records them. */
+export const inPathOrder = (a: { path: string }, b: { path: string }): number =>
+  a.path < b.path ? -1 : a.path > b.path ? 1 : 0;
+
 /**
  * The files of an update: the parent's, without those `remove` names (a file, or a folder and
  * everything in it), with `given` added or replacing the parent's file of the same path; in path
@@ -44,7 +48,7 @@ export function updatedFiles(
   for (const file of parent)
     if (!targets.some((t) => under(file.path, t))) byPath.set(file.path, file);
   for (const file of given) byPath.set(file.path, file);
-  return [...byPath.values()].sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
+  return [...byPath.values()].sort(inPathOrder);
 }
 
 const ORDER: Record<StatusFile['status'], number> = {
