@@ -16,6 +16,14 @@ import { useApp } from '../store';
 import { Maintenance } from './Maintenance';
 import { PushPanel } from './PushPanel';
 
+/** The bytes chart's bars, in order. */
+const SERIES = [
+  { dataKey: 'logical', name: 'logical', fill: '#8aa4f8' },
+  { dataKey: 'stored', name: 'stored (new chunks)', fill: '#f2b34b' },
+  { dataKey: 'compressed', name: 'stored (compressed)', fill: '#4bb38a' },
+  { dataKey: 'manifests', name: 'manifests', fill: '#9aa0a6' },
+] as const;
+
 export function ModelView() {
   const { model, versions, show, removeVersion, fresh } = useApp();
   if (!model) return <p className="muted pad">Choose a model on the left, or create one.</p>;
@@ -30,9 +38,7 @@ export function ModelView() {
   const ticks = byteTicks(Math.max(0, ...chart.map((c) => c.logical)));
   // A compressed bar only where some version stored its new chunks in fewer bytes.
   const compressed = chart.some((c) => c.compressed < c.stored);
-  const bars = compressed
-    ? ['logical', 'stored', 'compressed', 'manifests']
-    : ['logical', 'stored', 'manifests'];
+  const bars = SERIES.filter((b) => b.dataKey !== 'compressed' || compressed);
   return (
     <div className="model-view">
       <h2>{model}</h2>
@@ -58,28 +64,13 @@ export function ModelView() {
                     width={72}
                   />
                   <Tooltip formatter={(v) => bytes(Number(v))} />
-                  <Legend itemSorter={(item) => bars.indexOf(String(item.dataKey))} />
-                  <Bar dataKey="logical" name="logical" fill="#8aa4f8" isAnimationActive={false} />
-                  <Bar
-                    dataKey="stored"
-                    name="stored (new chunks)"
-                    fill="#f2b34b"
-                    isAnimationActive={false}
+                  {/* In the bars' order (recharts sorts a legend by name otherwise). */}
+                  <Legend
+                    itemSorter={(item) => bars.findIndex((b) => b.dataKey === item.dataKey)}
                   />
-                  {compressed && (
-                    <Bar
-                      dataKey="compressed"
-                      name="stored (compressed)"
-                      fill="#4bb38a"
-                      isAnimationActive={false}
-                    />
-                  )}
-                  <Bar
-                    dataKey="manifests"
-                    name="manifests"
-                    fill="#9aa0a6"
-                    isAnimationActive={false}
-                  />
+                  {bars.map((b) => (
+                    <Bar key={b.dataKey} {...b} isAnimationActive={false} />
+                  ))}
                 </BarChart>
               </ResponsiveContainer>
             </div>
